@@ -53,7 +53,12 @@ async fn write_sync_rename_list_read_delete() {
     let listing = client.list_status(&dir, false).await.expect("list");
     let names: Vec<(&str, usize)> = listing
         .iter()
-        .map(|status| (status.path.rsplit('/').next().unwrap_or_default(), status.length))
+        .map(|status| {
+            (
+                status.path.rsplit('/').next().unwrap_or_default(),
+                status.length,
+            )
+        })
         .collect();
     assert_eq!(names, vec![("part-0", FILE_BYTES)]);
 

@@ -1,0 +1,310 @@
+//! Client commands: thin callers of the master's `JobService`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use serde_json::json;
+use tonic::transport::Channel;
+use weir_core::memory::format_bytes;
+use weir_proto::v1 as pb;
+use weir_proto::v1::job_service_client::JobServiceClient;
+
+use crate::output::{self, OutputFormat, job_state, print_json, print_table, task_state};
+
+#[derive(Args)]
+pub struct ClientArgs {
+    /// URL of the master.
+    #[arg(long, env = "WEIR_MASTER", default_value = "http://127.0.0.1:5800")]
+    master: String,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = OutputFormat::Table)]
+    output: OutputFormat,
+}
+
+#[derive(Args)]
+pub struct JobArgs {
+    /// The job id, as `weir submit` printed it.
+    job_id: String,
+    #[command(flatten)]
+    client: ClientArgs,
+}
+
+#[derive(Args)]
+pub struct SubmitArgs {
+    /// The job file (SeaTunnel-compatible HOCON).
+    file: PathBuf,
+    /// A name for the job [default: the file name].
+    #[arg(long)]
+    name: Option<String>,
+    /// Follow the job until it runs (exit 0) or fails (exit 1).
+    #[arg(long)]
+    wait: bool,
+    #[command(flatten)]
+    client: ClientArgs,
+}
+
+async fn connect(master: &str) -> anyhow::Result<JobServiceClient<Channel>> {
+    let endpoint = tonic::transport::Endpoint::from_shared(master.to_string())
+        .with_context(|| format!("invalid master address '{master}'"))?
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(30));
+    let channel = endpoint.connect().await.with_context(|| {
+        format!("cannot reach the master at {master} (is `weir master` running? set --master or WEIR_MASTER)")
+    })?;
+    Ok(JobServiceClient::new(channel))
+}
+
+fn rpc_error(status: tonic::Status) -> anyhow::Error {
+    anyhow::anyhow!("{}", status.message())
+}
+
+fn read_job_file(file: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read job file {}", file.display()))
+}
+
+pub fn validate(file: &Path) -> anyhow::Result<ExitCode> {
+    let text = read_job_file(file)?;
+    let origin = file.display().to_string();
+    let config = weir_core::config::parse_job(&text, &origin)?;
+    out!(
+        "{origin}: OK — {} → {}, parallelism {}, each subtask reserves {}",
+        config.source.plugin_name(),
+        config.sink.plugin_name(),
+        config.env.parallelism,
+        format_bytes(weir_core::memory::subtask_reservation(&config)),
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
+    let text = read_job_file(&args.file)?;
+    let origin = args.file.display().to_string();
+    // Check locally first: the same parser runs on the master, but a local error is quicker
+    // and works without a cluster.
+    weir_core::config::parse_job(&text, &origin)?;
+    let mut client = connect(&args.client.master).await?;
+    let response = client
+        .submit_job(pb::SubmitJobRequest {
+            config: text,
+            origin,
+            name: args.name.unwrap_or_default(),
+        })
+        .await
+        .map_err(rpc_error)?
+        .into_inner();
+    match args.client.output {
+        OutputFormat::Json => print_json(&json!({
+            "job_id": response.job_id,
+            "state": job_state(response.state),
+            "state_reason": response.state_reason,
+        }))?,
+        OutputFormat::Table => {
+            out!("{}", response.job_id)?;
+            eprintln!("{}: {}", job_state(response.state), response.state_reason);
+        }
+    }
+    if !args.wait {
+        return Ok(ExitCode::SUCCESS);
+    }
+    follow_until_running(&mut client, &response.job_id).await
+}
+
+async fn follow_until_running(
+    client: &mut JobServiceClient<Channel>,
+    job_id: &str,
+) -> anyhow::Result<ExitCode> {
+    let mut last = String::new();
+    loop {
+        let detail = client
+            .get_job(pb::GetJobRequest {
+                job_id: job_id.to_string(),
+            })
+            .await
+            .map_err(rpc_error)?
+            .into_inner();
+        let summary = detail.summary.unwrap_or_default();
+        let state = pb::JobState::try_from(summary.state).unwrap_or(pb::JobState::Unspecified);
+        let line = format!("{}: {}", job_state(summary.state), summary.state_reason);
+        if line != last {
+            eprintln!("{line}");
+            last = line;
+        }
+        match state {
+            pb::JobState::Running | pb::JobState::Finished => return Ok(ExitCode::SUCCESS),
+            pb::JobState::Failed | pb::JobState::Cancelled => return Ok(ExitCode::FAILURE),
+            _ => tokio::time::sleep(Duration::from_millis(250)).await,
+        }
+    }
+}
+
+pub async fn jobs(args: ClientArgs) -> anyhow::Result<ExitCode> {
+    let mut client = connect(&args.master).await?;
+    let jobs = client
+        .list_jobs(pb::ListJobsRequest {})
+        .await
+        .map_err(rpc_error)?
+        .into_inner()
+        .jobs;
+    match args.output {
+        OutputFormat::Json => print_json(&json!({
+            "jobs": jobs.iter().map(output::summary_json).collect::<Vec<_>>()
+        }))?,
+        OutputFormat::Table => {
+            let rows: Vec<Vec<String>> = jobs
+                .iter()
+                .map(|job| {
+                    vec![
+                        job.job_id.clone(),
+                        job.name.clone(),
+                        job_state(job.state).to_string(),
+                        job.parallelism.to_string(),
+                        format_bytes(job.subtask_reservation_bytes),
+                        job.rows_read.to_string(),
+                        job.rows_written.to_string(),
+                        job.state_reason.clone(),
+                    ]
+                })
+                .collect();
+            print_table(
+                &[
+                    "JOB",
+                    "NAME",
+                    "STATE",
+                    "PARALLELISM",
+                    "RESERVED/SUBTASK",
+                    "ROWS READ",
+                    "ROWS WRITTEN",
+                    "REASON",
+                ],
+                &rows,
+            )?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn job(args: JobArgs) -> anyhow::Result<ExitCode> {
+    let mut client = connect(&args.client.master).await?;
+    let detail = client
+        .get_job(pb::GetJobRequest {
+            job_id: args.job_id.clone(),
+        })
+        .await
+        .map_err(rpc_error)?
+        .into_inner();
+    if args.client.output == OutputFormat::Json {
+        print_json(&output::detail_json(&detail))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let summary = detail.summary.unwrap_or_default();
+    out!("job:          {} ({})", summary.job_id, summary.name)?;
+    out!("state:        {}", job_state(summary.state))?;
+    out!("reason:       {}", summary.state_reason)?;
+    out!("parallelism:  {}", summary.parallelism)?;
+    out!(
+        "reservation:  {} per subtask",
+        format_bytes(summary.subtask_reservation_bytes)
+    )?;
+    out!(
+        "rows:         {} read, {} written",
+        summary.rows_read,
+        summary.rows_written
+    )?;
+    out!()?;
+    let rows: Vec<Vec<String>> = detail
+        .tasks
+        .iter()
+        .map(|task| {
+            let metrics = task.metrics.clone().unwrap_or_default();
+            vec![
+                task.task_id.clone(),
+                task.worker_id.clone(),
+                task_state(task.state).to_string(),
+                metrics.rows_read.to_string(),
+                metrics.rows_written.to_string(),
+                format!("{:.0}", metrics.rows_per_second),
+                format!(
+                    "{} / {}",
+                    format_bytes(metrics.queue_bytes),
+                    format_bytes(metrics.queue_max_bytes)
+                ),
+                format_bytes(task.reserved_bytes),
+                task.state_reason.clone(),
+            ]
+        })
+        .collect();
+    print_table(
+        &[
+            "TASK",
+            "WORKER",
+            "STATE",
+            "ROWS READ",
+            "ROWS WRITTEN",
+            "ROWS/S",
+            "QUEUE",
+            "RESERVED",
+            "REASON",
+        ],
+        &rows,
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn cancel(args: JobArgs) -> anyhow::Result<ExitCode> {
+    let mut client = connect(&args.client.master).await?;
+    let response = client
+        .cancel_job(pb::CancelJobRequest {
+            job_id: args.job_id.clone(),
+        })
+        .await
+        .map_err(rpc_error)?
+        .into_inner();
+    match args.client.output {
+        OutputFormat::Json => print_json(&json!({
+            "job_id": args.job_id,
+            "state": job_state(response.state),
+        }))?,
+        OutputFormat::Table => out!("{}: {}", args.job_id, job_state(response.state))?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn workers(args: ClientArgs) -> anyhow::Result<ExitCode> {
+    let mut client = connect(&args.master).await?;
+    let workers = client
+        .list_workers(pb::ListWorkersRequest {})
+        .await
+        .map_err(rpc_error)?
+        .into_inner()
+        .workers;
+    match args.output {
+        OutputFormat::Json => print_json(&json!({
+            "workers": workers.iter().map(output::worker_json).collect::<Vec<_>>()
+        }))?,
+        OutputFormat::Table => {
+            let rows: Vec<Vec<String>> = workers.iter().map(output::worker_row).collect();
+            print_table(
+                &[
+                    "WORKER",
+                    "ADDRESS",
+                    "STATE",
+                    "RSS",
+                    "LIMIT",
+                    "RESERVED",
+                    "PRESSURE",
+                    "TASKS",
+                    "LAST HEARTBEAT",
+                ],
+                &rows,
+            )?;
+        }
+    }
+    if workers.is_empty() && args.output == OutputFormat::Table {
+        eprintln!("no worker has registered with this master yet");
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,177 @@
+//! Human tables and `-o json` for the client commands.
+
+use clap::ValueEnum;
+use serde_json::{Value, json};
+use weir_core::memory::format_bytes;
+use weir_proto::v1 as pb;
+
+#[derive(Clone, Copy, Default, ValueEnum, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// Aligned columns for people.
+    #[default]
+    Table,
+    /// One JSON document, for scripts.
+    Json,
+}
+
+/// Prints rows under a header, columns padded to their widest cell.
+pub fn print_table(header: &[&str], rows: &[Vec<String>]) -> std::io::Result<()> {
+    let mut widths: Vec<usize> = header.iter().map(|title| title.len()).collect();
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| -> std::io::Result<()> {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        out!("{}", padded.join("  ").trim_end())
+    };
+    line(header.to_vec())?;
+    for row in rows {
+        line(row.iter().map(String::as_str).collect())?;
+    }
+    Ok(())
+}
+
+pub fn print_json(value: &Value) -> std::io::Result<()> {
+    // Serialising a `Value` cannot fail.
+    out!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_default()
+    )
+}
+
+pub fn job_state(state: i32) -> &'static str {
+    match pb::JobState::try_from(state).unwrap_or(pb::JobState::Unspecified) {
+        pb::JobState::Unspecified => "Unknown",
+        pb::JobState::Submitted => "Submitted",
+        pb::JobState::Queued => "Queued",
+        pb::JobState::Scheduled => "Scheduled",
+        pb::JobState::Running => "Running",
+        pb::JobState::Recovering => "Recovering",
+        pb::JobState::Cancelling => "Cancelling",
+        pb::JobState::Cancelled => "Cancelled",
+        pb::JobState::Failed => "Failed",
+        pb::JobState::Finished => "Finished",
+    }
+}
+
+pub fn task_state(state: i32) -> &'static str {
+    match pb::TaskState::try_from(state).unwrap_or(pb::TaskState::Unspecified) {
+        pb::TaskState::Unspecified => "Pending",
+        pb::TaskState::Deploying => "Deploying",
+        pb::TaskState::Running => "Running",
+        pb::TaskState::Finished => "Finished",
+        pb::TaskState::Failed => "Failed",
+        pb::TaskState::Cancelled => "Cancelled",
+        pb::TaskState::Lost => "Lost",
+    }
+}
+
+fn worker_state(state: i32) -> &'static str {
+    match pb::WorkerState::try_from(state).unwrap_or(pb::WorkerState::Unspecified) {
+        pb::WorkerState::Alive => "ALIVE",
+        pb::WorkerState::Dead => "DEAD",
+        pb::WorkerState::Unspecified => "UNKNOWN",
+    }
+}
+
+fn pressure(state: i32) -> &'static str {
+    match pb::MemoryPressure::try_from(state).unwrap_or(pb::MemoryPressure::Unspecified) {
+        pb::MemoryPressure::Normal => "normal",
+        pb::MemoryPressure::Paused => "paused",
+        pb::MemoryPressure::Unspecified => "unknown",
+    }
+}
+
+pub fn summary_json(job: &pb::JobSummary) -> Value {
+    json!({
+        "job_id": job.job_id,
+        "name": job.name,
+        "state": job_state(job.state),
+        "state_reason": job.state_reason,
+        "submitted_at_ms": job.submitted_at_ms,
+        "state_changed_at_ms": job.state_changed_at_ms,
+        "parallelism": job.parallelism,
+        "subtask_reservation_bytes": job.subtask_reservation_bytes,
+        "rows_read": job.rows_read,
+        "rows_written": job.rows_written,
+    })
+}
+
+fn metrics_json(metrics: &pb::TaskMetrics) -> Value {
+    json!({
+        "rows_read": metrics.rows_read,
+        "bytes_read": metrics.bytes_read,
+        "rows_written": metrics.rows_written,
+        "rows_per_second": metrics.rows_per_second,
+        "queue_rows": metrics.queue_rows,
+        "queue_bytes": metrics.queue_bytes,
+        "queue_peak_bytes": metrics.queue_peak_bytes,
+        "queue_max_bytes": metrics.queue_max_bytes,
+    })
+}
+
+pub fn detail_json(detail: &pb::JobDetail) -> Value {
+    let mut value = detail
+        .summary
+        .as_ref()
+        .map(summary_json)
+        .unwrap_or_default();
+    let tasks: Vec<Value> = detail
+        .tasks
+        .iter()
+        .map(|task| {
+            json!({
+                "task_id": task.task_id,
+                "subtask_index": task.subtask_index,
+                "attempt": task.attempt,
+                "worker_id": task.worker_id,
+                "state": task_state(task.state),
+                "state_reason": task.state_reason,
+                "reserved_bytes": task.reserved_bytes,
+                "metrics": task.metrics.as_ref().map(metrics_json),
+            })
+        })
+        .collect();
+    value["tasks"] = Value::Array(tasks);
+    value
+}
+
+pub fn worker_json(worker: &pb::WorkerSummary) -> Value {
+    let memory = worker.memory.unwrap_or_default();
+    json!({
+        "worker_id": worker.worker_id,
+        "address": worker.address,
+        "state": worker_state(worker.state),
+        "cores": worker.cores,
+        "rss_bytes": memory.process_rss_bytes,
+        "memory_limit_bytes": memory.memory_limit_bytes,
+        "reserved_bytes": memory.reserved_bytes,
+        "system_total_bytes": memory.system_total_bytes,
+        "system_available_bytes": memory.system_available_bytes,
+        "cgroup_limit_bytes": memory.cgroup_limit_bytes,
+        "pressure": pressure(memory.pressure),
+        "task_ids": worker.task_ids,
+        "last_heartbeat_age_ms": worker.last_heartbeat_age_ms,
+    })
+}
+
+pub fn worker_row(worker: &pb::WorkerSummary) -> Vec<String> {
+    let memory = worker.memory.unwrap_or_default();
+    vec![
+        worker.worker_id.clone(),
+        worker.address.clone(),
+        worker_state(worker.state).to_string(),
+        format_bytes(memory.process_rss_bytes),
+        format_bytes(memory.memory_limit_bytes),
+        format_bytes(memory.reserved_bytes),
+        pressure(memory.pressure).to_string(),
+        worker.task_ids.len().to_string(),
+        format!("{:.1}s", worker.last_heartbeat_age_ms as f64 / 1000.0),
+    ]
+}

@@ -1,0 +1,102 @@
+//! `source { FakeSource { } }`: generated rows, for demos, tests and benchmarks.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::section::{Section, Violation};
+use crate::schema::Schema;
+
+/// Generates rows of the given `schema`. Each parallel subtask generates its own `row.num`
+/// rows (as in SeaTunnel, where `row.num` is per degree of parallelism); `bigint` columns carry
+/// `index × parallelism + subtask`, so they are unique across subtasks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FakeSourceConfig {
+    /// Columns to generate, in order: `schema = { fields { id = "bigint", name = "string" } }`.
+    /// Types: string, boolean, int, bigint, float, double, bytes.
+    pub schema: Schema,
+    /// Rows each subtask generates before it finishes. Absent: unbounded (SeaTunnel's default
+    /// is 5; Weir's FakeSource is mostly used as an endless load generator).
+    #[serde(rename = "row.num", skip_serializing_if = "Option::is_none")]
+    pub row_num: Option<u64>,
+    /// Rows per second each subtask generates at most. Absent: as fast as the queue accepts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rows_per_second: Option<u64>,
+    /// Characters in each generated `string` (and bytes in each `bytes`) value; at most
+    /// 16777216.
+    #[serde(rename = "string.length", default = "default_string_length")]
+    pub string_length: u32,
+    /// Rows the subtask's bounded queue holds before the generator waits.
+    #[serde(rename = "queue.size", default = "default_queue_size")]
+    pub queue_size: u32,
+    /// Bytes (in-memory row size) the subtask's bounded queue holds before the generator
+    /// waits; this is the source's share of the subtask's memory reservation. The default,
+    /// 8 MiB, lets the 1000-row bound govern for rows up to about 8 KiB.
+    #[serde(rename = "queue.max_bytes", default = "default_queue_max_bytes")]
+    pub queue_max_bytes: u64,
+    /// Name of the stream this source produces (alias: `result_table_name`). Accepted for
+    /// SeaTunnel compatibility; a Weir job has one source and one sink, so it is only a label.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plugin_output: Option<String>,
+}
+
+/// Upper bound for `string.length`: one generated value may not exceed 16 MiB.
+pub const MAX_STRING_LENGTH: u32 = 16 * 1024 * 1024;
+
+fn default_string_length() -> u32 {
+    5
+}
+fn default_queue_size() -> u32 {
+    1000
+}
+fn default_queue_max_bytes() -> u64 {
+    8 * 1024 * 1024
+}
+
+impl FakeSourceConfig {
+    /// A config with every default and the given schema.
+    pub fn new(schema: Schema) -> Self {
+        FakeSourceConfig {
+            schema,
+            row_num: None,
+            rows_per_second: None,
+            string_length: default_string_length(),
+            queue_size: default_queue_size(),
+            queue_max_bytes: default_queue_max_bytes(),
+            plugin_output: None,
+        }
+    }
+}
+
+impl Section for FakeSourceConfig {
+    const ALIASES: &'static [(&'static str, &'static str)] =
+        &[("result_table_name", "plugin_output")];
+
+    fn validate(&self) -> Result<(), Violation> {
+        if self.queue_size == 0 {
+            return Err(Violation::new("queue.size", "must be at least 1, found 0"));
+        }
+        if self.queue_max_bytes == 0 {
+            return Err(Violation::new(
+                "queue.max_bytes",
+                "must be at least 1, found 0",
+            ));
+        }
+        if self.rows_per_second == Some(0) {
+            return Err(Violation::new(
+                "rows_per_second",
+                "must be at least 1 when set (leave it out for no pacing), found 0",
+            ));
+        }
+        if self.string_length > MAX_STRING_LENGTH {
+            return Err(Violation::new(
+                "string.length",
+                format!(
+                    "must be at most {MAX_STRING_LENGTH}, found {}",
+                    self.string_length
+                ),
+            ));
+        }
+        Ok(())
+    }
+}

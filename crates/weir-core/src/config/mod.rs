@@ -1,0 +1,138 @@
+//! SeaTunnel-compatible HOCON job files.
+//!
+//! ```hocon
+//! env { parallelism = 2, job.mode = "STREAMING" }
+//! source { FakeSource { row.num = 1000, schema = { fields { id = "bigint" } } } }
+//! sink { Console { log.print.data = false } }
+//! ```
+//!
+//! [`parse_job`] reads such a file. Every error names the file, the line and the full dotted
+//! option path ([`ConfigError`]); unknown options are errors, never silently ignored.
+//! [`reference_markdown`] renders the option reference from the same structs.
+
+mod console;
+mod env;
+mod error;
+mod fake_source;
+mod locate;
+mod options;
+mod parse;
+mod reference;
+mod section;
+
+use serde::{Deserialize, Serialize};
+
+pub use self::console::ConsoleSinkConfig;
+pub use self::env::{EnvConfig, JobMode, ScheduleStrategy};
+pub use self::error::{ConfigError, Location};
+pub use self::fake_source::{FakeSourceConfig, MAX_STRING_LENGTH};
+pub use self::parse::parse_job;
+pub use self::reference::reference_markdown;
+pub use crate::schema::{DataType, Field, Schema};
+
+/// A whole job file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobConfig {
+    /// `env { }`: job-wide settings.
+    pub env: EnvConfig,
+    /// `source { <Plugin> { } }`: where rows come from.
+    pub source: SourceConfig,
+    /// `sink { <Plugin> { } }`: where rows go.
+    pub sink: SinkConfig,
+}
+
+/// The source plugin of a job, keyed by its SeaTunnel plugin name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum SourceConfig {
+    /// Generated rows.
+    FakeSource(FakeSourceConfig),
+}
+
+/// The sink plugin of a job, keyed by its SeaTunnel plugin name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum SinkConfig {
+    /// Standard output.
+    Console(ConsoleSinkConfig),
+}
+
+/// Bounds of one split queue, in rows and bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueBounds {
+    /// At most this many rows.
+    pub max_rows: usize,
+    /// At most this many bytes (see the oversize rule in [`crate::queue`]).
+    pub max_bytes: u64,
+}
+
+impl SourceConfig {
+    /// Names accepted in `source { }`, in documentation order.
+    pub const PLUGIN_NAMES: &'static [&'static str] = &["FakeSource"];
+
+    /// The plugin name as written in job files.
+    pub fn plugin_name(&self) -> &'static str {
+        match self {
+            SourceConfig::FakeSource(_) => "FakeSource",
+        }
+    }
+
+    /// The schema of the rows this source produces.
+    pub fn output_schema(&self) -> &Schema {
+        match self {
+            SourceConfig::FakeSource(fake) => &fake.schema,
+        }
+    }
+
+    /// Bounds of each split queue this source feeds.
+    pub fn queue_bounds(&self) -> QueueBounds {
+        match self {
+            SourceConfig::FakeSource(fake) => QueueBounds {
+                max_rows: fake.queue_size as usize,
+                max_bytes: fake.queue_max_bytes,
+            },
+        }
+    }
+
+    /// Number of split readers (and so split queues) one subtask runs. FakeSource: one.
+    /// Kafka will return the partitions assigned to the subtask.
+    pub fn splits_per_subtask(&self) -> u64 {
+        match self {
+            SourceConfig::FakeSource(_) => 1,
+        }
+    }
+
+    /// Bytes one subtask's source side may buffer: the split queues' byte bounds (plus, for
+    /// Kafka, the per-partition prefetch cap). FakeSource: its `queue.max_bytes`.
+    pub fn buffer_bytes(&self) -> u64 {
+        match self {
+            SourceConfig::FakeSource(_) => self
+                .splits_per_subtask()
+                .saturating_mul(self.queue_bounds().max_bytes),
+        }
+    }
+}
+
+/// Console's write buffer: rows are formatted into it and written to stdout in whole lines
+/// once it holds this much.
+pub const CONSOLE_WRITE_BUFFER_BYTES: u64 = 64 * 1024;
+
+impl SinkConfig {
+    /// Names accepted in `sink { }`, in documentation order.
+    pub const PLUGIN_NAMES: &'static [&'static str] = &["Console"];
+
+    /// The plugin name as written in job files.
+    pub fn plugin_name(&self) -> &'static str {
+        match self {
+            SinkConfig::Console(_) => "Console",
+        }
+    }
+
+    /// Bytes one subtask's sink writer may buffer. Console: [`CONSOLE_WRITE_BUFFER_BYTES`].
+    pub fn buffer_bytes(&self) -> u64 {
+        match self {
+            SinkConfig::Console(_) => CONSOLE_WRITE_BUFFER_BYTES,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

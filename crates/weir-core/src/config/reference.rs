@@ -1,0 +1,137 @@
+//! The configuration reference, rendered from the config structs themselves.
+
+use std::fmt::Write as _;
+
+use serde_json::Value as Json;
+
+use super::options::{OptionSpec, SectionSpec, section_spec};
+use super::{ConsoleSinkConfig, EnvConfig, FakeSourceConfig, SinkConfig, SourceConfig};
+
+/// Markdown tables of every option of `env`, each source and each sink: the option's dotted
+/// name, type, default and description (its doc comment).
+///
+/// Sections are headed `### env`, `### source: <Plugin>` and `### sink: <Plugin>`.
+pub fn reference_markdown() -> String {
+    let mut out = String::new();
+    render_section(&mut out, "env", &section_spec::<EnvConfig>());
+    for plugin in SourceConfig::PLUGIN_NAMES {
+        if let Some(spec) = source_spec(plugin) {
+            render_section(&mut out, &format!("source: {plugin}"), &spec);
+        }
+    }
+    for plugin in SinkConfig::PLUGIN_NAMES {
+        if let Some(spec) = sink_spec(plugin) {
+            render_section(&mut out, &format!("sink: {plugin}"), &spec);
+        }
+    }
+    out
+}
+
+fn source_spec(plugin: &str) -> Option<SectionSpec> {
+    match plugin {
+        "FakeSource" => Some(section_spec::<FakeSourceConfig>()),
+        _ => None,
+    }
+}
+
+fn sink_spec(plugin: &str) -> Option<SectionSpec> {
+    match plugin {
+        "Console" => Some(section_spec::<ConsoleSinkConfig>()),
+        _ => None,
+    }
+}
+
+fn render_section(out: &mut String, heading: &str, spec: &SectionSpec) {
+    // Writing to a String cannot fail; the fmt::Results below are always Ok.
+    let _ = writeln!(out, "### {heading}\n");
+    if !spec.description.is_empty() {
+        let _ = writeln!(out, "{}\n", single_paragraph(&spec.description));
+    }
+    out.push_str("| Option | Type | Default | Description |\n");
+    out.push_str("|---|---|---|---|\n");
+    for option in &spec.options {
+        let _ = writeln!(
+            out,
+            "| `{}` | {} | {} | {} |",
+            option.name,
+            option.kind.label(),
+            default_cell(option),
+            table_cell(&option.description),
+        );
+    }
+    out.push('\n');
+}
+
+fn default_cell(option: &OptionSpec) -> String {
+    match &option.default {
+        _ if option.required => "**required**".into(),
+        None => "—".into(),
+        Some(Json::String(text)) => format!("`{text}`"),
+        Some(other) => format!("`{other}`"),
+    }
+}
+
+/// Doc comments wrap lines; a table cell must be one line and must not contain a bare `|`.
+fn table_cell(text: &str) -> String {
+    text.split("\n\n")
+        .map(single_paragraph)
+        .collect::<Vec<_>>()
+        .join("<br><br>")
+        .replace('|', "\\|")
+}
+
+fn single_paragraph(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reference_has_each_section_and_dotted_names() {
+        let doc = reference_markdown();
+        for heading in ["### env", "### source: FakeSource", "### sink: Console"] {
+            assert!(doc.contains(heading), "missing {heading}:\n{doc}");
+        }
+        for option in [
+            "`parallelism`",
+            "`job.mode`",
+            "`job.retry.interval.seconds`",
+            "`read_limit.rows_per_second`",
+            "`row.num`",
+            "`queue.max_bytes`",
+            "`log.print.data`",
+        ] {
+            assert!(doc.contains(option), "missing {option}:\n{doc}");
+        }
+        assert!(doc.contains("log.print_data"), "alias must be documented");
+    }
+
+    #[test]
+    fn rows_carry_type_default_and_description() {
+        let doc = reference_markdown();
+        let row = |name: &str| {
+            doc.lines()
+                .find(|line| line.starts_with(&format!("| `{name}` |")))
+                .unwrap_or_else(|| panic!("no row for {name}"))
+                .to_string()
+        };
+        assert!(row("parallelism").contains("| integer | `1` | Number of parallel subtasks"));
+        assert!(row("job.mode").contains("one of `BATCH`, `STREAMING` | `BATCH` |"));
+        assert!(row("schedule.strategy").contains("one of `wait`, `reject` | `wait` |"));
+        assert!(row("schema").contains("| object | **required** |"));
+        assert!(row("row.num").contains("| integer | — |"));
+        assert!(row("queue.max_bytes").contains("`8388608`"));
+        assert!(row("log.print.data").contains("| boolean | `true` |"));
+        // Declaration order, not alphabetical.
+        let position = |name: &str| doc.find(&format!("| `{name}` |")).unwrap();
+        assert!(position("parallelism") < position("job.mode"));
+        assert!(position("job.mode") < position("checkpoint.interval"));
+    }
+
+    #[test]
+    fn cells_are_single_line_and_escape_pipes() {
+        assert_eq!(table_cell("a\nb\n\nc | d"), "a b<br><br>c \\| d");
+    }
+}

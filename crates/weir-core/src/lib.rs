@@ -1,0 +1,18 @@
+//! Weir's core model, shared by the master, the workers and the connectors.
+//!
+//! This crate performs no I/O and starts no runtime (it uses only `tokio::sync`). It holds:
+//! - [`config`]: the SeaTunnel-compatible HOCON job model, its parser and its reference docs;
+//! - [`schema`] and [`row`]: the typed rows that flow from sources to sinks;
+//! - [`queue`]: the bounded split queue, bounded in rows *and* bytes — the centre of Weir's
+//!   memory model;
+//! - [`rate`]: token-bucket arithmetic for read limits and generator pacing;
+//! - [`memory`]: the admission arithmetic a master uses to decide whether a subtask fits;
+//! - [`bytesize`]: byte quantities as written in settings (`"512MiB"`).
+
+pub mod bytesize;
+pub mod config;
+pub mod memory;
+pub mod queue;
+pub mod rate;
+pub mod row;
+pub mod schema;

@@ -1,0 +1,143 @@
+//! Admission arithmetic: how much memory one subtask of a job may hold.
+//!
+//! A worker admits a subtask only if its reservation fits the worker's free budget. The
+//! reservation is the sum of everything the subtask can buffer — bounded by construction —
+//! plus a fixed allowance for the rest:
+//!
+//! ```text
+//! reservation = source buffers   (Σ split queues' queue.max_bytes [+ Kafka prefetch caps])
+//!             + sink buffer      (the sink writer's bounded write buffer)
+//!             + SUBTASK_OVERHEAD_BYTES
+//! ```
+
+use std::fmt;
+
+use crate::config::JobConfig;
+
+/// Fixed allowance per subtask for what is not a data buffer: task structures, the tokio
+/// tasks and their stacks of futures, generator/decoder state, the row being processed on
+/// each side of the queue, and allocator slack.
+pub const SUBTASK_OVERHEAD_BYTES: u64 = 4 * 1024 * 1024;
+
+/// The parts of one subtask's reservation, for explaining admission decisions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubtaskReservation {
+    /// What the source side may buffer ([`crate::config::SourceConfig::buffer_bytes`]).
+    pub source_buffer_bytes: u64,
+    /// What the sink side may buffer ([`crate::config::SinkConfig::buffer_bytes`]).
+    pub sink_buffer_bytes: u64,
+    /// [`SUBTASK_OVERHEAD_BYTES`].
+    pub overhead_bytes: u64,
+}
+
+impl SubtaskReservation {
+    /// Computes the parts for `job`.
+    pub fn of(job: &JobConfig) -> Self {
+        SubtaskReservation {
+            source_buffer_bytes: job.source.buffer_bytes(),
+            sink_buffer_bytes: job.sink.buffer_bytes(),
+            overhead_bytes: SUBTASK_OVERHEAD_BYTES,
+        }
+    }
+
+    /// The sum of the parts.
+    pub fn total(&self) -> u64 {
+        self.source_buffer_bytes
+            .saturating_add(self.sink_buffer_bytes)
+            .saturating_add(self.overhead_bytes)
+    }
+}
+
+impl fmt::Display for SubtaskReservation {
+    /// `12.1 MiB (8 MiB source buffers + 64 KiB sink buffer + 4 MiB overhead)`
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} ({} source buffers + {} sink buffer + {} overhead)",
+            format_bytes(self.total()),
+            format_bytes(self.source_buffer_bytes),
+            format_bytes(self.sink_buffer_bytes),
+            format_bytes(self.overhead_bytes),
+        )
+    }
+}
+
+/// Bytes one subtask of `job` reserves on the worker that runs it.
+pub fn subtask_reservation(job: &JobConfig) -> u64 {
+    SubtaskReservation::of(job).total()
+}
+
+/// Human-readable binary size: `512 B`, `64 KiB`, `320 MiB`, `1.5 GiB`.
+///
+/// One decimal place, dropped when it is zero; the largest unit that keeps the value ≥ 1.
+pub fn format_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    let rounded = (value * 10.0).round() / 10.0;
+    // Rounding can carry into the next unit (1023.96 KiB → "1024 KiB"); step up instead.
+    if rounded >= 1024.0 && unit + 1 < UNITS.len() {
+        return format!("1 {}", UNITS[unit + 1]);
+    }
+    if rounded.fract() == 0.0 {
+        format!("{rounded:.0} {}", UNITS[unit])
+    } else {
+        format!("{rounded:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{CONSOLE_WRITE_BUFFER_BYTES, parse_job};
+
+    const JOB: &str = r#"
+        source { FakeSource { schema = { fields { id = bigint } }, queue.max_bytes = 1048576 } }
+        sink { Console { log.print.data = false } }
+    "#;
+
+    #[test]
+    fn reservation_sums_source_sink_and_overhead() {
+        let job = parse_job(JOB, "job.conf").unwrap();
+        assert_eq!(job.source.buffer_bytes(), 1_048_576);
+        assert_eq!(job.sink.buffer_bytes(), CONSOLE_WRITE_BUFFER_BYTES);
+        assert_eq!(
+            subtask_reservation(&job),
+            1_048_576 + 64 * 1024 + SUBTASK_OVERHEAD_BYTES
+        );
+        assert_eq!(
+            SubtaskReservation::of(&job).to_string(),
+            "5.1 MiB (1 MiB source buffers + 64 KiB sink buffer + 4 MiB overhead)"
+        );
+    }
+
+    #[test]
+    fn default_queue_bytes_drive_the_default_reservation() {
+        let job = parse_job(
+            "source { FakeSource { schema = { fields { id = bigint } } } }\nsink { Console {} }",
+            "job.conf",
+        )
+        .unwrap();
+        assert_eq!(job.source.buffer_bytes(), 8 * 1024 * 1024);
+        assert_eq!(format_bytes(subtask_reservation(&job)), "12.1 MiB");
+    }
+
+    #[test]
+    fn formats_sizes() {
+        assert_eq!(format_bytes(0), "0 B");
+        assert_eq!(format_bytes(1023), "1023 B");
+        assert_eq!(format_bytes(1024), "1 KiB");
+        assert_eq!(format_bytes(64 * 1024), "64 KiB");
+        assert_eq!(format_bytes(320 * 1024 * 1024), "320 MiB");
+        assert_eq!(format_bytes(3 * 512 * 1024 * 1024), "1.5 GiB");
+        assert_eq!(format_bytes(1024 * 1024 - 1), "1 MiB");
+        assert_eq!(format_bytes(u64::MAX), "16 EiB");
+    }
+}

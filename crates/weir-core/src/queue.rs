@@ -1,0 +1,354 @@
+//! The bounded split queue: the centre of Weir's memory model.
+//!
+//! A source reader pushes rows in; the subtask loop takes them out. The queue is bounded by
+//! **rows and bytes at once**: [`QueueSender::send`] waits while admitting the item would take
+//! the queue past `max_rows` items or past `max_bytes` bytes. Nothing is dropped and nothing
+//! grows past the bound — with one exception, so that a record larger than the byte bound
+//! cannot deadlock the pipeline:
+//!
+//! > An item larger than `max_bytes` is admitted only when the queue is empty.
+//!
+//! That is the only way the queue overshoots its byte bound, by at most that one item; the
+//! queue's `peak_bytes` then equals that item's size. Zero-byte items are never an error.
+//!
+//! Waking is event-driven ([`tokio::sync::Notify`]), never polled. Both `send` and `recv` are
+//! cancellation-safe: dropping a pending `send` enqueues nothing (the item is dropped with the
+//! future), dropping a pending `recv` takes nothing out.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::pin::pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use tokio::sync::Notify;
+
+use crate::row::Row;
+
+/// Live occupancy of one queue, readable by metrics code at any time from any thread.
+///
+/// The fields are written while the queue's lock is held, so each one is exact; a reader
+/// that loads several fields may see them from slightly different instants.
+#[derive(Debug, Default)]
+pub struct QueueStats {
+    rows: AtomicU64,
+    bytes: AtomicU64,
+    peak_rows: AtomicU64,
+    peak_bytes: AtomicU64,
+    max_rows: AtomicU64,
+    max_bytes: AtomicU64,
+    total_rows: AtomicU64,
+    total_bytes: AtomicU64,
+}
+
+/// A copy of [`QueueStats`] at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct QueueStatsSnapshot {
+    /// Items in the queue now.
+    pub rows: u64,
+    /// Bytes (as declared by senders) in the queue now.
+    pub bytes: u64,
+    /// Highest `rows` seen.
+    pub peak_rows: u64,
+    /// Highest `bytes` seen; above `max_bytes` only through the oversize rule.
+    pub peak_bytes: u64,
+    /// The row bound.
+    pub max_rows: u64,
+    /// The byte bound.
+    pub max_bytes: u64,
+    /// Items ever admitted.
+    pub total_rows: u64,
+    /// Bytes ever admitted.
+    pub total_bytes: u64,
+}
+
+impl QueueStats {
+    /// Items in the queue now.
+    pub fn rows(&self) -> u64 {
+        self.rows.load(Ordering::Relaxed)
+    }
+    /// Bytes in the queue now.
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+    /// Highest item count seen.
+    pub fn peak_rows(&self) -> u64 {
+        self.peak_rows.load(Ordering::Relaxed)
+    }
+    /// Highest byte count seen.
+    pub fn peak_bytes(&self) -> u64 {
+        self.peak_bytes.load(Ordering::Relaxed)
+    }
+    /// The row bound.
+    pub fn max_rows(&self) -> u64 {
+        self.max_rows.load(Ordering::Relaxed)
+    }
+    /// The byte bound.
+    pub fn max_bytes(&self) -> u64 {
+        self.max_bytes.load(Ordering::Relaxed)
+    }
+    /// Items ever admitted.
+    pub fn total_rows(&self) -> u64 {
+        self.total_rows.load(Ordering::Relaxed)
+    }
+    /// Bytes ever admitted.
+    pub fn total_bytes(&self) -> u64 {
+        self.total_bytes.load(Ordering::Relaxed)
+    }
+
+    /// All fields at (nearly) one instant.
+    pub fn snapshot(&self) -> QueueStatsSnapshot {
+        QueueStatsSnapshot {
+            rows: self.rows(),
+            bytes: self.bytes(),
+            peak_rows: self.peak_rows(),
+            peak_bytes: self.peak_bytes(),
+            max_rows: self.max_rows(),
+            max_bytes: self.max_bytes(),
+            total_rows: self.total_rows(),
+            total_bytes: self.total_bytes(),
+        }
+    }
+
+    fn record_admit(&self, rows_now: usize, bytes_now: u64, size_bytes: u64) {
+        let rows_now = rows_now as u64;
+        self.rows.store(rows_now, Ordering::Relaxed);
+        self.bytes.store(bytes_now, Ordering::Relaxed);
+        self.peak_rows.fetch_max(rows_now, Ordering::Relaxed);
+        self.peak_bytes.fetch_max(bytes_now, Ordering::Relaxed);
+        self.total_rows.fetch_add(1, Ordering::Relaxed);
+        self.total_bytes.fetch_add(size_bytes, Ordering::Relaxed);
+    }
+
+    fn record_level(&self, rows_now: usize, bytes_now: u64) {
+        self.rows.store(rows_now as u64, Ordering::Relaxed);
+        self.bytes.store(bytes_now, Ordering::Relaxed);
+    }
+}
+
+/// The send failed because the receiver is gone; the item is handed back.
+pub struct SendError<T>(pub T);
+
+impl<T> fmt::Debug for SendError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SendError(..)")
+    }
+}
+
+impl<T> fmt::Display for SendError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the queue's receiver was dropped")
+    }
+}
+
+impl<T> std::error::Error for SendError<T> {}
+
+/// Why [`QueueReceiver::try_recv`] returned nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TryRecvError {
+    /// Nothing queued now; senders are still alive.
+    #[error("the queue is empty")]
+    Empty,
+    /// Nothing queued and every sender has been dropped: nothing will ever arrive.
+    #[error("the queue is empty and all senders were dropped")]
+    Disconnected,
+}
+
+struct State<T> {
+    items: VecDeque<(T, u64)>,
+    bytes: u64,
+    senders: usize,
+    receiver_alive: bool,
+}
+
+struct Shared<T> {
+    state: Mutex<State<T>>,
+    /// Senders wait here for room.
+    space_freed: Notify,
+    /// The receiver waits here for items or for the last sender to leave.
+    item_ready: Notify,
+    stats: Arc<QueueStats>,
+    max_rows: usize,
+    max_bytes: u64,
+}
+
+impl<T> Shared<T> {
+    fn lock(&self) -> MutexGuard<'_, State<T>> {
+        // No code that can panic runs while the lock is held (only VecDeque and integer
+        // updates), so a poisoned lock still guards a consistent state.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Only the single receiver calls this (through `&mut QueueReceiver`).
+    fn take(&self) -> Result<T, TryRecvError> {
+        let mut state = self.lock();
+        match state.items.pop_front() {
+            Some((item, size_bytes)) => {
+                state.bytes = state.bytes.saturating_sub(size_bytes);
+                self.stats.record_level(state.items.len(), state.bytes);
+                drop(state);
+                // Several senders may be waiting and the freed room may fit any of them.
+                self.space_freed.notify_waiters();
+                Ok(item)
+            }
+            None if state.senders == 0 => Err(TryRecvError::Disconnected),
+            None => Err(TryRecvError::Empty),
+        }
+    }
+
+    fn admits(&self, state: &State<T>, size_bytes: u64) -> bool {
+        let rows = state.items.len();
+        // The oversize rule: an empty queue admits any item, however large.
+        rows < self.max_rows
+            && (rows == 0 || state.bytes.saturating_add(size_bytes) <= self.max_bytes)
+    }
+}
+
+/// Creates a queue bounded by `max_rows` items and `max_bytes` bytes.
+///
+/// `max_rows` of 0 is treated as 1 (a queue that can hold nothing could never move data).
+pub fn bounded_queue<T>(max_rows: usize, max_bytes: u64) -> (QueueSender<T>, QueueReceiver<T>) {
+    let max_rows = max_rows.max(1);
+    let stats = Arc::new(QueueStats::default());
+    stats.max_rows.store(max_rows as u64, Ordering::Relaxed);
+    stats.max_bytes.store(max_bytes, Ordering::Relaxed);
+    let shared = Arc::new(Shared {
+        state: Mutex::new(State {
+            items: VecDeque::new(),
+            bytes: 0,
+            senders: 1,
+            receiver_alive: true,
+        }),
+        space_freed: Notify::new(),
+        item_ready: Notify::new(),
+        stats,
+        max_rows,
+        max_bytes,
+    });
+    (
+        QueueSender {
+            shared: Arc::clone(&shared),
+        },
+        QueueReceiver { shared },
+    )
+}
+
+/// The producing end; clone it for several producers.
+pub struct QueueSender<T = Row> {
+    shared: Arc<Shared<T>>,
+}
+
+impl<T> QueueSender<T> {
+    /// Enqueues `item`, accounted as `size_bytes`, waiting while it does not fit.
+    ///
+    /// Fails only when the receiver has been dropped. Cancellation-safe: if this future is
+    /// dropped before it completes, nothing was enqueued.
+    pub async fn send(&self, item: T, size_bytes: u64) -> Result<(), SendError<T>> {
+        loop {
+            // Register interest before looking at the state, so a wake-up that happens
+            // between the check and the await is not lost.
+            let mut space_freed = pin!(self.shared.space_freed.notified());
+            space_freed.as_mut().enable();
+            {
+                let mut state = self.shared.lock();
+                if !state.receiver_alive {
+                    return Err(SendError(item));
+                }
+                if self.shared.admits(&state, size_bytes) {
+                    state.bytes = state.bytes.saturating_add(size_bytes);
+                    state.items.push_back((item, size_bytes));
+                    self.shared
+                        .stats
+                        .record_admit(state.items.len(), state.bytes, size_bytes);
+                    drop(state);
+                    self.shared.item_ready.notify_one();
+                    return Ok(());
+                }
+            }
+            space_freed.await;
+        }
+    }
+
+    /// The queue's live statistics.
+    pub fn stats(&self) -> &Arc<QueueStats> {
+        &self.shared.stats
+    }
+
+    /// Whether the receiver has been dropped (every further send would fail).
+    pub fn is_closed(&self) -> bool {
+        !self.shared.lock().receiver_alive
+    }
+}
+
+impl<T> Clone for QueueSender<T> {
+    fn clone(&self) -> Self {
+        self.shared.lock().senders += 1;
+        QueueSender {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<T> Drop for QueueSender<T> {
+    fn drop(&mut self) {
+        let last = {
+            let mut state = self.shared.lock();
+            state.senders -= 1;
+            state.senders == 0
+        };
+        if last {
+            self.shared.item_ready.notify_one();
+        }
+    }
+}
+
+/// The consuming end; there is exactly one.
+pub struct QueueReceiver<T = Row> {
+    shared: Arc<Shared<T>>,
+}
+
+impl<T> QueueReceiver<T> {
+    /// Takes the next item, waiting for one; `None` once all senders are gone and the queue
+    /// is drained. Cancellation-safe.
+    pub async fn recv(&mut self) -> Option<T> {
+        loop {
+            let mut item_ready = pin!(self.shared.item_ready.notified());
+            item_ready.as_mut().enable();
+            match self.shared.take() {
+                Ok(item) => return Some(item),
+                Err(TryRecvError::Disconnected) => return None,
+                Err(TryRecvError::Empty) => {}
+            }
+            item_ready.await;
+        }
+    }
+
+    /// Takes the next item if one is queued, without waiting.
+    pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
+        self.shared.take()
+    }
+
+    /// The queue's live statistics.
+    pub fn stats(&self) -> &Arc<QueueStats> {
+        &self.shared.stats
+    }
+}
+
+impl<T> Drop for QueueReceiver<T> {
+    fn drop(&mut self) {
+        let dropped_items = {
+            let mut state = self.shared.lock();
+            state.receiver_alive = false;
+            state.bytes = 0;
+            self.shared.stats.record_level(0, 0);
+            std::mem::take(&mut state.items)
+        };
+        // Rows are dropped outside the lock: their destructors may be arbitrarily slow.
+        drop(dropped_items);
+        self.shared.space_freed.notify_waiters();
+    }
+}
+
+#[cfg(test)]
+#[path = "queue_tests.rs"]
+mod tests;

@@ -1,0 +1,409 @@
+//! Job operations of the cluster model: submission, placement, task reports, cancellation.
+
+use std::time::{Duration, Instant};
+
+use tracing::info;
+use weir_proto::v1 as pb;
+
+use super::{
+    CancelOrder, Cluster, Deployment, JobEntry, Subtask, SubtaskState, task_id, unix_millis,
+};
+use crate::job_state::{JobEvent, JobState};
+use crate::placement::{Capacity, place};
+use crate::store::JobRecord;
+
+/// What the master needs from a job file to schedule it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobPlan {
+    pub parallelism: u32,
+    /// Memory each subtask reserves on its worker.
+    pub reservation: u64,
+    /// `schedule.strategy = "reject"`: fail at once instead of waiting for capacity.
+    pub reject_when_full: bool,
+    /// How often a failed subtask is retried before the job fails.
+    pub retry_times: u32,
+    pub retry_interval: Duration,
+}
+
+/// A submission the master refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SubmitError {
+    #[error("job {job_id} rejected: {reason}")]
+    Rejected { job_id: String, reason: String },
+}
+
+impl Cluster {
+    /// Adds a job in state Submitted. Call [`Cluster::schedule`] afterwards.
+    pub fn submit(&mut self, record: JobRecord, plan: JobPlan) {
+        let subtasks = (0..plan.parallelism).map(Subtask::new).collect();
+        if let Err(error) = self.store.put(&record) {
+            tracing::warn!(job = %record.id, %error, "could not persist the submitted job");
+        }
+        self.jobs.insert(
+            record.id.clone(),
+            JobEntry {
+                record,
+                plan,
+                subtasks,
+            },
+        );
+    }
+
+    /// Re-creates a job read from the store after a master restart. Nothing of it runs any
+    /// more (workers stop their tasks when they lose the master), so a live job is placed again.
+    pub fn restore(&mut self, record: JobRecord, plan: JobPlan) {
+        let job_id = record.id.clone();
+        let state = record.state;
+        let subtasks = (0..plan.parallelism).map(Subtask::new).collect();
+        self.jobs.insert(
+            job_id.clone(),
+            JobEntry {
+                record,
+                plan,
+                subtasks,
+            },
+        );
+        let reason = "master restarted; placing its subtasks again";
+        match state {
+            JobState::Scheduled | JobState::Running => {
+                self.transition(&job_id, JobEvent::SubtaskLost, reason)
+            }
+            JobState::Cancelling => self.transition(&job_id, JobEvent::AllTasksEnded, "cancelled"),
+            _ => {}
+        }
+    }
+
+    /// Restores a stored job, or fails it when its job file no longer parses (after an upgrade
+    /// that dropped an option, say).
+    pub fn restore_record(&mut self, record: JobRecord) {
+        match weir_core::config::parse_job(&record.config, &record.origin) {
+            Ok(config) => self.restore(record, crate::plan::plan_for(&config)),
+            Err(error) => {
+                let job_id = record.id.clone();
+                let live = !record.state.is_terminal();
+                let plan = JobPlan {
+                    parallelism: 0,
+                    reservation: 0,
+                    reject_when_full: false,
+                    retry_times: 0,
+                    retry_interval: Duration::ZERO,
+                };
+                self.restore(record, plan);
+                if live {
+                    let reason = format!("its job file no longer parses: {error}");
+                    self.transition(&job_id, JobEvent::Failed, reason);
+                }
+            }
+        }
+    }
+
+    /// One admission pass: places what waits for a place, oldest job first.
+    pub fn schedule(&mut self, now: Instant) -> Vec<Deployment> {
+        let mut capacities: Vec<Capacity> = self
+            .workers
+            .values()
+            .map(|worker| Capacity {
+                worker_id: worker.id.clone(),
+                alive: worker.alive,
+                memory_limit: worker.memory_limit,
+                reserved: self.reserved_on(&worker.id),
+                rss: worker.memory.process_rss_bytes,
+            })
+            .collect();
+        let mut waiting: Vec<(i64, String)> = self
+            .jobs
+            .values()
+            .filter(|job| job.record.state.wants_placement())
+            .map(|job| (job.record.submitted_at_ms, job.record.id.clone()))
+            .collect();
+        waiting.sort();
+
+        let mut deployments = Vec::new();
+        for (_, job_id) in waiting {
+            let Some(job) = self.jobs.get(&job_id) else {
+                continue;
+            };
+            let unplaced: Vec<u32> = job
+                .subtasks
+                .iter()
+                .filter(|subtask| subtask.needs_placement(now))
+                .map(|subtask| subtask.index)
+                .collect();
+            if unplaced.is_empty() {
+                continue;
+            }
+            let needs = vec![job.plan.reservation; unplaced.len()];
+            match place(&needs, &mut capacities, self.settings.high_watermark) {
+                Ok(workers) => {
+                    for (index, worker_id) in unplaced.into_iter().zip(workers) {
+                        if let Some(deployment) = self.assign(&job_id, index, &worker_id) {
+                            deployments.push(deployment);
+                        }
+                    }
+                    let reason = format!("placed {} subtask(s)", deployments.len());
+                    self.transition(&job_id, JobEvent::Placed, reason);
+                }
+                Err(no_fit) => {
+                    let state = job.record.state;
+                    if state == JobState::Submitted && job.plan.reject_when_full {
+                        self.transition(&job_id, JobEvent::Rejected, no_fit.0);
+                    } else {
+                        self.transition(&job_id, JobEvent::NoCapacity, no_fit.0);
+                    }
+                }
+            }
+        }
+        deployments
+    }
+
+    fn assign(&mut self, job_id: &str, index: u32, worker_id: &str) -> Option<Deployment> {
+        let address = self.workers.get(worker_id)?.address.clone();
+        let job = self.jobs.get_mut(job_id)?;
+        let subtask = job.subtasks.get_mut(index as usize)?;
+        subtask.attempt += 1;
+        subtask.worker_id = Some(worker_id.to_string());
+        subtask.state = SubtaskState::Deploying;
+        subtask.reason = String::new();
+        subtask.not_before = None;
+        subtask.metrics = pb::TaskMetrics::default();
+        let task = task_id(job_id, index, subtask.attempt);
+        info!(job = %job_id, task = %task, worker = %worker_id, "subtask placed");
+        Some(Deployment {
+            worker_id: worker_id.to_string(),
+            address,
+            request: pb::DeployTaskRequest {
+                job_id: job_id.to_string(),
+                task_id: task,
+                subtask_index: index,
+                parallelism: job.plan.parallelism,
+                config: job.record.config.clone(),
+                origin: job.record.origin.clone(),
+                reserved_bytes: job.plan.reservation,
+            },
+        })
+    }
+
+    /// The state a submission ended in after its first admission pass, as an error if it was
+    /// rejected.
+    pub fn submission_outcome(&self, job_id: &str) -> Result<(JobState, String), SubmitError> {
+        let job = self
+            .jobs
+            .get(job_id)
+            .map(|job| (job.record.state, job.record.reason.clone()))
+            .unwrap_or((JobState::Failed, "job vanished".into()));
+        match job {
+            (JobState::Failed, reason) => Err(SubmitError::Rejected {
+                job_id: job_id.to_string(),
+                reason,
+            }),
+            outcome => Ok(outcome),
+        }
+    }
+
+    /// A worker could not take a deployment: the subtask needs a place again.
+    pub fn deployment_failed(&mut self, task: &str, error: &str) {
+        let Some(subtask) = self.current_subtask_mut(task) else {
+            return;
+        };
+        if subtask.state != SubtaskState::Deploying {
+            return;
+        }
+        subtask.state = SubtaskState::Lost;
+        subtask.reason = format!("deployment failed: {error}");
+        // Avoid a tight deploy loop against a worker that keeps refusing.
+        subtask.not_before = Some(Instant::now() + Duration::from_secs(1));
+        if let Some((job_id, _, _)) = super::parse_task_id(task) {
+            let reason = format!("deploying {task} failed: {error}");
+            self.after_subtask_ended(job_id, JobEvent::SubtaskLost, reason);
+        }
+    }
+
+    /// A worker reports that a task changed state. Returns cancel orders when the job failed and
+    /// its other subtasks must stop.
+    pub fn task_status(
+        &mut self,
+        worker_id: &str,
+        task: &str,
+        state: pb::TaskState,
+        message: &str,
+    ) -> Vec<CancelOrder> {
+        let Some((job_id, _, _)) = super::parse_task_id(task) else {
+            return Vec::new();
+        };
+        let job_id = job_id.to_string();
+        let Some(subtask) = self.current_subtask_mut(task) else {
+            return Vec::new();
+        };
+        if subtask.worker_id.as_deref() != Some(worker_id) || !subtask.state.holds_reservation() {
+            return Vec::new();
+        }
+        match state {
+            pb::TaskState::Running => {
+                subtask.state = SubtaskState::Running;
+                let all_running = self.jobs.get(&job_id).is_some_and(|job| {
+                    job.subtasks.iter().all(|subtask| {
+                        matches!(
+                            subtask.state,
+                            SubtaskState::Running | SubtaskState::Finished
+                        )
+                    })
+                });
+                if all_running && self.job_state(&job_id) == Some(JobState::Scheduled) {
+                    self.transition(&job_id, JobEvent::AllRunning, "every subtask runs");
+                }
+                Vec::new()
+            }
+            pb::TaskState::Finished => {
+                subtask.state = SubtaskState::Finished;
+                self.after_subtask_ended(&job_id, JobEvent::AllFinished, "finished".into());
+                Vec::new()
+            }
+            pb::TaskState::Cancelled | pb::TaskState::Lost => {
+                subtask.state = SubtaskState::Cancelled;
+                self.after_subtask_ended(&job_id, JobEvent::AllTasksEnded, "cancelled".into());
+                Vec::new()
+            }
+            pb::TaskState::Failed => self.subtask_failed(&job_id, task, message),
+            pb::TaskState::Deploying | pb::TaskState::Unspecified => Vec::new(),
+        }
+    }
+
+    fn subtask_failed(&mut self, job_id: &str, task: &str, message: &str) -> Vec<CancelOrder> {
+        let Some(job) = self.jobs.get(job_id) else {
+            return Vec::new();
+        };
+        let plan = job.plan.clone();
+        let Some(subtask) = self.current_subtask_mut(task) else {
+            return Vec::new();
+        };
+        subtask.state = SubtaskState::Failed;
+        subtask.failures += 1;
+        subtask.reason = message.to_string();
+        let (index, failures) = (subtask.index, subtask.failures);
+        if self.job_state(job_id) == Some(JobState::Cancelling) {
+            self.after_subtask_ended(job_id, JobEvent::AllTasksEnded, "cancelled".into());
+            return Vec::new();
+        }
+        if failures <= plan.retry_times {
+            if let Some(subtask) = self.current_subtask_mut(task) {
+                subtask.state = SubtaskState::Pending;
+                subtask.not_before = Some(Instant::now() + plan.retry_interval);
+            }
+            let reason = format!(
+                "subtask {index} failed: {message}; retry {failures} of {} in {} s",
+                plan.retry_times,
+                plan.retry_interval.as_secs()
+            );
+            self.transition(job_id, JobEvent::SubtaskLost, reason);
+            return Vec::new();
+        }
+        let reason = format!("subtask {index} failed after {failures} attempt(s): {message}");
+        self.transition(job_id, JobEvent::Failed, reason);
+        self.cancel_orders(job_id)
+    }
+
+    /// After a subtask stopped holding its worker: decides what that means for the job.
+    fn after_subtask_ended(&mut self, job_id: &str, event: JobEvent, reason: String) {
+        let Some(job) = self.jobs.get(job_id) else {
+            return;
+        };
+        let all_finished = job
+            .subtasks
+            .iter()
+            .all(|subtask| subtask.state == SubtaskState::Finished);
+        let none_holding = job
+            .subtasks
+            .iter()
+            .all(|subtask| !subtask.state.holds_reservation());
+        match job.record.state {
+            JobState::Cancelling if none_holding => {
+                self.transition(job_id, JobEvent::AllTasksEnded, "cancelled")
+            }
+            JobState::Scheduled | JobState::Running | JobState::Recovering
+                if event == JobEvent::SubtaskLost =>
+            {
+                self.transition(job_id, event, reason)
+            }
+            JobState::Scheduled | JobState::Running if all_finished => {
+                self.transition(job_id, JobEvent::AllFinished, "every subtask finished")
+            }
+            _ => {}
+        }
+    }
+
+    /// The subtasks of `job_id` on `worker_id` are lost with their worker.
+    pub(super) fn lose_subtasks_on(&mut self, job_id: &str, worker_id: &str, reason: &str) {
+        let Some(job) = self.jobs.get_mut(job_id) else {
+            return;
+        };
+        let mut lost = 0;
+        for subtask in &mut job.subtasks {
+            if subtask.state.holds_reservation() && subtask.worker_id.as_deref() == Some(worker_id)
+            {
+                subtask.state = SubtaskState::Lost;
+                subtask.reason = reason.to_string();
+                lost += 1;
+            }
+        }
+        if lost > 0 {
+            let reason = format!("{reason}; {lost} subtask(s) to place again");
+            self.after_subtask_ended(job_id, JobEvent::SubtaskLost, reason);
+        }
+    }
+
+    /// Cancels a job: returns its state afterwards and the tasks to stop.
+    pub fn cancel(&mut self, job_id: &str) -> Option<(JobState, Vec<CancelOrder>)> {
+        let state = self.job_state(job_id)?;
+        if state.is_terminal() {
+            return Some((state, Vec::new()));
+        }
+        let orders = self.cancel_orders(job_id);
+        if let Some(job) = self.jobs.get_mut(job_id) {
+            for subtask in &mut job.subtasks {
+                if !subtask.state.holds_reservation() && subtask.state != SubtaskState::Finished {
+                    subtask.state = SubtaskState::Cancelled;
+                }
+            }
+        }
+        self.transition(job_id, JobEvent::CancelRequested, "cancel requested");
+        if orders.is_empty() && self.job_state(job_id) == Some(JobState::Cancelling) {
+            self.transition(job_id, JobEvent::AllTasksEnded, "cancelled");
+        }
+        Some((self.job_state(job_id)?, orders))
+    }
+
+    fn cancel_orders(&self, job_id: &str) -> Vec<CancelOrder> {
+        let Some(job) = self.jobs.get(job_id) else {
+            return Vec::new();
+        };
+        job.subtasks
+            .iter()
+            .filter(|subtask| subtask.state.holds_reservation())
+            .filter_map(|subtask| {
+                let worker_id = subtask.worker_id.clone()?;
+                let address = self.workers.get(&worker_id)?.address.clone();
+                Some(CancelOrder {
+                    worker_id,
+                    address,
+                    task_id: task_id(job_id, subtask.index, subtask.attempt),
+                })
+            })
+            .collect()
+    }
+
+    /// A new job record with a fresh id.
+    pub fn new_record(name: String, config: String, origin: String) -> JobRecord {
+        let now = unix_millis();
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        JobRecord {
+            id: format!("j-{}", &id[..12]),
+            name,
+            config,
+            origin,
+            state: JobState::Submitted,
+            reason: "submitted".into(),
+            submitted_at_ms: now,
+            state_changed_at_ms: now,
+        }
+    }
+}

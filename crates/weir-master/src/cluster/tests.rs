@@ -1,0 +1,232 @@
+use std::time::{Duration, Instant};
+
+use weir_proto::v1 as pb;
+
+use super::*;
+use crate::store::JobStore;
+
+const MIB: u64 = 1024 * 1024;
+
+fn cluster() -> Cluster {
+    let dir = std::env::temp_dir().join(format!(
+        "weir-cluster-test-{}-{}",
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    ));
+    let settings = ClusterSettings {
+        heartbeat_timeout: Duration::from_secs(5),
+        heartbeat_interval: Duration::from_secs(1),
+        high_watermark: 0.9,
+    };
+    Cluster::new(settings, JobStore::open(&dir).unwrap())
+}
+
+fn register(cluster: &mut Cluster, id: &str, limit_mib: u64) -> String {
+    cluster.register_worker(&pb::RegisterWorkerRequest {
+        worker_id: id.into(),
+        address: format!("http://{id}"),
+        cores: 2,
+        memory_limit_bytes: limit_mib * MIB,
+        memory: Some(pb::MemoryReport {
+            process_rss_bytes: 10 * MIB,
+            ..Default::default()
+        }),
+    })
+}
+
+fn submit(cluster: &mut Cluster, parallelism: u32, reservation_mib: u64, reject: bool) -> String {
+    let record = Cluster::new_record("test".into(), "env {}".into(), "test.conf".into());
+    let id = record.id.clone();
+    cluster.submit(
+        record,
+        JobPlan {
+            parallelism,
+            reservation: reservation_mib * MIB,
+            reject_when_full: reject,
+            retry_times: 1,
+            retry_interval: Duration::ZERO,
+        },
+    );
+    id
+}
+
+fn job_state(cluster: &Cluster, job_id: &str) -> (JobState, String) {
+    let job = &cluster.jobs[job_id];
+    (job.record.state, job.record.reason.clone())
+}
+
+fn run_all(cluster: &mut Cluster, deployments: &[Deployment]) {
+    for deployment in deployments {
+        let task = &deployment.request.task_id;
+        cluster.task_status(&deployment.worker_id, task, pb::TaskState::Running, "");
+    }
+}
+
+#[test]
+fn a_job_too_big_waits_in_queue_until_a_worker_fits() {
+    let mut cluster = cluster();
+    register(&mut cluster, "small", 200);
+    let job = submit(&mut cluster, 1, 320, false);
+    assert!(cluster.schedule(Instant::now()).is_empty());
+    let (state, reason) = job_state(&cluster, &job);
+    assert_eq!(state, JobState::Queued);
+    assert_eq!(
+        reason,
+        "subtask needs 320 MiB; largest free budget is 200 MiB on worker small"
+    );
+
+    register(&mut cluster, "large", 1024);
+    let deployments = cluster.schedule(Instant::now());
+    assert_eq!(deployments.len(), 1);
+    assert_eq!(deployments[0].worker_id, "large");
+    assert_eq!(cluster.reserved_on("large"), 320 * MIB);
+    run_all(&mut cluster, &deployments);
+    assert_eq!(job_state(&cluster, &job).0, JobState::Running);
+}
+
+#[test]
+fn reject_strategy_fails_the_submission_with_the_reason() {
+    let mut cluster = cluster();
+    register(&mut cluster, "small", 100);
+    let job = submit(&mut cluster, 1, 320, true);
+    cluster.schedule(Instant::now());
+    let outcome = cluster.submission_outcome(&job).unwrap_err();
+    assert!(
+        outcome.to_string().contains("subtask needs 320 MiB"),
+        "{outcome}"
+    );
+    assert_eq!(job_state(&cluster, &job).0, JobState::Failed);
+}
+
+#[test]
+fn a_lost_worker_sends_its_subtasks_elsewhere() {
+    let mut cluster = cluster();
+    let session = register(&mut cluster, "w-1", 1024);
+    let job = submit(&mut cluster, 2, 100, false);
+    let deployments = cluster.schedule(Instant::now());
+    run_all(&mut cluster, &deployments);
+    assert_eq!(job_state(&cluster, &job).0, JobState::Running);
+
+    assert!(cluster.worker_lost("w-1", &session, "heartbeat stream closed"));
+    let (now, reason) = job_state(&cluster, &job);
+    assert_eq!(now, JobState::Recovering);
+    assert!(reason.contains("worker w-1 lost"), "{reason}");
+    assert_eq!(
+        cluster.reserved_on("w-1"),
+        0,
+        "a dead worker's reservations end"
+    );
+    assert!(
+        cluster.schedule(Instant::now()).is_empty(),
+        "nowhere to go yet"
+    );
+
+    register(&mut cluster, "w-2", 1024);
+    let deployments = cluster.schedule(Instant::now());
+    assert_eq!(deployments.len(), 2);
+    assert!(
+        deployments
+            .iter()
+            .all(|d| d.request.task_id.ends_with(".2")),
+        "second attempt"
+    );
+    run_all(&mut cluster, &deployments);
+    assert_eq!(job_state(&cluster, &job).0, JobState::Running);
+}
+
+#[test]
+fn silent_workers_expire_and_stale_sessions_are_refused() {
+    let mut cluster = cluster();
+    let session = register(&mut cluster, "w-1", 1024);
+    let later = Instant::now() + Duration::from_secs(6);
+    assert_eq!(
+        cluster.expire_silent_workers(later),
+        vec!["w-1".to_string()]
+    );
+    let beat = pb::HeartbeatRequest {
+        worker_id: "w-1".into(),
+        session_id: session,
+        ..Default::default()
+    };
+    assert!(cluster.heartbeat(&beat).is_err());
+}
+
+#[test]
+fn cancel_releases_the_reservation_once_tasks_stop() {
+    let mut cluster = cluster();
+    register(&mut cluster, "w-1", 1024);
+    let job = submit(&mut cluster, 1, 100, false);
+    let deployments = cluster.schedule(Instant::now());
+    run_all(&mut cluster, &deployments);
+    let (after, orders) = cluster.cancel(&job).unwrap();
+    assert_eq!(after, JobState::Cancelling);
+    assert_eq!(orders.len(), 1);
+    assert_eq!(cluster.reserved_on("w-1"), 100 * MIB);
+    cluster.task_status("w-1", &orders[0].task_id, pb::TaskState::Cancelled, "");
+    assert_eq!(job_state(&cluster, &job).0, JobState::Cancelled);
+    assert_eq!(cluster.reserved_on("w-1"), 0);
+}
+
+#[test]
+fn a_failed_subtask_is_retried_then_fails_the_job() {
+    let mut cluster = cluster();
+    register(&mut cluster, "w-1", 1024);
+    let job = submit(&mut cluster, 1, 100, false);
+    let first = cluster.schedule(Instant::now());
+    run_all(&mut cluster, &first);
+    cluster.task_status(
+        "w-1",
+        &first[0].request.task_id,
+        pb::TaskState::Failed,
+        "boom",
+    );
+    let (now, reason) = job_state(&cluster, &job);
+    assert_eq!(now, JobState::Recovering);
+    assert!(reason.contains("retry 1 of 1"), "{reason}");
+
+    let second = cluster.schedule(Instant::now());
+    assert_eq!(second.len(), 1);
+    run_all(&mut cluster, &second);
+    cluster.task_status(
+        "w-1",
+        &second[0].request.task_id,
+        pb::TaskState::Failed,
+        "boom again",
+    );
+    let (now, reason) = job_state(&cluster, &job);
+    assert_eq!(now, JobState::Failed);
+    assert!(reason.contains("boom again"), "{reason}");
+}
+
+#[test]
+fn reports_of_an_older_attempt_are_ignored() {
+    let mut cluster = cluster();
+    let session = register(&mut cluster, "w-1", 1024);
+    let job = submit(&mut cluster, 1, 100, false);
+    let first = cluster.schedule(Instant::now());
+    cluster.worker_lost("w-1", &session, "gone");
+    register(&mut cluster, "w-2", 1024);
+    let second = cluster.schedule(Instant::now());
+    cluster.task_status(
+        "w-1",
+        &first[0].request.task_id,
+        pb::TaskState::Finished,
+        "",
+    );
+    assert_eq!(job_state(&cluster, &job).0, JobState::Scheduled);
+    run_all(&mut cluster, &second);
+    cluster.task_status(
+        "w-2",
+        &second[0].request.task_id,
+        pb::TaskState::Finished,
+        "",
+    );
+    assert_eq!(job_state(&cluster, &job).0, JobState::Finished);
+}
+
+#[test]
+fn task_ids_round_trip() {
+    let id = task_id("j-abc", 3, 7);
+    assert_eq!(parse_task_id(&id), Some(("j-abc", 3, 7)));
+    assert_eq!(parse_task_id("nonsense"), None);
+}

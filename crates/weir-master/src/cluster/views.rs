@@ -1,0 +1,103 @@
+//! Read-only views of the cluster model, in the protocol's terms, for `JobService`.
+
+use std::time::Instant;
+
+use weir_proto::v1 as pb;
+
+use super::{Cluster, JobEntry, task_id};
+
+impl Cluster {
+    pub fn job_summaries(&self) -> Vec<pb::JobSummary> {
+        let mut jobs: Vec<&JobEntry> = self.jobs.values().collect();
+        jobs.sort_by_key(|job| (job.record.submitted_at_ms, job.record.id.clone()));
+        jobs.into_iter().map(summary).collect()
+    }
+
+    pub fn job_detail(&self, job_id: &str) -> Option<pb::JobDetail> {
+        let job = self.jobs.get(job_id)?;
+        let tasks = job
+            .subtasks
+            .iter()
+            .map(|subtask| pb::TaskDetail {
+                task_id: task_id(job_id, subtask.index, subtask.attempt),
+                subtask_index: subtask.index,
+                attempt: subtask.attempt,
+                worker_id: subtask.worker_id.clone().unwrap_or_default(),
+                state: subtask.state.to_proto() as i32,
+                state_reason: subtask.reason.clone(),
+                reserved_bytes: if subtask.state.holds_reservation() {
+                    job.plan.reservation
+                } else {
+                    0
+                },
+                metrics: Some(subtask.metrics.clone()),
+            })
+            .collect();
+        Some(pb::JobDetail {
+            summary: Some(summary(job)),
+            tasks,
+            config: job.record.config.clone(),
+        })
+    }
+
+    pub fn worker_summaries(&self, now: Instant) -> Vec<pb::WorkerSummary> {
+        self.workers
+            .values()
+            .map(|worker| {
+                let task_ids = self
+                    .jobs
+                    .iter()
+                    .flat_map(|(job_id, job)| {
+                        job.subtasks
+                            .iter()
+                            .filter(|subtask| {
+                                subtask.state.holds_reservation()
+                                    && subtask.worker_id.as_deref() == Some(worker.id.as_str())
+                            })
+                            .map(|subtask| task_id(job_id, subtask.index, subtask.attempt))
+                    })
+                    .collect();
+                let mut memory = worker.memory;
+                memory.memory_limit_bytes = worker.memory_limit;
+                memory.reserved_bytes = self.reserved_on(&worker.id);
+                pb::WorkerSummary {
+                    worker_id: worker.id.clone(),
+                    address: worker.address.clone(),
+                    state: if worker.alive {
+                        pb::WorkerState::Alive
+                    } else {
+                        pb::WorkerState::Dead
+                    } as i32,
+                    cores: worker.cores,
+                    memory: Some(memory),
+                    task_ids,
+                    last_heartbeat_age_ms: now.duration_since(worker.last_heard).as_millis() as u64,
+                }
+            })
+            .collect()
+    }
+}
+
+fn summary(job: &JobEntry) -> pb::JobSummary {
+    let (rows_read, rows_written) = job
+        .subtasks
+        .iter()
+        .fold((0, 0), |(read, written), subtask| {
+            (
+                read + subtask.metrics.rows_read,
+                written + subtask.metrics.rows_written,
+            )
+        });
+    pb::JobSummary {
+        job_id: job.record.id.clone(),
+        name: job.record.name.clone(),
+        state: job.record.state.to_proto() as i32,
+        state_reason: job.record.reason.clone(),
+        submitted_at_ms: job.record.submitted_at_ms,
+        state_changed_at_ms: job.record.state_changed_at_ms,
+        parallelism: job.plan.parallelism,
+        subtask_reservation_bytes: job.plan.reservation,
+        rows_read,
+        rows_written,
+    }
+}

@@ -1,0 +1,100 @@
+//! The master's settings: a TOML file (`weir master --config`), overridden by flags and `WEIR_*`
+//! environment variables. `docs/configuration.md` is generated from these doc comments.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Settings of `weir master`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MasterConfig {
+    /// Address the gRPC server listens on, for clients (`weir submit`, `weir jobs`, …) and workers.
+    #[serde(default = "default_listen")]
+    #[schemars(with = "String")]
+    pub listen: SocketAddr,
+    /// Directory of the job store (`jobs.redb`). Jobs listed there survive a restart.
+    #[serde(default = "default_data_dir")]
+    #[schemars(with = "String")]
+    pub data_dir: PathBuf,
+    /// A worker silent for this long (milliseconds) is declared DEAD and its subtasks are placed
+    /// again. A crashed worker is seen sooner: its heartbeat stream closes.
+    #[serde(default = "default_heartbeat_timeout_ms")]
+    pub heartbeat_timeout_ms: u64,
+    /// Interval (milliseconds) workers are told to heartbeat at.
+    #[serde(default = "default_heartbeat_interval_ms")]
+    pub heartbeat_interval_ms: u64,
+    /// Admission refuses a worker whose live RSS is at or above this fraction of its
+    /// `memory.limit`, whatever its free budget.
+    #[serde(default = "default_high_watermark")]
+    pub high_watermark: f64,
+}
+
+pub fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 5800))
+}
+
+pub fn default_data_dir() -> PathBuf {
+    PathBuf::from("weir-master-data")
+}
+
+pub fn default_heartbeat_timeout_ms() -> u64 {
+    5_000
+}
+
+pub fn default_heartbeat_interval_ms() -> u64 {
+    1_000
+}
+
+pub fn default_high_watermark() -> f64 {
+    0.9
+}
+
+impl Default for MasterConfig {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            data_dir: default_data_dir(),
+            heartbeat_timeout_ms: default_heartbeat_timeout_ms(),
+            heartbeat_interval_ms: default_heartbeat_interval_ms(),
+            high_watermark: default_high_watermark(),
+        }
+    }
+}
+
+/// A setting out of its range.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid master setting '{option}': {problem}")]
+pub struct InvalidSetting {
+    pub option: &'static str,
+    pub problem: String,
+}
+
+impl MasterConfig {
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
+        if self.heartbeat_interval_ms == 0 {
+            return Err(InvalidSetting {
+                option: "heartbeat_interval_ms",
+                problem: "must be at least 1".into(),
+            });
+        }
+        if self.heartbeat_timeout_ms <= self.heartbeat_interval_ms {
+            return Err(InvalidSetting {
+                option: "heartbeat_timeout_ms",
+                problem: format!(
+                    "{} must exceed heartbeat_interval_ms ({})",
+                    self.heartbeat_timeout_ms, self.heartbeat_interval_ms
+                ),
+            });
+        }
+        if !(self.high_watermark > 0.0 && self.high_watermark <= 1.0) {
+            return Err(InvalidSetting {
+                option: "high_watermark",
+                problem: format!("{} is not in (0, 1]", self.high_watermark),
+            });
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,306 @@
+//! The master's gRPC services: `JobService` for clients, `ClusterService` for workers, and the
+//! dispatch of deployments and cancellations to workers' `WorkerService`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Request, Response, Status, Streaming};
+use tracing::{debug, warn};
+use weir_proto::v1 as pb;
+use weir_proto::v1::worker_service_client::WorkerServiceClient;
+
+use crate::cluster::{CancelOrder, Cluster, Deployment};
+use crate::plan::plan_for;
+
+/// How long the master waits for a worker to take a deployment or stop a task.
+const WORKER_CALL_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// State shared by the services and the scheduler loop.
+pub struct Master {
+    cluster: Mutex<Cluster>,
+    /// Wakes the scheduler loop when capacity or demand changed.
+    wake: Notify,
+    worker_clients: Mutex<HashMap<String, WorkerServiceClient<Channel>>>,
+}
+
+impl Master {
+    pub fn new(cluster: Cluster) -> Arc<Self> {
+        Arc::new(Self {
+            cluster: Mutex::new(cluster),
+            wake: Notify::new(),
+            worker_clients: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The cluster model. Its methods never await, so holding the guard briefly is fine; a
+    /// panic while holding it leaves a model that is still consistent per operation, so a
+    /// poisoned lock is taken over rather than propagated.
+    pub fn cluster(&self) -> MutexGuard<'_, Cluster> {
+        self.cluster.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Expires silent workers and places waiting work, until `shutdown` fires.
+    pub async fn run_scheduler(self: Arc<Self>, tick: Duration) {
+        loop {
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(tick) => {}
+            }
+            let now = Instant::now();
+            let deployments = {
+                let mut cluster = self.cluster();
+                cluster.expire_silent_workers(now);
+                cluster.schedule(now)
+            };
+            self.dispatch(deployments, Vec::new());
+        }
+    }
+
+    fn wake_scheduler(&self) {
+        self.wake.notify_one();
+    }
+
+    fn client(&self, address: &str) -> Result<WorkerServiceClient<Channel>, Status> {
+        let mut clients = self
+            .worker_clients
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(client) = clients.get(address) {
+            return Ok(client.clone());
+        }
+        let endpoint = Endpoint::from_shared(address.to_string())
+            .map_err(|error| {
+                Status::invalid_argument(format!("worker address {address}: {error}"))
+            })?
+            .connect_timeout(Duration::from_secs(3))
+            .timeout(WORKER_CALL_TIMEOUT);
+        let client = WorkerServiceClient::new(endpoint.connect_lazy());
+        clients.insert(address.to_string(), client.clone());
+        Ok(client)
+    }
+
+    fn dispatch(self: &Arc<Self>, deployments: Vec<Deployment>, cancels: Vec<CancelOrder>) {
+        for deployment in deployments {
+            let master = Arc::clone(self);
+            tokio::spawn(async move { master.deploy(deployment).await });
+        }
+        for order in cancels {
+            let master = Arc::clone(self);
+            tokio::spawn(async move { master.cancel_task(order).await });
+        }
+    }
+
+    async fn deploy(&self, deployment: Deployment) {
+        let task_id = deployment.request.task_id.clone();
+        let result = match self.client(&deployment.address) {
+            Ok(mut client) => client.deploy_task(deployment.request).await.map(|_| ()),
+            Err(status) => Err(status),
+        };
+        if let Err(status) = result {
+            warn!(task = %task_id, worker = %deployment.worker_id, error = %status.message(), "deployment failed");
+            self.cluster().deployment_failed(&task_id, status.message());
+            self.wake_scheduler();
+        }
+    }
+
+    async fn cancel_task(&self, order: CancelOrder) {
+        let request = pb::CancelTaskRequest {
+            task_id: order.task_id.clone(),
+        };
+        let result = match self.client(&order.address) {
+            Ok(mut client) => client.cancel_task(request).await,
+            Err(status) => Err(status),
+        };
+        match result {
+            // The worker answers once the task has stopped, so its reservation is free now.
+            Ok(_) => {
+                self.cluster().task_status(
+                    &order.worker_id,
+                    &order.task_id,
+                    pb::TaskState::Cancelled,
+                    "",
+                );
+                self.wake_scheduler();
+            }
+            // An unreachable worker is declared dead by the heartbeat timeout, which ends the
+            // task's reservation too.
+            Err(status) => {
+                warn!(task = %order.task_id, worker = %order.worker_id, error = %status.message(), "cancel failed")
+            }
+        }
+    }
+}
+
+/// `JobService`, for clients.
+#[derive(Clone)]
+pub struct JobApi(pub Arc<Master>);
+
+/// `ClusterService`, for workers.
+#[derive(Clone)]
+pub struct ClusterApi(pub Arc<Master>);
+
+fn default_name(origin: &str) -> String {
+    std::path::Path::new(origin)
+        .file_stem()
+        .map(|stem| stem.to_string_lossy().into_owned())
+        .filter(|stem| !stem.is_empty())
+        .unwrap_or_else(|| "job".to_string())
+}
+
+#[tonic::async_trait]
+impl pb::job_service_server::JobService for JobApi {
+    async fn submit_job(
+        &self,
+        request: Request<pb::SubmitJobRequest>,
+    ) -> Result<Response<pb::SubmitJobResponse>, Status> {
+        let request = request.into_inner();
+        let origin = if request.origin.is_empty() {
+            "<submitted job>".to_string()
+        } else {
+            request.origin
+        };
+        let config = weir_core::config::parse_job(&request.config, &origin)
+            .map_err(|error| Status::invalid_argument(error.to_string()))?;
+        let plan = plan_for(&config);
+        let name = if request.name.is_empty() {
+            default_name(&origin)
+        } else {
+            request.name
+        };
+        let record = Cluster::new_record(name, request.config, origin);
+        let job_id = record.id.clone();
+        let (outcome, deployments) = {
+            let mut cluster = self.0.cluster();
+            cluster.submit(record, plan);
+            let deployments = cluster.schedule(Instant::now());
+            (cluster.submission_outcome(&job_id), deployments)
+        };
+        self.0.dispatch(deployments, Vec::new());
+        let (state, reason) =
+            outcome.map_err(|rejected| Status::resource_exhausted(rejected.to_string()))?;
+        Ok(Response::new(pb::SubmitJobResponse {
+            job_id,
+            state: state.to_proto() as i32,
+            state_reason: reason,
+        }))
+    }
+
+    async fn list_jobs(
+        &self,
+        _request: Request<pb::ListJobsRequest>,
+    ) -> Result<Response<pb::ListJobsResponse>, Status> {
+        let jobs = self.0.cluster().job_summaries();
+        Ok(Response::new(pb::ListJobsResponse { jobs }))
+    }
+
+    async fn get_job(
+        &self,
+        request: Request<pb::GetJobRequest>,
+    ) -> Result<Response<pb::JobDetail>, Status> {
+        let job_id = request.into_inner().job_id;
+        self.0
+            .cluster()
+            .job_detail(&job_id)
+            .map(Response::new)
+            .ok_or_else(|| Status::not_found(format!("no job with id {job_id}")))
+    }
+
+    async fn cancel_job(
+        &self,
+        request: Request<pb::CancelJobRequest>,
+    ) -> Result<Response<pb::CancelJobResponse>, Status> {
+        let job_id = request.into_inner().job_id;
+        let (state, orders) = self
+            .0
+            .cluster()
+            .cancel(&job_id)
+            .ok_or_else(|| Status::not_found(format!("no job with id {job_id}")))?;
+        self.0.dispatch(Vec::new(), orders);
+        self.0.wake_scheduler();
+        Ok(Response::new(pb::CancelJobResponse {
+            state: state.to_proto() as i32,
+        }))
+    }
+
+    async fn list_workers(
+        &self,
+        _request: Request<pb::ListWorkersRequest>,
+    ) -> Result<Response<pb::ListWorkersResponse>, Status> {
+        let workers = self.0.cluster().worker_summaries(Instant::now());
+        Ok(Response::new(pb::ListWorkersResponse { workers }))
+    }
+}
+
+#[tonic::async_trait]
+impl pb::cluster_service_server::ClusterService for ClusterApi {
+    async fn register_worker(
+        &self,
+        request: Request<pb::RegisterWorkerRequest>,
+    ) -> Result<Response<pb::RegisterWorkerResponse>, Status> {
+        let request = request.into_inner();
+        if request.worker_id.is_empty() || request.address.is_empty() {
+            return Err(Status::invalid_argument(
+                "a worker must register with an id and an address",
+            ));
+        }
+        let (session_id, interval) = {
+            let mut cluster = self.0.cluster();
+            let session_id = cluster.register_worker(&request);
+            (session_id, cluster.settings().heartbeat_interval)
+        };
+        self.0.wake_scheduler();
+        Ok(Response::new(pb::RegisterWorkerResponse {
+            session_id,
+            heartbeat_interval_ms: interval.as_millis() as u64,
+        }))
+    }
+
+    async fn heartbeat(
+        &self,
+        request: Request<Streaming<pb::HeartbeatRequest>>,
+    ) -> Result<Response<pb::HeartbeatResponse>, Status> {
+        let mut stream = request.into_inner();
+        let mut identity: Option<(String, String)> = None;
+        let cause = loop {
+            match stream.message().await {
+                Ok(Some(beat)) => {
+                    if let Err(stale) = self.0.cluster().heartbeat(&beat) {
+                        return Err(Status::failed_precondition(stale.to_string()));
+                    }
+                    identity = Some((beat.worker_id, beat.session_id));
+                }
+                Ok(None) => break "its heartbeat stream ended".to_string(),
+                Err(status) => break format!("its heartbeat stream broke ({})", status.message()),
+            }
+        };
+        if let Some((worker_id, session_id)) = identity {
+            debug!(worker = %worker_id, %cause, "heartbeat stream closed");
+            self.0
+                .cluster()
+                .worker_lost(&worker_id, &session_id, &cause);
+            self.0.wake_scheduler();
+        }
+        Ok(Response::new(pb::HeartbeatResponse {}))
+    }
+
+    async fn report_task_status(
+        &self,
+        request: Request<pb::TaskStatusReport>,
+    ) -> Result<Response<pb::TaskStatusAck>, Status> {
+        let report = request.into_inner();
+        let state = pb::TaskState::try_from(report.state).unwrap_or(pb::TaskState::Unspecified);
+        let orders = {
+            let mut cluster = self.0.cluster();
+            if let Some(metrics) = report.metrics {
+                cluster.record_final_metrics(&report.task_id, metrics);
+            }
+            cluster.task_status(&report.worker_id, &report.task_id, state, &report.message)
+        };
+        self.0.dispatch(Vec::new(), orders);
+        self.0.wake_scheduler();
+        Ok(Response::new(pb::TaskStatusAck {}))
+    }
+}

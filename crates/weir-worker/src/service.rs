@@ -1,0 +1,38 @@
+//! `WorkerService`: what the master asks of this worker.
+
+use std::sync::Arc;
+
+use tonic::{Request, Response, Status};
+use weir_proto::v1 as pb;
+
+use crate::tasks::{DeployError, StatusSink, TaskTable};
+
+pub struct WorkerApi {
+    pub tasks: TaskTable,
+    pub status: Arc<dyn StatusSink>,
+}
+
+#[tonic::async_trait]
+impl pb::worker_service_server::WorkerService for WorkerApi {
+    async fn deploy_task(
+        &self,
+        request: Request<pb::DeployTaskRequest>,
+    ) -> Result<Response<pb::DeployTaskResponse>, Status> {
+        self.tasks
+            .deploy(request.into_inner(), Arc::clone(&self.status))
+            .map_err(|error| match error {
+                DeployError::Duplicate(_) => Status::already_exists(error.to_string()),
+                DeployError::Config { .. } => Status::invalid_argument(error.to_string()),
+                DeployError::Start { .. } => Status::internal(error.to_string()),
+            })?;
+        Ok(Response::new(pb::DeployTaskResponse {}))
+    }
+
+    async fn cancel_task(
+        &self,
+        request: Request<pb::CancelTaskRequest>,
+    ) -> Result<Response<pb::CancelTaskResponse>, Status> {
+        let was_running = self.tasks.cancel(&request.into_inner().task_id).await;
+        Ok(Response::new(pb::CancelTaskResponse { was_running }))
+    }
+}

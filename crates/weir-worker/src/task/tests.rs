@@ -1,0 +1,337 @@
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::time::timeout;
+use tokio_util::sync::CancellationToken;
+use weir_connectors::{
+    BoxFuture, ConnectorError, ReadLimiter, SinkWriter, SourceContext, SourceReader,
+};
+use weir_core::config::{JobConfig, QueueBounds, parse_job};
+use weir_core::queue::QueueSender;
+use weir_core::row::{Row, Value};
+
+use super::*;
+
+const LIMIT: Duration = Duration::from_secs(10);
+
+fn job(source_options: &str, sink_options: &str) -> JobConfig {
+    let text = format!(
+        "source {{ FakeSource {{ {source_options}\n schema = {{ fields {{ id = bigint, name = string }} }} }} }}\n\
+         sink {{ Console {{ {sink_options} }} }}"
+    );
+    parse_job(&text, "test.conf").unwrap()
+}
+
+fn spec(config: JobConfig) -> TaskSpec {
+    TaskSpec {
+        job_id: "job-1".into(),
+        task_id: "task-1".into(),
+        subtask_index: 0,
+        parallelism: 1,
+        config,
+    }
+}
+
+fn not_paused() -> watch::Receiver<bool> {
+    watch::channel(false).1
+}
+
+/// Lets the runtime's other tasks run until `condition` holds.
+async fn until(what: &str, mut condition: impl FnMut() -> bool) {
+    for _ in 0..1_000_000 {
+        if condition() {
+            return;
+        }
+        tokio::task::yield_now().await;
+    }
+    panic!("never happened: {what}");
+}
+
+/// Gives every runnable task many turns (single-threaded runtime).
+async fn settle() {
+    for _ in 0..2_000 {
+        tokio::task::yield_now().await;
+    }
+}
+
+#[tokio::test]
+async fn bounded_source_to_counting_console_finishes_with_every_row() {
+    let config = job("row.num = 1000", "log.print.data = false");
+    let mut task = spawn_task(spec(config), not_paused()).unwrap();
+    assert_eq!(task.task_id(), "task-1");
+
+    let outcome = timeout(LIMIT, task.wait())
+        .await
+        .expect("task did not finish");
+    assert_eq!(outcome, TaskOutcome::Finished);
+    let metrics = task.metrics();
+    assert_eq!(metrics.rows_written, 1000);
+    assert_eq!(metrics.rows_read, 1000);
+    assert!(metrics.bytes_read > 1000 * 16, "{metrics:?}");
+    assert_eq!((metrics.queue_rows, metrics.queue_bytes), (0, 0));
+    assert_eq!(metrics.queue_max_bytes, 8 * 1024 * 1024);
+    assert!(metrics.queue_peak_bytes <= metrics.queue_max_bytes);
+    // The outcome stays available.
+    assert_eq!(task.try_outcome(), Some(TaskOutcome::Finished));
+    assert_eq!(task.wait().await, TaskOutcome::Finished);
+}
+
+#[tokio::test]
+async fn cancelling_an_unbounded_task_ends_it_promptly() {
+    let config = job("", "log.print.data = false");
+    let mut task = spawn_task(spec(config), not_paused()).unwrap();
+    until("rows flowing", || task.metrics().rows_written > 100).await;
+    task.cancel();
+    let outcome = timeout(LIMIT, task.wait())
+        .await
+        .expect("cancel was not prompt");
+    assert_eq!(outcome, TaskOutcome::Cancelled);
+}
+
+#[tokio::test]
+async fn cancel_is_prompt_while_the_sink_blocks_and_the_queue_is_full() {
+    // The sink sleeps an hour after its first row, so the 10-row queue fills and the source
+    // blocks on it.
+    let config = job(
+        "queue.size = 10",
+        "log.print.data = false, log.print.delay.ms = 3600000",
+    );
+    let mut task = spawn_task(spec(config), not_paused()).unwrap();
+    until("queue full", || task.metrics().queue_rows == 10).await;
+    settle().await;
+    assert_eq!(
+        task.metrics().rows_read,
+        11,
+        "one row in the sink, ten queued, none more"
+    );
+
+    task.handle().cancel();
+    let outcome = timeout(LIMIT, task.wait())
+        .await
+        .expect("cancel was not prompt");
+    assert_eq!(outcome, TaskOutcome::Cancelled);
+}
+
+#[tokio::test]
+async fn paused_intake_stops_reading_until_resumed() {
+    let (pause, paused) = watch::channel(true);
+    let config = job("", "log.print.data = false");
+    let mut task = spawn_task(spec(config), paused).unwrap();
+    settle().await;
+    assert_eq!(
+        task.metrics().rows_read,
+        0,
+        "paused from the start: nothing read"
+    );
+
+    pause.send_replace(false);
+    until("reading resumed", || task.metrics().rows_read > 100).await;
+
+    pause.send_replace(true);
+    // The source may finish the row it was handing over, then it waits.
+    settle().await;
+    let frozen = task.metrics().rows_read;
+    settle().await;
+    assert_eq!(task.metrics().rows_read, frozen, "rows read while paused");
+    until("queue drained", || task.metrics().queue_rows == 0).await;
+    assert_eq!(task.metrics().rows_written, frozen);
+
+    task.cancel();
+    assert_eq!(
+        timeout(LIMIT, task.wait()).await.unwrap(),
+        TaskOutcome::Cancelled
+    );
+}
+
+#[tokio::test]
+async fn wait_is_cancel_safe() {
+    let mut task = spawn_task(spec(job("", "log.print.data = false")), not_paused()).unwrap();
+    {
+        let mut waiting = std::pin::pin!(task.wait());
+        let polled = std::future::Future::poll(
+            waiting.as_mut(),
+            &mut std::task::Context::from_waker(std::task::Waker::noop()),
+        );
+        assert!(polled.is_pending());
+    }
+    assert_eq!(task.try_outcome(), None);
+    task.cancel();
+    assert_eq!(
+        timeout(LIMIT, task.wait()).await.unwrap(),
+        TaskOutcome::Cancelled
+    );
+}
+
+#[test]
+fn spawning_outside_a_runtime_is_an_error() {
+    let result = spawn_task(spec(job("row.num = 1", "")), not_paused());
+    assert!(matches!(result, Err(TaskError::NoRuntime)), "{result:?}");
+}
+
+#[tokio::test]
+async fn subtask_index_must_be_below_parallelism() {
+    let spec = TaskSpec {
+        subtask_index: 2,
+        parallelism: 2,
+        ..spec(job("row.num = 1", ""))
+    };
+    let error = spawn_task(spec, not_paused()).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "subtask index 2 is out of range for parallelism 2"
+    );
+}
+
+/// Sends `rows` rows, then fails.
+struct FailingReader {
+    rows: u64,
+}
+
+impl SourceReader for FailingReader {
+    fn run(
+        self: Box<Self>,
+        out: QueueSender<Row>,
+        _ctx: SourceContext,
+    ) -> BoxFuture<'static, Result<(), ConnectorError>> {
+        Box::pin(async move {
+            for id in 0..self.rows {
+                let row = Row::new(vec![Value::Bigint(id as i64)]);
+                let size = row.size_bytes();
+                out.send(row, size)
+                    .await
+                    .map_err(|_| ConnectorError::QueueClosed)?;
+            }
+            Err(ConnectorError::Interrupted {
+                what: "test read",
+                reason: "broker went away".into(),
+            })
+        })
+    }
+}
+
+/// Counts rows; fails on row number `fail_at` (1-based) if set.
+#[derive(Default)]
+struct TestSink {
+    written: Arc<AtomicU64>,
+    fail_at: Option<u64>,
+}
+
+impl SinkWriter for TestSink {
+    fn write(&mut self, _row: Row) -> BoxFuture<'_, Result<(), ConnectorError>> {
+        let count = self.written.fetch_add(1, Ordering::Relaxed) + 1;
+        let fail = self.fail_at == Some(count);
+        Box::pin(async move {
+            if fail {
+                Err(ConnectorError::Stdout(std::io::Error::other("disk full")))
+            } else {
+                Ok(())
+            }
+        })
+    }
+
+    fn flush(&mut self) -> BoxFuture<'_, Result<(), ConnectorError>> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+fn start_with(readers: Vec<Box<dyn SourceReader>>, sink: TestSink) -> RunningTask {
+    let cancel = CancellationToken::new();
+    let ctx = SourceContext {
+        cancel: cancel.child_token(),
+        paused: not_paused(),
+        read_limit: ReadLimiter::unlimited(),
+    };
+    let bounds = QueueBounds {
+        max_rows: 16,
+        max_bytes: 1 << 20,
+    };
+    let pipeline = assemble(
+        readers,
+        Box::new(sink),
+        bounds,
+        ctx,
+        ("TestSource", "TestSink"),
+    );
+    start(
+        tokio::runtime::Handle::current(),
+        pipeline,
+        "t".into(),
+        cancel,
+        tracing::Span::none(),
+    )
+}
+
+#[tokio::test]
+async fn a_failing_source_fails_the_task_with_its_error() {
+    let mut task = start_with(
+        vec![Box::new(FailingReader { rows: 5 })],
+        TestSink::default(),
+    );
+    let outcome = timeout(LIMIT, task.wait()).await.unwrap();
+    assert_eq!(
+        outcome,
+        TaskOutcome::Failed(
+            "source TestSource failed: test read was interrupted: broker went away".into()
+        )
+    );
+}
+
+#[tokio::test]
+async fn a_failing_sink_fails_the_task_and_stops_the_source() {
+    let written = Arc::new(AtomicU64::new(0));
+    let sink = TestSink {
+        written: written.clone(),
+        fail_at: Some(50),
+    };
+    let subtask = weir_connectors::SubtaskInfo {
+        job_id: "job".into(),
+        subtask_index: 0,
+        parallelism: 1,
+    };
+    let JobConfig { source, .. } = job("", "");
+    let readers = weir_connectors::open_source(&source, &subtask).unwrap();
+    let mut task = start_with(readers, sink);
+    let outcome = timeout(LIMIT, task.wait()).await.unwrap();
+    assert_eq!(
+        outcome,
+        TaskOutcome::Failed(
+            "sink TestSink failed: console sink could not write to stdout: disk full".into()
+        )
+    );
+    // Readers are stopped before the outcome is published: nothing is read afterwards.
+    let after = task.metrics().rows_read;
+    settle().await;
+    assert_eq!(task.metrics().rows_read, after);
+    assert_eq!(written.load(Ordering::Relaxed), 50);
+    assert_eq!(task.metrics().rows_written, 49);
+}
+
+#[tokio::test]
+async fn several_split_queues_are_all_drained() {
+    let subtask = weir_connectors::SubtaskInfo {
+        job_id: "job".into(),
+        subtask_index: 0,
+        parallelism: 1,
+    };
+    let JobConfig { source, .. } = job("row.num = 300", "");
+    let mut readers = Vec::new();
+    for _ in 0..3 {
+        readers.extend(weir_connectors::open_source(&source, &subtask).unwrap());
+    }
+    let written = Arc::new(AtomicU64::new(0));
+    let sink = TestSink {
+        written: written.clone(),
+        fail_at: None,
+    };
+    let mut task = start_with(readers, sink);
+    assert_eq!(
+        timeout(LIMIT, task.wait()).await.unwrap(),
+        TaskOutcome::Finished
+    );
+    assert_eq!(written.load(Ordering::Relaxed), 900);
+    let metrics = task.metrics();
+    assert_eq!((metrics.rows_read, metrics.rows_written), (900, 900));
+    assert_eq!(metrics.queue_max_bytes, 3 << 20);
+}

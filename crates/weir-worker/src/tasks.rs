@@ -1,0 +1,204 @@
+//! The tasks deployed on this worker: start, cancel, report, and their metrics for heartbeats.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tracing::{Instrument, info, info_span, warn};
+use weir_proto::v1 as pb;
+
+use crate::task::{self, RunningTask, TaskHandle, TaskOutcome, TaskSpec};
+
+/// How long a cancel waits for the task to stop before answering anyway.
+const CANCEL_WAIT: Duration = Duration::from_secs(10);
+
+/// Where task status reports go (the master link).
+pub trait StatusSink: Send + Sync + 'static {
+    fn report(&self, report: pb::TaskStatusReport);
+}
+
+struct Slot {
+    handle: TaskHandle,
+    reserved: u64,
+    /// Fires when the task has ended.
+    ended: watch::Receiver<bool>,
+}
+
+/// The running tasks of this worker.
+#[derive(Clone)]
+pub struct TaskTable {
+    worker_id: String,
+    slots: Arc<Mutex<HashMap<String, Slot>>>,
+    intake_paused: watch::Receiver<bool>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    #[error("task {0} is already deployed on this worker")]
+    Duplicate(String),
+    #[error("job file of task {task}: {source}")]
+    Config {
+        task: String,
+        source: Box<weir_core::config::ConfigError>,
+    },
+    #[error("task {task} could not start: {source}")]
+    Start {
+        task: String,
+        source: task::TaskError,
+    },
+}
+
+impl TaskTable {
+    pub fn new(worker_id: String, intake_paused: watch::Receiver<bool>) -> Self {
+        Self {
+            worker_id,
+            slots: Arc::new(Mutex::new(HashMap::new())),
+            intake_paused,
+        }
+    }
+
+    fn slots(&self) -> MutexGuard<'_, HashMap<String, Slot>> {
+        self.slots.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Starts a deployed task and reports it running; its end is reported to `status`.
+    pub fn deploy(
+        &self,
+        request: pb::DeployTaskRequest,
+        status: Arc<dyn StatusSink>,
+    ) -> Result<(), DeployError> {
+        let task_id = request.task_id.clone();
+        if self.slots().contains_key(&task_id) {
+            return Err(DeployError::Duplicate(task_id));
+        }
+        let config =
+            weir_core::config::parse_job(&request.config, &request.origin).map_err(|source| {
+                DeployError::Config {
+                    task: task_id.clone(),
+                    source: Box::new(source),
+                }
+            })?;
+        let spec = TaskSpec {
+            job_id: request.job_id.clone(),
+            task_id: task_id.clone(),
+            subtask_index: request.subtask_index,
+            parallelism: request.parallelism,
+            config,
+        };
+        let running = task::spawn_task(spec, self.intake_paused.clone()).map_err(|source| {
+            DeployError::Start {
+                task: task_id.clone(),
+                source,
+            }
+        })?;
+        let (ended_tx, ended) = watch::channel(false);
+        self.slots().insert(
+            task_id.clone(),
+            Slot {
+                handle: running.handle(),
+                reserved: request.reserved_bytes,
+                ended,
+            },
+        );
+        info!(task = %task_id, job = %request.job_id, reserved = request.reserved_bytes, "task deployed");
+        status.report(self.report(&task_id, pb::TaskState::Running, String::new()));
+
+        let table = self.clone();
+        let span = info_span!("task", job = %request.job_id, task = %task_id);
+        tokio::spawn(
+            async move {
+                let outcome = table.watch(running).await;
+                let (state, message) = match outcome {
+                    TaskOutcome::Finished => (pb::TaskState::Finished, String::new()),
+                    TaskOutcome::Cancelled => (pb::TaskState::Cancelled, String::new()),
+                    TaskOutcome::Failed(error) => (pb::TaskState::Failed, error),
+                };
+                let report = table.report(&task_id, state, message);
+                table.slots().remove(&task_id);
+                let _ = ended_tx.send(true);
+                status.report(report);
+            }
+            .instrument(span),
+        );
+        Ok(())
+    }
+
+    async fn watch(&self, mut running: RunningTask) -> TaskOutcome {
+        let outcome = running.wait().await;
+        match &outcome {
+            TaskOutcome::Failed(error) => warn!(%error, "task failed"),
+            other => info!(outcome = ?other, "task ended"),
+        }
+        outcome
+    }
+
+    fn report(&self, task_id: &str, state: pb::TaskState, message: String) -> pb::TaskStatusReport {
+        pb::TaskStatusReport {
+            worker_id: self.worker_id.clone(),
+            task_id: task_id.to_string(),
+            state: state as i32,
+            message,
+            metrics: self.metrics_of(task_id),
+        }
+    }
+
+    fn metrics_of(&self, task_id: &str) -> Option<pb::TaskMetrics> {
+        self.slots()
+            .get(task_id)
+            .map(|slot| to_proto(task_id, slot.handle.metrics()))
+    }
+
+    /// Stops a task and waits (bounded) until it has stopped. False if it was not running.
+    pub async fn cancel(&self, task_id: &str) -> bool {
+        let ended = {
+            let slots = self.slots();
+            let Some(slot) = slots.get(task_id) else {
+                return false;
+            };
+            slot.handle.cancel();
+            slot.ended.clone()
+        };
+        let mut ended = ended;
+        let stopped = tokio::time::timeout(CANCEL_WAIT, ended.wait_for(|ended| *ended)).await;
+        if stopped.is_err() {
+            warn!(task = %task_id, "task did not stop within {CANCEL_WAIT:?} of its cancel");
+        }
+        true
+    }
+
+    /// Stops every task: the worker lost its master and can no longer be told what to run.
+    pub async fn cancel_all(&self) {
+        let task_ids: Vec<String> = self.slots().keys().cloned().collect();
+        for task_id in task_ids {
+            self.cancel(&task_id).await;
+        }
+    }
+
+    /// Sum of the reservations of the deployed tasks.
+    pub fn reserved(&self) -> u64 {
+        self.slots().values().map(|slot| slot.reserved).sum()
+    }
+
+    /// Metrics of every task, for a heartbeat.
+    pub fn metrics(&self) -> Vec<pb::TaskMetrics> {
+        self.slots()
+            .iter()
+            .map(|(task_id, slot)| to_proto(task_id, slot.handle.metrics()))
+            .collect()
+    }
+}
+
+fn to_proto(task_id: &str, snapshot: task::TaskMetricsSnapshot) -> pb::TaskMetrics {
+    pb::TaskMetrics {
+        task_id: task_id.to_string(),
+        rows_read: snapshot.rows_read,
+        bytes_read: snapshot.bytes_read,
+        rows_written: snapshot.rows_written,
+        rows_per_second: 0.0,
+        queue_rows: snapshot.queue_rows,
+        queue_bytes: snapshot.queue_bytes,
+        queue_peak_bytes: snapshot.queue_peak_bytes,
+        queue_max_bytes: snapshot.queue_max_bytes,
+    }
+}

@@ -1,0 +1,514 @@
+//! A real Weir cluster for end-to-end tests: `weir master` and `weir worker` processes started
+//! from the built binary, and the `weir` client commands run against them.
+//!
+//! Every [`Master`] gets its own loopback port and its own directory under the system temporary
+//! directory, so tests in one file can run in parallel. Workers started for a master write their
+//! logs into that master's directory; every failure message (a command that fails, a condition
+//! that never comes true) carries the tail of all those logs, so a CI log explains itself.
+//!
+//! Processes are killed when their handle is dropped, also while a test panics. The directory is
+//! deleted after a passing test and kept (its path printed) after a failing one.
+//!
+//! Waiting is done by polling the cluster's API with a deadline ([`Master::wait_until`]); a fixed
+//! sleep is never used to wait for something to happen.
+
+use std::fmt::Write as _;
+use std::fs::{File, OpenOptions};
+use std::io::Write as _;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// How long a master or worker may take to come up and answer.
+const STARTUP_DEADLINE: Duration = Duration::from_secs(30);
+/// Lines of each log shown in a failure message.
+const LOG_TAIL_LINES: usize = 40;
+/// Poll cadence of [`Master::wait_until`].
+const POLL_EVERY: Duration = Duration::from_millis(100);
+
+/// The `weir` binary next to the test executable (`target/<profile>/weir`).
+pub fn weir_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("the path of the test executable");
+    // The test executable lives in target/<profile>/deps/.
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("the test executable lives in target/<profile>/deps");
+    let binary = profile_dir.join(format!("weir{}", std::env::consts::EXE_SUFFIX));
+    if !binary.is_file() {
+        panic!(
+            "the weir binary is not built: run `cargo build -p weir-cli` (./tests/run does it); looked for {}",
+            binary.display()
+        );
+    }
+    binary
+}
+
+/// Runs `weir ARGS` (no master implied) and returns what it did.
+pub fn weir<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
+    Command::new(weir_binary())
+        .args(args)
+        .env_remove("WEIR_MASTER")
+        .stdin(Stdio::null())
+        .output()
+        .expect("cannot run the weir binary")
+}
+
+/// A free TCP port on 127.0.0.1 (bound, read, released).
+pub fn free_port() -> u16 {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("cannot find a free loopback port")
+}
+
+/// Text of a command's run, for failure messages.
+pub fn describe(args: &[&str], output: &Output) -> String {
+    format!(
+        "`weir {}` exited with {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        args.join(" "),
+        output.status,
+        String::from_utf8_lossy(&output.stdout).trim_end(),
+        String::from_utf8_lossy(&output.stderr).trim_end(),
+    )
+}
+
+/// Settings of a test master.
+#[derive(Debug, Clone)]
+pub struct MasterOptions {
+    /// `--heartbeat-timeout-ms` (short, so tests see dead workers quickly).
+    pub heartbeat_timeout_ms: u64,
+    /// `--heartbeat-interval-ms`.
+    pub heartbeat_interval_ms: u64,
+    /// Further arguments for `weir master`.
+    pub extra_args: Vec<String>,
+}
+
+impl Default for MasterOptions {
+    fn default() -> Self {
+        Self {
+            heartbeat_timeout_ms: 2000,
+            heartbeat_interval_ms: 500,
+            extra_args: Vec::new(),
+        }
+    }
+}
+
+fn spawn_logged(args: &[String], log_path: &Path) -> Child {
+    let mut log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log_path)
+        .unwrap_or_else(|error| panic!("cannot open log {}: {error}", log_path.display()));
+    let _ = writeln!(log, "=== harness: weir {}", args.join(" "));
+    let stdout = log.try_clone().expect("clone the log file handle");
+    let mut command = Command::new(weir_binary());
+    command
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(stdout))
+        .stderr(Stdio::from(log))
+        // The test's own environment must not change the cluster under test.
+        .env_remove("WEIR_MASTER")
+        .env_remove("WEIR_MASTER_CONFIG")
+        .env_remove("WEIR_WORKER_CONFIG")
+        .env_remove("WEIR_MEMORY_LIMIT")
+        .env_remove("WEIR_WORKER_ID")
+        .env_remove("WEIR_WORKER_LISTEN")
+        .env_remove("WEIR_WORKER_ADVERTISE")
+        .env_remove("WEIR_HIGH_WATERMARK")
+        .env_remove("WEIR_MASTER_LISTEN")
+        .env_remove("WEIR_MASTER_DATA_DIR")
+        .env_remove("WEIR_HEARTBEAT_TIMEOUT_MS")
+        .env_remove("WEIR_HEARTBEAT_INTERVAL_MS")
+        .env_remove("WEIR_LOG_FORMAT");
+    if std::env::var_os("RUST_LOG").is_none() {
+        command.env("RUST_LOG", "info");
+    }
+    command
+        .spawn()
+        .unwrap_or_else(|error| panic!("cannot start `weir {}`: {error}", args.join(" ")))
+}
+
+fn stop(child: &mut Option<Child>) {
+    if let Some(mut child) = child.take() {
+        // On Unix `Child::kill` is SIGKILL.
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+fn tail(path: &Path, lines: usize) -> String {
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            let text = String::from_utf8_lossy(&bytes);
+            let all: Vec<&str> = text.lines().collect();
+            all[all.len().saturating_sub(lines)..].join("\n")
+        }
+        Err(error) => format!("(cannot read: {error})"),
+    }
+}
+
+/// A running `weir master` with its own port and data directory.
+pub struct Master {
+    child: Option<Child>,
+    name: String,
+    dir: PathBuf,
+    data_dir: PathBuf,
+    log_path: PathBuf,
+    address: SocketAddr,
+    url: String,
+    options: MasterOptions,
+}
+
+impl Master {
+    /// Starts a master for the test `name` with default options.
+    pub fn start_default(name: &str) -> Self {
+        Self::start(name, MasterOptions::default())
+    }
+
+    /// Starts a master on a free port with a fresh data directory and waits until it answers.
+    pub fn start(name: &str, options: MasterOptions) -> Self {
+        let dir = std::env::temp_dir().join(crate::unique_name(&format!("weir-e2e-{name}")));
+        let data_dir = dir.join("master-data");
+        std::fs::create_dir_all(&data_dir)
+            .unwrap_or_else(|error| panic!("cannot create {}: {error}", data_dir.display()));
+        let address = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
+        let mut master = Self {
+            child: None,
+            name: name.to_string(),
+            log_path: dir.join("master.log"),
+            url: format!("http://{address}"),
+            dir,
+            data_dir,
+            address,
+            options,
+        };
+        master.spawn();
+        master
+    }
+
+    fn spawn(&mut self) {
+        let mut args = vec![
+            "master".to_string(),
+            "--listen".to_string(),
+            self.address.to_string(),
+            "--data-dir".to_string(),
+            self.data_dir.display().to_string(),
+            "--heartbeat-timeout-ms".to_string(),
+            self.options.heartbeat_timeout_ms.to_string(),
+            "--heartbeat-interval-ms".to_string(),
+            self.options.heartbeat_interval_ms.to_string(),
+        ];
+        args.extend(self.options.extra_args.iter().cloned());
+        self.child = Some(spawn_logged(&args, &self.log_path));
+        let started = Instant::now();
+        loop {
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                self.child = None;
+                panic!(
+                    "[{}] weir master exited during start-up with {status}\n{}",
+                    self.name,
+                    self.logs()
+                );
+            }
+            let output = self.cli(&["jobs", "-o", "json"]);
+            if output.status.success() {
+                return;
+            }
+            if started.elapsed() > STARTUP_DEADLINE {
+                panic!(
+                    "[{}] weir master did not answer within {STARTUP_DEADLINE:?}; last try: {}\n{}",
+                    self.name,
+                    describe(&["jobs", "-o", "json"], &output),
+                    self.logs()
+                );
+            }
+            std::thread::sleep(POLL_EVERY);
+        }
+    }
+
+    /// Kills the master (SIGKILL) and starts it again on the same port and data directory.
+    pub fn restart(&mut self) {
+        stop(&mut self.child);
+        self.spawn();
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The directory of this test's files and logs.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Process id of the master.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("the master is running").id()
+    }
+
+    /// The last lines of the master's and every worker's log.
+    pub fn logs(&self) -> String {
+        let mut logs: Vec<PathBuf> = std::fs::read_dir(&self.dir)
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .map(|entry| entry.path())
+                    .filter(|path| path.extension().is_some_and(|ext| ext == "log"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        logs.sort();
+        let mut text = String::new();
+        for log in logs {
+            let _ = writeln!(
+                text,
+                "----- last {LOG_TAIL_LINES} lines of {} -----\n{}",
+                log.display(),
+                tail(&log, LOG_TAIL_LINES)
+            );
+        }
+        text
+    }
+
+    /// Runs `weir ARGS --master URL`.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--master", self.url.as_str()]);
+        weir(&all)
+    }
+
+    /// Runs `weir ARGS -o json --master URL` and parses stdout, or says why it could not.
+    pub fn try_json(&self, args: &[&str]) -> Result<Value, String> {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["-o", "json"]);
+        let output = self.cli(&all);
+        if !output.status.success() {
+            return Err(describe(&all, &output));
+        }
+        serde_json::from_slice(&output.stdout)
+            .map_err(|error| format!("stdout is not JSON ({error}): {}", describe(&all, &output)))
+    }
+
+    /// Runs `weir ARGS -o json --master URL`, which must succeed, and parses stdout.
+    pub fn json(&self, args: &[&str]) -> Value {
+        self.try_json(args)
+            .unwrap_or_else(|error| panic!("[{}] {error}\n{}", self.name, self.logs()))
+    }
+
+    /// `weir submit FILE -o json`: the new job's id.
+    pub fn submit(&self, file: &Path) -> String {
+        let file = file.display().to_string();
+        let response = self.json(&["submit", &file]);
+        response["job_id"]
+            .as_str()
+            .filter(|id| !id.is_empty())
+            .unwrap_or_else(|| {
+                panic!(
+                    "[{}] `weir submit` gave no job_id: {response}\n{}",
+                    self.name,
+                    self.logs()
+                )
+            })
+            .to_string()
+    }
+
+    /// `weir job ID -o json`.
+    pub fn job(&self, job_id: &str) -> Value {
+        self.json(&["job", job_id])
+    }
+
+    /// `weir job ID -o json`, an error text if the command fails.
+    pub fn try_job(&self, job_id: &str) -> Result<Value, String> {
+        self.try_json(&["job", job_id])
+    }
+
+    /// The entries of `weir workers -o json`.
+    pub fn try_workers(&self) -> Result<Vec<Value>, String> {
+        let value = self.try_json(&["workers"])?;
+        value["workers"]
+            .as_array()
+            .cloned()
+            .ok_or_else(|| format!("no `workers` array in {value}"))
+    }
+
+    /// One worker's entry in `weir workers -o json`, if listed.
+    pub fn try_worker(&self, worker_id: &str) -> Result<Option<Value>, String> {
+        Ok(self
+            .try_workers()?
+            .into_iter()
+            .find(|worker| worker["worker_id"] == worker_id))
+    }
+
+    /// The entries of `weir jobs -o json`.
+    pub fn jobs(&self) -> Vec<Value> {
+        let value = self.json(&["jobs"]);
+        value["jobs"].as_array().cloned().unwrap_or_else(|| {
+            panic!(
+                "[{}] no `jobs` array in {value}\n{}",
+                self.name,
+                self.logs()
+            )
+        })
+    }
+
+    /// Polls `probe` every 100 ms until it returns `Ok`, for at most `timeout`. `Err` carries
+    /// what was observed instead; when time runs out the test fails with `what`, the last
+    /// observation and the tail of the cluster's logs.
+    pub fn wait_until<T>(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut probe: impl FnMut() -> Result<T, String>,
+    ) -> T {
+        let started = Instant::now();
+        loop {
+            let observed = match probe() {
+                Ok(value) => return value,
+                Err(observed) => observed,
+            };
+            if started.elapsed() >= timeout {
+                panic!(
+                    "[{}] timed out after {:?} waiting until {what}\nlast observed: {observed}\n{}",
+                    self.name,
+                    started.elapsed(),
+                    self.logs()
+                );
+            }
+            std::thread::sleep(POLL_EVERY);
+        }
+    }
+
+    /// Fails the test with `message` and the tail of the cluster's logs.
+    #[track_caller]
+    pub fn fail(&self, message: impl std::fmt::Display) -> ! {
+        panic!("[{}] {message}\n{}", self.name, self.logs())
+    }
+
+    /// Asserts `condition`, failing with `message` and the cluster's logs.
+    #[track_caller]
+    pub fn check(&self, condition: bool, message: impl FnOnce() -> String) {
+        if !condition {
+            self.fail(message());
+        }
+    }
+}
+
+impl Drop for Master {
+    fn drop(&mut self) {
+        stop(&mut self.child);
+        if std::thread::panicking() {
+            eprintln!(
+                "[{}] the test failed; its logs and data are kept in {}",
+                self.name,
+                self.dir.display()
+            );
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// A running `weir worker` registered with a [`Master`].
+pub struct Worker {
+    child: Option<Child>,
+    id: String,
+    address: SocketAddr,
+    log_path: PathBuf,
+}
+
+impl Worker {
+    /// Starts `weir worker --id ID --memory-limit LIMIT` for `master` and waits until
+    /// `weir workers` lists it ALIVE.
+    pub fn start(master: &Master, id: &str, memory_limit: &str) -> Self {
+        let address = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
+        let log_path = master.dir().join(format!("worker-{id}.log"));
+        let args = vec![
+            "worker".to_string(),
+            "--master".to_string(),
+            master.url().to_string(),
+            "--listen".to_string(),
+            address.to_string(),
+            "--id".to_string(),
+            id.to_string(),
+            "--memory-limit".to_string(),
+            memory_limit.to_string(),
+        ];
+        let mut worker = Self {
+            child: Some(spawn_logged(&args, &log_path)),
+            id: id.to_string(),
+            address,
+            log_path,
+        };
+        let started = Instant::now();
+        loop {
+            if let Some(child) = worker.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                worker.child = None;
+                master.fail(format!(
+                    "weir worker {id} exited during start-up with {status}"
+                ));
+            }
+            let observed = match master.try_worker(id) {
+                Ok(Some(entry)) if entry["state"] == "ALIVE" => return worker,
+                Ok(entry) => format!("{entry:?}"),
+                Err(error) => error,
+            };
+            if started.elapsed() > STARTUP_DEADLINE {
+                master.fail(format!(
+                    "worker {id} was not listed ALIVE within {STARTUP_DEADLINE:?}; last observed: {observed}"
+                ));
+            }
+            std::thread::sleep(POLL_EVERY);
+        }
+    }
+
+    /// The worker id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The worker's own gRPC address.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Its log file.
+    pub fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+
+    /// Process id of the worker.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("the worker is running").id()
+    }
+
+    /// `kill -9` the worker and reap it.
+    pub fn kill_9(&mut self) {
+        stop(&mut self.child);
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        stop(&mut self.child);
+    }
+}
+
+/// Writes `text` to `dir/name` and returns the path (for job files made by a test).
+pub fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    let mut file = File::create(&path)
+        .unwrap_or_else(|error| panic!("cannot create {}: {error}", path.display()));
+    file.write_all(text.as_bytes())
+        .unwrap_or_else(|error| panic!("cannot write {}: {error}", path.display()));
+    path
+}

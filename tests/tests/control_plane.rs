@@ -1,0 +1,486 @@
+//! The control plane end to end: real `weir master` and `weir worker` processes, driven with the
+//! `weir` client commands exactly as an operator would (`-o json` for reading the answers).
+//!
+//! Needs only the built binary (`cargo build -p weir-cli`; `./tests/run` does it), no Kafka or
+//! HDFS: the jobs use FakeSource → Console. Every test has its own master, workers, ports and
+//! directories, so the tests run in parallel.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use weir_e2e::cluster::{Master, MasterOptions, Worker, describe, weir};
+
+/// Generous bound for things that should happen within a heartbeat or two; waits end as soon as
+/// the condition holds, so this only matters when something is wrong.
+const SOON: Duration = Duration::from_secs(10);
+/// Bound for a (re)placement, which may wait for a worker to (re)register.
+const PLACEMENT: Duration = Duration::from_secs(20);
+
+const MIB: u64 = 1 << 20;
+const GIB: u64 = 1 << 30;
+
+fn job_file(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("jobs")
+        .join(name)
+}
+
+fn text(value: &Value, key: &str) -> String {
+    value[key].as_str().unwrap_or_default().to_string()
+}
+
+fn number(value: &Value, key: &str) -> u64 {
+    value[key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("`{key}` is not an unsigned number in {value}"))
+}
+
+/// The first task of a `weir job -o json` answer.
+fn task0(job: &Value) -> Result<&Value, String> {
+    job["tasks"]
+        .as_array()
+        .and_then(|tasks| tasks.first())
+        .ok_or_else(|| format!("the job has no tasks: {job}"))
+}
+
+/// Waits until the job is Running with subtask 0 running on `worker_id` (in attempt `attempt`,
+/// when given); returns that `weir job` answer.
+fn wait_running_on(master: &Master, job_id: &str, worker_id: &str, attempt: Option<u64>) -> Value {
+    let what = format!(
+        "job {job_id} is Running with tasks[0] Running on {worker_id}{}",
+        attempt
+            .map(|a| format!(" in attempt {a}"))
+            .unwrap_or_default()
+    );
+    master.wait_until(&what, PLACEMENT, || {
+        let job = master.try_job(job_id)?;
+        let task = task0(&job)?;
+        let placed = text(&job, "state") == "Running"
+            && task["worker_id"] == worker_id
+            && task["state"] == "Running"
+            && attempt.is_none_or(|a| task["attempt"].as_u64() == Some(a));
+        if placed {
+            Ok(job)
+        } else {
+            Err(job.to_string())
+        }
+    })
+}
+
+/// Waits until the job's `rows_read` (or, with `task`, tasks[0]'s) exceeds `after`.
+fn wait_rows_grow(master: &Master, job_id: &str, after: u64, task: bool) -> u64 {
+    let what = format!(
+        "{} rows_read of job {job_id} grows beyond {after}",
+        if task { "tasks[0]" } else { "the job's" }
+    );
+    master.wait_until(&what, SOON, || {
+        let job = master.try_job(job_id)?;
+        let rows = if task {
+            task0(&job)?["metrics"]["rows_read"].as_u64()
+        } else {
+            job["rows_read"].as_u64()
+        };
+        match rows {
+            Some(rows) if rows > after => Ok(rows),
+            _ => Err(job.to_string()),
+        }
+    })
+}
+
+fn wait_state(master: &Master, job_id: &str, state: &str) -> Value {
+    master.wait_until(&format!("job {job_id} is {state}"), SOON, || {
+        let job = master.try_job(job_id)?;
+        if text(&job, "state") == state {
+            Ok(job)
+        } else {
+            Err(job.to_string())
+        }
+    })
+}
+
+/// Waits until the master's view of `worker_id` satisfies `condition`; returns that entry.
+fn wait_worker(
+    master: &Master,
+    worker_id: &str,
+    what: &str,
+    timeout: Duration,
+    condition: impl Fn(&Value) -> bool,
+) -> Value {
+    master.wait_until(
+        &format!("worker {worker_id} {what}"),
+        timeout,
+        || match master.try_worker(worker_id)? {
+            Some(entry) if condition(&entry) => Ok(entry),
+            entry => Err(format!("{entry:?}")),
+        },
+    )
+}
+
+fn task_ids(worker: &Value) -> Vec<String> {
+    worker["task_ids"]
+        .as_array()
+        .map(|ids| {
+            ids.iter()
+                .filter_map(|id| id.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn runs_and_cancels() {
+    let master = Master::start_default("runs_and_cancels");
+    let worker = Worker::start(&master, "w-run", "1GiB");
+
+    let job_id = master.submit(&job_file("fake_small.conf"));
+    let job = wait_running_on(&master, &job_id, worker.id(), None);
+    let task_id = text(task0(&job).unwrap(), "task_id");
+    let rows_before = number(&job, "rows_read");
+    wait_rows_grow(&master, &job_id, rows_before, false);
+
+    // The reservation covers the 8 MiB queue plus a sink buffer and a few MiB of overhead.
+    let reservation = number(&job, "subtask_reservation_bytes");
+    master.check((8 * MIB..=8 * MIB + 64 * MIB).contains(&reservation), || {
+        format!("subtask_reservation_bytes {reservation} is not queue.max_bytes (8 MiB) plus a few MiB: {job}")
+    });
+    master.check(number(task0(&job).unwrap(), "reserved_bytes") == reservation, || {
+        format!("tasks[0].reserved_bytes differs from the job's subtask_reservation_bytes {reservation}: {job}")
+    });
+    wait_worker(
+        &master,
+        worker.id(),
+        &format!("reserves {reservation} bytes and lists task {task_id}"),
+        SOON,
+        |entry| {
+            entry["reserved_bytes"].as_u64() == Some(reservation)
+                && task_ids(entry) == [task_id.clone()]
+        },
+    );
+
+    let cancelled = master.json(&["cancel", &job_id]);
+    master.check(cancelled["job_id"] == job_id.as_str(), || {
+        format!("`weir cancel` answered for another job: {cancelled}")
+    });
+    master.check(
+        matches!(
+            text(&cancelled, "state").as_str(),
+            "Cancelling" | "Cancelled"
+        ),
+        || {
+            format!(
+                "`weir cancel` answered state {}, expected Cancelling or Cancelled",
+                cancelled["state"]
+            )
+        },
+    );
+    let job = wait_state(&master, &job_id, "Cancelled");
+    master.check(task0(&job).unwrap()["state"] == "Cancelled", || {
+        format!("the job is Cancelled but its task is not: {job}")
+    });
+    wait_worker(
+        &master,
+        worker.id(),
+        "reserves 0 bytes and has no tasks",
+        SOON,
+        |entry| entry["reserved_bytes"].as_u64() == Some(0) && task_ids(entry).is_empty(),
+    );
+}
+
+/// VmRSS of a process in bytes, from /proc.
+fn vm_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_else(|error| panic!("cannot read /proc/{pid}/status: {error}"));
+    let line = status
+        .lines()
+        .find(|line| line.starts_with("VmRSS:"))
+        .unwrap_or_else(|| panic!("no VmRSS in /proc/{pid}/status"));
+    let kib: u64 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|kib| kib.parse().ok())
+        .unwrap_or_else(|| panic!("cannot parse {line:?}"));
+    kib * 1024
+}
+
+#[test]
+fn reported_rss_matches_proc() {
+    let master = Master::start_default("reported_rss_matches_proc");
+    let worker = Worker::start(&master, "w-rss", "1GiB");
+    let pid = worker.pid();
+
+    let entry = wait_worker(&master, worker.id(), "reports its memory", SOON, |entry| {
+        entry["rss_bytes"].as_u64().is_some_and(|rss| rss > 0)
+    });
+    master.check(entry["memory_limit_bytes"].as_u64() == Some(GIB), || {
+        format!("memory_limit_bytes should be 1 GiB (--memory-limit 1GiB): {entry}")
+    });
+
+    // The report is up to one heartbeat old, so look for a report matching /proc read right
+    // after it; the best pair must be within 10 %.
+    let mut best: Option<(u64, u64, f64)> = None;
+    let (reported, actual, off) = master.wait_until(
+        "the reported rss_bytes is within 10 % of the worker's VmRSS",
+        SOON,
+        || {
+            let entry = master
+                .try_worker(worker.id())?
+                .ok_or_else(|| "the worker is not listed".to_string())?;
+            let reported = entry["rss_bytes"].as_u64().unwrap_or_default();
+            let actual = vm_rss(pid);
+            let off = (reported as f64 - actual as f64).abs() / actual as f64;
+            if best.is_none_or(|(_, _, best_off)| off < best_off) {
+                best = Some((reported, actual, off));
+            }
+            let (reported, actual, off) = best.unwrap();
+            if off <= 0.10 {
+                Ok((reported, actual, off))
+            } else {
+                Err(format!(
+                    "best pair so far: rss_bytes {reported} vs VmRSS {actual} ({:.1} % off)",
+                    off * 100.0
+                ))
+            }
+        },
+    );
+    eprintln!(
+        "rss_bytes {reported} vs VmRSS {actual}: {:.1} % off",
+        off * 100.0
+    );
+}
+
+#[test]
+fn worker_death_and_recovery() {
+    let heartbeat_timeout = Duration::from_millis(2000);
+    let master = Master::start(
+        "worker_death_and_recovery",
+        MasterOptions {
+            heartbeat_timeout_ms: heartbeat_timeout.as_millis() as u64,
+            ..MasterOptions::default()
+        },
+    );
+    let mut worker_a = Worker::start(&master, "w-a", "1GiB");
+    let job_id = master.submit(&job_file("fake_small.conf"));
+    let job = wait_running_on(&master, &job_id, worker_a.id(), Some(1));
+    wait_rows_grow(&master, &job_id, number(&job, "rows_read"), false);
+
+    worker_a.kill_9();
+    let killed = Instant::now();
+    let detect_within = heartbeat_timeout + Duration::from_secs(1);
+    master.wait_until(
+        &format!("w-a is DEAD and job {job_id} has left Running (Recovering/Queued), within {detect_within:?} of kill -9"),
+        detect_within,
+        || {
+            let worker = master.try_worker("w-a")?;
+            let job = master.try_job(&job_id)?;
+            let dead = worker.as_ref().is_some_and(|w| w["state"] == "DEAD");
+            let left = matches!(text(&job, "state").as_str(), "Recovering" | "Queued");
+            if dead && left {
+                Ok(())
+            } else {
+                Err(format!("worker: {worker:?}\njob: {job}"))
+            }
+        },
+    );
+    eprintln!("kill -9 of w-a detected in {:?}", killed.elapsed());
+
+    let worker_b = Worker::start(&master, "w-b", "1GiB");
+    let job = wait_running_on(&master, &job_id, worker_b.id(), Some(2));
+    let task = task0(&job).unwrap().clone();
+    let rows = task["metrics"]["rows_read"].as_u64().unwrap_or_default();
+    wait_rows_grow(&master, &job_id, rows, true);
+    let task_id = text(&task, "task_id");
+    wait_worker(
+        &master,
+        worker_b.id(),
+        &format!("lists task {task_id}"),
+        SOON,
+        |entry| task_ids(entry) == [task_id.clone()],
+    );
+    eprintln!(
+        "job running again on w-b {:?} after kill -9 of w-a",
+        killed.elapsed()
+    );
+}
+
+#[test]
+fn admission_queues_then_places() {
+    let master = Master::start_default("admission_queues_then_places");
+    let small = Worker::start(&master, "w-small", "256MiB");
+
+    let job_id = master.submit(&job_file("fake_512mib_wait.conf"));
+    let job = master.wait_until(
+        &format!("job {job_id} is Queued with a reason naming the subtask's need and w-small"),
+        SOON,
+        || {
+            let job = master.try_job(&job_id)?;
+            let reason = text(&job, "state_reason");
+            if text(&job, "state") == "Queued"
+                && reason.starts_with("subtask needs")
+                && reason.contains("w-small")
+            {
+                Ok(job)
+            } else {
+                Err(job.to_string())
+            }
+        },
+    );
+    let reservation = number(&job, "subtask_reservation_bytes");
+    master.check(reservation >= 512 * MIB, || {
+        format!("subtask_reservation_bytes {reservation} is below queue.max_bytes (512 MiB): {job}")
+    });
+    let entry = master
+        .try_worker(small.id())
+        .unwrap_or_else(|e| master.fail(e));
+    master.check(
+        entry
+            .as_ref()
+            .is_some_and(|e| e["reserved_bytes"].as_u64() == Some(0) && task_ids(e).is_empty()),
+        || format!("nothing should be placed on w-small: {entry:?}"),
+    );
+
+    let big = Worker::start(&master, "w-big", "2GiB");
+    let job = wait_running_on(&master, &job_id, big.id(), None);
+    wait_worker(
+        &master,
+        big.id(),
+        &format!("reserves {reservation} bytes"),
+        SOON,
+        |entry| entry["reserved_bytes"].as_u64() == Some(reservation),
+    );
+    let entry = master
+        .try_worker(small.id())
+        .unwrap_or_else(|e| master.fail(e));
+    master.check(
+        entry
+            .as_ref()
+            .is_some_and(|e| e["reserved_bytes"].as_u64() == Some(0)),
+        || format!("w-small should still reserve nothing: {entry:?}; job {job}"),
+    );
+}
+
+#[test]
+fn admission_rejects_when_no_worker_fits() {
+    let master = Master::start_default("admission_rejects_when_no_worker_fits");
+    let _small = Worker::start(&master, "w-small", "256MiB");
+
+    let file = job_file("fake_512mib_reject.conf");
+    let args = ["submit", file.to_str().unwrap()];
+    let output = master.cli(&args);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    master.check(
+        !output.status.success() && stderr.contains("rejected") && stderr.contains("subtask needs"),
+        || {
+            format!(
+                "expected a rejection naming the subtask's need: {}",
+                describe(&args, &output)
+            )
+        },
+    );
+    // A rejected job holds no place in the queue and runs nowhere.
+    let jobs = master.jobs();
+    master.check(
+        jobs.iter().all(|job| {
+            !matches!(
+                text(job, "state").as_str(),
+                "Submitted" | "Queued" | "Scheduled" | "Running"
+            )
+        }),
+        || format!("a rejected job is still waiting or running: {jobs:?}"),
+    );
+}
+
+#[test]
+fn misspelled_option_names_option_and_line() {
+    let file = job_file("misspelled.conf");
+    let path = file.to_str().unwrap();
+    let names_option_and_line = |stderr: &str| {
+        // `<file>:3` — the line of `parallelizm = 2` — not `:30` or the like.
+        let at_line_3 = stderr
+            .match_indices("misspelled.conf:3")
+            .any(|(at, found)| {
+                !stderr[at + found.len()..].starts_with(|c: char| c.is_ascii_digit())
+            });
+        stderr.contains("parallelizm") && at_line_3
+    };
+
+    let args = ["validate", path];
+    let output = weir(&args);
+    assert!(
+        !output.status.success() && names_option_and_line(&String::from_utf8_lossy(&output.stderr)),
+        "expected an error naming `parallelizm` at misspelled.conf:3: {}",
+        describe(&args, &output)
+    );
+
+    let master = Master::start_default("misspelled_option_names_option_and_line");
+    let args = ["submit", path];
+    let output = master.cli(&args);
+    master.check(
+        !output.status.success() && names_option_and_line(&String::from_utf8_lossy(&output.stderr)),
+        || {
+            format!(
+                "expected an error naming `parallelizm` at misspelled.conf:3: {}",
+                describe(&args, &output)
+            )
+        },
+    );
+    let jobs = master.jobs();
+    master.check(jobs.is_empty(), || {
+        format!("a job was created from an invalid file: {jobs:?}")
+    });
+}
+
+#[test]
+fn master_restart_keeps_jobs() {
+    let mut master = Master::start_default("master_restart_keeps_jobs");
+    let worker = Worker::start(&master, "w-r", "1GiB");
+
+    let cancelled_id = master.submit(&job_file("fake_small.conf"));
+    let live_id = master.submit(&job_file("fake_small.conf"));
+    master.check(cancelled_id != live_id, || {
+        format!("two submissions got the same id {live_id}")
+    });
+    wait_running_on(&master, &cancelled_id, worker.id(), None);
+    let job = wait_running_on(&master, &live_id, worker.id(), None);
+    let reservation = number(&job, "subtask_reservation_bytes");
+    master.json(&["cancel", &cancelled_id]);
+    wait_state(&master, &cancelled_id, "Cancelled");
+
+    master.restart();
+
+    let jobs = master.jobs();
+    let state_of = |id: &str| {
+        jobs.iter()
+            .find(|job| job["job_id"] == id)
+            .map(|job| text(job, "state"))
+    };
+    master.check(state_of(&cancelled_id).as_deref() == Some("Cancelled"), || {
+        format!("after the restart the cancelled job {cancelled_id} should be listed Cancelled: {jobs:?}")
+    });
+    master.check(state_of(&live_id).is_some(), || {
+        format!("after the restart the live job {live_id} is not listed: {jobs:?}")
+    });
+    master.check(jobs.len() == 2, || {
+        format!("after the restart exactly two jobs should be listed: {jobs:?}")
+    });
+
+    // The worker reconnects by itself and the live job runs on it again.
+    let job = wait_running_on(&master, &live_id, worker.id(), None);
+    let task_id = text(task0(&job).unwrap(), "task_id");
+    wait_rows_grow(&master, &live_id, number(&job, "rows_read"), false);
+    wait_worker(
+        &master,
+        worker.id(),
+        &format!("is ALIVE, runs only {task_id} and reserves one job's {reservation} bytes"),
+        SOON,
+        |entry| {
+            entry["state"] == "ALIVE"
+                && task_ids(entry) == [task_id.clone()]
+                && entry["reserved_bytes"].as_u64() == Some(reservation)
+        },
+    );
+    let job = master.job(&cancelled_id);
+    master.check(text(&job, "state") == "Cancelled", || {
+        format!("the cancelled job came back to life after the restart: {job}")
+    });
+}
