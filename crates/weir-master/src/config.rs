@@ -27,7 +27,7 @@ pub struct MasterConfig {
     #[serde(default = "default_heartbeat_interval_ms")]
     pub heartbeat_interval_ms: u64,
     /// Admission refuses a worker whose live RSS is at or above this fraction of its
-    /// `memory.limit`, whatever its free budget.
+    /// worker `memory_limit`, whatever its free budget.
     #[serde(default = "default_high_watermark")]
     pub high_watermark: f64,
 }

@@ -27,7 +27,7 @@ pub use self::env::{EnvConfig, JobMode, ScheduleStrategy};
 pub use self::error::{ConfigError, Location};
 pub use self::fake_source::{FakeSourceConfig, MAX_STRING_LENGTH};
 pub use self::parse::parse_job;
-pub use self::reference::reference_markdown;
+pub use self::reference::{reference_markdown, settings_markdown};
 pub use crate::schema::{DataType, Field, Schema};
 
 /// A whole job file.

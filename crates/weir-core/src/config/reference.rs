@@ -27,6 +27,16 @@ pub fn reference_markdown() -> String {
     out
 }
 
+/// A Markdown table of the options of any settings struct (the master's and worker's settings
+/// files use it), rendered like the job options: name, type, default, doc comment.
+pub fn settings_markdown<T: schemars::JsonSchema + serde::de::DeserializeOwned>(
+    heading: &str,
+) -> String {
+    let mut out = String::new();
+    render_section(&mut out, heading, &section_spec::<T>());
+    out
+}
+
 fn source_spec(plugin: &str) -> Option<SectionSpec> {
     match plugin {
         "FakeSource" => Some(section_spec::<FakeSourceConfig>()),

@@ -1,0 +1,119 @@
+//! `docs/configuration.md`, generated from the settings structs, the job config structs and the
+//! command-line definitions, so the reference cannot drift from the code. A test fails when the
+//! file is stale; `WEIR_BLESS=1 cargo test -p weir-cli` rewrites it.
+
+use std::fmt::Write as _;
+
+use clap::CommandFactory;
+use weir_core::config::{reference_markdown, settings_markdown};
+use weir_master::MasterConfig;
+use weir_worker::WorkerConfig;
+
+use crate::Cli;
+
+const INTRO: &str = "\
+# Configuration reference
+
+<!-- Generated from the code by `WEIR_BLESS=1 cargo test -p weir-cli`; do not edit by hand. -->
+
+Weir reads three kinds of configuration:
+
+- **master settings**: a TOML file given with `weir master --config FILE`, overridden by flags
+  and `WEIR_*` environment variables;
+- **worker settings**: likewise, `weir worker --config FILE`;
+- **job files**: SeaTunnel-compatible HOCON (`env { }`, `source { Plugin { } }`,
+  `sink { Plugin { } }`), given to `weir submit` and `weir validate`. Dotted option names are
+  HOCON paths (`job.mode = \"STREAMING\"` and `job { mode = \"STREAMING\" }` are the same).
+  An unknown option, a missing required one or a value of the wrong type is an error that names
+  the option and its line; nothing is silently ignored.
+
+Client commands (`submit`, `jobs`, `job`, `cancel`, `workers`) find the master with `--master`
+or `WEIR_MASTER` (default `http://127.0.0.1:5800`). Logs go to stderr, filtered by `RUST_LOG`
+(default `info` for master and worker, `warn` for client commands); `--log-format json` (or
+`WEIR_LOG_FORMAT=json`) makes them JSON lines.
+";
+
+/// The whole reference.
+pub fn configuration_reference() -> String {
+    let mut out = String::from(INTRO);
+    let command = Cli::command();
+    for (title, subcommand, settings) in [
+        (
+            "Master settings",
+            "master",
+            settings_markdown::<MasterConfig>("`weir master --config` (TOML)"),
+        ),
+        (
+            "Worker settings",
+            "worker",
+            settings_markdown::<WorkerConfig>("`weir worker --config` (TOML)"),
+        ),
+    ] {
+        // Writing to a String cannot fail.
+        let _ = writeln!(out, "\n## {title}\n\n{settings}");
+        if let Some(subcommand) = command.find_subcommand(subcommand) {
+            let _ = writeln!(out, "{}", flags_table(subcommand));
+        }
+    }
+    let _ = writeln!(out, "## Job files\n\n{}", reference_markdown().trim_end());
+    out
+}
+
+/// Flags of a subcommand with their environment variables, from its clap definition.
+fn flags_table(command: &clap::Command) -> String {
+    let mut out = format!(
+        "Flags of `weir {}` (each overrides the settings file):\n\n| Flag | Environment | Description |\n|---|---|---|\n",
+        command.get_name()
+    );
+    for arg in command.get_arguments() {
+        let Some(long) = arg.get_long() else {
+            continue;
+        };
+        if long == "help" || long == "log-format" {
+            continue;
+        }
+        let env = arg
+            .get_env()
+            .map(|env| format!("`{}`", env.to_string_lossy()))
+            .unwrap_or_else(|| "—".into());
+        let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+        let _ = writeln!(out, "| `--{long}` | {env} | {} |", help.replace('|', "\\|"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configuration_reference_is_up_to_date() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/configuration.md");
+        let generated = configuration_reference();
+        if std::env::var_os("WEIR_BLESS").is_some() {
+            std::fs::write(path, &generated).expect("write docs/configuration.md");
+        }
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            committed == generated,
+            "docs/configuration.md is stale: regenerate it with `WEIR_BLESS=1 cargo test -p weir-cli`"
+        );
+    }
+
+    #[test]
+    fn reference_covers_every_kind_of_configuration() {
+        let doc = configuration_reference();
+        for needle in [
+            "| `listen` |",
+            "| `heartbeat_timeout_ms` |",
+            "| `memory_limit` |",
+            "`WEIR_MEMORY_LIMIT`",
+            "| `--master` | `WEIR_MASTER` |",
+            "### env",
+            "### source: FakeSource",
+            "### sink: Console",
+        ] {
+            assert!(doc.contains(needle), "missing {needle}");
+        }
+    }
+}
