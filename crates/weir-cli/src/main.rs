@@ -11,6 +11,7 @@ macro_rules! out {
 }
 
 mod client;
+#[cfg(test)]
 mod docs;
 mod output;
 mod servers;

@@ -23,6 +23,10 @@ pub struct JobRecord {
     pub reason: String,
     pub submitted_at_ms: i64,
     pub state_changed_at_ms: i64,
+    /// The latest attempt number of each subtask. Kept so that after a master restart new
+    /// attempts get new task ids, and late reports about the old ones are recognised as stale.
+    #[serde(default)]
+    pub attempts: Vec<u32>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -118,6 +122,7 @@ mod tests {
             reason: "waiting".to_string(),
             submitted_at_ms,
             state_changed_at_ms: submitted_at_ms,
+            attempts: vec![2, 0],
         }
     }
 

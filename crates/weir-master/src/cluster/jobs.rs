@@ -54,7 +54,13 @@ impl Cluster {
     pub fn restore(&mut self, record: JobRecord, plan: JobPlan) {
         let job_id = record.id.clone();
         let state = record.state;
-        let subtasks = (0..plan.parallelism).map(Subtask::new).collect();
+        let subtasks = (0..plan.parallelism)
+            .map(|index| {
+                let mut subtask = Subtask::new(index);
+                subtask.attempt = record.attempts.get(index as usize).copied().unwrap_or(0);
+                subtask
+            })
+            .collect();
         self.jobs.insert(
             job_id.clone(),
             JobEntry {
@@ -166,7 +172,13 @@ impl Cluster {
         subtask.reason = String::new();
         subtask.not_before = None;
         subtask.metrics = pb::TaskMetrics::default();
-        let task = task_id(job_id, index, subtask.attempt);
+        let attempt = subtask.attempt;
+        let attempts = &mut job.record.attempts;
+        if attempts.len() <= index as usize {
+            attempts.resize(index as usize + 1, 0);
+        }
+        attempts[index as usize] = attempt;
+        let task = task_id(job_id, index, attempt);
         info!(job = %job_id, task = %task, worker = %worker_id, "subtask placed");
         Some(Deployment {
             worker_id: worker_id.to_string(),
@@ -404,6 +416,7 @@ impl Cluster {
             reason: "submitted".into(),
             submitted_at_ms: now,
             state_changed_at_ms: now,
+            attempts: Vec::new(),
         }
     }
 }

@@ -230,3 +230,35 @@ fn task_ids_round_trip() {
     assert_eq!(parse_task_id(&id), Some(("j-abc", 3, 7)));
     assert_eq!(parse_task_id("nonsense"), None);
 }
+
+#[test]
+fn attempts_continue_after_a_master_restart() {
+    let mut cluster = cluster();
+    register(&mut cluster, "w-1", 1024);
+    let job = submit(&mut cluster, 1, 100, false);
+    let first = cluster.schedule(Instant::now());
+    run_all(&mut cluster, &first);
+    assert!(first[0].request.task_id.ends_with(".1"));
+
+    let record = cluster.jobs[&job].record.clone();
+    let mut restarted = self::cluster();
+    restarted.restore(record, cluster.jobs[&job].plan.clone());
+    assert_eq!(job_state(&restarted, &job).0, JobState::Recovering);
+    register(&mut restarted, "w-1", 1024);
+    let second = restarted.schedule(Instant::now());
+    assert!(
+        second[0].request.task_id.ends_with(".2"),
+        "{}",
+        second[0].request.task_id
+    );
+    // The old attempt's late report must not touch the new one.
+    restarted.task_status(
+        "w-1",
+        &first[0].request.task_id,
+        pb::TaskState::Cancelled,
+        "",
+    );
+    assert_eq!(job_state(&restarted, &job).0, JobState::Scheduled);
+    run_all(&mut restarted, &second);
+    assert_eq!(job_state(&restarted, &job).0, JobState::Running);
+}
