@@ -6,6 +6,7 @@
 //! tested nothing.
 
 pub mod cluster;
+pub mod kafka;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

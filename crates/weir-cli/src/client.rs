@@ -70,12 +70,19 @@ pub fn validate(file: &Path) -> anyhow::Result<ExitCode> {
     let text = read_job_file(file)?;
     let origin = file.display().to_string();
     let config = weir_core::config::parse_job(&text, &origin)?;
+    let base = weir_core::memory::subtask_reservation(&config, 0);
+    let per_split = weir_core::memory::subtask_reservation(&config, 1).saturating_sub(base);
+    let per_partition = if per_split > 0 {
+        format!(" + {} per partition it reads", format_bytes(per_split))
+    } else {
+        String::new()
+    };
     out!(
-        "{origin}: OK — {} → {}, parallelism {}, each subtask reserves {}",
+        "{origin}: OK — {} → {}, parallelism {}, each subtask reserves {}{per_partition}",
         config.source.plugin_name(),
         config.sink.plugin_name(),
         config.env.parallelism,
-        format_bytes(weir_core::memory::subtask_reservation(&config)),
+        format_bytes(base),
     )?;
     Ok(ExitCode::SUCCESS)
 }
@@ -220,20 +227,32 @@ pub async fn job(args: JobArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|task| {
             let metrics = task.metrics.clone().unwrap_or_default();
+            let reason = if metrics.last_error.is_empty() {
+                task.state_reason.clone()
+            } else {
+                format!("retrying: {}", metrics.last_error)
+            };
             vec![
                 task.task_id.clone(),
                 task.worker_id.clone(),
                 task_state(task.state).to_string(),
+                metrics.splits.len().to_string(),
                 metrics.rows_read.to_string(),
                 metrics.rows_written.to_string(),
                 format!("{:.0}", metrics.rows_per_second),
+                if metrics.consumer_lag < 0 {
+                    "-".to_string()
+                } else {
+                    metrics.consumer_lag.to_string()
+                },
+                metrics.records_skipped.to_string(),
                 format!(
                     "{} / {}",
                     format_bytes(metrics.queue_bytes),
                     format_bytes(metrics.queue_max_bytes)
                 ),
                 format_bytes(task.reserved_bytes),
-                task.state_reason.clone(),
+                reason,
             ]
         })
         .collect();
@@ -242,9 +261,12 @@ pub async fn job(args: JobArgs) -> anyhow::Result<ExitCode> {
             "TASK",
             "WORKER",
             "STATE",
+            "SPLITS",
             "ROWS READ",
             "ROWS WRITTEN",
             "ROWS/S",
+            "LAG",
+            "SKIPPED",
             "QUEUE",
             "RESERVED",
             "REASON",

@@ -113,6 +113,27 @@ fn metrics_json(metrics: &pb::TaskMetrics) -> Value {
         "queue_bytes": metrics.queue_bytes,
         "queue_peak_bytes": metrics.queue_peak_bytes,
         "queue_max_bytes": metrics.queue_max_bytes,
+        "bytes_per_second": metrics.bytes_per_second,
+        "records_skipped": metrics.records_skipped,
+        "consumer_lag": metrics.consumer_lag,
+        "last_error": metrics.last_error,
+        "splits": metrics.splits.iter().map(split_json).collect::<Vec<_>>(),
+    })
+}
+
+fn split_json(split: &pb::SplitMetrics) -> Value {
+    json!({
+        "split": split.split,
+        "rows_read": split.rows_read,
+        "bytes_read": split.bytes_read,
+        "queue_rows": split.queue_rows,
+        "queue_bytes": split.queue_bytes,
+        "queue_peak_bytes": split.queue_peak_bytes,
+        "queue_max_bytes": split.queue_max_bytes,
+        "position": split.position,
+        "high_watermark": split.high_watermark,
+        "lag": split.lag,
+        "records_skipped": split.records_skipped,
     })
 }
 

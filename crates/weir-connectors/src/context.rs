@@ -58,14 +58,26 @@ impl SourceContext {
     }
 }
 
+/// One row of a split, with its position in the split.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceRecord {
+    /// The decoded row.
+    pub row: Row,
+    /// Where the row is in its split: the Kafka offset, FakeSource's row index. Once the
+    /// sink has taken the row, the split's position (the next one to read) is
+    /// `position + 1`.
+    pub position: i64,
+}
+
 /// Reads one split (FakeSource: the subtask's whole generated stream; Kafka: one partition)
 /// into one bounded queue.
 pub trait SourceReader: Send {
     /// Runs until the split is exhausted (`Ok`), the task is cancelled (`Ok`), or reading
-    /// fails (`Err`). Must await `out.send` for every row, which is the backpressure.
+    /// fails (`Err`). Must take the read limit and then await `out.send` for every row —
+    /// that order makes the limit and a full queue slow the reading itself.
     fn run(
         self: Box<Self>,
-        out: QueueSender<Row>,
+        out: QueueSender<SourceRecord>,
         ctx: SourceContext,
     ) -> BoxFuture<'static, Result<(), ConnectorError>>;
 }

@@ -17,4 +17,42 @@ pub enum ConnectorError {
         /// Why, as reported by the runtime.
         reason: String,
     },
+    /// The Kafka client failed in a way retrying cannot fix (bad `kafka.config`, a fatal
+    /// librdkafka error).
+    #[error("Kafka {what}: {detail}")]
+    Kafka {
+        /// What Weir was doing, e.g. `consumer could not be created`.
+        what: &'static str,
+        /// librdkafka's description.
+        detail: String,
+    },
+    /// A record could not be decoded and `format_error_handle_way = fail`.
+    #[error(
+        "cannot decode the record at topic '{topic}' partition {partition} offset {offset}: \
+         {reason} (format_error_handle_way = fail)"
+    )]
+    UndecodableRecord {
+        /// The record's topic.
+        topic: String,
+        /// The record's partition.
+        partition: i32,
+        /// The record's offset.
+        offset: i64,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A partition being read no longer exists.
+    #[error("partition {split} no longer exists (topic deleted or partitions removed): {detail}")]
+    PartitionGone {
+        /// `topic-partition`.
+        split: String,
+        /// librdkafka's description.
+        detail: String,
+    },
+    /// Splits were offered to a source that has none (FakeSource).
+    #[error("source {plugin} does not read splits")]
+    SplitsUnsupported {
+        /// The source's plugin name.
+        plugin: &'static str,
+    },
 }

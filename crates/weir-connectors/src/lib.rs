@@ -2,34 +2,59 @@
 //!
 //! A subtask runs one [`SourceReader`] per split, each feeding its own bounded queue
 //! ([`weir_core::queue`]), and one [`SinkWriter`] draining them. FakeSource has one split per
-//! subtask; Kafka will have one per assigned partition.
+//! subtask; Kafka has one per assigned partition ([`kafka`]).
 
 mod console;
 mod context;
 mod error;
 mod fake;
+pub mod kafka;
 mod limiter;
+mod source;
 
-use weir_core::config::{SinkConfig, SourceConfig};
+use std::sync::Arc;
+
+use weir_core::config::{JobConfig, SinkConfig, SourceConfig};
 use weir_core::schema::Schema;
+use weir_core::split::SplitId;
 
 pub use self::console::ConsoleSink;
-pub use self::context::{BoxFuture, SinkWriter, SourceContext, SourceReader, SubtaskInfo};
+pub use self::context::{
+    BoxFuture, SinkWriter, SourceContext, SourceReader, SourceRecord, SubtaskInfo,
+};
 pub use self::error::ConnectorError;
 pub use self::fake::FakeSourceReader;
-pub use self::limiter::ReadLimiter;
+pub use self::limiter::{ReadLimitShare, ReadLimiter};
+pub use self::source::{
+    OpenedSource, SourceDriver, SourceStatus, SplitOpener, SplitReader, SplitState,
+};
 
-/// Opens the source readers of one subtask: one per split, each to be given its own queue
-/// bounded by [`SourceConfig::queue_bounds`].
+/// Opens the source of one subtask of `job`: one reader per split, each to be given its own
+/// queue bounded by [`SourceConfig::queue_bounds`].
+///
+/// `splits` are the splits the master assigned to the subtask (Kafka partitions); sources
+/// without splits (FakeSource) ignore them and run one split named `subtask-<index>`. Must be
+/// called within a tokio runtime.
 pub fn open_source(
-    config: &SourceConfig,
+    job: &JobConfig,
     subtask: &SubtaskInfo,
-) -> Result<Vec<Box<dyn SourceReader>>, ConnectorError> {
-    match config {
-        SourceConfig::FakeSource(fake) => Ok(vec![Box::new(FakeSourceReader::new(
-            fake.clone(),
-            subtask.clone(),
-        ))]),
+    splits: &[SplitId],
+) -> Result<OpenedSource, ConnectorError> {
+    match &job.source {
+        SourceConfig::FakeSource(fake) => Ok(OpenedSource {
+            readers: vec![SplitReader {
+                state: Arc::new(SplitState::new(format!(
+                    "subtask-{}",
+                    subtask.subtask_index
+                ))),
+                reader: Box::new(FakeSourceReader::new(fake.clone(), subtask.clone())),
+            }],
+            opener: None,
+            driver: None,
+            status: Arc::default(),
+            unbounded: false,
+        }),
+        SourceConfig::Kafka(kafka) => kafka::open(kafka, &job.env, subtask, splits),
     }
 }
 

@@ -1,78 +1,152 @@
 //! The read limit: `read_limit.rows_per_second` / `read_limit.bytes_per_second`, applied before
 //! a row enters a split queue so that it really limits reading (not just emission).
+//!
+//! The job-wide budget is split across subtasks by the master ([`ReadLimitShare`]); one
+//! [`ReadLimiter`] per subtask is shared by all of its split readers and re-rated in place
+//! when the subtask's splits change.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::pin::pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
+use tokio::sync::Notify;
 use tokio::time::Instant;
-use weir_core::config::EnvConfig;
-use weir_core::rate::{TokenBucket, per_subtask_share};
+use weir_core::rate::TokenBucket;
 
-#[derive(Debug)]
+/// One subtask's share of the job's `read_limit.*`, computed by the master
+/// (`weir_core::split::read_limit_share`). `None`: that dimension is unlimited.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ReadLimitShare {
+    /// Rows per second this subtask may admit into its queues.
+    pub rows_per_second: Option<f64>,
+    /// Bytes (in-memory row size) per second this subtask may admit into its queues.
+    pub bytes_per_second: Option<f64>,
+}
+
+/// The longest single sleep; a waiter re-checks at least this often. Re-rating wakes
+/// waiters at once, so this only guards against an absurd wait from a near-zero rate.
+const MAX_SLEEP: Duration = Duration::from_secs(3600);
+
+#[derive(Debug, Default)]
 struct Buckets {
     rows: Option<TokenBucket>,
     bytes: Option<TokenBucket>,
 }
 
+#[derive(Debug, Default)]
+struct Shared {
+    buckets: Mutex<Buckets>,
+    /// Woken when the rates change, so waiters recompute their wait.
+    rerated: Notify,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Buckets> {
+        // Bucket arithmetic cannot panic, so a poisoned lock still holds valid buckets.
+        self.buckets.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 /// A rows-and-bytes token bucket pair, shared (cloned) by all split readers of one subtask.
-/// The default is unlimited.
+/// The default is unlimited and cannot be re-rated.
 #[derive(Debug, Clone, Default)]
 pub struct ReadLimiter {
-    buckets: Option<Arc<Mutex<Buckets>>>,
+    shared: Option<Arc<Shared>>,
+}
+
+fn bucket(rate: f64, now: std::time::Instant) -> TokenBucket {
+    TokenBucket::new(rate, TokenBucket::default_burst(rate), now)
 }
 
 impl ReadLimiter {
-    /// No limit: [`acquire`](Self::acquire) returns at once.
+    /// No limit, ever: [`acquire`](Self::acquire) returns at once.
     pub fn unlimited() -> Self {
         Self::default()
     }
 
-    /// Limits to the given rates; `None` leaves that dimension unlimited.
+    /// Limits to the given rates; `None` leaves that dimension unlimited. The limiter can be
+    /// re-rated with [`set_share`](Self::set_share), even when both are `None`.
     pub fn new(rows_per_second: Option<f64>, bytes_per_second: Option<f64>) -> Self {
-        if rows_per_second.is_none() && bytes_per_second.is_none() {
-            return Self::unlimited();
-        }
+        let limiter = ReadLimiter {
+            shared: Some(Arc::default()),
+        };
+        limiter.set_share(ReadLimitShare {
+            rows_per_second,
+            bytes_per_second,
+        });
+        limiter
+    }
+
+    /// A limiter for a subtask's share of the job's read limit.
+    pub fn from_share(share: ReadLimitShare) -> Self {
+        Self::new(share.rows_per_second, share.bytes_per_second)
+    }
+
+    /// Changes the rates from now on, for every clone of this limiter; waiting readers
+    /// recompute their wait at once. Tokens and debt are kept. No effect on
+    /// [`unlimited`](Self::unlimited) limiters.
+    pub fn set_share(&self, share: ReadLimitShare) {
+        let Some(shared) = &self.shared else {
+            return;
+        };
         let now = Instant::now().into_std();
-        let bucket = |rate: f64| TokenBucket::new(rate, TokenBucket::default_burst(rate), now);
-        ReadLimiter {
-            buckets: Some(Arc::new(Mutex::new(Buckets {
-                rows: rows_per_second.map(bucket),
-                bytes: bytes_per_second.map(bucket),
-            }))),
+        {
+            let mut buckets = shared.lock();
+            let rerate = |slot: &mut Option<TokenBucket>, rate: Option<f64>| match (slot, rate) {
+                (slot, None) => *slot = None,
+                (Some(existing), Some(rate)) => {
+                    existing.set_rate(rate, TokenBucket::default_burst(rate), now);
+                }
+                (slot, Some(rate)) => *slot = Some(bucket(rate, now)),
+            };
+            rerate(&mut buckets.rows, share.rows_per_second);
+            rerate(&mut buckets.bytes, share.bytes_per_second);
         }
+        shared.rerated.notify_waiters();
     }
 
-    /// This subtask's share of the job's `read_limit.*`: the job-wide budget divided evenly by
-    /// `parallelism`, so the whole job reads at most the configured rate.
-    pub fn for_subtask(env: &EnvConfig, parallelism: u32) -> Self {
-        let share = |limit: Option<u64>| limit.map(|limit| per_subtask_share(limit, parallelism));
-        Self::new(
-            share(env.read_limit_rows_per_second),
-            share(env.read_limit_bytes_per_second),
-        )
-    }
-
-    /// Whether this limiter never waits.
+    /// Whether this limiter never waits now.
     pub fn is_unlimited(&self) -> bool {
-        self.buckets.is_none()
+        self.shared.as_ref().is_none_or(|shared| {
+            let buckets = shared.lock();
+            buckets.rows.is_none() && buckets.bytes.is_none()
+        })
     }
 
     /// Takes `rows` and `bytes` from the budget, waiting (tokio timer, no spinning) until the
-    /// budget covers them. Cancellation-safe; a cancelled acquire still counts as spent.
+    /// budget covers both. A record larger than the burst waits for a full bucket and leaves
+    /// debt that the next records wait off, so the long-run rate holds; zero bytes never
+    /// error. Cancellation-safe: a cancelled acquire takes nothing.
     pub async fn acquire(&self, rows: u64, bytes: u64) {
-        let Some(buckets) = &self.buckets else {
+        let Some(shared) = &self.shared else {
             return;
         };
-        let now = Instant::now();
-        let wait = {
-            // Bucket arithmetic cannot panic, so a poisoned lock still holds valid buckets.
-            let mut buckets = buckets.lock().unwrap_or_else(PoisonError::into_inner);
-            let std_now = now.into_std();
-            let rows_wait = buckets.rows.as_mut().map(|b| b.reserve(rows, std_now));
-            let bytes_wait = buckets.bytes.as_mut().map(|b| b.reserve(bytes, std_now));
-            rows_wait.max(bytes_wait).unwrap_or_default()
-        };
-        if !wait.is_zero() {
-            tokio::time::sleep_until(now + wait).await;
+        loop {
+            // Registered before the check, so a re-rate between check and sleep is not lost.
+            let mut rerated = pin!(shared.rerated.notified());
+            rerated.as_mut().enable();
+            let now = Instant::now();
+            let wait = {
+                let mut buckets = shared.lock();
+                let std_now = now.into_std();
+                let rows_wait = buckets.rows.as_mut().map(|b| b.wait_for(rows, std_now));
+                let bytes_wait = buckets.bytes.as_mut().map(|b| b.wait_for(bytes, std_now));
+                let wait = rows_wait.max(bytes_wait).unwrap_or_default();
+                if wait.is_zero() {
+                    if let Some(bucket) = buckets.rows.as_mut() {
+                        bucket.take(rows, std_now);
+                    }
+                    if let Some(bucket) = buckets.bytes.as_mut() {
+                        bucket.take(bytes, std_now);
+                    }
+                    return;
+                }
+                wait
+            };
+            tokio::select! {
+                () = tokio::time::sleep_until(now + wait.min(MAX_SLEEP)) => {}
+                () = &mut rerated => {}
+            }
         }
     }
 }
@@ -101,24 +175,51 @@ mod tests {
         for _ in 0..11 {
             limiter.acquire(1, 100).await;
         }
-        // Bytes: 1100 at 100 B/s with a 10-byte burst → 10.9 s; rows would allow ~0 s.
+        // Bytes: a 100-byte record needs the full 10-byte burst and leaves 90 of debt, so
+        // each further record takes 1 s: 10 s for 11; rows would allow ~0 s.
         let elapsed = start.elapsed().as_secs_f64();
-        assert!((elapsed - 10.9).abs() < 0.01, "{elapsed}");
+        assert!((elapsed - 10.0).abs() < 0.01, "{elapsed}");
     }
 
     #[tokio::test(start_paused = true)]
-    async fn job_budget_is_split_across_subtasks() {
-        let env = EnvConfig {
-            read_limit_rows_per_second: Some(20),
-            ..EnvConfig::default()
-        };
-        let limiter = ReadLimiter::for_subtask(&env, 4);
+    async fn zero_byte_records_pass_a_byte_limit() {
+        let limiter = ReadLimiter::new(None, Some(1.0));
         let start = Instant::now();
-        for _ in 0..11 {
+        for _ in 0..1000 {
             limiter.acquire(1, 0).await;
         }
-        // 5 rows/s per subtask: 10 rows after the 1-row burst take 2 s.
-        assert_eq!(start.elapsed(), Duration::from_secs(2));
-        assert!(ReadLimiter::for_subtask(&EnvConfig::default(), 4).is_unlimited());
+        assert_eq!(start.elapsed(), Duration::ZERO);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn rerating_applies_to_waiting_readers_at_once() {
+        let limiter = ReadLimiter::new(Some(0.001), None);
+        limiter.acquire(1, 0).await;
+        let start = Instant::now();
+        let waiter = tokio::spawn({
+            let limiter = limiter.clone();
+            async move { limiter.acquire(1, 0).await }
+        });
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert!(
+            !waiter.is_finished(),
+            "at 0.001/s the second row waits 1000 s"
+        );
+        limiter.set_share(ReadLimitShare {
+            rows_per_second: Some(10.0),
+            bytes_per_second: None,
+        });
+        waiter.await.unwrap();
+        // Re-rated after 1 s with 0.001 tokens earned: the rest takes ~0.1 s at 10/s (not
+        // the ~999 s the old rate would have taken).
+        assert!(
+            start.elapsed() <= Duration::from_millis(1100),
+            "{:?}",
+            start.elapsed()
+        );
+        assert!(!limiter.is_unlimited());
+        limiter.set_share(ReadLimitShare::default());
+        assert!(limiter.is_unlimited());
+        assert!(ReadLimiter::unlimited().is_unlimited());
     }
 }

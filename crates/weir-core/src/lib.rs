@@ -16,3 +16,4 @@ pub mod queue;
 pub mod rate;
 pub mod row;
 pub mod schema;
+pub mod split;

@@ -5,10 +5,16 @@
 //! plus a fixed allowance for the rest:
 //!
 //! ```text
-//! reservation = source buffers   (Σ split queues' queue.max_bytes [+ Kafka prefetch caps])
+//! reservation = source buffers   (FakeSource: its queue.max_bytes;
+//!                                 Kafka: KAFKA_CLIENT_OVERHEAD_BYTES
+//!                                        + splits × (queue.max_bytes + prefetch reservation))
 //!             + sink buffer      (the sink writer's bounded write buffer)
 //!             + SUBTASK_OVERHEAD_BYTES
 //! ```
+//!
+//! The reservation is linear in the subtask's split count, so
+//! `subtask_reservation(job, n) = subtask_reservation(job, 0) + n × per-split part`. The
+//! prefetch reservation is [`crate::config::PrefetchSettings::reservation_bytes`].
 
 use std::fmt;
 
@@ -22,7 +28,8 @@ pub const SUBTASK_OVERHEAD_BYTES: u64 = 4 * 1024 * 1024;
 /// The parts of one subtask's reservation, for explaining admission decisions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SubtaskReservation {
-    /// What the source side may buffer ([`crate::config::SourceConfig::buffer_bytes`]).
+    /// What the source side may buffer ([`crate::config::SourceConfig::buffer_bytes`]) for
+    /// the subtask's splits.
     pub source_buffer_bytes: u64,
     /// What the sink side may buffer ([`crate::config::SinkConfig::buffer_bytes`]).
     pub sink_buffer_bytes: u64,
@@ -31,10 +38,11 @@ pub struct SubtaskReservation {
 }
 
 impl SubtaskReservation {
-    /// Computes the parts for `job`.
-    pub fn of(job: &JobConfig) -> Self {
+    /// Computes the parts for a subtask of `job` that reads `splits_in_subtask` splits
+    /// (ignored by sources without splits).
+    pub fn of(job: &JobConfig, splits_in_subtask: usize) -> Self {
         SubtaskReservation {
-            source_buffer_bytes: job.source.buffer_bytes(),
+            source_buffer_bytes: job.source.buffer_bytes(splits_in_subtask),
             sink_buffer_bytes: job.sink.buffer_bytes(),
             overhead_bytes: SUBTASK_OVERHEAD_BYTES,
         }
@@ -62,9 +70,10 @@ impl fmt::Display for SubtaskReservation {
     }
 }
 
-/// Bytes one subtask of `job` reserves on the worker that runs it.
-pub fn subtask_reservation(job: &JobConfig) -> u64 {
-    SubtaskReservation::of(job).total()
+/// Bytes one subtask of `job` reserves on the worker that runs it, when it reads
+/// `splits_in_subtask` splits (FakeSource ignores the count).
+pub fn subtask_reservation(job: &JobConfig, splits_in_subtask: usize) -> u64 {
+    SubtaskReservation::of(job, splits_in_subtask).total()
 }
 
 /// Human-readable binary size: `512 B`, `64 KiB`, `320 MiB`, `1.5 GiB`.
@@ -96,7 +105,9 @@ pub fn format_bytes(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{CONSOLE_WRITE_BUFFER_BYTES, parse_job};
+    use crate::config::{
+        CONSOLE_WRITE_BUFFER_BYTES, KAFKA_CLIENT_OVERHEAD_BYTES, SourceConfig, parse_job,
+    };
 
     const JOB: &str = r#"
         source { FakeSource { schema = { fields { id = bigint } }, queue.max_bytes = 1048576 } }
@@ -106,14 +117,18 @@ mod tests {
     #[test]
     fn reservation_sums_source_sink_and_overhead() {
         let job = parse_job(JOB, "job.conf").unwrap();
-        assert_eq!(job.source.buffer_bytes(), 1_048_576);
+        assert_eq!(
+            job.source.buffer_bytes(3),
+            1_048_576,
+            "no splits: count ignored"
+        );
         assert_eq!(job.sink.buffer_bytes(), CONSOLE_WRITE_BUFFER_BYTES);
         assert_eq!(
-            subtask_reservation(&job),
+            subtask_reservation(&job, 0),
             1_048_576 + 64 * 1024 + SUBTASK_OVERHEAD_BYTES
         );
         assert_eq!(
-            SubtaskReservation::of(&job).to_string(),
+            SubtaskReservation::of(&job, 0).to_string(),
             "5.1 MiB (1 MiB source buffers + 64 KiB sink buffer + 4 MiB overhead)"
         );
     }
@@ -125,8 +140,31 @@ mod tests {
             "job.conf",
         )
         .unwrap();
-        assert_eq!(job.source.buffer_bytes(), 8 * 1024 * 1024);
-        assert_eq!(format_bytes(subtask_reservation(&job)), "12.1 MiB");
+        assert_eq!(job.source.buffer_bytes(1), 8 * 1024 * 1024);
+        assert_eq!(format_bytes(subtask_reservation(&job, 1)), "12.1 MiB");
+    }
+
+    #[test]
+    fn kafka_reservation_is_linear_in_partitions() {
+        let job = parse_job(
+            "source { Kafka { bootstrap.servers = \"k:9092\", topic = t, queue.max_bytes = 1048576 } }\n\
+             sink { Console {} }",
+            "job.conf",
+        )
+        .unwrap();
+        let SourceConfig::Kafka(kafka) = &job.source else {
+            panic!("kafka expected")
+        };
+        let per_split = 1_048_576 + kafka.prefetch().reservation_bytes();
+        let base = subtask_reservation(&job, 0);
+        assert_eq!(
+            base,
+            KAFKA_CLIENT_OVERHEAD_BYTES + 64 * 1024 + SUBTASK_OVERHEAD_BYTES
+        );
+        assert_eq!(subtask_reservation(&job, 1), base + per_split);
+        assert_eq!(subtask_reservation(&job, 4), base + 4 * per_split);
+        // The prefetch part covers the cap plus one fetch of overshoot.
+        assert!(kafka.prefetch().reservation_bytes() > (1024 + 256) * 1024);
     }
 
     #[test]

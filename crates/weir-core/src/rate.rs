@@ -4,6 +4,11 @@
 //! does the waiting. The bucket runs into *debt* rather than refusing an amount larger than it
 //! holds, so one large record never stalls forever, while the long-run rate still holds: the
 //! next reservation waits until the debt is paid off.
+//!
+//! Two ways to take tokens: [`TokenBucket::reserve`] takes at once and tells the caller how
+//! long to wait (a single pacer); [`TokenBucket::try_take`] takes only when the bucket covers
+//! the amount and otherwise says how long until it will — callers that wait on it can be
+//! re-rated while they wait ([`TokenBucket::set_rate`]) and see the new rate at once.
 
 use std::time::{Duration, Instant};
 
@@ -50,14 +55,18 @@ impl TokenBucket {
         self.rate_per_second
     }
 
-    /// Takes `amount` tokens now and returns how long the caller must wait before using
-    /// them (zero when the bucket covered them).
-    pub fn reserve(&mut self, amount: u64, now: Instant) -> Duration {
+    fn refill(&mut self, now: Instant) {
         let elapsed = now
             .saturating_duration_since(self.last_refill)
             .as_secs_f64();
         self.last_refill = self.last_refill.max(now);
         self.tokens = (self.tokens + elapsed * self.rate_per_second).min(self.burst);
+    }
+
+    /// Takes `amount` tokens now and returns how long the caller must wait before using
+    /// them (zero when the bucket covered them).
+    pub fn reserve(&mut self, amount: u64, now: Instant) -> Duration {
+        self.refill(now);
         self.tokens -= amount as f64;
         if self.tokens >= 0.0 {
             Duration::ZERO
@@ -68,12 +77,53 @@ impl TokenBucket {
     }
 }
 
-/// Splits a job-wide per-second budget evenly over `parallelism` subtasks.
-///
-/// The design point (unlike SeaTunnel and Flink, where the limit applies per subtask and the
-/// job reads `parallelism ×` the limit): `read_limit.*` is a budget for the whole job.
-pub fn per_subtask_share(job_limit: u64, parallelism: u32) -> f64 {
-    job_limit as f64 / f64::from(parallelism.max(1))
+impl TokenBucket {
+    /// How long until the bucket covers `amount`, zero if it does now. An amount larger
+    /// than the burst is covered by a full bucket (and then leaves debt), so it waits at
+    /// most as long as a burst takes to refill. A zero amount is covered unless in debt.
+    pub fn wait_for(&mut self, amount: u64, now: Instant) -> Duration {
+        self.refill(now);
+        let needed = (amount as f64).min(self.burst);
+        let missing = needed - self.tokens;
+        // Tolerances: refill arithmetic in f64 lands a hair off whole numbers, in tokens and
+        // in nanoseconds; neither may turn an exact wait into an extra 1 ns wake-up.
+        if missing <= 1e-9 {
+            Duration::ZERO
+        } else {
+            let nanos = (missing / self.rate_per_second * 1e9 - 1e-3)
+                .ceil()
+                .max(1.0);
+            Duration::try_from_secs_f64(nanos / 1e9).unwrap_or(Duration::MAX)
+        }
+    }
+
+    /// Takes `amount` tokens if the bucket covers them now ([`Self::wait_for`] is zero);
+    /// otherwise takes nothing and returns how long until it will.
+    pub fn try_take(&mut self, amount: u64, now: Instant) -> Result<(), Duration> {
+        let wait = self.wait_for(amount, now);
+        if wait.is_zero() {
+            self.tokens -= amount as f64;
+            Ok(())
+        } else {
+            Err(wait)
+        }
+    }
+
+    /// Takes `amount` tokens unconditionally (after [`Self::wait_for`] said zero).
+    pub fn take(&mut self, amount: u64, now: Instant) {
+        self.refill(now);
+        self.tokens -= amount as f64;
+    }
+
+    /// Changes the rate and burst from `now` on. Tokens earned so far at the old rate are
+    /// kept (capped to the new burst); debt is kept, and is now paid off at the new rate.
+    pub fn set_rate(&mut self, rate_per_second: f64, burst: f64, now: Instant) {
+        self.refill(now);
+        let fresh = TokenBucket::new(rate_per_second, burst, now);
+        self.rate_per_second = fresh.rate_per_second;
+        self.burst = fresh.burst;
+        self.tokens = self.tokens.min(self.burst);
+    }
 }
 
 #[cfg(test)]
@@ -127,9 +177,31 @@ mod tests {
     }
 
     #[test]
-    fn job_budget_is_split_across_subtasks() {
-        assert_eq!(per_subtask_share(1000, 4), 250.0);
-        assert_eq!(per_subtask_share(1, 2), 0.5);
-        assert_eq!(per_subtask_share(10, 0), 10.0);
+    fn try_take_waits_for_cover_then_takes() {
+        let start = Instant::now();
+        let mut bucket = TokenBucket::new(10.0, 1.0, start);
+        assert_eq!(bucket.try_take(1, start), Ok(()));
+        assert_eq!(bucket.try_take(1, start), Err(Duration::from_millis(100)));
+        // Nothing was taken by the refusal.
+        let later = start + Duration::from_millis(100);
+        assert_eq!(bucket.try_take(1, later), Ok(()));
+        // Zero never waits unless in debt; an oversized amount needs a full bucket only.
+        assert_eq!(bucket.try_take(0, later), Ok(()));
+        let full = later + Duration::from_secs(1);
+        assert_eq!(bucket.try_take(25, full), Ok(()));
+        assert_eq!(bucket.wait_for(0, full), Duration::from_millis(2400));
+    }
+
+    #[test]
+    fn set_rate_applies_to_waits_at_once() {
+        let start = Instant::now();
+        let mut bucket = TokenBucket::new(1.0, 1.0, start);
+        bucket.take(1, start);
+        assert_eq!(bucket.wait_for(1, start), Duration::from_secs(1));
+        bucket.set_rate(10.0, 1.0, start);
+        assert_eq!(bucket.wait_for(1, start), Duration::from_millis(100));
+        // Debt is kept: 4 tokens of debt at 10/s.
+        bucket.take(4, start);
+        assert_eq!(bucket.wait_for(0, start), Duration::from_millis(400));
     }
 }

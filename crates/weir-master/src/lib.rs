@@ -6,6 +6,7 @@
 pub mod cluster;
 pub mod config;
 pub mod job_state;
+mod kafka;
 pub mod placement;
 mod plan;
 mod service;
@@ -74,6 +75,7 @@ pub async fn run(
     info!(%address, data_dir = %config.data_dir.display(), jobs = restored, "master listening");
 
     let master = Master::new(cluster);
+    master.start_split_listers();
     let scheduler = tokio::spawn(Arc::clone(&master).run_scheduler(SCHEDULER_TICK));
     let result = tonic::transport::Server::builder()
         .add_service(JobServiceServer::new(JobApi(Arc::clone(&master))))

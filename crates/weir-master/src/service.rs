@@ -12,11 +12,15 @@ use tracing::{debug, warn};
 use weir_proto::v1 as pb;
 use weir_proto::v1::worker_service_client::WorkerServiceClient;
 
-use crate::cluster::{CancelOrder, Cluster, Deployment};
+use crate::cluster::{CancelOrder, Cluster, Deployment, SplitLister, SplitUpdate};
 use crate::plan::plan_for;
 
 /// How long the master waits for a worker to take a deployment or stop a task.
 const WORKER_CALL_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long a submission waits for the first listing of its splits before answering.
+const FIRST_LISTING_WAIT: Duration = Duration::from_secs(15);
+/// First and largest pause between failed listings of a job's splits.
+const LISTING_BACKOFF: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(30));
 
 /// State shared by the services and the scheduler loop.
 pub struct Master {
@@ -56,6 +60,77 @@ impl Master {
                 cluster.schedule(now)
             };
             self.dispatch(deployments, Vec::new());
+        }
+    }
+
+    /// Starts listing the splits of every restored job that needs it.
+    pub fn start_split_listers(self: &Arc<Self>) {
+        let listers = self.cluster().pending_split_listers();
+        for (job_id, lister) in listers {
+            tokio::spawn(Arc::clone(self).run_split_lister(job_id, lister, None));
+        }
+    }
+
+    /// Lists a job's splits until it has them (retrying with backoff while the source is
+    /// unreachable), then keeps discovering added ones if the source asks for it. Ends when the
+    /// job ends. `first_done` fires after the first attempt, whatever its result.
+    async fn run_split_lister(
+        self: Arc<Self>,
+        job_id: String,
+        lister: Arc<dyn SplitLister>,
+        mut first_done: Option<tokio::sync::oneshot::Sender<()>>,
+    ) {
+        let mut backoff = LISTING_BACKOFF.0;
+        loop {
+            let result = lister.list().await;
+            let (updates, cancels, listed) = {
+                let mut cluster = self.cluster();
+                if cluster.split_lister(&job_id).is_none() {
+                    return;
+                }
+                match result {
+                    Ok(splits) => (cluster.splits_listed(&job_id, splits), Vec::new(), true),
+                    Err(error) => {
+                        warn!(job = %job_id, source = %lister.describe(), error = %error, "cannot list splits");
+                        let cancels = cluster.splits_unlisted(&job_id, &error, backoff);
+                        (Vec::new(), cancels, false)
+                    }
+                }
+            };
+            if let Some(done) = first_done.take() {
+                let _ = done.send(());
+            }
+            self.dispatch(Vec::new(), cancels);
+            self.send_split_updates(updates);
+            self.wake_scheduler();
+            let pause = if listed {
+                backoff = LISTING_BACKOFF.0;
+                match lister.discovery_interval() {
+                    Some(interval) => interval,
+                    None => return,
+                }
+            } else {
+                let pause = backoff;
+                backoff = (backoff * 2).min(LISTING_BACKOFF.1);
+                pause
+            };
+            tokio::time::sleep(pause).await;
+        }
+    }
+
+    fn send_split_updates(self: &Arc<Self>, updates: Vec<SplitUpdate>) {
+        for update in updates {
+            let master = Arc::clone(self);
+            tokio::spawn(async move {
+                let task_id = update.request.task_id.clone();
+                let result = match master.client(&update.address) {
+                    Ok(mut client) => client.add_splits(update.request).await.map(|_| ()),
+                    Err(status) => Err(status),
+                };
+                if let Err(status) = result {
+                    warn!(task = %task_id, worker = %update.worker_id, error = %status.message(), "could not add splits to a running task");
+                }
+            });
         }
     }
 
@@ -172,9 +247,18 @@ impl pb::job_service_server::JobService for JobApi {
         };
         let record = Cluster::new_record(name, request.config, origin);
         let job_id = record.id.clone();
+        let lister = plan.split_lister.clone();
+        self.0.cluster().submit(record, plan);
+        if let Some(lister) = lister {
+            // Answer with the outcome of the first listing: a missing topic fails the
+            // submission at once, an unreachable broker leaves the job waiting with the error.
+            let (done, first_listing) = tokio::sync::oneshot::channel();
+            let master = Arc::clone(&self.0);
+            tokio::spawn(master.run_split_lister(job_id.clone(), lister, Some(done)));
+            let _ = tokio::time::timeout(FIRST_LISTING_WAIT, first_listing).await;
+        }
         let (outcome, deployments) = {
             let mut cluster = self.0.cluster();
-            cluster.submit(record, plan);
             let deployments = cluster.schedule(Instant::now());
             (cluster.submission_outcome(&job_id), deployments)
         };

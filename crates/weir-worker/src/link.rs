@@ -144,10 +144,10 @@ async fn heartbeat_until_broken(
     }
 }
 
-/// Turns cumulative row counts into rows per second between two heartbeats.
+/// Turns cumulative row and byte counts into rates between two heartbeats.
 #[derive(Default)]
 struct RateTracker {
-    previous: HashMap<String, (Instant, u64)>,
+    previous: HashMap<String, (Instant, u64, u64)>,
 }
 
 impl RateTracker {
@@ -155,13 +155,14 @@ impl RateTracker {
         let now = Instant::now();
         let mut next = HashMap::with_capacity(metrics.len());
         for task in &mut metrics {
-            if let Some((at, rows)) = self.previous.get(&task.task_id) {
+            if let Some((at, rows, bytes)) = self.previous.get(&task.task_id) {
                 let seconds = now.duration_since(*at).as_secs_f64();
                 if seconds > 0.0 {
                     task.rows_per_second = task.rows_read.saturating_sub(*rows) as f64 / seconds;
+                    task.bytes_per_second = task.bytes_read.saturating_sub(*bytes) as f64 / seconds;
                 }
             }
-            next.insert(task.task_id.clone(), (now, task.rows_read));
+            next.insert(task.task_id.clone(), (now, task.rows_read, task.bytes_read));
         }
         self.previous = next;
         metrics

@@ -28,6 +28,16 @@ impl pb::worker_service_server::WorkerService for WorkerApi {
         Ok(Response::new(pb::DeployTaskResponse {}))
     }
 
+    async fn add_splits(
+        &self,
+        request: Request<pb::AddSplitsRequest>,
+    ) -> Result<Response<pb::AddSplitsResponse>, Status> {
+        self.tasks
+            .add_splits(request.into_inner())
+            .map_err(|error| Status::failed_precondition(error.to_string()))?;
+        Ok(Response::new(pb::AddSplitsResponse {}))
+    }
+
     async fn cancel_task(
         &self,
         request: Request<pb::CancelTaskRequest>,

@@ -8,7 +8,7 @@ use tokio::sync::watch;
 use tracing::{Instrument, info, info_span, warn};
 use weir_proto::v1 as pb;
 
-use crate::task::{self, RunningTask, TaskHandle, TaskOutcome, TaskSpec};
+use crate::task::{self, ReadLimitShare, RunningTask, TaskHandle, TaskOutcome, TaskSpec};
 
 /// How long a cancel waits for the task to stop before answering anyway.
 const CANCEL_WAIT: Duration = Duration::from_secs(10);
@@ -85,6 +85,8 @@ impl TaskTable {
             subtask_index: request.subtask_index,
             parallelism: request.parallelism,
             config,
+            splits: request.splits.iter().map(split_from_proto).collect(),
+            read_limit: read_limit_from_proto(request.read_limit),
         };
         let running = task::spawn_task(spec, self.intake_paused.clone()).map_err(|source| {
             DeployError::Start {
@@ -149,6 +151,23 @@ impl TaskTable {
             .map(|slot| to_proto(task_id, slot.handle.metrics()))
     }
 
+    /// Adds splits to a running task (partition discovery) and re-rates its read limit.
+    pub fn add_splits(&self, request: pb::AddSplitsRequest) -> Result<(), AddSplitsError> {
+        let mut slots = self.slots();
+        let slot = slots
+            .get_mut(&request.task_id)
+            .ok_or_else(|| AddSplitsError::UnknownTask(request.task_id.clone()))?;
+        let splits = request.splits.iter().map(split_from_proto).collect();
+        slot.handle
+            .add_splits(splits, read_limit_from_proto(request.read_limit))
+            .map_err(|source| AddSplitsError::Task {
+                task: request.task_id.clone(),
+                source,
+            })?;
+        slot.reserved = request.reserved_bytes;
+        Ok(())
+    }
+
     /// Stops a task and waits (bounded) until it has stopped. False if it was not running.
     pub async fn cancel(&self, task_id: &str) -> bool {
         let ended = {
@@ -189,7 +208,60 @@ impl TaskTable {
     }
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum AddSplitsError {
+    #[error("task {0} is not running on this worker")]
+    UnknownTask(String),
+    #[error("task {task} could not take the new splits: {source}")]
+    Task {
+        task: String,
+        source: task::TaskError,
+    },
+}
+
+fn split_from_proto(split: &pb::Split) -> weir_core::split::SplitId {
+    weir_core::split::SplitId::new(split.topic.clone(), split.partition)
+}
+
+fn read_limit_from_proto(limit: Option<pb::ReadLimit>) -> ReadLimitShare {
+    let limit = limit.unwrap_or_default();
+    ReadLimitShare {
+        rows_per_second: limit.rows_per_second,
+        bytes_per_second: limit.bytes_per_second,
+    }
+}
+
 fn to_proto(task_id: &str, snapshot: task::TaskMetricsSnapshot) -> pb::TaskMetrics {
+    let known = |value: Option<i64>| value.unwrap_or(-1);
+    let splits: Vec<pb::SplitMetrics> = snapshot
+        .splits
+        .iter()
+        .map(|split| {
+            let lag = match (split.high_watermark, split.position) {
+                (Some(end), Some(position)) => (end - position).max(0),
+                _ => -1,
+            };
+            pb::SplitMetrics {
+                split: split.split.clone(),
+                rows_read: split.rows_read,
+                bytes_read: split.bytes_read,
+                queue_rows: split.queue_rows,
+                queue_bytes: split.queue_bytes,
+                queue_peak_bytes: split.queue_peak_bytes,
+                queue_max_bytes: split.queue_max_bytes,
+                position: known(split.position),
+                high_watermark: known(split.high_watermark),
+                lag,
+                records_skipped: split.records_skipped,
+            }
+        })
+        .collect();
+    let lags: Vec<i64> = splits.iter().map(|split| split.lag).collect();
+    let consumer_lag = if !lags.is_empty() && lags.iter().all(|&lag| lag >= 0) {
+        lags.iter().sum()
+    } else {
+        -1
+    };
     pb::TaskMetrics {
         task_id: task_id.to_string(),
         rows_read: snapshot.rows_read,
@@ -200,5 +272,10 @@ fn to_proto(task_id: &str, snapshot: task::TaskMetricsSnapshot) -> pb::TaskMetri
         queue_bytes: snapshot.queue_bytes,
         queue_peak_bytes: snapshot.queue_peak_bytes,
         queue_max_bytes: snapshot.queue_max_bytes,
+        splits,
+        records_skipped: snapshot.records_skipped,
+        consumer_lag,
+        last_error: snapshot.last_error.unwrap_or_default(),
+        bytes_per_second: 0.0,
     }
 }

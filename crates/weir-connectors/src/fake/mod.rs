@@ -4,14 +4,14 @@ mod generator;
 
 use weir_core::config::FakeSourceConfig;
 use weir_core::queue::QueueSender;
-use weir_core::row::Row;
 
 use self::generator::RowGenerator;
-use crate::context::{BoxFuture, SourceContext, SourceReader, SubtaskInfo};
+use crate::context::{BoxFuture, SourceContext, SourceReader, SourceRecord, SubtaskInfo};
 use crate::error::ConnectorError;
 use crate::limiter::ReadLimiter;
 
-/// Generates `row.num` rows (or endlessly) for one subtask into its queue.
+/// Generates `row.num` rows (or endlessly) for one subtask into its queue. A row's position
+/// is its index in the subtask's stream.
 ///
 /// Per row, in order: wait while intake is paused; pace to `rows_per_second`; take the row
 /// and its bytes from the job's read limit; wait for room in the queue. Cancellation is
@@ -29,7 +29,7 @@ impl FakeSourceReader {
 
     async fn generate(
         self,
-        out: QueueSender<Row>,
+        out: QueueSender<SourceRecord>,
         mut ctx: SourceContext,
     ) -> Result<(), ConnectorError> {
         let mut generator = RowGenerator::new(
@@ -47,10 +47,14 @@ impl FakeSourceReader {
             }
             let row = generator.next_row();
             let size = row.size_bytes();
+            let record = SourceRecord {
+                row,
+                position: i64::try_from(produced).unwrap_or(i64::MAX),
+            };
             let admitted = async {
                 pace.acquire(1, 0).await;
                 ctx.read_limit.acquire(1, size).await;
-                out.send(row, size).await
+                out.send(record, size).await
             };
             tokio::select! {
                 biased;
@@ -73,7 +77,7 @@ impl FakeSourceReader {
 impl SourceReader for FakeSourceReader {
     fn run(
         self: Box<Self>,
-        out: QueueSender<Row>,
+        out: QueueSender<SourceRecord>,
         ctx: SourceContext,
     ) -> BoxFuture<'static, Result<(), ConnectorError>> {
         Box::pin((*self).generate(out, ctx))

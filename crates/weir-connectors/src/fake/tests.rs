@@ -4,11 +4,11 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use weir_core::config::FakeSourceConfig;
 use weir_core::queue::{QueueReceiver, bounded_queue};
-use weir_core::row::{Row, Value};
+use weir_core::row::Value;
 use weir_core::schema::{DataType, Schema};
 
 use super::FakeSourceReader;
-use crate::context::{SourceContext, SourceReader, SubtaskInfo};
+use crate::context::{SourceContext, SourceReader, SourceRecord, SubtaskInfo};
 use crate::error::ConnectorError;
 use crate::limiter::ReadLimiter;
 
@@ -33,7 +33,7 @@ fn subtask() -> SubtaskInfo {
 struct Harness {
     cancel: CancellationToken,
     pause: watch::Sender<bool>,
-    rx: QueueReceiver<Row>,
+    rx: QueueReceiver<SourceRecord>,
     run: tokio::task::JoinHandle<Result<(), ConnectorError>>,
 }
 
@@ -77,10 +77,11 @@ async fn settle() {
 async fn bounded_source_generates_row_num_rows_then_ends() {
     let mut h = start(config(Some(50)), 1000, false);
     let mut ids = Vec::new();
-    while let Some(row) = h.rx.recv().await {
-        let Value::Bigint(id) = row.values[0] else {
+    while let Some(record) = h.rx.recv().await {
+        let Value::Bigint(id) = record.row.values[0] else {
             panic!("bigint expected")
         };
+        assert_eq!(record.position, id, "position is the row index");
         ids.push(id);
     }
     assert_eq!(ids, (0..50).collect::<Vec<i64>>());

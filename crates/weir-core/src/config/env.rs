@@ -155,7 +155,7 @@ pub enum ScheduleStrategy {
 }
 
 /// Reads one of `variants`' names, ignoring ASCII case (SeaTunnel users write both).
-fn deserialize_variant<'de, D: Deserializer<'de>, T: Copy>(
+pub(super) fn deserialize_variant<'de, D: Deserializer<'de>, T: Copy>(
     deserializer: D,
     variants: &[(&str, T)],
 ) -> Result<T, D::Error> {

@@ -11,12 +11,16 @@
 //! [`reference_markdown`] renders the option reference from the same structs.
 
 mod console;
+mod dotted_keys;
 mod env;
 mod error;
 mod fake_source;
+mod flat_map;
+mod kafka_source;
 mod locate;
 mod options;
 mod parse;
+mod prefetch;
 mod reference;
 mod section;
 
@@ -26,7 +30,16 @@ pub use self::console::ConsoleSinkConfig;
 pub use self::env::{EnvConfig, JobMode, ScheduleStrategy};
 pub use self::error::{ConfigError, Location};
 pub use self::fake_source::{FakeSourceConfig, MAX_STRING_LENGTH};
+pub use self::flat_map::{KafkaProperties, PartitionOffsets};
+pub use self::kafka_source::{
+    CONTENT_FIELD, FormatErrorHandleWay, KafkaSourceConfig, MessageFormat, OWNED_KAFKA_PROPERTIES,
+    StartMode,
+};
 pub use self::parse::parse_job;
+pub use self::prefetch::{
+    FETCH_MESSAGE_MAX_BYTES_CAP, FETCH_QUEUE_BACKOFF_MS, KAFKA_CLIENT_OVERHEAD_BYTES,
+    PREFETCH_BYTES_PER_MESSAGE, PrefetchSettings,
+};
 pub use self::reference::{reference_markdown, settings_markdown};
 pub use crate::schema::{DataType, Field, Schema};
 
@@ -46,6 +59,8 @@ pub struct JobConfig {
 pub enum SourceConfig {
     /// Generated rows.
     FakeSource(FakeSourceConfig),
+    /// Kafka topics, one split per partition.
+    Kafka(KafkaSourceConfig),
 }
 
 /// The sink plugin of a job, keyed by its SeaTunnel plugin name.
@@ -66,19 +81,30 @@ pub struct QueueBounds {
 
 impl SourceConfig {
     /// Names accepted in `source { }`, in documentation order.
-    pub const PLUGIN_NAMES: &'static [&'static str] = &["FakeSource"];
+    pub const PLUGIN_NAMES: &'static [&'static str] = &["FakeSource", "Kafka"];
 
     /// The plugin name as written in job files.
     pub fn plugin_name(&self) -> &'static str {
         match self {
             SourceConfig::FakeSource(_) => "FakeSource",
+            SourceConfig::Kafka(_) => "Kafka",
         }
     }
 
     /// The schema of the rows this source produces.
-    pub fn output_schema(&self) -> &Schema {
+    pub fn output_schema(&self) -> Schema {
         match self {
-            SourceConfig::FakeSource(fake) => &fake.schema,
+            SourceConfig::FakeSource(fake) => fake.schema.clone(),
+            SourceConfig::Kafka(kafka) => kafka.output_schema(),
+        }
+    }
+
+    /// Whether the master enumerates this source's splits and assigns them to subtasks
+    /// (Kafka: one per partition). A source without splits runs one split per subtask.
+    pub fn has_splits(&self) -> bool {
+        match self {
+            SourceConfig::FakeSource(_) => false,
+            SourceConfig::Kafka(_) => true,
         }
     }
 
@@ -89,24 +115,23 @@ impl SourceConfig {
                 max_rows: fake.queue_size as usize,
                 max_bytes: fake.queue_max_bytes,
             },
+            SourceConfig::Kafka(kafka) => QueueBounds {
+                max_rows: kafka.queue_size as usize,
+                max_bytes: kafka.queue_max_bytes,
+            },
         }
     }
 
-    /// Number of split readers (and so split queues) one subtask runs. FakeSource: one.
-    /// Kafka will return the partitions assigned to the subtask.
-    pub fn splits_per_subtask(&self) -> u64 {
+    /// Bytes one subtask's source side may hold when it reads `splits` splits.
+    ///
+    /// FakeSource: its one queue's `queue.max_bytes` (the split count is ignored). Kafka:
+    /// [`KAFKA_CLIENT_OVERHEAD_BYTES`] + `splits × (queue.max_bytes + prefetch reservation)`
+    /// ([`PrefetchSettings::reservation_bytes`]), linear in `splits`.
+    pub fn buffer_bytes(&self, splits: usize) -> u64 {
         match self {
-            SourceConfig::FakeSource(_) => 1,
-        }
-    }
-
-    /// Bytes one subtask's source side may buffer: the split queues' byte bounds (plus, for
-    /// Kafka, the per-partition prefetch cap). FakeSource: its `queue.max_bytes`.
-    pub fn buffer_bytes(&self) -> u64 {
-        match self {
-            SourceConfig::FakeSource(_) => self
-                .splits_per_subtask()
-                .saturating_mul(self.queue_bounds().max_bytes),
+            SourceConfig::FakeSource(fake) => fake.queue_max_bytes,
+            SourceConfig::Kafka(kafka) => KAFKA_CLIENT_OVERHEAD_BYTES
+                .saturating_add((splits as u64).saturating_mul(kafka.split_buffer_bytes())),
         }
     }
 }
@@ -134,5 +159,7 @@ impl SinkConfig {
     }
 }
 
+#[cfg(test)]
+mod kafka_tests;
 #[cfg(test)]
 mod tests;

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use hocon::{HoconError, HoconValue};
 
+use super::dotted_keys::quote_scalar_prefixed_keys;
 use super::error::{ConfigError, Location, suggest};
 use super::locate::KeyIndex;
 use super::section::{Context, parse_section};
@@ -15,8 +16,14 @@ const SECTIONS: [&str; 3] = ["env", "source", "sink"];
 ///
 /// `${VAR}` substitutions are resolved from the process environment.
 pub fn parse_job(text: &str, origin: &str) -> Result<JobConfig, ConfigError> {
-    let tokens = hocon::tokenize(text).map_err(|error| hocon_error(origin, error.into()))?;
-    let document = hocon::parse(text).map_err(|error| hocon_error(origin, error))?;
+    let tokenize =
+        |text: &str| hocon::tokenize(text).map_err(|error| hocon_error(origin, error.into()));
+    let mut tokens = tokenize(text)?;
+    let text = quote_scalar_prefixed_keys(text, &tokens);
+    if matches!(text, std::borrow::Cow::Owned(_)) {
+        tokens = tokenize(&text)?;
+    }
+    let document = hocon::parse(&text).map_err(|error| hocon_error(origin, error))?;
     let ctx = Context {
         origin: Arc::from(origin),
         keys: KeyIndex::build(&tokens),
@@ -42,6 +49,7 @@ pub fn parse_job(text: &str, origin: &str) -> Result<JobConfig, ConfigError> {
     let (name, block) = plugin_block(document.get("source"), "source", &ctx)?;
     let source = match name {
         "FakeSource" => SourceConfig::FakeSource(parse_section(block, "source.FakeSource", &ctx)?),
+        "Kafka" => SourceConfig::Kafka(parse_section(block, "source.Kafka", &ctx)?),
         _ => {
             return Err(unknown_plugin(
                 "source",

@@ -5,7 +5,9 @@ use std::fmt::Write as _;
 use serde_json::Value as Json;
 
 use super::options::{OptionSpec, SectionSpec, section_spec};
-use super::{ConsoleSinkConfig, EnvConfig, FakeSourceConfig, SinkConfig, SourceConfig};
+use super::{
+    ConsoleSinkConfig, EnvConfig, FakeSourceConfig, KafkaSourceConfig, SinkConfig, SourceConfig,
+};
 
 /// Markdown tables of every option of `env`, each source and each sink: the option's dotted
 /// name, type, default and description (its doc comment).
@@ -40,6 +42,7 @@ pub fn settings_markdown<T: schemars::JsonSchema + serde::de::DeserializeOwned>(
 fn source_spec(plugin: &str) -> Option<SectionSpec> {
     match plugin {
         "FakeSource" => Some(section_spec::<FakeSourceConfig>()),
+        "Kafka" => Some(section_spec::<KafkaSourceConfig>()),
         _ => None,
     }
 }
@@ -101,7 +104,12 @@ mod tests {
     #[test]
     fn reference_has_each_section_and_dotted_names() {
         let doc = reference_markdown();
-        for heading in ["### env", "### source: FakeSource", "### sink: Console"] {
+        for heading in [
+            "### env",
+            "### source: FakeSource",
+            "### source: Kafka",
+            "### sink: Console",
+        ] {
             assert!(doc.contains(heading), "missing {heading}:\n{doc}");
         }
         for option in [

@@ -7,6 +7,7 @@
 //! carry a full path and a line, before serde builds the struct and the struct's own
 //! [`Section::validate`] checks what types cannot express.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use hocon::HoconValue;
@@ -31,16 +32,17 @@ pub(crate) trait Section: DeserializeOwned + JsonSchema {
 /// A semantic problem with one option.
 #[derive(Debug)]
 pub(crate) struct Violation {
-    /// The option's name within its section.
-    pub option: &'static str,
+    /// The option's name within its section (for maps, down to the offending key:
+    /// `kafka.config.group.id`), so the error points at its line.
+    pub option: Cow<'static, str>,
     /// Reads after the quoted path: `must be at least 1, found 0`.
     pub message: String,
 }
 
 impl Violation {
-    pub(crate) fn new(option: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(option: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
         Violation {
-            option,
+            option: option.into(),
             message: message.into(),
         }
     }
@@ -124,7 +126,7 @@ pub(crate) fn parse_section<T: Section>(
     })?;
     section
         .validate()
-        .map_err(|violation| ctx.invalid(join(path, violation.option), violation.message))?;
+        .map_err(|violation| ctx.invalid(join(path, &violation.option), violation.message))?;
     Ok(section)
 }
 

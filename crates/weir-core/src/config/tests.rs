@@ -52,7 +52,9 @@ fn parses_the_full_example() {
     assert_eq!((env.retry_times, env.retry_interval_seconds), (3, 3));
     assert_eq!(env.schedule_strategy, ScheduleStrategy::Wait);
 
-    let SourceConfig::FakeSource(fake) = &job.source;
+    let SourceConfig::FakeSource(fake) = &job.source else {
+        panic!("FakeSource expected")
+    };
     assert_eq!(fake.row_num, Some(100_000));
     assert_eq!(fake.rows_per_second, Some(500));
     assert_eq!(fake.string_length, 64);
@@ -80,7 +82,9 @@ fn defaults_apply_when_env_and_options_are_absent() {
     assert_eq!(job.env, EnvConfig::default());
     assert_eq!(job.env.job_mode, JobMode::Batch);
     assert_eq!(job.env.parallelism, 1);
-    let SourceConfig::FakeSource(fake) = &job.source;
+    let SourceConfig::FakeSource(fake) = &job.source else {
+        panic!("FakeSource expected")
+    };
     assert_eq!(fake.row_num, None, "absent row.num means unbounded");
     assert_eq!(fake.queue_size, 1000);
     assert_eq!(fake.queue_max_bytes, 8 * 1024 * 1024);
@@ -265,7 +269,7 @@ fn plugin_sections_hold_exactly_one_known_plugin() {
     assert_eq!(
         error.to_string(),
         "job.conf:2: unknown source plugin 'Fakesource' (did you mean 'FakeSource'? \
-         known source plugins: FakeSource)"
+         known source plugins: FakeSource, Kafka)"
     );
 }
 
@@ -288,7 +292,9 @@ fn aliases_map_to_the_seatunnel_names_and_conflict_when_both_set() {
          sink { Console { source_table_name = fake } }",
     )
     .unwrap();
-    let SourceConfig::FakeSource(fake) = &job.source;
+    let SourceConfig::FakeSource(fake) = &job.source else {
+        panic!("FakeSource expected")
+    };
     assert_eq!(fake.plugin_output.as_deref(), Some("fake"));
 
     let error = parse_err(&format!(

@@ -6,23 +6,18 @@ use tracing::info;
 use weir_proto::v1 as pb;
 
 use super::{
-    CancelOrder, Cluster, Deployment, JobEntry, Subtask, SubtaskState, task_id, unix_millis,
+    CancelOrder, Cluster, Deployment, JobEntry, JobPlan, Splits, Subtask, SubtaskState, task_id,
+    unix_millis,
 };
 use crate::job_state::{JobEvent, JobState};
 use crate::placement::{Capacity, place};
 use crate::store::JobRecord;
 
-/// What the master needs from a job file to schedule it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct JobPlan {
-    pub parallelism: u32,
-    /// Memory each subtask reserves on its worker.
-    pub reservation: u64,
-    /// `schedule.strategy = "reject"`: fail at once instead of waiting for capacity.
-    pub reject_when_full: bool,
-    /// How often a failed subtask is retried before the job fails.
-    pub retry_times: u32,
-    pub retry_interval: Duration,
+pub(super) fn split_to_proto(split: &weir_core::split::SplitId) -> pb::Split {
+    pb::Split {
+        topic: split.topic.clone(),
+        partition: split.partition,
+    }
 }
 
 /// A submission the master refused.
@@ -39,12 +34,14 @@ impl Cluster {
         if let Err(error) = self.store.put(&record) {
             tracing::warn!(job = %record.id, %error, "could not persist the submitted job");
         }
+        let splits = Splits::initial(&plan);
         self.jobs.insert(
             record.id.clone(),
             JobEntry {
                 record,
                 plan,
                 subtasks,
+                splits,
             },
         );
     }
@@ -61,12 +58,14 @@ impl Cluster {
                 subtask
             })
             .collect();
+        let splits = Splits::initial(&plan);
         self.jobs.insert(
             job_id.clone(),
             JobEntry {
                 record,
                 plan,
                 subtasks,
+                splits,
             },
         );
         let reason = "master restarted; placing its subtasks again";
@@ -87,14 +86,7 @@ impl Cluster {
             Err(error) => {
                 let job_id = record.id.clone();
                 let live = !record.state.is_terminal();
-                let plan = JobPlan {
-                    parallelism: 0,
-                    reservation: 0,
-                    reject_when_full: false,
-                    retry_times: 0,
-                    retry_interval: Duration::ZERO,
-                };
-                self.restore(record, plan);
+                self.restore(record, JobPlan::unrunnable());
                 if live {
                     let reason = format!("its job file no longer parses: {error}");
                     self.transition(&job_id, JobEvent::Failed, reason);
@@ -119,7 +111,7 @@ impl Cluster {
         let mut waiting: Vec<(i64, String)> = self
             .jobs
             .values()
-            .filter(|job| job.record.state.wants_placement())
+            .filter(|job| job.record.state.wants_placement() && job.splits.known())
             .map(|job| (job.record.submitted_at_ms, job.record.id.clone()))
             .collect();
         waiting.sort();
@@ -138,7 +130,10 @@ impl Cluster {
             if unplaced.is_empty() {
                 continue;
             }
-            let needs = vec![job.plan.reservation; unplaced.len()];
+            let needs: Vec<u64> = unplaced
+                .iter()
+                .map(|&index| job.reservation_of(index))
+                .collect();
             match place(&needs, &mut capacities, self.settings.high_watermark) {
                 Ok(workers) => {
                     for (index, worker_id) in unplaced.into_iter().zip(workers) {
@@ -190,7 +185,9 @@ impl Cluster {
                 parallelism: job.plan.parallelism,
                 config: job.record.config.clone(),
                 origin: job.record.origin.clone(),
-                reserved_bytes: job.plan.reservation,
+                reserved_bytes: job.reservation_of(index),
+                splits: job.splits_of(index).iter().map(split_to_proto).collect(),
+                read_limit: Some(job.read_limit_of(index)),
             },
         })
     }
@@ -384,7 +381,7 @@ impl Cluster {
         Some((self.job_state(job_id)?, orders))
     }
 
-    fn cancel_orders(&self, job_id: &str) -> Vec<CancelOrder> {
+    pub(super) fn cancel_orders(&self, job_id: &str) -> Vec<CancelOrder> {
         let Some(job) = self.jobs.get(job_id) else {
             return Vec::new();
         };

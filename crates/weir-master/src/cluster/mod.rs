@@ -6,6 +6,8 @@
 //! calls return.
 
 mod jobs;
+mod plan;
+mod splits;
 mod views;
 
 use std::collections::BTreeMap;
@@ -17,7 +19,9 @@ use weir_proto::v1 as pb;
 use crate::job_state::{JobEvent, JobState};
 use crate::store::{JobRecord, JobStore};
 
-pub use jobs::{JobPlan, SubmitError};
+pub use jobs::SubmitError;
+pub use plan::{JobPlan, JobReadLimit, ListSplitsError, SplitLister};
+pub use splits::{SplitUpdate, Splits};
 
 /// Tunables of the cluster model, from the master's configuration.
 #[derive(Debug, Clone, Copy)]
@@ -117,6 +121,8 @@ pub struct JobEntry {
     pub record: JobRecord,
     pub plan: JobPlan,
     pub subtasks: Vec<Subtask>,
+    /// The source's splits and which subtask reads which.
+    pub splits: Splits,
 }
 
 /// The task id of one attempt of one subtask: `<job>.<subtask>.<attempt>`.
@@ -282,7 +288,7 @@ impl Cluster {
                         subtask.state.holds_reservation()
                             && subtask.worker_id.as_deref() == Some(worker_id)
                     })
-                    .map(|_| job.plan.reservation)
+                    .map(|subtask| job.reservation_of(subtask.index))
             })
             .sum()
     }

@@ -37,16 +37,10 @@ fn register(cluster: &mut Cluster, id: &str, limit_mib: u64) -> String {
 fn submit(cluster: &mut Cluster, parallelism: u32, reservation_mib: u64, reject: bool) -> String {
     let record = Cluster::new_record("test".into(), "env {}".into(), "test.conf".into());
     let id = record.id.clone();
-    cluster.submit(
-        record,
-        JobPlan {
-            parallelism,
-            reservation: reservation_mib * MIB,
-            reject_when_full: reject,
-            retry_times: 1,
-            retry_interval: Duration::ZERO,
-        },
-    );
+    let mut plan = JobPlan::fixed(parallelism, reservation_mib * MIB);
+    plan.reject_when_full = reject;
+    plan.retry_times = 1;
+    cluster.submit(record, plan);
     id
 }
 
@@ -261,4 +255,128 @@ fn attempts_continue_after_a_master_restart() {
     assert_eq!(job_state(&restarted, &job).0, JobState::Scheduled);
     run_all(&mut restarted, &second);
     assert_eq!(job_state(&restarted, &job).0, JobState::Running);
+}
+
+struct NoLister;
+
+impl SplitLister for NoLister {
+    fn list(
+        &self,
+    ) -> futures::future::BoxFuture<'static, Result<Vec<weir_core::split::SplitId>, ListSplitsError>>
+    {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+    fn discovery_interval(&self) -> Option<Duration> {
+        None
+    }
+    fn describe(&self) -> String {
+        "topic t".into()
+    }
+}
+
+fn submit_kafka(cluster: &mut Cluster, parallelism: u32, rows_per_second: u64) -> String {
+    let record = Cluster::new_record("kafka".into(), "env {}".into(), "kafka.conf".into());
+    let id = record.id.clone();
+    let mut plan = JobPlan::fixed(parallelism, 10 * MIB);
+    plan.split_reservation = 5 * MIB;
+    plan.read_limit.rows_per_second = Some(rows_per_second);
+    plan.split_lister = Some(std::sync::Arc::new(NoLister));
+    cluster.submit(record, plan);
+    id
+}
+
+fn partitions(topic: &str, count: i32) -> Vec<weir_core::split::SplitId> {
+    (0..count)
+        .map(|partition| weir_core::split::SplitId::new(topic, partition))
+        .collect()
+}
+
+#[test]
+fn kafka_jobs_wait_for_their_splits_then_reserve_per_partition() {
+    let mut cluster = cluster();
+    register(&mut cluster, "w-1", 1024);
+    let job = submit_kafka(&mut cluster, 2, 200);
+    assert!(
+        cluster.schedule(Instant::now()).is_empty(),
+        "no placement before listing"
+    );
+
+    cluster.splits_listed(&job, partitions("t", 3));
+    let deployments = cluster.schedule(Instant::now());
+    assert_eq!(deployments.len(), 2);
+    let by_subtask = |index: u32| {
+        deployments
+            .iter()
+            .find(|deployment| deployment.request.subtask_index == index)
+            .unwrap()
+            .request
+            .clone()
+    };
+    let (first, second) = (by_subtask(0), by_subtask(1));
+    assert_eq!(first.splits.len(), 2);
+    assert_eq!(second.splits.len(), 1);
+    assert_eq!(first.reserved_bytes, 20 * MIB);
+    assert_eq!(second.reserved_bytes, 15 * MIB);
+    assert_eq!(cluster.reserved_on("w-1"), 35 * MIB);
+    // The job's 200 rows/s are shared by partitions: 2/3 and 1/3, not 200 each.
+    let rate =
+        |request: &pb::DeployTaskRequest| request.read_limit.unwrap().rows_per_second.unwrap();
+    assert!((rate(&first) - 400.0 / 3.0).abs() < 1e-9);
+    assert!((rate(&second) - 200.0 / 3.0).abs() < 1e-9);
+}
+
+#[test]
+fn discovered_partitions_go_to_the_least_loaded_subtask_and_rerate_all() {
+    let mut cluster = cluster();
+    register(&mut cluster, "w-1", 1024);
+    let job = submit_kafka(&mut cluster, 2, 300);
+    cluster.splits_listed(&job, partitions("t", 2));
+    let deployments = cluster.schedule(Instant::now());
+    run_all(&mut cluster, &deployments);
+
+    assert!(
+        cluster.splits_listed(&job, partitions("t", 2)).is_empty(),
+        "nothing new"
+    );
+    let updates = cluster.splits_listed(&job, partitions("t", 3));
+    assert_eq!(updates.len(), 2, "every running subtask gets its new share");
+    let added: Vec<usize> = updates
+        .iter()
+        .map(|update| update.request.splits.len())
+        .collect();
+    assert_eq!(added.iter().sum::<usize>(), 1);
+    let total: f64 = updates
+        .iter()
+        .map(|update| update.request.read_limit.unwrap().rows_per_second.unwrap())
+        .sum();
+    assert!(
+        (total - 300.0).abs() < 1e-9,
+        "shares still add up to the job's limit"
+    );
+}
+
+#[test]
+fn a_missing_topic_fails_the_job_and_an_unreachable_broker_waits() {
+    let mut cluster = cluster();
+    let job = submit_kafka(&mut cluster, 1, 10);
+    let unreachable = ListSplitsError {
+        message: "cannot reach Kafka at 127.0.0.1:1".into(),
+        retryable: true,
+    };
+    cluster.splits_unlisted(&job, &unreachable, Duration::from_secs(2));
+    let (state, reason) = job_state(&cluster, &job);
+    assert_eq!(state, JobState::Queued);
+    assert!(
+        reason.contains("cannot reach Kafka") && reason.contains("retrying in 2 s"),
+        "{reason}"
+    );
+
+    let missing = ListSplitsError {
+        message: "topic 'nope' does not exist".into(),
+        retryable: false,
+    };
+    cluster.splits_unlisted(&job, &missing, Duration::from_secs(2));
+    let (state, reason) = job_state(&cluster, &job);
+    assert_eq!(state, JobState::Failed);
+    assert!(reason.contains("does not exist"), "{reason}");
 }

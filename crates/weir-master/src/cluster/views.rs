@@ -26,7 +26,7 @@ impl Cluster {
                 state: subtask.state.to_proto() as i32,
                 state_reason: subtask.reason.clone(),
                 reserved_bytes: if subtask.state.holds_reservation() {
-                    job.plan.reservation
+                    job.reservation_of(subtask.index)
                 } else {
                     0
                 },
@@ -96,7 +96,10 @@ fn summary(job: &JobEntry) -> pb::JobSummary {
         submitted_at_ms: job.record.submitted_at_ms,
         state_changed_at_ms: job.record.state_changed_at_ms,
         parallelism: job.plan.parallelism,
-        subtask_reservation_bytes: job.plan.reservation,
+        subtask_reservation_bytes: (0..job.plan.parallelism)
+            .map(|index| job.reservation_of(index))
+            .max()
+            .unwrap_or_default(),
         rows_read,
         rows_written,
     }

@@ -1,8 +1,9 @@
 //! A subtask's counters, readable at any time (heartbeats read them every second).
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
+use weir_connectors::{SourceStatus, SplitState};
 use weir_core::queue::QueueStats;
 
 /// Counters of one subtask. Reads and queue levels come from its queues' own statistics, so
@@ -10,11 +11,47 @@ use weir_core::queue::QueueStats;
 #[derive(Debug)]
 pub(crate) struct TaskMetrics {
     rows_written: AtomicU64,
-    queues: Vec<Arc<QueueStats>>,
+    /// One entry per split, in the order the splits were started; grows when splits are
+    /// added.
+    splits: Mutex<Vec<SplitEntry>>,
+    status: Arc<SourceStatus>,
+}
+
+#[derive(Debug)]
+struct SplitEntry {
+    state: Arc<SplitState>,
+    queue: Arc<QueueStats>,
+}
+
+/// A copy of one split's counters at one moment.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SplitMetricsSnapshot {
+    /// The split's name: `topic-partition` for Kafka, `subtask-<i>` for FakeSource.
+    pub split: String,
+    /// Rows admitted into the split's queue.
+    pub rows_read: u64,
+    /// Bytes (in-memory row size) admitted into the split's queue.
+    pub bytes_read: u64,
+    /// Rows in the split's queue now.
+    pub queue_rows: u64,
+    /// Bytes in the split's queue now.
+    pub queue_bytes: u64,
+    /// Highest `queue_bytes` seen.
+    pub queue_peak_bytes: u64,
+    /// The queue's byte bound (`queue.max_bytes`).
+    pub queue_max_bytes: u64,
+    /// The next offset to read: the last offset handed to the sink + 1 (the start offset
+    /// before any row was handed over); `None` until known.
+    pub position: Option<i64>,
+    /// The end of the split's log when last queried (Kafka's high watermark); lag is
+    /// `high_watermark - position`.
+    pub high_watermark: Option<i64>,
+    /// Undecodable records dropped (`format_error_handle_way = skip`).
+    pub records_skipped: u64,
 }
 
 /// A copy of a subtask's counters at one moment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TaskMetricsSnapshot {
     /// Rows the source side admitted into the subtask's queues.
     pub rows_read: u64,
@@ -30,14 +67,29 @@ pub struct TaskMetricsSnapshot {
     pub queue_peak_bytes: u64,
     /// Sum of the queues' byte bounds.
     pub queue_max_bytes: u64,
+    /// One entry per split.
+    pub splits: Vec<SplitMetricsSnapshot>,
+    /// Undecodable records dropped, over all splits.
+    pub records_skipped: u64,
+    /// The transient error the source is retrying through (e.g. brokers down), if any;
+    /// cleared once it works again.
+    pub last_error: Option<String>,
 }
 
 impl TaskMetrics {
-    pub(crate) fn new(queues: Vec<Arc<QueueStats>>) -> Self {
+    pub(crate) fn new(status: Arc<SourceStatus>) -> Self {
         TaskMetrics {
             rows_written: AtomicU64::new(0),
-            queues,
+            splits: Mutex::default(),
+            status,
         }
+    }
+
+    pub(crate) fn add_split(&self, state: Arc<SplitState>, queue: Arc<QueueStats>) {
+        self.splits
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(SplitEntry { state, queue });
     }
 
     pub(crate) fn add_written(&self, rows: u64) {
@@ -45,19 +97,44 @@ impl TaskMetrics {
     }
 
     pub(crate) fn snapshot(&self) -> TaskMetricsSnapshot {
+        let splits: Vec<SplitMetricsSnapshot> = {
+            // Only pushes and reads of atomics happen under this lock.
+            let entries = self.splits.lock().unwrap_or_else(PoisonError::into_inner);
+            entries.iter().map(SplitEntry::snapshot).collect()
+        };
         let mut snapshot = TaskMetricsSnapshot {
             rows_written: self.rows_written.load(Ordering::Relaxed),
+            last_error: self.status.last_error(),
             ..TaskMetricsSnapshot::default()
         };
-        for queue in &self.queues {
-            let stats = queue.snapshot();
-            snapshot.rows_read += stats.total_rows;
-            snapshot.bytes_read += stats.total_bytes;
-            snapshot.queue_rows += stats.rows;
-            snapshot.queue_bytes += stats.bytes;
-            snapshot.queue_peak_bytes += stats.peak_bytes;
-            snapshot.queue_max_bytes += stats.max_bytes;
+        for split in &splits {
+            snapshot.rows_read += split.rows_read;
+            snapshot.bytes_read += split.bytes_read;
+            snapshot.queue_rows += split.queue_rows;
+            snapshot.queue_bytes += split.queue_bytes;
+            snapshot.queue_peak_bytes += split.queue_peak_bytes;
+            snapshot.queue_max_bytes += split.queue_max_bytes;
+            snapshot.records_skipped += split.records_skipped;
         }
+        snapshot.splits = splits;
         snapshot
+    }
+}
+
+impl SplitEntry {
+    fn snapshot(&self) -> SplitMetricsSnapshot {
+        let queue = self.queue.snapshot();
+        SplitMetricsSnapshot {
+            split: self.state.name().to_string(),
+            rows_read: queue.total_rows,
+            bytes_read: queue.total_bytes,
+            queue_rows: queue.rows,
+            queue_bytes: queue.bytes,
+            queue_peak_bytes: queue.peak_bytes,
+            queue_max_bytes: queue.max_bytes,
+            position: self.state.position(),
+            high_watermark: self.state.high_watermark(),
+            records_skipped: self.state.records_skipped(),
+        }
     }
 }

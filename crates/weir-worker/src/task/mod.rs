@@ -4,30 +4,40 @@
 //! ```text
 //! reader(split 0) ─▶ queue 0 ─┐
 //! reader(split 1) ─▶ queue 1 ─┼─▶ drain loop ─▶ sink writer ─▶ flush
-//!           …                 ┘
+//!           …                 ┘      ▲
+//!   add_splits ─▶ new readers ───────┘   (partition discovery)
 //! ```
 //!
-//! Memory stays within the queues' row and byte bounds plus the sink's buffer — the
-//! reservation [`weir_core::memory::subtask_reservation`] admits the subtask with. Readers wait
-//! while the worker's memory governor has intake paused.
+//! Memory stays within the queues' row and byte bounds (plus, for Kafka, each partition's
+//! bounded prefetch) and the sink's buffer — the reservation
+//! [`weir_core::memory::subtask_reservation`] admits the subtask with. Readers take the
+//! subtask's share of the job's read limit before each row enters a queue, and wait while
+//! the worker's memory governor has intake paused. The drain loop records, per split, the
+//! position after the last row the sink took.
 
 mod metrics;
 mod runtime;
 
 use std::sync::Arc;
 
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info, info_span};
 use weir_connectors::{
-    ConnectorError, ReadLimiter, SinkWriter, SourceContext, SourceReader, SubtaskInfo,
+    ConnectorError, OpenedSource, ReadLimiter, SinkWriter, SourceContext, SubtaskInfo,
 };
 use weir_core::config::{JobConfig, QueueBounds};
-use weir_core::queue::bounded_queue;
+use weir_core::split::SplitId;
 
 use self::metrics::TaskMetrics;
-pub use self::metrics::TaskMetricsSnapshot;
-use self::runtime::Pipeline;
+pub use self::metrics::{SplitMetricsSnapshot, TaskMetricsSnapshot};
+use self::runtime::{Command, Pipeline};
+pub use weir_connectors::ReadLimitShare;
+
+/// [`TaskHandle::add_splits`] requests a task may have waiting; more are refused with
+/// [`TaskError::Busy`] (each is handled in microseconds, so this is never reached in
+/// practice — it only keeps the channel bounded).
+const COMMAND_BACKLOG: usize = 16;
 
 /// What to run: one parallel instance (subtask) of a job.
 #[derive(Debug, Clone)]
@@ -38,10 +48,16 @@ pub struct TaskSpec {
     pub task_id: String,
     /// This subtask's index, `0..parallelism`.
     pub subtask_index: u32,
-    /// How many subtasks the job runs (the job's read limit is split across them).
+    /// How many subtasks the job runs.
     pub parallelism: u32,
     /// The parsed job file.
     pub config: JobConfig,
+    /// The splits (Kafka partitions) this subtask reads; empty for sources without splits
+    /// (FakeSource), which run one split per subtask.
+    pub splits: Vec<SplitId>,
+    /// This subtask's share of the job-wide `read_limit.*`, computed by the master; shared
+    /// by all of the subtask's split readers.
+    pub read_limit: ReadLimitShare,
 }
 
 /// How a subtask ended.
@@ -85,6 +101,18 @@ pub enum TaskError {
         /// Why.
         source: ConnectorError,
     },
+    /// Splits were added to a task whose source has none (FakeSource).
+    #[error("source {plugin} does not read splits; none can be added")]
+    SplitsUnsupported {
+        /// Plugin name.
+        plugin: &'static str,
+    },
+    /// The task has ended; it takes no more splits.
+    #[error("the task has ended")]
+    NotRunning,
+    /// Too many split additions are waiting for the task to take them; retry later.
+    #[error("the task has {COMMAND_BACKLOG} split additions pending; retry later")]
+    Busy,
 }
 
 /// A cloneable handle to a running subtask: metrics and cancel, for whoever keeps the table
@@ -94,6 +122,10 @@ pub struct TaskHandle {
     task_id: Arc<str>,
     cancel: CancellationToken,
     metrics: Arc<TaskMetrics>,
+    read_limit: ReadLimiter,
+    commands: mpsc::Sender<Command>,
+    /// `Some(plugin)` when the source cannot take splits.
+    no_splits: Option<&'static str>,
 }
 
 impl TaskHandle {
@@ -111,6 +143,32 @@ impl TaskHandle {
     /// room in a full queue or its sink is blocked; the sink is not flushed. Idempotent.
     pub fn cancel(&self) {
         self.cancel.cancel();
+    }
+
+    /// Partition discovery: starts readers for `splits` (splits already read are ignored)
+    /// and re-rates the subtask's read limiter to `read_limit` at once, for all its readers.
+    /// The readers start asynchronously; a split that cannot be opened fails the task.
+    pub fn add_splits(
+        &self,
+        splits: Vec<SplitId>,
+        read_limit: ReadLimitShare,
+    ) -> Result<(), TaskError> {
+        if let Some(plugin) = self.no_splits {
+            return Err(TaskError::SplitsUnsupported { plugin });
+        }
+        if self.commands.is_closed() {
+            return Err(TaskError::NotRunning);
+        }
+        self.read_limit.set_share(read_limit);
+        if splits.is_empty() {
+            return Ok(());
+        }
+        self.commands
+            .try_send(Command::AddSplits(splits))
+            .map_err(|error| match error {
+                mpsc::error::TrySendError::Full(_) => TaskError::Busy,
+                mpsc::error::TrySendError::Closed(_) => TaskError::NotRunning,
+            })
     }
 }
 
@@ -181,13 +239,13 @@ pub fn spawn_task(
     };
     let source = &spec.config.source;
     let sink_config = &spec.config.sink;
-    let readers = weir_connectors::open_source(source, &subtask).map_err(|source_error| {
-        TaskError::OpenSource {
+    let opened = weir_connectors::open_source(&spec.config, &subtask, &spec.splits).map_err(
+        |source_error| TaskError::OpenSource {
             plugin: source.plugin_name(),
             source: source_error,
-        }
-    })?;
-    let sink = weir_connectors::open_sink(sink_config, source.output_schema(), &subtask).map_err(
+        },
+    )?;
+    let sink = weir_connectors::open_sink(sink_config, &source.output_schema(), &subtask).map_err(
         |error| TaskError::OpenSink {
             plugin: sink_config.plugin_name(),
             source: error,
@@ -198,10 +256,10 @@ pub fn spawn_task(
     let reader_ctx = SourceContext {
         cancel: cancel.child_token(),
         paused: intake_paused,
-        read_limit: ReadLimiter::for_subtask(&spec.config.env, spec.parallelism),
+        read_limit: ReadLimiter::from_share(spec.read_limit),
     };
-    let pipeline = assemble(
-        readers,
+    let (pipeline, control) = assemble(
+        opened,
         sink,
         source.queue_bounds(),
         reader_ctx,
@@ -213,41 +271,65 @@ pub fn spawn_task(
         task_id = %spec.task_id,
         subtask = spec.subtask_index,
     );
-    Ok(start(runtime, pipeline, spec.task_id, cancel, span))
+    Ok(start(
+        runtime,
+        pipeline,
+        control,
+        spec.task_id,
+        cancel,
+        span,
+    ))
 }
 
-/// Gives each reader its own bounded queue.
+/// What the [`TaskHandle`] keeps to steer a running pipeline.
+struct Control {
+    read_limit: ReadLimiter,
+    commands: mpsc::Sender<Command>,
+    no_splits: Option<&'static str>,
+}
+
+/// Wires an opened source and sink into a pipeline (each reader gets its own bounded queue
+/// when the pipeline starts).
 fn assemble(
-    readers: Vec<Box<dyn SourceReader>>,
+    opened: OpenedSource,
     sink: Box<dyn SinkWriter>,
     bounds: QueueBounds,
     reader_ctx: SourceContext,
     (source_name, sink_name): (&'static str, &'static str),
-) -> Pipeline {
-    let mut wired = Vec::with_capacity(readers.len());
-    let mut receivers = Vec::with_capacity(readers.len());
-    for reader in readers {
-        let (sender, receiver) = bounded_queue(bounds.max_rows, bounds.max_bytes);
-        wired.push((reader, sender));
-        receivers.push(receiver);
-    }
-    let metrics = Arc::new(TaskMetrics::new(
-        receivers.iter().map(|r| Arc::clone(r.stats())).collect(),
-    ));
-    Pipeline {
-        readers: wired,
-        receivers,
+) -> (Pipeline, Control) {
+    let OpenedSource {
+        readers,
+        opener,
+        driver,
+        status,
+        unbounded,
+    } = opened;
+    let (commands_tx, commands) = mpsc::channel(COMMAND_BACKLOG);
+    let control = Control {
+        read_limit: reader_ctx.read_limit.clone(),
+        commands: commands_tx,
+        no_splits: opener.is_none().then_some(source_name),
+    };
+    let pipeline = Pipeline {
+        readers,
+        opener,
+        driver,
+        unbounded,
+        bounds,
         sink,
         reader_ctx,
-        metrics,
+        metrics: Arc::new(TaskMetrics::new(status)),
+        commands,
         source_name,
         sink_name,
-    }
+    };
+    (pipeline, control)
 }
 
 fn start(
     runtime: tokio::runtime::Handle,
     pipeline: Pipeline,
+    control: Control,
     task_id: String,
     cancel: CancellationToken,
     span: tracing::Span,
@@ -270,6 +352,9 @@ fn start(
             task_id: Arc::from(task_id),
             cancel,
             metrics,
+            read_limit: control.read_limit,
+            commands: control.commands,
+            no_splits: control.no_splits,
         },
         outcome,
     }

@@ -1,65 +1,131 @@
-//! The body of a running subtask: source readers → bounded queues → sink writer.
+//! The body of a running subtask: split readers → bounded queues → sink writer, plus the
+//! source's driver and splits added while running.
 
 use std::sync::Arc;
 
 use futures::stream::{self, BoxStream, SelectAll, StreamExt};
-use tokio::task::{JoinError, JoinSet};
+use tokio::sync::mpsc;
+use tokio::task::{JoinError, JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
-use weir_connectors::{ConnectorError, SinkWriter, SourceContext, SourceReader};
-use weir_core::queue::{QueueReceiver, QueueSender};
-use weir_core::row::Row;
+use weir_connectors::{
+    ConnectorError, SinkWriter, SourceContext, SourceDriver, SourceRecord, SplitOpener,
+    SplitReader, SplitState,
+};
+use weir_core::config::QueueBounds;
+use weir_core::queue::bounded_queue;
+use weir_core::split::SplitId;
 
 use super::TaskOutcome;
 use super::metrics::TaskMetrics;
 
-/// Everything a subtask runs, already opened and wired.
+/// Requests from [`super::TaskHandle`] to the running task.
+#[derive(Debug)]
+pub(super) enum Command {
+    /// Start readers for these splits (partition discovery).
+    AddSplits(Vec<SplitId>),
+}
+
+/// Everything a subtask runs, already opened.
 pub(super) struct Pipeline {
-    /// Each reader with the sending end of its own queue.
-    pub readers: Vec<(Box<dyn SourceReader>, QueueSender<Row>)>,
-    /// The receiving ends, in the same order.
-    pub receivers: Vec<QueueReceiver<Row>>,
+    /// Readers of the splits the subtask starts with.
+    pub readers: Vec<SplitReader>,
+    /// Opens readers for splits added later; `None` for sources without splits.
+    pub opener: Option<Box<dyn SplitOpener>>,
+    /// The source's background work, if any.
+    pub driver: Option<Box<dyn SourceDriver>>,
+    /// Keep running with no split (an unbounded source that may get splits later).
+    pub unbounded: bool,
+    pub bounds: QueueBounds,
     pub sink: Box<dyn SinkWriter>,
     /// The readers' context; its cancel token is a child of the task's.
     pub reader_ctx: SourceContext,
     pub metrics: Arc<TaskMetrics>,
+    pub commands: mpsc::Receiver<Command>,
     /// For error messages: `FakeSource`, `Console`.
     pub source_name: &'static str,
     pub sink_name: &'static str,
 }
 
 type Joined = Result<Result<(), ConnectorError>, JoinError>;
+type Records = SelectAll<BoxStream<'static, (usize, SourceRecord)>>;
+
+/// The running splits: their readers, the merged stream of their queues, their states.
+struct Splits {
+    bounds: QueueBounds,
+    reader_ctx: SourceContext,
+    metrics: Arc<TaskMetrics>,
+    /// Indexed by the number each record stream is tagged with.
+    states: Vec<Arc<SplitState>>,
+    /// All split queues, drained fairly (round-robin); a queue leaves the set once its
+    /// reader has ended and it is empty.
+    records: Records,
+    readers: JoinSet<Result<(), ConnectorError>>,
+}
+
+impl Splits {
+    /// Gives `split` its own bounded queue and starts its reader.
+    fn start(&mut self, split: SplitReader) {
+        let SplitReader { state, reader } = split;
+        let (sender, receiver) = bounded_queue(self.bounds.max_rows, self.bounds.max_bytes);
+        self.metrics
+            .add_split(Arc::clone(&state), Arc::clone(receiver.stats()));
+        let index = self.states.len();
+        let span = tracing::info_span!("split", split = %state.name());
+        self.states.push(state);
+        self.records.push(
+            stream::unfold(receiver, |mut receiver| async move {
+                receiver.recv().await.map(|record| (record, receiver))
+            })
+            .map(move |record| (index, record))
+            .boxed(),
+        );
+        self.readers
+            .spawn(reader.run(sender, self.reader_ctx.clone()).instrument(span));
+    }
+}
 
 /// Runs the pipeline until the input ends (Finished), a side fails (Failed) or `cancel`
 /// fires (Cancelled); then stops whatever is still running.
 pub(super) async fn run(pipeline: Pipeline, cancel: CancellationToken) -> TaskOutcome {
     let Pipeline {
         readers,
-        receivers,
+        opener,
+        driver,
+        unbounded,
+        bounds,
         mut sink,
         reader_ctx,
         metrics,
+        mut commands,
         source_name,
         sink_name,
     } = pipeline;
     let stop_readers = reader_ctx.cancel.clone();
-    let mut reader_tasks = JoinSet::new();
-    for (reader, out) in readers {
-        reader_tasks.spawn(reader.run(out, reader_ctx.clone()).in_current_span());
+    let mut splits = Splits {
+        bounds,
+        reader_ctx,
+        metrics: Arc::clone(&metrics),
+        states: Vec::new(),
+        records: SelectAll::new(),
+        readers: JoinSet::new(),
+    };
+    for reader in readers {
+        splits.start(reader);
     }
-    drop(reader_ctx);
-    let mut rows = merge(receivers);
+    let stop_driver = CancellationToken::new();
+    let mut driver =
+        driver.map(|driver| tokio::spawn(driver.run(stop_driver.clone()).in_current_span()));
+    let mut input = Input {
+        splits: &mut splits,
+        opener,
+        commands: &mut commands,
+        unbounded,
+    };
 
-    let drained = drain(
-        &mut rows,
-        &mut reader_tasks,
-        sink.as_mut(),
-        &cancel,
-        &metrics,
-    )
-    .await;
+    let drained = drain(&mut input, &mut driver, sink.as_mut(), &cancel, &metrics).await;
     let outcome = match drained {
-        Ok(()) => finish(&mut reader_tasks, sink.as_mut(), &cancel).await,
+        Ok(()) => finish(&mut splits.readers, sink.as_mut(), &cancel).await,
         Err(ended) => ended,
     };
     let outcome = outcome.describe(source_name, sink_name);
@@ -67,9 +133,43 @@ pub(super) async fn run(pipeline: Pipeline, cancel: CancellationToken) -> TaskOu
     // Readers still running (after a failure or a cancel) stop at their next wait; dropping
     // the queues releases any that wait for room. Then make sure none outlives the task.
     stop_readers.cancel();
-    drop(rows);
-    reader_tasks.shutdown().await;
+    splits.records = SelectAll::new();
+    splits.readers.shutdown().await;
+    // The driver goes last: it commits the final positions, which the readers no longer
+    // change.
+    stop_driver.cancel();
+    if let Some(driver) = driver.take()
+        && let Ok(Err(error)) = driver.await
+    {
+        tracing::warn!(%error, "source driver failed while stopping");
+    }
     outcome
+}
+
+/// The source side as the drain loop sees it.
+struct Input<'a> {
+    splits: &'a mut Splits,
+    opener: Option<Box<dyn SplitOpener>>,
+    commands: &'a mut mpsc::Receiver<Command>,
+    unbounded: bool,
+}
+
+impl Input<'_> {
+    fn add_splits(&mut self, added: Vec<SplitId>) -> Result<(), Ended> {
+        let Some(opener) = self.opener.as_mut() else {
+            // TaskHandle::add_splits refuses splits for such sources; nothing to do.
+            return Ok(());
+        };
+        let count = added.len();
+        let readers = opener
+            .open_splits(added)
+            .map_err(|error| Ended::SourceFailed(error.to_string()))?;
+        tracing::info!(requested = count, started = readers.len(), "splits added");
+        for reader in readers {
+            self.splits.start(reader);
+        }
+        Ok(())
+    }
 }
 
 /// Intermediate outcome whose messages get the plugin names attached by [`run`].
@@ -95,33 +195,42 @@ impl Ended {
     }
 }
 
-/// One stream over all split queues, fair between them; ends when every queue has been
-/// drained and closed.
-fn merge(receivers: Vec<QueueReceiver<Row>>) -> SelectAll<BoxStream<'static, Row>> {
-    stream::select_all(receivers.into_iter().map(|receiver| {
-        stream::unfold(receiver, |mut receiver| async move {
-            receiver.recv().await.map(|row| (row, receiver))
-        })
-        .boxed()
-    }))
+/// Waits for the driver to end (forever if there is none, or it already ended).
+async fn driver_ended(driver: &mut Option<JoinHandle<Result<(), ConnectorError>>>) -> Joined {
+    match driver.as_mut() {
+        Some(handle) => {
+            let joined = handle.await;
+            *driver = None;
+            joined
+        }
+        None => std::future::pending().await,
+    }
 }
 
-/// Moves rows into the sink until every queue is closed and empty (`Ok`), or ends early.
+/// Moves rows into the sink until every queue is closed and empty and no more splits can
+/// come (`Ok`), or ends early.
 async fn drain(
-    rows: &mut SelectAll<BoxStream<'static, Row>>,
-    reader_tasks: &mut JoinSet<Result<(), ConnectorError>>,
+    input: &mut Input<'_>,
+    driver: &mut Option<JoinHandle<Result<(), ConnectorError>>>,
     sink: &mut dyn SinkWriter,
     cancel: &CancellationToken,
     metrics: &TaskMetrics,
 ) -> Result<(), Ended> {
     loop {
+        if input.splits.records.is_empty() && !input.unbounded {
+            return Ok(());
+        }
         tokio::select! {
             biased;
             () = cancel.cancelled() => return Err(Ended::Cancelled),
             // A failing reader ends the task at once, not when its queue has drained.
-            Some(joined) = reader_tasks.join_next() => reader_result(joined)?,
-            next = rows.next() => {
-                let Some(row) = next else { return Ok(()) };
+            Some(joined) = input.splits.readers.join_next() => reader_result(joined)?,
+            joined = driver_ended(driver) => reader_result(joined)?,
+            Some(Command::AddSplits(added)) = input.commands.recv() => input.add_splits(added)?,
+            next = input.splits.records.next(), if !input.splits.records.is_empty() => {
+                // `None` only once the set is empty, which the loop's first check handles.
+                let Some((index, record)) = next else { continue };
+                let SourceRecord { row, position } = record;
                 tokio::select! {
                     biased;
                     () = cancel.cancelled() => return Err(Ended::Cancelled),
@@ -130,6 +239,9 @@ async fn drain(
                     }
                 }
                 metrics.add_written(1);
+                if let Some(state) = input.splits.states.get(index) {
+                    state.set_position(position.saturating_add(1));
+                }
             }
         }
     }

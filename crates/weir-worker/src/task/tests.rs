@@ -6,11 +6,13 @@ use tokio::sync::watch;
 use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
 use weir_connectors::{
-    BoxFuture, ConnectorError, ReadLimiter, SinkWriter, SourceContext, SourceReader,
+    BoxFuture, ConnectorError, OpenedSource, ReadLimiter, SinkWriter, SourceContext, SourceReader,
+    SourceRecord, SplitReader, SplitState,
 };
 use weir_core::config::{JobConfig, QueueBounds, parse_job};
 use weir_core::queue::QueueSender;
 use weir_core::row::{Row, Value};
+use weir_core::split::SplitId;
 
 use super::*;
 
@@ -31,6 +33,8 @@ fn spec(config: JobConfig) -> TaskSpec {
         subtask_index: 0,
         parallelism: 1,
         config,
+        splits: Vec::new(),
+        read_limit: ReadLimitShare::default(),
     }
 }
 
@@ -73,6 +77,16 @@ async fn bounded_source_to_counting_console_finishes_with_every_row() {
     assert_eq!((metrics.queue_rows, metrics.queue_bytes), (0, 0));
     assert_eq!(metrics.queue_max_bytes, 8 * 1024 * 1024);
     assert!(metrics.queue_peak_bytes <= metrics.queue_max_bytes);
+    // One split per FakeSource subtask; its position is one past the last row written.
+    assert_eq!(metrics.splits.len(), 1);
+    let split = &metrics.splits[0];
+    assert_eq!(split.split, "subtask-0");
+    assert_eq!((split.rows_read, split.position), (1000, Some(1000)));
+    assert_eq!((split.high_watermark, split.records_skipped), (None, 0));
+    assert_eq!(
+        (metrics.records_skipped, metrics.last_error.clone()),
+        (0, None)
+    );
     // The outcome stays available.
     assert_eq!(task.try_outcome(), Some(TaskOutcome::Finished));
     assert_eq!(task.wait().await, TaskOutcome::Finished);
@@ -192,14 +206,18 @@ struct FailingReader {
 impl SourceReader for FailingReader {
     fn run(
         self: Box<Self>,
-        out: QueueSender<Row>,
+        out: QueueSender<SourceRecord>,
         _ctx: SourceContext,
     ) -> BoxFuture<'static, Result<(), ConnectorError>> {
         Box::pin(async move {
             for id in 0..self.rows {
                 let row = Row::new(vec![Value::Bigint(id as i64)]);
                 let size = row.size_bytes();
-                out.send(row, size)
+                let record = SourceRecord {
+                    row,
+                    position: id as i64,
+                };
+                out.send(record, size)
                     .await
                     .map_err(|_| ConnectorError::QueueClosed)?;
             }
@@ -247,8 +265,22 @@ fn start_with(readers: Vec<Box<dyn SourceReader>>, sink: TestSink) -> RunningTas
         max_rows: 16,
         max_bytes: 1 << 20,
     };
-    let pipeline = assemble(
-        readers,
+    let opened = OpenedSource {
+        readers: readers
+            .into_iter()
+            .enumerate()
+            .map(|(index, reader)| SplitReader {
+                state: Arc::new(SplitState::new(format!("split-{index}"))),
+                reader,
+            })
+            .collect(),
+        opener: None,
+        driver: None,
+        status: Arc::default(),
+        unbounded: false,
+    };
+    let (pipeline, control) = assemble(
+        opened,
         Box::new(sink),
         bounds,
         ctx,
@@ -257,10 +289,28 @@ fn start_with(readers: Vec<Box<dyn SourceReader>>, sink: TestSink) -> RunningTas
     start(
         tokio::runtime::Handle::current(),
         pipeline,
+        control,
         "t".into(),
         cancel,
         tracing::Span::none(),
     )
+}
+
+fn fake_readers(job: &JobConfig, copies: usize) -> Vec<Box<dyn SourceReader>> {
+    let subtask = weir_connectors::SubtaskInfo {
+        job_id: "job".into(),
+        subtask_index: 0,
+        parallelism: 1,
+    };
+    (0..copies)
+        .flat_map(|_| {
+            weir_connectors::open_source(job, &subtask, &[])
+                .unwrap()
+                .readers
+                .into_iter()
+                .map(|split| split.reader)
+        })
+        .collect()
 }
 
 #[tokio::test]
@@ -285,13 +335,7 @@ async fn a_failing_sink_fails_the_task_and_stops_the_source() {
         written: written.clone(),
         fail_at: Some(50),
     };
-    let subtask = weir_connectors::SubtaskInfo {
-        job_id: "job".into(),
-        subtask_index: 0,
-        parallelism: 1,
-    };
-    let JobConfig { source, .. } = job("", "");
-    let readers = weir_connectors::open_source(&source, &subtask).unwrap();
+    let readers = fake_readers(&job("", ""), 1);
     let mut task = start_with(readers, sink);
     let outcome = timeout(LIMIT, task.wait()).await.unwrap();
     assert_eq!(
@@ -310,16 +354,7 @@ async fn a_failing_sink_fails_the_task_and_stops_the_source() {
 
 #[tokio::test]
 async fn several_split_queues_are_all_drained() {
-    let subtask = weir_connectors::SubtaskInfo {
-        job_id: "job".into(),
-        subtask_index: 0,
-        parallelism: 1,
-    };
-    let JobConfig { source, .. } = job("row.num = 300", "");
-    let mut readers = Vec::new();
-    for _ in 0..3 {
-        readers.extend(weir_connectors::open_source(&source, &subtask).unwrap());
-    }
+    let readers = fake_readers(&job("row.num = 300", ""), 3);
     let written = Arc::new(AtomicU64::new(0));
     let sink = TestSink {
         written: written.clone(),
@@ -334,4 +369,45 @@ async fn several_split_queues_are_all_drained() {
     let metrics = task.metrics();
     assert_eq!((metrics.rows_read, metrics.rows_written), (900, 900));
     assert_eq!(metrics.queue_max_bytes, 3 << 20);
+    let positions: Vec<Option<i64>> = metrics.splits.iter().map(|s| s.position).collect();
+    assert_eq!(positions, [Some(300); 3], "each split's last row index + 1");
+}
+
+#[tokio::test]
+async fn splits_cannot_be_added_to_a_source_without_splits() {
+    let task = spawn_task(spec(job("", "log.print.data = false")), not_paused()).unwrap();
+    let error = task
+        .handle()
+        .add_splits(vec![SplitId::new("t", 0)], ReadLimitShare::default())
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "source FakeSource does not read splits; none can be added"
+    );
+    task.cancel();
+}
+
+#[tokio::test]
+async fn the_read_limit_comes_from_the_spec() {
+    // 100 rows/s for this subtask (the master's share), whatever the job's env says.
+    let spec = TaskSpec {
+        read_limit: ReadLimitShare {
+            rows_per_second: Some(100.0),
+            bytes_per_second: None,
+        },
+        ..spec(job("row.num = 31", "log.print.data = false"))
+    };
+    let started = std::time::Instant::now();
+    let mut task = spawn_task(spec, not_paused()).unwrap();
+    assert_eq!(
+        timeout(LIMIT, task.wait()).await.unwrap(),
+        TaskOutcome::Finished
+    );
+    // A burst of 10 rows, then 21 at 100/s: never faster than 210 ms.
+    assert!(
+        started.elapsed() >= Duration::from_millis(210),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(task.metrics().rows_written, 31);
 }

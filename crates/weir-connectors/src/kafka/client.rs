@@ -1,0 +1,132 @@
+//! The librdkafka consumer of one subtask: its configuration, its context (errors, logs,
+//! commit results) and a handle that never closes it on an async thread.
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use rdkafka::ClientContext;
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
+use rdkafka::consumer::{ConsumerContext, StreamConsumer};
+use rdkafka::error::{KafkaError, KafkaResult};
+use rdkafka::topic_partition_list::TopicPartitionList;
+use weir_core::config::KafkaSourceConfig;
+
+use crate::source::SourceStatus;
+
+/// The consumer type every Kafka subtask uses.
+pub(crate) type Consumer = StreamConsumer<KafkaContext>;
+
+/// Receives librdkafka's callbacks for one consumer.
+pub(crate) struct KafkaContext {
+    pub(crate) status: Arc<SourceStatus>,
+}
+
+impl ClientContext for KafkaContext {
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        match level {
+            RDKafkaLogLevel::Emerg
+            | RDKafkaLogLevel::Alert
+            | RDKafkaLogLevel::Critical
+            | RDKafkaLogLevel::Error
+            | RDKafkaLogLevel::Warning => {
+                tracing::warn!(target: "librdkafka", facility, "{message}");
+            }
+            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
+                tracing::info!(target: "librdkafka", facility, "{message}");
+            }
+            RDKafkaLogLevel::Debug => tracing::debug!(target: "librdkafka", facility, "{message}"),
+        }
+    }
+
+    /// librdkafka reports what it is retrying (brokers down, connection refused, ...) here;
+    /// it keeps retrying itself, with backoff. The task shows it as `last_error`.
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.status.set_error(format!("{reason} ({error})"));
+    }
+}
+
+impl ConsumerContext for KafkaContext {
+    fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
+        match result {
+            Ok(()) => tracing::debug!(partitions = offsets.count(), "offsets committed"),
+            // Commits are advisory until checkpoints cover sources; the next one retries.
+            Err(error) => tracing::warn!(%error, "committing offsets failed"),
+        }
+    }
+}
+
+/// Properties every Weir Kafka client shares: brokers, a client id, the job's
+/// `kafka.config` (which may override the client id and `auto.offset.reset`).
+pub(crate) fn client_config(config: &KafkaSourceConfig, client_id: &str) -> ClientConfig {
+    let mut client = ClientConfig::new();
+    client
+        .set("bootstrap.servers", config.bootstrap_servers.trim())
+        .set("client.id", client_id)
+        // A start position outside the retained log: start at the earliest retained record
+        // rather than skip to the end (no silent loss). `kafka.config` may override.
+        .set("auto.offset.reset", "earliest");
+    for (key, value) in &config.kafka_config.0 {
+        client.set(key, value);
+    }
+    client
+}
+
+/// The consumer properties of a subtask: [`client_config`] plus the properties Weir owns
+/// (validation rejects them in `kafka.config`): the group used only for commits, no automatic
+/// commits, no EOF events, and the per-partition prefetch bound.
+pub(crate) fn consumer_config(config: &KafkaSourceConfig, client_id: &str) -> ClientConfig {
+    let mut client = client_config(config, client_id);
+    client
+        .set("group.id", &config.consumer_group)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("enable.partition.eof", "false");
+    for (key, value) in config.prefetch().librdkafka_properties() {
+        client.set(key, value);
+    }
+    client
+}
+
+/// A shared consumer whose last release happens on a blocking thread.
+///
+/// Dropping the last reference closes the consumer, which waits for librdkafka (outstanding
+/// commits, the group coordinator) — possibly seconds when brokers are down. Every holder of
+/// the consumer (partition readers too, after their partition queue) holds one of these, so
+/// that wait never blocks an async worker thread.
+pub(crate) struct ConsumerRef(Option<Arc<Consumer>>);
+
+impl ConsumerRef {
+    pub(crate) fn new(consumer: Consumer) -> Self {
+        ConsumerRef(Some(Arc::new(consumer)))
+    }
+}
+
+impl Deref for ConsumerRef {
+    type Target = Arc<Consumer>;
+
+    fn deref(&self) -> &Arc<Consumer> {
+        // Infallible: the option is `Some` from construction until `drop` takes it, and
+        // nothing can deref a value that is being dropped.
+        self.0.as_ref().expect("consumer taken only in drop")
+    }
+}
+
+impl Clone for ConsumerRef {
+    fn clone(&self) -> Self {
+        ConsumerRef(self.0.clone())
+    }
+}
+
+impl Drop for ConsumerRef {
+    fn drop(&mut self) {
+        let Some(consumer) = self.0.take() else {
+            return;
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn_blocking(move || drop(consumer));
+            }
+            Err(_) => drop(consumer),
+        }
+    }
+}

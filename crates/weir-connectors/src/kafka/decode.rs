@@ -1,0 +1,275 @@
+//! Record values → rows: `json`, delimited `text`, or the raw value as `content`.
+//!
+//! Conversions follow SeaTunnel's JSON and text deserializers where they are lenient (a
+//! number written as a string is still a number; a `string` field takes any JSON value, as
+//! its JSON text), and are otherwise strict: a value that does not fit its field's type is
+//! a format error, handled by `format_error_handle_way`.
+
+use base64::Engine as _;
+use serde_json::{Map, Value as Json};
+use weir_core::config::{KafkaSourceConfig, MessageFormat};
+use weir_core::row::{Row, Value};
+use weir_core::schema::DataType;
+
+/// Decodes the values of one source's records.
+#[derive(Debug)]
+pub(crate) struct Decoder {
+    kind: Kind,
+    fields: Vec<(String, DataType)>,
+    delimiter: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// No schema: the whole value as one string.
+    Content,
+    Json,
+    Text,
+}
+
+impl Decoder {
+    pub(crate) fn new(config: &KafkaSourceConfig) -> Self {
+        let kind = match (&config.schema, config.format) {
+            (None, _) => Kind::Content,
+            (Some(_), MessageFormat::Json) => Kind::Json,
+            (Some(_), MessageFormat::Text) => Kind::Text,
+        };
+        Decoder {
+            kind,
+            fields: config
+                .output_schema()
+                .fields
+                .into_iter()
+                .map(|field| (field.name, field.data_type))
+                .collect(),
+            delimiter: config.field_delimiter.clone(),
+        }
+    }
+
+    /// The row of a record whose value is `payload` (`None`: a tombstone), or why not.
+    pub(crate) fn decode(&self, payload: Option<&[u8]>) -> Result<Row, String> {
+        let payload = payload.ok_or("the record has no value (a tombstone)")?;
+        match self.kind {
+            Kind::Content => Ok(Row::new(vec![Value::String(utf8(payload)?.to_string())])),
+            Kind::Json => self.decode_json(payload),
+            Kind::Text => self.decode_text(utf8(payload)?),
+        }
+    }
+
+    fn decode_json(&self, payload: &[u8]) -> Result<Row, String> {
+        let mut object: Map<String, Json> = serde_json::from_slice(payload)
+            .map_err(|error| format!("not a JSON object: {error}"))?;
+        self.fields
+            .iter()
+            .map(|(name, data_type)| match object.remove(name) {
+                None | Some(Json::Null) => Ok(Value::Null),
+                Some(value) => from_json(value, *data_type)
+                    .map_err(|found| format!("field '{name}' must be {data_type}, found {found}")),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Row::new)
+    }
+
+    fn decode_text(&self, text: &str) -> Result<Row, String> {
+        let parts: Vec<&str> = text.split(self.delimiter.as_str()).collect();
+        if parts.len() > self.fields.len() {
+            return Err(format!(
+                "found {} fields separated by {:?}, the schema has {}",
+                parts.len(),
+                self.delimiter,
+                self.fields.len()
+            ));
+        }
+        self.fields
+            .iter()
+            .enumerate()
+            .map(|(index, (name, data_type))| match parts.get(index) {
+                None => Ok(Value::Null),
+                Some(part) => from_text(part, *data_type)
+                    .map_err(|()| format!("field '{name}' must be {data_type}, found {part:?}")),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Row::new)
+    }
+}
+
+fn utf8(payload: &[u8]) -> Result<&str, String> {
+    std::str::from_utf8(payload).map_err(|error| format!("the value is not UTF-8 text: {error}"))
+}
+
+/// Converts one JSON value; the error describes what was found.
+fn from_json(value: Json, data_type: DataType) -> Result<Value, String> {
+    let converted = match (&value, data_type) {
+        (Json::String(text), DataType::String) => Some(Value::String(text.clone())),
+        // Any other JSON value in a string field is kept as its JSON text (SeaTunnel does).
+        (_, DataType::String) => Some(Value::String(value.to_string())),
+        (Json::Bool(flag), DataType::Boolean) => Some(Value::Boolean(*flag)),
+        (Json::Number(number), DataType::Int) => number
+            .as_i64()
+            .and_then(|n| i32::try_from(n).ok())
+            .map(Value::Int),
+        (Json::Number(number), DataType::Bigint) => number.as_i64().map(Value::Bigint),
+        (Json::Number(number), DataType::Float) => number.as_f64().map(|n| Value::Float(n as f32)),
+        (Json::Number(number), DataType::Double) => number.as_f64().map(Value::Double),
+        (Json::String(text), DataType::Bytes) => base64::engine::general_purpose::STANDARD
+            .decode(text.trim())
+            .ok()
+            .map(Value::Bytes),
+        // Numbers and booleans written as strings parse like text fields.
+        (Json::String(text), _) if !text.trim().is_empty() => from_text(text, data_type).ok(),
+        _ => None,
+    };
+    converted.ok_or_else(|| describe(&value))
+}
+
+/// Converts one text field. Empty is null for every type but `string`.
+fn from_text(text: &str, data_type: DataType) -> Result<Value, ()> {
+    if data_type == DataType::String {
+        return Ok(Value::String(text.to_string()));
+    }
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Ok(Value::Null);
+    }
+    let parsed = match data_type {
+        DataType::Boolean => match trimmed.to_ascii_lowercase().as_str() {
+            "true" => Some(Value::Boolean(true)),
+            "false" => Some(Value::Boolean(false)),
+            _ => None,
+        },
+        DataType::Int => trimmed.parse().ok().map(Value::Int),
+        DataType::Bigint => trimmed.parse().ok().map(Value::Bigint),
+        DataType::Float => trimmed.parse().ok().map(Value::Float),
+        DataType::Double => trimmed.parse().ok().map(Value::Double),
+        DataType::Bytes => Some(Value::Bytes(text.as_bytes().to_vec())),
+        DataType::String => Some(Value::String(text.to_string())),
+    };
+    parsed.ok_or(())
+}
+
+fn describe(value: &Json) -> String {
+    let text = value.to_string();
+    let short: String = text.chars().take(40).collect();
+    let ellipsis = if short.len() < text.len() { "…" } else { "" };
+    let kind = match value {
+        Json::Null => "null",
+        Json::Bool(_) => "boolean",
+        Json::Number(_) => "number",
+        Json::String(_) => "string",
+        Json::Array(_) => "array",
+        Json::Object(_) => "object",
+    };
+    format!("{kind} {short}{ellipsis}")
+}
+
+#[cfg(test)]
+mod tests {
+    use weir_core::config::FormatErrorHandleWay;
+    use weir_core::schema::Schema;
+
+    use super::*;
+
+    fn decoder(format: MessageFormat, schema: Option<Schema>) -> Decoder {
+        let mut config = KafkaSourceConfig::new("k:9092", "t");
+        config.format = format;
+        config.schema = schema;
+        config.format_error_handle_way = FormatErrorHandleWay::Skip;
+        Decoder::new(&config)
+    }
+
+    fn schema() -> Schema {
+        Schema::new([
+            ("id", DataType::Bigint),
+            ("name", DataType::String),
+            ("ok", DataType::Boolean),
+            ("score", DataType::Double),
+            ("n", DataType::Int),
+            ("raw", DataType::Bytes),
+        ])
+    }
+
+    #[test]
+    fn json_fields_by_name_missing_is_null() {
+        let json = decoder(MessageFormat::Json, Some(schema()));
+        let row = json
+            .decode(Some(
+                br#"{"name":"a","id":"7","ok":true,"extra":1,"score":1.5,"raw":"aGk="}"#,
+            ))
+            .unwrap();
+        assert_eq!(
+            row.values,
+            vec![
+                Value::Bigint(7),
+                Value::String("a".into()),
+                Value::Boolean(true),
+                Value::Double(1.5),
+                Value::Null,
+                Value::Bytes(b"hi".to_vec()),
+            ]
+        );
+        let row = json.decode(Some(br#"{"name":{"x":[1]}}"#)).unwrap();
+        assert_eq!(row.values[1], Value::String(r#"{"x":[1]}"#.into()));
+    }
+
+    #[test]
+    fn json_errors_say_what_is_wrong() {
+        let json = decoder(MessageFormat::Json, Some(schema()));
+        assert_eq!(
+            json.decode(Some(br#"{"id":"seven"}"#)).unwrap_err(),
+            "field 'id' must be bigint, found string \"seven\""
+        );
+        assert_eq!(
+            json.decode(Some(br#"{"n":3000000000}"#)).unwrap_err(),
+            "field 'n' must be int, found number 3000000000"
+        );
+        assert!(
+            json.decode(Some(b"{not json"))
+                .unwrap_err()
+                .starts_with("not a JSON object")
+        );
+        assert!(json.decode(Some(b"[1,2]")).is_err());
+        assert_eq!(
+            json.decode(None).unwrap_err(),
+            "the record has no value (a tombstone)"
+        );
+    }
+
+    #[test]
+    fn text_splits_by_delimiter_in_schema_order() {
+        let text = decoder(MessageFormat::Text, Some(schema()));
+        let row = text.decode(Some(b"1,x,TRUE,,2")).unwrap();
+        assert_eq!(
+            row.values,
+            vec![
+                Value::Bigint(1),
+                Value::String("x".into()),
+                Value::Boolean(true),
+                Value::Null,
+                Value::Int(2),
+                Value::Null,
+            ]
+        );
+        assert!(text.decode(Some(b"1,x,true,1,2,b,extra")).is_err());
+        assert!(
+            text.decode(Some(b"x"))
+                .unwrap_err()
+                .contains("'id' must be bigint")
+        );
+        assert!(
+            text.decode(Some(&[0xff, 0xfe]))
+                .unwrap_err()
+                .contains("not UTF-8")
+        );
+    }
+
+    #[test]
+    fn without_schema_the_value_is_content() {
+        let raw = decoder(MessageFormat::Json, None);
+        let row = raw.decode(Some(b"{not json at all")).unwrap();
+        assert_eq!(row.values, vec![Value::String("{not json at all".into())]);
+        assert_eq!(
+            raw.decode(Some(b"")).unwrap().values,
+            vec![Value::String(String::new())]
+        );
+    }
+}

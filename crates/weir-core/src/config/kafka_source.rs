@@ -1,0 +1,488 @@
+//! `source { Kafka { } }`: records of Kafka topics, one split per partition.
+
+use std::time::Duration;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Deserializer, Serialize};
+
+use super::env::deserialize_variant;
+use super::flat_map::{KafkaProperties, PartitionOffsets};
+use super::prefetch::PrefetchSettings;
+use super::section::{Section, Violation};
+use crate::schema::{DataType, Schema};
+
+/// Reads Kafka topics. The master lists the partitions of `topic` and assigns them to the
+/// job's subtasks; each subtask reads its partitions with one consumer that uses `assign()`
+/// (never consumer-group rebalancing), each partition into its own queue bounded by
+/// `queue.size` rows and `queue.max_bytes` bytes, behind a librdkafka prefetch bounded by
+/// `prefetch.max_bytes`. A subtask's memory reservation is
+/// `partitions × (queue.max_bytes + prefetch reservation)` plus the sink's buffer and a fixed
+/// overhead (see `weir_core::memory`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSourceConfig {
+    /// Brokers to bootstrap from: `host:port[,host:port...]`.
+    #[serde(rename = "bootstrap.servers")]
+    pub bootstrap_servers: String,
+    /// Topics to read: a comma-separated list of names, or one regular expression when
+    /// `pattern = true` (it must match a whole topic name; Kafka's internal topics never
+    /// match). A listed topic that does not exist fails the job.
+    pub topic: String,
+    /// Whether `topic` is a regular expression.
+    #[serde(default = "default_pattern")]
+    pub pattern: bool,
+    /// The consumer group Weir commits read positions to, so that Kafka tooling shows the
+    /// job's lag, and that `start_mode = group_offsets` resumes from. Weir never joins the
+    /// group's rebalancing. Give each job its own group.
+    #[serde(rename = "consumer.group", default = "default_consumer_group")]
+    pub consumer_group: String,
+    /// Where reading starts in each partition: `earliest`, `latest`, `group_offsets` (the
+    /// offsets committed to `consumer.group`; a partition without one starts at earliest),
+    /// `timestamp` (the first record at or after `start_mode.timestamp`; a partition with
+    /// none starts at latest) or `specific_offsets` (`start_mode.offsets`; a partition not
+    /// listed starts at earliest). A start position outside the retained log starts at the
+    /// earliest retained offset (librdkafka's `auto.offset.reset`, which `kafka.config` may
+    /// override).
+    #[serde(default = "default_start_mode")]
+    pub start_mode: StartMode,
+    /// Milliseconds since the epoch to start at; required with `start_mode = timestamp`.
+    #[serde(
+        rename = "start_mode.timestamp",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub start_mode_timestamp: Option<i64>,
+    /// Start offsets as `{ "<topic>-<partition>" = offset, ... }`; required with
+    /// `start_mode = specific_offsets`.
+    #[serde(
+        rename = "start_mode.offsets",
+        default,
+        skip_serializing_if = "PartitionOffsets::is_empty"
+    )]
+    pub start_mode_offsets: PartitionOffsets,
+    /// How record values are decoded: `json` (one object per record, fields looked up by
+    /// name: missing ones are null, ones of the wrong type are format errors) or `text`
+    /// (fields separated by `field_delimiter`, in schema order). Without a `schema`, each
+    /// record becomes one string field `content` holding the whole value.
+    #[serde(default = "default_format")]
+    pub format: MessageFormat,
+    /// Separator between the fields of a `text` record.
+    #[serde(default = "default_field_delimiter")]
+    pub field_delimiter: String,
+    /// Fields of each record: `schema = { fields { id = "bigint", name = "string" } }`.
+    /// Absent: one string field `content` with the record's value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schema: Option<Schema>,
+    /// What a record that cannot be decoded does: `fail` fails the job, naming the topic,
+    /// partition and offset; `skip` drops it and counts it in the job's `records_skipped`.
+    /// A record without a value (a tombstone) counts as undecodable.
+    #[serde(default = "default_format_error_handle_way")]
+    pub format_error_handle_way: FormatErrorHandleWay,
+    /// Commit read positions to `consumer.group` every `env.checkpoint.interval` and when the
+    /// job stops. The committed offset of a partition is the next offset after the last
+    /// record handed to the sink, so lag shown by Kafka tooling is what the sink has not got.
+    /// Until Weir's checkpoints cover sources these commits are advisory only (they serve
+    /// lag and `group_offsets`); `false` never commits.
+    #[serde(default = "default_commit_on_checkpoint")]
+    pub commit_on_checkpoint: bool,
+    /// librdkafka consumer properties, e.g. `kafka.config = { client.id = weir, security.protocol
+    /// = SSL }`. Properties Weir sets itself are rejected, naming the option to use instead:
+    /// bootstrap.servers, metadata.broker.list, group.id, enable.auto.commit,
+    /// enable.auto.offset.store, auto.commit.interval.ms, enable.partition.eof,
+    /// queued.max.messages.kbytes, queued.min.messages, fetch.message.max.bytes,
+    /// max.partition.fetch.bytes, fetch.queue.backoff.ms.
+    #[serde(rename = "kafka.config", default)]
+    pub kafka_config: KafkaProperties,
+    /// Rows each partition's queue holds before that partition's reader waits.
+    #[serde(rename = "queue.size", default = "default_queue_size")]
+    pub queue_size: u32,
+    /// Bytes (in-memory row size) each partition's queue holds before that partition's reader
+    /// waits. The default, 8 MiB, lets the 1000-row bound govern for rows up to about 8 KiB;
+    /// larger records are bounded by bytes.
+    #[serde(rename = "queue.max_bytes", default = "default_queue_max_bytes")]
+    pub queue_max_bytes: u64,
+    /// Bytes librdkafka may prefetch per partition ahead of the partition's queue (it sets
+    /// `queued.max.messages.kbytes`; `fetch.message.max.bytes` is the smaller of this and
+    /// 256 KiB). A full queue stops its reader, the prefetch fills up to this bound and
+    /// fetching of that partition stops. At least 1024.
+    #[serde(rename = "prefetch.max_bytes", default = "default_prefetch_max_bytes")]
+    pub prefetch_max_bytes: u64,
+    /// Milliseconds between checks for new partitions of `topic` (by the master); new ones
+    /// join the running job. Zero or negative: never.
+    #[serde(
+        rename = "partition-discovery.interval-millis",
+        default = "default_partition_discovery_interval_millis"
+    )]
+    pub partition_discovery_interval_millis: i64,
+    /// Name of the stream this source produces (alias: `result_table_name`). Accepted for
+    /// SeaTunnel compatibility; a Weir job has one source and one sink, so it is only a label.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plugin_output: Option<String>,
+}
+
+fn default_pattern() -> bool {
+    false
+}
+fn default_consumer_group() -> String {
+    "weir".into()
+}
+fn default_start_mode() -> StartMode {
+    StartMode::GroupOffsets
+}
+fn default_format() -> MessageFormat {
+    MessageFormat::Json
+}
+fn default_field_delimiter() -> String {
+    ",".into()
+}
+fn default_format_error_handle_way() -> FormatErrorHandleWay {
+    FormatErrorHandleWay::Fail
+}
+fn default_commit_on_checkpoint() -> bool {
+    true
+}
+fn default_queue_size() -> u32 {
+    1000
+}
+fn default_queue_max_bytes() -> u64 {
+    8 * 1024 * 1024
+}
+fn default_prefetch_max_bytes() -> u64 {
+    1024 * 1024
+}
+fn default_partition_discovery_interval_millis() -> i64 {
+    -1
+}
+
+/// The field of a record read without a schema.
+pub const CONTENT_FIELD: &str = "content";
+
+/// librdkafka properties Weir sets itself, each with the reason a job may not.
+pub const OWNED_KAFKA_PROPERTIES: &[(&str, &str)] = &[
+    (
+        "bootstrap.servers",
+        "set the source's `bootstrap.servers` option instead",
+    ),
+    (
+        "metadata.broker.list",
+        "set the source's `bootstrap.servers` option instead",
+    ),
+    (
+        "group.id",
+        "set the source's `consumer.group` option instead",
+    ),
+    (
+        "enable.auto.commit",
+        "Weir commits offsets itself, from the rows that reached the sink (see `commit_on_checkpoint`)",
+    ),
+    (
+        "enable.auto.offset.store",
+        "Weir commits offsets itself, from the rows that reached the sink (see `commit_on_checkpoint`)",
+    ),
+    (
+        "auto.commit.interval.ms",
+        "Weir commits offsets every `env.checkpoint.interval` (see `commit_on_checkpoint`)",
+    ),
+    (
+        "enable.partition.eof",
+        "Weir's partition readers run without end-of-partition events",
+    ),
+    (
+        "queued.max.messages.kbytes",
+        "it is Weir's per-partition prefetch bound; set `prefetch.max_bytes` instead",
+    ),
+    (
+        "queued.min.messages",
+        "it bounds the per-partition prefetch in messages; Weir derives it from `prefetch.max_bytes`",
+    ),
+    (
+        "fetch.message.max.bytes",
+        "it is part of Weir's per-partition prefetch bound, derived from `prefetch.max_bytes`",
+    ),
+    (
+        "max.partition.fetch.bytes",
+        "it is part of Weir's per-partition prefetch bound, derived from `prefetch.max_bytes`",
+    ),
+    (
+        "fetch.queue.backoff.ms",
+        "Weir sets it to 10 ms: with a bounded prefetch, librdkafka's default slows reading 4-15x",
+    ),
+];
+
+impl KafkaSourceConfig {
+    /// A config with every default for `topic` on `bootstrap_servers`.
+    pub fn new(bootstrap_servers: impl Into<String>, topic: impl Into<String>) -> Self {
+        KafkaSourceConfig {
+            bootstrap_servers: bootstrap_servers.into(),
+            topic: topic.into(),
+            pattern: default_pattern(),
+            consumer_group: default_consumer_group(),
+            start_mode: default_start_mode(),
+            start_mode_timestamp: None,
+            start_mode_offsets: PartitionOffsets::default(),
+            format: default_format(),
+            field_delimiter: default_field_delimiter(),
+            schema: None,
+            format_error_handle_way: default_format_error_handle_way(),
+            commit_on_checkpoint: default_commit_on_checkpoint(),
+            kafka_config: KafkaProperties::default(),
+            queue_size: default_queue_size(),
+            queue_max_bytes: default_queue_max_bytes(),
+            prefetch_max_bytes: default_prefetch_max_bytes(),
+            partition_discovery_interval_millis: default_partition_discovery_interval_millis(),
+            plugin_output: None,
+        }
+    }
+
+    /// The topic names of a non-pattern `topic`: the comma-separated list, trimmed.
+    pub fn topics(&self) -> Vec<String> {
+        self.topic
+            .split(',')
+            .map(str::trim)
+            .filter(|name| !name.is_empty())
+            .map(String::from)
+            .collect()
+    }
+
+    /// How often the master looks for new partitions, if at all.
+    pub fn partition_discovery_interval(&self) -> Option<Duration> {
+        u64::try_from(self.partition_discovery_interval_millis)
+            .ok()
+            .filter(|millis| *millis > 0)
+            .map(Duration::from_millis)
+    }
+
+    /// The rows this source produces: `schema`, or one string field `content`.
+    pub fn output_schema(&self) -> Schema {
+        self.schema
+            .clone()
+            .unwrap_or_else(|| Schema::new([(CONTENT_FIELD, DataType::String)]))
+    }
+
+    /// The librdkafka prefetch settings Weir derives from `prefetch.max_bytes`.
+    pub fn prefetch(&self) -> PrefetchSettings {
+        PrefetchSettings::for_max_bytes(self.prefetch_max_bytes)
+    }
+
+    /// Bytes one partition may occupy in one subtask: its queue plus its prefetch.
+    pub fn split_buffer_bytes(&self) -> u64 {
+        self.queue_max_bytes
+            .saturating_add(self.prefetch().reservation_bytes())
+    }
+}
+
+impl Section for KafkaSourceConfig {
+    const ALIASES: &'static [(&'static str, &'static str)] =
+        &[("result_table_name", "plugin_output")];
+
+    fn validate(&self) -> Result<(), Violation> {
+        if self.bootstrap_servers.trim().is_empty() {
+            return Err(Violation::new("bootstrap.servers", "must not be empty"));
+        }
+        self.validate_topic()?;
+        self.validate_start_mode()?;
+        if self.field_delimiter.is_empty() {
+            return Err(Violation::new("field_delimiter", "must not be empty"));
+        }
+        if self.consumer_group.trim().is_empty() {
+            return Err(Violation::new("consumer.group", "must not be empty"));
+        }
+        for (key, _) in &self.kafka_config.0 {
+            if let Some((_, why)) = OWNED_KAFKA_PROPERTIES
+                .iter()
+                .find(|(owned, _)| owned == key)
+            {
+                return Err(Violation::new(
+                    format!("kafka.config.{key}"),
+                    format!("cannot be set: {why}"),
+                ));
+            }
+        }
+        if self.queue_size == 0 {
+            return Err(Violation::new("queue.size", "must be at least 1, found 0"));
+        }
+        if self.queue_max_bytes == 0 {
+            return Err(Violation::new(
+                "queue.max_bytes",
+                "must be at least 1, found 0",
+            ));
+        }
+        PrefetchSettings::check_max_bytes(self.prefetch_max_bytes)
+            .map_err(|message| Violation::new("prefetch.max_bytes", message))?;
+        Ok(())
+    }
+}
+
+impl KafkaSourceConfig {
+    fn validate_topic(&self) -> Result<(), Violation> {
+        if self.pattern {
+            return regex::Regex::new(&self.topic).map(drop).map_err(|error| {
+                Violation::new(
+                    "topic",
+                    format!("is not a valid regular expression: {error}"),
+                )
+            });
+        }
+        let names: Vec<&str> = self.topic.split(',').map(str::trim).collect();
+        if names.iter().any(|name| name.is_empty()) {
+            return Err(Violation::new(
+                "topic",
+                format!(
+                    "must be a comma-separated list of topic names, found {:?}",
+                    self.topic
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_start_mode(&self) -> Result<(), Violation> {
+        let mode = self.start_mode;
+        match (mode, self.start_mode_timestamp) {
+            (StartMode::Timestamp, None) => {
+                return Err(Violation::new(
+                    "start_mode.timestamp",
+                    "is required with start_mode = timestamp (milliseconds since the epoch)",
+                ));
+            }
+            (StartMode::Timestamp, Some(ms)) if ms < 0 => {
+                return Err(Violation::new(
+                    "start_mode.timestamp",
+                    format!("must be a non-negative integer, found {ms}"),
+                ));
+            }
+            (StartMode::Timestamp, Some(_)) | (_, None) => {}
+            (_, Some(_)) => {
+                return Err(Violation::new(
+                    "start_mode.timestamp",
+                    format!(
+                        "is only used with start_mode = timestamp, not {}",
+                        mode.name()
+                    ),
+                ));
+            }
+        }
+        let offsets = &self.start_mode_offsets;
+        match (mode, offsets.is_empty()) {
+            (StartMode::SpecificOffsets, true) => Err(Violation::new(
+                "start_mode.offsets",
+                "is required with start_mode = specific_offsets, e.g. `{ orders-0 = 42 }`",
+            )),
+            (StartMode::SpecificOffsets, false) => self.validate_offsets(),
+            (_, true) => Ok(()),
+            (_, false) => Err(Violation::new(
+                "start_mode.offsets",
+                format!(
+                    "is only used with start_mode = specific_offsets, not {}",
+                    mode.name()
+                ),
+            )),
+        }
+    }
+
+    fn validate_offsets(&self) -> Result<(), Violation> {
+        let entries = self.start_mode_offsets.entries().map_err(|key| {
+            Violation::new(
+                format!("start_mode.offsets.{key}"),
+                "must be named <topic>-<partition>, e.g. orders-0",
+            )
+        })?;
+        let topics = self.topics();
+        for (topic, partition, offset) in entries {
+            let option = || format!("start_mode.offsets.{topic}-{partition}");
+            if offset < 0 {
+                return Err(Violation::new(
+                    option(),
+                    format!("must be a non-negative offset, found {offset}"),
+                ));
+            }
+            if !self.pattern && !topics.contains(&topic) {
+                return Err(Violation::new(
+                    option(),
+                    format!("names topic '{topic}', which is not in 'topic'"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Where a Kafka source starts reading each partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StartMode {
+    /// The earliest retained offset.
+    Earliest,
+    /// The end of the partition: only records produced after the job started.
+    Latest,
+    /// The offset committed to `consumer.group`; earliest when there is none.
+    GroupOffsets,
+    /// The first record at or after `start_mode.timestamp`.
+    Timestamp,
+    /// The offsets in `start_mode.offsets`; earliest for partitions not listed.
+    SpecificOffsets,
+}
+
+impl StartMode {
+    const VARIANTS: [(&'static str, StartMode); 5] = [
+        ("earliest", StartMode::Earliest),
+        ("latest", StartMode::Latest),
+        ("group_offsets", StartMode::GroupOffsets),
+        ("timestamp", StartMode::Timestamp),
+        ("specific_offsets", StartMode::SpecificOffsets),
+    ];
+
+    /// The name as written in job files.
+    pub fn name(self) -> &'static str {
+        Self::VARIANTS
+            .iter()
+            .find(|(_, mode)| *mode == self)
+            .map_or("?", |(name, _)| name)
+    }
+}
+
+impl<'de> Deserialize<'de> for StartMode {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserialize_variant(deserializer, &StartMode::VARIANTS)
+    }
+}
+
+/// How a Kafka record's value is decoded into a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageFormat {
+    /// One JSON object per record.
+    Json,
+    /// Delimited text.
+    Text,
+}
+
+impl<'de> Deserialize<'de> for MessageFormat {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserialize_variant(
+            deserializer,
+            &[("json", MessageFormat::Json), ("text", MessageFormat::Text)],
+        )
+    }
+}
+
+/// What happens to a record that cannot be decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FormatErrorHandleWay {
+    /// Fail the job, naming the record's topic, partition and offset.
+    Fail,
+    /// Drop the record and count it.
+    Skip,
+}
+
+impl<'de> Deserialize<'de> for FormatErrorHandleWay {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserialize_variant(
+            deserializer,
+            &[
+                ("fail", FormatErrorHandleWay::Fail),
+                ("skip", FormatErrorHandleWay::Skip),
+            ],
+        )
+    }
+}
