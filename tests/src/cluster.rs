@@ -6,6 +6,11 @@
 //! logs into that master's directory; every failure message (a command that fails, a condition
 //! that never comes true) carries the tail of all those logs, so a CI log explains itself.
 //!
+//! A worker started with [`WorkerOptions::capture_stdout`] writes its stdout — where the Console
+//! sink prints rows — to `worker-ID.stdout` instead ([`Worker::stdout_lines`]), through a pipe
+//! the test can stop reading ([`Worker::pause_stdout`]) to stall that sink. [`Worker::rss_bytes`]
+//! samples a worker's resident memory from /proc.
+//!
 //! Processes are killed when their handle is dropped, also while a test panics. The directory is
 //! deleted after a passing test and kept (its path printed) after a failing one.
 //!

@@ -12,7 +12,6 @@
 //! Blocking librdkafka calls run on blocking threads; nothing here polls in a loop.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use rdkafka::error::KafkaError;
@@ -107,13 +106,7 @@ async fn assign_splits(shared: &Arc<KafkaShared>) -> Result<(), ConnectorError> 
             let task_shared = Arc::clone(shared);
             let task_ids = ids.clone();
             let resolved = tokio::task::spawn_blocking(move || {
-                let shared = task_shared;
-                offsets::resolve_and_assign(
-                    &shared.consumer,
-                    &shared.config,
-                    &task_ids,
-                    shared.bounded,
-                )
+                offsets::resolve_and_assign(&task_shared, &task_ids)
             })
             .await
             .map_err(|error| ConnectorError::Interrupted {
@@ -147,6 +140,9 @@ async fn assign_splits(shared: &Arc<KafkaShared>) -> Result<(), ConnectorError> 
         shared.status.clear_error();
         for (split, range) in batch.iter().zip(ranges) {
             split.state.init_position(range.start);
+            if let Some(end) = range.end {
+                split.state.set_high_watermark(end);
+            }
             split.range.send_replace(Some(range));
         }
         tracing::info!(
@@ -218,26 +214,18 @@ async fn refresh_watermarks(shared: &Arc<KafkaShared>) -> Result<(), ConnectorEr
     }
 }
 
-/// Commits the position of every split whose position changed since its last commit.
+/// Commits the position of every split that has one (through the committer, which never
+/// blocks the caller).
 fn commit(shared: &KafkaShared) {
-    let changed: Vec<(Arc<KafkaSplit>, i64)> = shared
+    let Some(committer) = &shared.committer else {
+        return;
+    };
+    let positions: Vec<(SplitId, i64)> = shared
         .splits()
         .into_iter()
-        .filter_map(|split| {
-            let position = split.state.position()?;
-            (split.committed.load(Ordering::Relaxed) != position).then_some((split, position))
-        })
+        .filter_map(|split| Some((split.id.clone(), split.state.position()?)))
         .collect();
-    let positions: Vec<(SplitId, i64)> = changed
-        .iter()
-        .map(|(split, position)| (split.id.clone(), *position))
-        .collect();
-    match offsets::commit_async(&shared.consumer, &positions) {
-        Ok(()) => {
-            for (split, position) in changed {
-                split.committed.store(position, Ordering::Relaxed);
-            }
-        }
-        Err(error) => tracing::warn!(%error, "committing offsets failed"),
+    if !positions.is_empty() {
+        committer.commit(positions);
     }
 }

@@ -20,21 +20,23 @@
 //! `env.checkpoint.interval`, and refreshes high watermarks for lag.
 
 mod client;
+mod committer;
 mod decode;
 mod driver;
 mod metadata;
+pub mod mock;
 mod offsets;
 mod reader;
 
-use std::sync::atomic::AtomicI64;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use rdkafka::config::FromClientConfigAndContext;
 use tokio::sync::{Notify, watch};
-use weir_core::config::{EnvConfig, JobMode, KafkaSourceConfig};
+use weir_core::config::{EnvConfig, JobMode, KafkaSourceConfig, StartMode};
 use weir_core::split::SplitId;
 
 use self::client::{Consumer, ConsumerRef, KafkaContext, consumer_config};
+use self::committer::Committer;
 use self::decode::Decoder;
 pub use self::metadata::{
     ListPartitionsError, METADATA_TIMEOUT, list_partitions, list_partitions_within,
@@ -51,13 +53,13 @@ pub(crate) struct KafkaSplit {
     pub(crate) state: Arc<SplitState>,
     /// Set by the driver once the partition is assigned.
     pub(crate) range: watch::Sender<Option<Range>>,
-    /// The position last committed, to commit only what changed.
-    pub(crate) committed: AtomicI64,
 }
 
 /// What the opener, the driver and the readers of one subtask share.
 pub(crate) struct KafkaShared {
     pub(crate) consumer: ConsumerRef,
+    /// Reads and commits `consumer.group`'s offsets; `None` when the source does neither.
+    pub(crate) committer: Option<Committer>,
     pub(crate) config: KafkaSourceConfig,
     pub(crate) status: Arc<SourceStatus>,
     /// Batch jobs read each partition up to its high watermark at assignment, then end.
@@ -108,8 +110,16 @@ pub(crate) fn open(
             detail: error.to_string(),
         })?;
     let bounded = env.job_mode == JobMode::Batch;
+    let committer = (config.commit_on_checkpoint || config.start_mode == StartMode::GroupOffsets)
+        .then(|| Committer::start(config, &client_id))
+        .transpose()
+        .map_err(|detail| ConnectorError::Kafka {
+            what: "offset committer could not be created",
+            detail,
+        })?;
     let shared = Arc::new(KafkaShared {
         consumer: ConsumerRef::new(consumer),
+        committer,
         config: config.clone(),
         status: Arc::clone(&status),
         bounded,
@@ -167,7 +177,6 @@ impl SplitOpener for KafkaOpener {
                     state: Arc::new(SplitState::new(id.to_string())),
                     id,
                     range: watch::channel(None).0,
-                    committed: AtomicI64::new(i64::MIN),
                 });
                 readers.push(SplitReader {
                     state: Arc::clone(&split.state),

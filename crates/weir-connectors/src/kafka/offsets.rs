@@ -12,7 +12,9 @@ use rdkafka::types::RDKafkaErrorCode;
 use weir_core::config::{KafkaSourceConfig, StartMode};
 use weir_core::split::SplitId;
 
+use super::KafkaShared;
 use super::client::Consumer;
+use super::committer::Committer;
 
 /// Bound of each offset request to the brokers.
 pub(crate) const OFFSETS_TIMEOUT: Duration = Duration::from_secs(10);
@@ -140,6 +142,7 @@ fn fill_missing(
 /// The start offset of each split under the source's `start_mode`.
 fn start_offsets(
     consumer: &Consumer,
+    committer: Option<&Committer>,
     config: &KafkaSourceConfig,
     splits: &[SplitId],
 ) -> Result<Vec<i64>, OffsetsError> {
@@ -168,22 +171,14 @@ fn start_offsets(
             fill_missing(consumer, splits, given, EARLIEST)
         }
         StartMode::GroupOffsets => {
-            let query = list_of(splits, |_| Offset::Invalid);
-            let committed = consumer
-                .committed_offsets(query, OFFSETS_TIMEOUT)
-                .map_err(|error| classify(None, error))?;
-            let found = offsets_of(&committed)?;
-            let given = splits
-                .iter()
-                .map(
-                    |split| match found.get(&(split.topic.clone(), split.partition)) {
-                        Some(Offset::Offset(offset)) => Some(*offset),
-                        // No committed offset: start at earliest.
-                        _ => None,
-                    },
-                )
-                .collect();
-            fill_missing(consumer, splits, given, EARLIEST)
+            let committed = match committer {
+                Some(committer) => committer
+                    .committed(splits.to_vec())
+                    .map_err(OffsetsError::Retry)?,
+                None => vec![None; splits.len()],
+            };
+            // No committed offset: start at earliest.
+            fill_missing(consumer, splits, committed, EARLIEST)
         }
     }
 }
@@ -191,13 +186,12 @@ fn start_offsets(
 /// Resolves where each split starts (and ends, when `bounded`), then adds the splits to the
 /// consumer's assignment at those offsets. Blocking.
 pub(crate) fn resolve_and_assign(
-    consumer: &Consumer,
-    config: &KafkaSourceConfig,
+    shared: &KafkaShared,
     splits: &[SplitId],
-    bounded: bool,
 ) -> Result<Vec<Range>, OffsetsError> {
-    let starts = start_offsets(consumer, config, splits)?;
-    let ends = if bounded {
+    let consumer: &Consumer = &shared.consumer;
+    let starts = start_offsets(consumer, shared.committer.as_ref(), &shared.config, splits)?;
+    let ends = if shared.bounded {
         fill_missing(consumer, splits, vec![None; splits.len()], LATEST)?
             .into_iter()
             .map(Some)
@@ -229,20 +223,4 @@ pub(crate) fn high_watermarks(
     splits: &[SplitId],
 ) -> Result<Vec<Option<i64>>, OffsetsError> {
     list_offsets(consumer, splits, LATEST)
-}
-
-/// Commits `positions` (the next offset to read of each split) to the consumer group,
-/// without waiting for the answer (it arrives on the consumer's main queue).
-pub(crate) fn commit_async(
-    consumer: &Consumer,
-    positions: &[(SplitId, i64)],
-) -> Result<(), KafkaError> {
-    if positions.is_empty() {
-        return Ok(());
-    }
-    let mut list = TopicPartitionList::with_capacity(positions.len());
-    for (split, position) in positions {
-        list.add_partition_offset(&split.topic, split.partition, Offset::Offset(*position))?;
-    }
-    consumer.commit(&list, rdkafka::consumer::CommitMode::Async)
 }

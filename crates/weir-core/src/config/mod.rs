@@ -37,8 +37,8 @@ pub use self::kafka_source::{
 };
 pub use self::parse::parse_job;
 pub use self::prefetch::{
-    FETCH_MESSAGE_MAX_BYTES_CAP, FETCH_QUEUE_BACKOFF_MS, KAFKA_CLIENT_OVERHEAD_BYTES,
-    PREFETCH_BYTES_PER_MESSAGE, PrefetchSettings,
+    ASSUMED_MAX_RECORD_BYTES, FETCH_MESSAGE_MAX_BYTES_CAP, FETCH_QUEUE_BACKOFF_MS,
+    KAFKA_CLIENT_OVERHEAD_BYTES, PREFETCH_BYTES_PER_MESSAGE, PrefetchSettings,
 };
 pub use self::reference::{reference_markdown, settings_markdown};
 pub use crate::schema::{DataType, Field, Schema};

@@ -32,6 +32,13 @@ pub const PREFETCH_BYTES_PER_MESSAGE: u64 = 512;
 /// [`PrefetchSettings::reservation_bytes`].
 pub const KAFKA_CLIENT_OVERHEAD_BYTES: u64 = 8 * 1024 * 1024;
 
+/// The largest record the reservation allows for: Kafka's default `message.max.bytes`
+/// (1 MiB). A stalled partition may hold one whole fetched batch beyond the cap (a batch is
+/// never split), and its reader holds one more record, received and decoded, while it waits
+/// for room in the split queue. Topics configured for larger records need more memory than
+/// Weir reserves for them.
+pub const ASSUMED_MAX_RECORD_BYTES: u64 = 1024 * 1024;
+
 /// The librdkafka properties Weir derives from `prefetch.max_bytes`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PrefetchSettings {
@@ -73,21 +80,23 @@ impl PrefetchSettings {
     }
 
     /// Memory one stalled partition's prefetch may hold: the payload cap, plus one fetch of
-    /// overshoot (librdkafka checks the cap before fetching, not after), plus per-message
-    /// overhead for the cap's worth of messages and one fetch's worth of them.
+    /// overshoot (librdkafka checks the cap before fetching, not after) — at least one whole
+    /// batch of the largest record — plus the record the reader holds (its payload and its
+    /// decoded row), plus per-message overhead for the cap's worth of messages and one
+    /// fetch's worth of them.
     ///
     /// ```text
-    /// cap + fetch.message.max.bytes
+    /// cap + max(fetch.message.max.bytes, R) + 2 × R
     ///     + PREFETCH_BYTES_PER_MESSAGE × (queued.min.messages + fetch.message.max.bytes / 1 KiB)
     /// ```
-    ///
-    /// A record batch larger than `fetch.message.max.bytes` is still fetched whole (Kafka
-    /// never splits a batch), so records above 256 KiB overshoot by their batch size instead:
-    /// with such records, raise `prefetch.max_bytes` to cover one batch.
+    /// with R = [`ASSUMED_MAX_RECORD_BYTES`]. Measured with 1 MiB records behind a stalled
+    /// sink (tests/tests/kafka_source.rs, `bounded_memory_1mib`): without the `R` terms RSS
+    /// exceeded the reservation by up to 5 MiB for 2 partitions.
     pub fn reservation_bytes(&self) -> u64 {
         let cap = self.queued_max_messages_kbytes * 1024;
         let messages = self.queued_min_messages + self.fetch_message_max_bytes / 1024;
-        cap + self.fetch_message_max_bytes + PREFETCH_BYTES_PER_MESSAGE * messages
+        let overshoot = self.fetch_message_max_bytes.max(ASSUMED_MAX_RECORD_BYTES);
+        cap + overshoot + 2 * ASSUMED_MAX_RECORD_BYTES + PREFETCH_BYTES_PER_MESSAGE * messages
     }
 
     /// The properties to hand librdkafka, as `(name, value)`.

@@ -361,4 +361,6 @@ fn start(
 }
 
 #[cfg(test)]
+mod kafka_tests;
+#[cfg(test)]
 mod tests;

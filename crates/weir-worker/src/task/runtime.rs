@@ -216,6 +216,9 @@ async fn drain(
     cancel: &CancellationToken,
     metrics: &TaskMetrics,
 ) -> Result<(), Ended> {
+    // A row handed to the sink is flushed within FLUSH_DELAY: a trickle of rows must not wait
+    // in a sink buffer for more rows to come (a streaming job may never send them).
+    let mut flush_at: Option<tokio::time::Instant> = None;
     loop {
         if input.splits.records.is_empty() && !input.unbounded {
             return Ok(());
@@ -223,6 +226,10 @@ async fn drain(
         tokio::select! {
             biased;
             () = cancel.cancelled() => return Err(Ended::Cancelled),
+            () = sleep_until_or_never(flush_at) => {
+                flush_at = None;
+                sink.flush().await.map_err(|error| Ended::SinkFailed(error.to_string()))?;
+            }
             // A failing reader ends the task at once, not when its queue has drained.
             Some(joined) = input.splits.readers.join_next() => reader_result(joined)?,
             joined = driver_ended(driver) => reader_result(joined)?,
@@ -242,8 +249,19 @@ async fn drain(
                 if let Some(state) = input.splits.states.get(index) {
                     state.set_position(position.saturating_add(1));
                 }
+                flush_at.get_or_insert_with(|| tokio::time::Instant::now() + FLUSH_DELAY);
             }
         }
+    }
+}
+
+/// The longest a written row waits in the sink's buffer before a flush.
+const FLUSH_DELAY: std::time::Duration = std::time::Duration::from_millis(100);
+
+async fn sleep_until_or_never(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
     }
 }
 

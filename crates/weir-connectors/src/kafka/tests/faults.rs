@@ -50,7 +50,7 @@ async fn a_poison_record_is_skipped_and_counted() {
 async fn an_unreachable_broker_is_reported_then_cleared_when_it_returns() {
     let cluster = Cluster::new(&[("outage", 1)]);
     produce(&cluster.bootstrap, "outage", 0, &[json(0, 0), json(1, 0)]);
-    cluster.mock.broker_down(1).unwrap();
+    cluster.mock.set_broker_up(1, false).unwrap();
     let mut config = cluster.source("outage");
     config
         .kafka_config
@@ -62,7 +62,7 @@ async fn an_unreachable_broker_is_reported_then_cleared_when_it_returns() {
     let reported = status.last_error().unwrap_or_default();
     assert!(!reported.is_empty());
 
-    cluster.mock.broker_up(1).unwrap();
+    cluster.mock.set_broker_up(1, true).unwrap();
     assert_eq!(running.offsets(0, 2).await, vec![0, 1]);
     until("the error is cleared", || status.last_error().is_none()).await;
     running.stop().await.unwrap();
@@ -84,6 +84,7 @@ async fn a_vanished_topic_fails_the_source_with_a_clear_message() {
     // The mock has no admin API: make its metadata say the topic is gone.
     cluster
         .mock
+        .cluster()
         .topic_error(
             "doomed",
             RDKafkaRespErr::RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART,

@@ -7,9 +7,7 @@ mod reading;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rdkafka::config::ClientConfig;
-use rdkafka::mocking::MockCluster;
-use rdkafka::producer::{BaseProducer, BaseRecord, DefaultProducerContext, Producer as _};
+use super::mock::MockKafka;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -27,17 +25,22 @@ const PATIENCE: Duration = Duration::from_secs(30);
 
 /// An in-process Kafka cluster with one broker (id 1).
 pub(super) struct Cluster {
-    pub mock: MockCluster<'static, DefaultProducerContext>,
+    pub mock: MockKafka,
     pub bootstrap: String,
 }
 
 impl Cluster {
     pub fn new(topics: &[(&str, i32)]) -> Self {
-        let mock = MockCluster::new(1).unwrap();
+        // Logs only with RUST_LOG set; a second init in the same process is a no-op.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+        let mock = MockKafka::new(1).unwrap();
         for (topic, partitions) in topics {
-            mock.create_topic(topic, *partitions, 1).unwrap();
+            mock.create_topic(topic, *partitions).unwrap();
         }
-        let bootstrap = mock.bootstrap_servers();
+        let bootstrap = mock.bootstrap_servers().to_string();
         Cluster { mock, bootstrap }
     }
 
@@ -45,6 +48,9 @@ impl Cluster {
     pub fn source(&self, topic: &str) -> KafkaSourceConfig {
         let mut config = KafkaSourceConfig::new(self.bootstrap.clone(), topic);
         config.start_mode = StartMode::Earliest;
+        if let Ok(debug) = std::env::var("WEIR_KAFKA_DEBUG") {
+            config.kafka_config.0.insert("debug".into(), debug);
+        }
         config
     }
 }
@@ -61,31 +67,7 @@ pub(super) fn produce_at(
     payloads: &[Vec<u8>],
     timestamp: Option<i64>,
 ) {
-    let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("linger.ms", "5")
-        .create()
-        .unwrap();
-    for payload in payloads {
-        let mut record = BaseRecord::<(), Vec<u8>>::to(topic)
-            .partition(partition)
-            .payload(payload);
-        if let Some(timestamp) = timestamp {
-            record = record.timestamp(timestamp);
-        }
-        let mut pending = record;
-        loop {
-            match producer.send(pending) {
-                Ok(()) => break,
-                Err((_, returned)) => {
-                    // Local queue full: let deliveries drain, then retry.
-                    producer.poll(Duration::from_millis(10));
-                    pending = returned;
-                }
-            }
-        }
-    }
-    producer.flush(Duration::from_secs(30)).unwrap();
+    super::mock::produce(bootstrap, topic, partition, payloads, timestamp).unwrap();
 }
 
 /// `{"id": <id>, "p": <partition>}`.
@@ -111,7 +93,8 @@ pub(super) struct Running {
     pub queues: Vec<QueueReceiver<SourceRecord>>,
     pub states: Vec<Arc<SplitState>>,
     pub status: Arc<SourceStatus>,
-    readers: Vec<JoinHandle<Result<(), ConnectorError>>>,
+    /// `None` once the test has taken the reader's result.
+    readers: Vec<Option<JoinHandle<Result<(), ConnectorError>>>>,
     driver: Option<JoinHandle<Result<(), ConnectorError>>>,
     cancel: CancellationToken,
     stop: CancellationToken,
@@ -183,8 +166,9 @@ impl Running {
         let (sender, receiver) = bounded_queue(self.bounds.0, self.bounds.1);
         self.queues.push(receiver);
         self.states.push(split.state);
-        self.readers
-            .push(tokio::spawn(split.reader.run(sender, self.ctx.clone())));
+        self.readers.push(Some(tokio::spawn(
+            split.reader.run(sender, self.ctx.clone()),
+        )));
     }
 
     /// Adds splits to the running source (partition discovery); returns how many started.
@@ -219,7 +203,8 @@ impl Running {
 
     /// The result of split `index`'s reader, which must end within [`PATIENCE`].
     pub async fn reader_result(&mut self, index: usize) -> Result<(), ConnectorError> {
-        tokio::time::timeout(PATIENCE, &mut self.readers[index])
+        let reader = self.readers[index].take().expect("result already taken");
+        tokio::time::timeout(PATIENCE, reader)
             .await
             .expect("reader did not end")
             .expect("reader panicked")
@@ -228,7 +213,7 @@ impl Running {
     /// Stops the readers, then the driver (which commits the final positions).
     pub async fn stop(mut self) -> Result<(), ConnectorError> {
         self.cancel.cancel();
-        for reader in self.readers.drain(..) {
+        for reader in self.readers.drain(..).flatten() {
             let _ = reader.await;
         }
         self.stop.cancel();
@@ -236,17 +221,6 @@ impl Running {
             Some(driver) => driver.await.expect("driver panicked"),
             None => Ok(()),
         }
-    }
-
-    /// The driver's result, which must end within [`PATIENCE`] without being stopped.
-    pub async fn driver_result(&mut self) -> Result<(), ConnectorError> {
-        let driver = self.driver.as_mut().expect("no driver");
-        let result = tokio::time::timeout(PATIENCE, driver)
-            .await
-            .expect("driver did not end")
-            .expect("driver panicked");
-        self.driver = None;
-        result
     }
 }
 

@@ -199,6 +199,7 @@ async fn positions_are_committed_and_group_offsets_resume_from_them() {
 
 /// The offset committed by `group` for partition 0 of `topic`.
 fn committed(bootstrap: &str, group: &str, topic: &str) -> Option<i64> {
+    use rdkafka::config::ClientConfig;
     use rdkafka::consumer::{BaseConsumer, Consumer};
     use rdkafka::{Offset, TopicPartitionList};
     let consumer: BaseConsumer = ClientConfig::new()
