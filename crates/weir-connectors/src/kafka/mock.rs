@@ -85,9 +85,10 @@ pub fn produce(
         loop {
             match producer.send(record) {
                 Ok(()) => break,
-                Err((KafkaError::MessageProduction(code), returned))
-                    if code == rdkafka::types::RDKafkaErrorCode::QueueFull =>
-                {
+                Err((
+                    KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull),
+                    returned,
+                )) => {
                     // The local queue is full: let deliveries drain, then retry.
                     producer.poll(Duration::from_millis(10));
                     record = returned;

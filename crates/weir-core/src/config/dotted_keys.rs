@@ -66,11 +66,10 @@ fn is_scalar_prefixed(key: &str) -> bool {
 fn byte_offset(text: &str, line_starts: &[usize], line: usize, column: usize) -> Option<usize> {
     let start = *line_starts.get(line.checked_sub(1)?)?;
     let skip = column.checked_sub(1)?;
-    let line_text = &text[start..];
-    match line_text.char_indices().nth(skip) {
-        Some((offset, _)) => Some(start + offset),
-        None => None,
-    }
+    text[start..]
+        .char_indices()
+        .nth(skip)
+        .map(|(offset, _)| start + offset)
 }
 
 #[cfg(test)]

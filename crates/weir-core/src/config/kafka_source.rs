@@ -286,7 +286,7 @@ impl Section for KafkaSourceConfig {
         if self.consumer_group.trim().is_empty() {
             return Err(Violation::new("consumer.group", "must not be empty"));
         }
-        for (key, _) in &self.kafka_config.0 {
+        for key in self.kafka_config.0.keys() {
             if let Some((_, why)) = OWNED_KAFKA_PROPERTIES
                 .iter()
                 .find(|(owned, _)| owned == key)

@@ -22,14 +22,17 @@ pub const FETCH_QUEUE_BACKOFF_MS: u64 = 10;
 const MAX_QUEUED_KBYTES: u64 = 2_097_151;
 
 /// Bytes librdkafka holds per prefetched message besides its payload (its op and message
-/// structures, and the record's share of the fetch buffer's framing). Measured: see
-/// [`PrefetchSettings::reservation_bytes`].
-pub const PREFETCH_BYTES_PER_MESSAGE: u64 = 512;
+/// structures, allocator overhead, the record's share of the fetch buffer's framing).
+/// Measured ≈ 0.8-1.1 KiB with 100-byte records (`examples/prefetch_rss.rs`, see
+/// [`PrefetchSettings::reservation_bytes`]).
+pub const PREFETCH_BYTES_PER_MESSAGE: u64 = 1024;
 
-/// Memory of one librdkafka consumer with no partition data: its threads (main, internal
-/// broker, one per broker connection), their buffers and metadata. Part of every Kafka
-/// subtask's reservation, whatever its partition count. Measured: see
-/// [`PrefetchSettings::reservation_bytes`].
+/// Memory of one Kafka subtask's clients with no partition data: the reading consumer and
+/// the offset committer (librdkafka threads, buffers, metadata). Part of every Kafka
+/// subtask's reservation, whatever its partition count. Measured ≈ 2.3 MiB for the consumer
+/// and ≈ 0.8 MiB for the committer (`examples/prefetch_rss.rs`, fitting RSS growth over 1, 4
+/// and 8 stalled partitions); reserved with margin for more brokers (one thread and
+/// connection buffers each).
 pub const KAFKA_CLIENT_OVERHEAD_BYTES: u64 = 8 * 1024 * 1024;
 
 /// The largest record the reservation allows for: Kafka's default `message.max.bytes`
@@ -89,9 +92,20 @@ impl PrefetchSettings {
     /// cap + max(fetch.message.max.bytes, R) + 2 × R
     ///     + PREFETCH_BYTES_PER_MESSAGE × (queued.min.messages + fetch.message.max.bytes / 1 KiB)
     /// ```
-    /// with R = [`ASSUMED_MAX_RECORD_BYTES`]. Measured with 1 MiB records behind a stalled
-    /// sink (tests/tests/kafka_source.rs, `bounded_memory_1mib`): without the `R` terms RSS
-    /// exceeded the reservation by up to 5 MiB for 2 partitions.
+    /// with R = [`ASSUMED_MAX_RECORD_BYTES`]: 5.25 MiB per partition at the default
+    /// `prefetch.max_bytes` (1 MiB). Records under 1 KiB make a fetch hold more messages than
+    /// the formula counts, but then leave the `R` terms unused.
+    ///
+    /// Measured (`cargo run -p weir-connectors --example prefetch_rss`, mock broker in
+    /// process, queues never drained, defaults otherwise; per partition = RSS growth minus
+    /// queue contents minus ≈ 2.3 MiB of client, over 4 partitions): 1 KiB records 2.5 MiB,
+    /// 100-byte records 3.0-3.6 MiB (queued.min.messages binds, ~3400 messages),
+    /// 16 KiB records 2.2 MiB, 256 KiB records 1.9 MiB, 900 KB records 4 MiB (two records
+    /// held besides the queue, one a whole batch past the cap); `prefetch.max_bytes = 4 MiB`
+    /// with 1 KiB records 5.9 MiB (reserved 11.25 MiB). Whole-process growth stayed at
+    /// 0.39-0.69 of the subtask's source reservation in every run. With 1 MiB records against a
+    /// real broker (`tests/tests/kafka_source.rs`, `bounded_memory_1mib`), RSS exceeded the
+    /// reservation by up to 5 MiB for 2 partitions without the `R` terms.
     pub fn reservation_bytes(&self) -> u64 {
         let cap = self.queued_max_messages_kbytes * 1024;
         let messages = self.queued_min_messages + self.fetch_message_max_bytes / 1024;
@@ -134,6 +148,8 @@ mod tests {
             settings.librdkafka_properties()[0],
             ("queued.max.messages.kbytes", "1024".to_string())
         );
+        // The figure the documentation quotes.
+        assert_eq!(settings.reservation_bytes(), 5 * 1024 * 1024 + 256 * 1024);
     }
 
     #[test]
