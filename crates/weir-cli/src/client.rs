@@ -221,6 +221,22 @@ pub async fn job(args: JobArgs) -> anyhow::Result<ExitCode> {
         summary.rows_read,
         summary.rows_written
     )?;
+    out!(
+        "rate:         {:.0} rows/s, {}/s",
+        summary.rows_per_second,
+        format_bytes(summary.bytes_per_second as u64)
+    )?;
+    let lag = if summary.consumer_lag < 0 {
+        "unknown".to_string()
+    } else {
+        summary.consumer_lag.to_string()
+    };
+    out!(
+        "queues:       {} rows, {}; lag {lag}; {} records skipped",
+        summary.queue_rows,
+        format_bytes(summary.queue_bytes),
+        summary.records_skipped
+    )?;
     out!()?;
     let rows: Vec<Vec<String>> = detail
         .tasks

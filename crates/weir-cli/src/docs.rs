@@ -116,4 +116,23 @@ mod tests {
             assert!(doc.contains(needle), "missing {needle}");
         }
     }
+
+    #[test]
+    fn example_files_are_valid() {
+        let dir = std::path::Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../deploy/examples"
+        ));
+        let read = |name: &str| {
+            std::fs::read_to_string(dir.join(name))
+                .unwrap_or_else(|error| panic!("{name}: {error}"))
+        };
+        for job in ["kafka-to-console.conf", "fake-to-console.conf"] {
+            weir_core::config::parse_job(&read(job), job).unwrap_or_else(|error| panic!("{error}"));
+        }
+        let master: MasterConfig = toml::from_str(&read("master.toml")).expect("master.toml");
+        master.validate().expect("master.toml settings");
+        let worker: WorkerConfig = toml::from_str(&read("worker.toml")).expect("worker.toml");
+        worker.validate().expect("worker.toml settings");
+    }
 }

@@ -100,6 +100,13 @@ pub fn summary_json(job: &pb::JobSummary) -> Value {
         "subtask_reservation_bytes": job.subtask_reservation_bytes,
         "rows_read": job.rows_read,
         "rows_written": job.rows_written,
+        "bytes_read": job.bytes_read,
+        "rows_per_second": job.rows_per_second,
+        "bytes_per_second": job.bytes_per_second,
+        "consumer_lag": job.consumer_lag,
+        "records_skipped": job.records_skipped,
+        "queue_rows": job.queue_rows,
+        "queue_bytes": job.queue_bytes,
     })
 }
 

@@ -49,10 +49,4 @@ pub enum ConnectorError {
         /// librdkafka's description.
         detail: String,
     },
-    /// Splits were offered to a source that has none (FakeSource).
-    #[error("source {plugin} does not read splits")]
-    SplitsUnsupported {
-        /// The source's plugin name.
-        plugin: &'static str,
-    },
 }

@@ -79,15 +79,17 @@ impl Cluster {
 }
 
 fn summary(job: &JobEntry) -> pb::JobSummary {
-    let (rows_read, rows_written) = job
+    let metrics: Vec<&pb::TaskMetrics> = job
         .subtasks
         .iter()
-        .fold((0, 0), |(read, written), subtask| {
-            (
-                read + subtask.metrics.rows_read,
-                written + subtask.metrics.rows_written,
-            )
-        });
+        .map(|subtask| &subtask.metrics)
+        .collect();
+    let lags: Vec<i64> = metrics.iter().map(|task| task.consumer_lag).collect();
+    let consumer_lag = if !lags.is_empty() && lags.iter().all(|&lag| lag >= 0) {
+        lags.iter().sum()
+    } else {
+        -1
+    };
     pb::JobSummary {
         job_id: job.record.id.clone(),
         name: job.record.name.clone(),
@@ -100,7 +102,14 @@ fn summary(job: &JobEntry) -> pb::JobSummary {
             .map(|index| job.reservation_of(index))
             .max()
             .unwrap_or_default(),
-        rows_read,
-        rows_written,
+        rows_read: metrics.iter().map(|task| task.rows_read).sum(),
+        rows_written: metrics.iter().map(|task| task.rows_written).sum(),
+        bytes_read: metrics.iter().map(|task| task.bytes_read).sum(),
+        rows_per_second: metrics.iter().map(|task| task.rows_per_second).sum(),
+        bytes_per_second: metrics.iter().map(|task| task.bytes_per_second).sum(),
+        consumer_lag,
+        records_skipped: metrics.iter().map(|task| task.records_skipped).sum(),
+        queue_rows: metrics.iter().map(|task| task.queue_rows).sum(),
+        queue_bytes: metrics.iter().map(|task| task.queue_bytes).sum(),
     }
 }
