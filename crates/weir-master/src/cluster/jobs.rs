@@ -385,17 +385,11 @@ impl Cluster {
         let Some(job) = self.jobs.get(job_id) else {
             return Vec::new();
         };
-        job.subtasks
-            .iter()
-            .filter(|subtask| subtask.state.holds_reservation())
-            .filter_map(|subtask| {
-                let worker_id = subtask.worker_id.clone()?;
-                let address = self.workers.get(&worker_id)?.address.clone();
-                Some(CancelOrder {
-                    worker_id,
-                    address,
-                    task_id: task_id(job_id, subtask.index, subtask.attempt),
-                })
+        self.deployed(job)
+            .map(|(subtask, worker_id, address)| CancelOrder {
+                worker_id,
+                address,
+                task_id: task_id(job_id, subtask.index, subtask.attempt),
             })
             .collect()
     }

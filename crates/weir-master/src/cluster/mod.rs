@@ -293,6 +293,21 @@ impl Cluster {
             .sum()
     }
 
+    /// The subtasks of `job` that hold a worker, with that worker's id and address.
+    fn deployed<'a>(
+        &'a self,
+        job: &'a JobEntry,
+    ) -> impl Iterator<Item = (&'a Subtask, String, String)> + 'a {
+        job.subtasks
+            .iter()
+            .filter(|subtask| subtask.state.holds_reservation())
+            .filter_map(|subtask| {
+                let worker_id = subtask.worker_id.clone()?;
+                let address = self.workers.get(&worker_id)?.address.clone();
+                Some((subtask, worker_id, address))
+            })
+    }
+
     fn current_subtask_mut(&mut self, task_id: &str) -> Option<&mut Subtask> {
         let (job_id, index, attempt) = parse_task_id(task_id)?;
         self.jobs

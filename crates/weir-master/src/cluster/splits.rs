@@ -152,12 +152,8 @@ impl Cluster {
         let Some(job) = self.jobs.get(job_id) else {
             return Vec::new();
         };
-        job.subtasks
-            .iter()
-            .filter(|subtask| subtask.state.holds_reservation())
-            .filter_map(|subtask| {
-                let worker_id = subtask.worker_id.clone()?;
-                let address = self.workers.get(&worker_id)?.address.clone();
+        self.deployed(job)
+            .filter_map(|(subtask, worker_id, address)| {
                 let added = received.get(subtask.index as usize)?;
                 Some(SplitUpdate {
                     worker_id,
