@@ -109,6 +109,9 @@ fn main() -> ExitCode {
             )),
         }
     });
+    // Blocking lookups (Kafka metadata, bounded by their own timeouts) must not hold the
+    // process after its work is done.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     match result {
         Ok(code) => code,
         Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,

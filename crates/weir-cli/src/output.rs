@@ -141,6 +141,7 @@ fn split_json(split: &pb::SplitMetrics) -> Value {
         "high_watermark": split.high_watermark,
         "lag": split.lag,
         "records_skipped": split.records_skipped,
+        "prefetch_bytes": split.prefetch_bytes,
     })
 }
 

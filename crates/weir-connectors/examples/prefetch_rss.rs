@@ -75,7 +75,8 @@ async fn main() {
         "env {{ job.mode = STREAMING }}\n\
          source {{ Kafka {{ bootstrap.servers = \"{}\", topic = rss, start_mode = earliest,\n\
            format = text, prefetch.max_bytes = {prefetch}, queue.max_bytes = {queue_bytes},\n\
-           queue.size = 1000000, commit_on_checkpoint = {commit} }} }}\n\
+           queue.size = 1000000, commit_on_checkpoint = {commit},\n\
+           kafka.config = {{ statistics.interval.ms = 1000 }} }} }}\n\
          sink {{ Console {{ log.print.data = false }} }}",
         kafka.bootstrap_servers()
     );
@@ -101,7 +102,9 @@ async fn main() {
         tokio::spawn(driver.run(stop.clone()));
     }
     let mut receivers = Vec::new();
+    let mut states = Vec::new();
     for split in opened.readers {
+        states.push(split.state.clone());
         let (sender, receiver) = bounded_queue(1_000_000, queue_bytes);
         receivers.push(receiver);
         tokio::spawn(split.reader.run(sender, ctx.clone()));
@@ -128,6 +131,10 @@ async fn main() {
     let stalled = rss_bytes();
 
     let queued: u64 = receivers.iter().map(|r| r.stats().bytes()).sum();
+    let prefetched: Vec<String> = states
+        .iter()
+        .map(|state| state.prefetch_bytes().map_or("?".into(), format_bytes))
+        .collect();
     let rows: u64 = receivers.iter().map(|r| r.stats().rows()).sum();
     let settings = source.prefetch();
     let prefetch_reservation = settings.reservation_bytes();
@@ -148,6 +155,10 @@ async fn main() {
         format_bytes(growth),
         format_bytes(queued),
         format_bytes(growth.saturating_sub(queued) / partitions.max(1) as u64),
+    );
+    println!(
+        "librdkafka reports prefetched per partition: {}",
+        prefetched.join(", ")
     );
     println!(
         "reservation: {} = client {} + {partitions} × (queue {} + prefetch {}); \

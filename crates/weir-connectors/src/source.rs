@@ -19,6 +19,7 @@ pub struct SplitState {
     name: String,
     position: AtomicI64,
     high_watermark: AtomicI64,
+    prefetch_bytes: AtomicI64,
     records_skipped: AtomicU64,
 }
 
@@ -29,6 +30,7 @@ impl SplitState {
             name: name.into(),
             position: AtomicI64::new(UNKNOWN),
             high_watermark: AtomicI64::new(UNKNOWN),
+            prefetch_bytes: AtomicI64::new(UNKNOWN),
             records_skipped: AtomicU64::new(0),
         }
     }
@@ -67,6 +69,20 @@ impl SplitState {
         self.high_watermark.store(end, Ordering::Relaxed);
     }
 
+    /// Bytes the client library holds prefetched for this split, ahead of its queue (Kafka:
+    /// librdkafka's partition fetch queue, bounded by `prefetch.max_bytes` + one fetch), as
+    /// of its last statistics report.
+    pub fn prefetch_bytes(&self) -> Option<u64> {
+        known(self.prefetch_bytes.load(Ordering::Relaxed))
+            .and_then(|bytes| u64::try_from(bytes).ok())
+    }
+
+    /// Records the prefetched bytes.
+    pub fn set_prefetch_bytes(&self, bytes: u64) {
+        self.prefetch_bytes
+            .store(i64::try_from(bytes).unwrap_or(i64::MAX), Ordering::Relaxed);
+    }
+
     /// Records dropped because they could not be decoded (`format_error_handle_way = skip`).
     pub fn records_skipped(&self) -> u64 {
         self.records_skipped.load(Ordering::Relaxed)
@@ -91,29 +107,34 @@ pub struct SourceStatus {
 }
 
 impl SourceStatus {
-    /// Records a transient error; logged when it differs from the one already recorded.
+    /// Records a transient error. Logged when the source goes from healthy to failing (the
+    /// details of every retry are in librdkafka's own log).
     pub fn set_error(&self, error: impl Into<String>) {
         let error = error.into();
         let mut last = self
             .last_error
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if last.as_deref() != Some(error.as_str()) {
+        if last.is_none() {
             tracing::warn!(error = %error, "source is retrying");
-            *last = Some(error);
         }
+        *last = Some(error);
         self.has_error.store(true, Ordering::Release);
+        drop(last);
     }
 
-    /// Clears the error after something worked; cheap when there is none.
+    /// Clears the error after something worked; cheap when there is none (one atomic load,
+    /// so readers may call it for every record).
     pub fn clear_error(&self) {
-        if !self.has_error.swap(false, Ordering::AcqRel) {
+        if !self.has_error.load(Ordering::Acquire) {
             return;
         }
+        // The flag changes only under the lock, so it always agrees with the message.
         let mut last = self
             .last_error
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
+        self.has_error.store(false, Ordering::Release);
         if let Some(error) = last.take() {
             tracing::info!(previous_error = %error, "source recovered");
         }
@@ -172,4 +193,34 @@ pub struct OpenedSource {
     /// The input never ends by itself (a streaming Kafka job): the subtask keeps running
     /// even with no split, waiting for splits to be added.
     pub unbounded: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_are_kept_until_cleared() {
+        let status = SourceStatus::default();
+        assert_eq!(status.last_error(), None);
+        status.set_error("brokers down");
+        status.set_error("still down");
+        assert_eq!(status.last_error().as_deref(), Some("still down"));
+        status.clear_error();
+        assert_eq!(status.last_error(), None);
+        status.clear_error();
+    }
+
+    #[test]
+    fn a_written_position_is_not_overridden_by_the_start() {
+        let state = SplitState::new("t-0");
+        assert_eq!((state.position(), state.high_watermark()), (None, None));
+        state.init_position(10);
+        assert_eq!(state.position(), Some(10));
+        state.set_position(12);
+        state.init_position(0);
+        assert_eq!(state.position(), Some(12));
+        state.set_prefetch_bytes(1024);
+        assert_eq!(state.prefetch_bytes(), Some(1024));
+    }
 }

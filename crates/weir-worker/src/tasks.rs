@@ -253,6 +253,7 @@ fn to_proto(task_id: &str, snapshot: task::TaskMetricsSnapshot) -> pb::TaskMetri
                 high_watermark: known(split.high_watermark),
                 lag,
                 records_skipped: split.records_skipped,
+                prefetch_bytes: split.prefetch_bytes.unwrap_or_default(),
             }
         })
         .collect();

@@ -1,17 +1,37 @@
 //! The librdkafka consumer of one subtask: its configuration, its context (errors, logs,
-//! commit results) and a handle that never closes it on an async thread.
+//! statistics) and a handle that never closes it on an async thread.
 
+use std::collections::HashMap;
 use std::ops::Deref;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use rdkafka::ClientContext;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{ConsumerContext, StreamConsumer};
-use rdkafka::error::{KafkaError, KafkaResult};
-use rdkafka::topic_partition_list::TopicPartitionList;
+use rdkafka::error::KafkaError;
+use rdkafka::statistics::Statistics;
 use weir_core::config::KafkaSourceConfig;
+use weir_core::split::SplitId;
 
-use crate::source::SourceStatus;
+use crate::source::{SourceStatus, SplitState};
+
+/// How often librdkafka reports statistics (for the per-split prefetch gauge), unless
+/// `kafka.config` sets `statistics.interval.ms`.
+const STATISTICS_INTERVAL_MS: &str = "5000";
+
+/// The splits a consumer reads, by topic and partition, for its statistics callback.
+#[derive(Debug, Default)]
+pub(crate) struct SplitRegistry(Mutex<HashMap<SplitId, Arc<SplitState>>>);
+
+impl SplitRegistry {
+    pub(crate) fn insert(&self, split: SplitId, state: Arc<SplitState>) {
+        // Only map inserts and lookups run under this lock.
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(split, state);
+    }
+}
 
 /// The consumer type every Kafka subtask uses.
 pub(crate) type Consumer = StreamConsumer<KafkaContext>;
@@ -19,6 +39,7 @@ pub(crate) type Consumer = StreamConsumer<KafkaContext>;
 /// Receives librdkafka's callbacks for one consumer.
 pub(crate) struct KafkaContext {
     pub(crate) status: Arc<SourceStatus>,
+    pub(crate) splits: Arc<SplitRegistry>,
 }
 
 impl ClientContext for KafkaContext {
@@ -43,17 +64,23 @@ impl ClientContext for KafkaContext {
     fn error(&self, error: KafkaError, reason: &str) {
         self.status.set_error(format!("{reason} ({error})"));
     }
-}
 
-impl ConsumerContext for KafkaContext {
-    fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
-        match result {
-            Ok(()) => tracing::debug!(partitions = offsets.count(), "offsets committed"),
-            // Commits are advisory until checkpoints cover sources; the next one retries.
-            Err(error) => tracing::warn!(%error, "committing offsets failed"),
+    /// Per-partition prefetch levels: what `prefetch.max_bytes` bounds, made visible.
+    fn stats(&self, statistics: Statistics) {
+        let splits = self.splits.0.lock().unwrap_or_else(PoisonError::into_inner);
+        for (name, topic) in &statistics.topics {
+            for (partition, stats) in &topic.partitions {
+                if let Some(state) = splits.get(&SplitId::new(name.as_str(), *partition)) {
+                    state.set_prefetch_bytes(stats.fetchq_size);
+                }
+            }
         }
     }
 }
+
+/// The reading consumer never commits (see `committer`) and never joins the group, so it
+/// has no commit results or rebalances to handle.
+impl ConsumerContext for KafkaContext {}
 
 /// Properties every Weir Kafka client shares: brokers, a client id, the job's
 /// `kafka.config` (which may override the client id and `auto.offset.reset`).
@@ -83,6 +110,9 @@ pub(crate) fn consumer_config(config: &KafkaSourceConfig, client_id: &str) -> Cl
         .set("enable.partition.eof", "false");
     for (key, value) in config.prefetch().librdkafka_properties() {
         client.set(key, value);
+    }
+    if config.kafka_config.get("statistics.interval.ms").is_none() {
+        client.set("statistics.interval.ms", STATISTICS_INTERVAL_MS);
     }
     client
 }

@@ -46,7 +46,11 @@ struct CommitContext {
     in_flight: Arc<AtomicUsize>,
 }
 
-impl ClientContext for CommitContext {}
+impl ClientContext for CommitContext {
+    /// This client reads no partition; its statistics (if `kafka.config` enables them for
+    /// every client) carry nothing Weir reports.
+    fn stats(&self, _statistics: rdkafka::statistics::Statistics) {}
+}
 
 impl ConsumerContext for CommitContext {
     fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {

@@ -1,12 +1,13 @@
 //! The background work of a Kafka subtask, alongside its partition readers.
 //!
-//! - **Events**: the consumer's main queue carries errors, logs and commit results (every
-//!   record goes to a partition queue); it must be served or librdkafka's callbacks stall.
+//! - **Events**: the consumer's main queue carries errors, logs and statistics (every record
+//!   goes to a partition queue); it must be served or librdkafka's callbacks stall.
 //! - **Assignment**: new splits get their start offsets resolved (per `start_mode`) and are
 //!   added to the consumer's assignment; while brokers are unreachable this retries with
 //!   exponential backoff and shows the error as the task's `last_error`.
 //! - **Maintenance**: positions of rows the sink has taken are committed to the consumer
-//!   group every `env.checkpoint.interval` (interim until checkpoints cover sources), and high
+//!   group (through the committer) every `env.checkpoint.interval` (interim until checkpoints
+//!   cover sources), and high
 //!   watermarks are refreshed for lag every [`WATERMARK_INTERVAL`].
 //!
 //! Blocking librdkafka calls run on blocking threads; nothing here polls in a loop.

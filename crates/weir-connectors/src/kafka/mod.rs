@@ -14,10 +14,12 @@
 //! A full split queue stops its reader; the partition's prefetch then fills to its cap and
 //! librdkafka stops fetching that partition. That chain is the backpressure.
 //!
-//! A driver task ([`driver`]) serves the consumer's main queue (errors, logs, commit
-//! results), resolves start offsets and assigns partitions (retrying with backoff while
-//! brokers are unreachable), commits positions of rows that reached the sink every
-//! `env.checkpoint.interval`, and refreshes high watermarks for lag.
+//! A driver task ([`driver`]) serves the consumer's main queue (errors, logs, statistics),
+//! resolves start offsets and assigns partitions (retrying with backoff while brokers are
+//! unreachable), has the positions of rows that reached the sink committed every
+//! `env.checkpoint.interval`, and refreshes high watermarks for lag. Group offsets are read
+//! and committed by a second, partition-less client ([`committer`]), so that closing the
+//! reading consumer never waits for a group coordinator.
 
 mod client;
 mod committer;
@@ -35,7 +37,7 @@ use tokio::sync::{Notify, watch};
 use weir_core::config::{EnvConfig, JobMode, KafkaSourceConfig, StartMode};
 use weir_core::split::SplitId;
 
-use self::client::{Consumer, ConsumerRef, KafkaContext, consumer_config};
+use self::client::{Consumer, ConsumerRef, KafkaContext, SplitRegistry, consumer_config};
 use self::committer::Committer;
 use self::decode::Decoder;
 pub use self::metadata::{
@@ -101,8 +103,10 @@ pub(crate) fn open(
 ) -> Result<OpenedSource, ConnectorError> {
     let status = Arc::new(SourceStatus::default());
     let client_id = format!("weir-{}-{}", subtask.job_id, subtask.subtask_index);
+    let registry = Arc::new(SplitRegistry::default());
     let context = KafkaContext {
         status: Arc::clone(&status),
+        splits: Arc::clone(&registry),
     };
     let consumer = Consumer::from_config_and_context(&consumer_config(config, &client_id), context)
         .map_err(|error| ConnectorError::Kafka {
@@ -131,6 +135,7 @@ pub(crate) fn open(
     let mut opener = KafkaOpener {
         shared: Arc::clone(&shared),
         decoder: Arc::new(Decoder::new(config)),
+        registry,
     };
     let readers = opener.open_splits(splits.to_vec())?;
     Ok(OpenedSource {
@@ -146,6 +151,7 @@ pub(crate) fn open(
 struct KafkaOpener {
     shared: Arc<KafkaShared>,
     decoder: Arc<Decoder>,
+    registry: Arc<SplitRegistry>,
 }
 
 impl SplitOpener for KafkaOpener {
@@ -178,6 +184,8 @@ impl SplitOpener for KafkaOpener {
                     id,
                     range: watch::channel(None).0,
                 });
+                self.registry
+                    .insert(split.id.clone(), Arc::clone(&split.state));
                 readers.push(SplitReader {
                     state: Arc::clone(&split.state),
                     reader: Box::new(PartitionReader::new(

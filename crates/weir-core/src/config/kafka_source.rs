@@ -103,7 +103,9 @@ pub struct KafkaSourceConfig {
     /// Bytes librdkafka may prefetch per partition ahead of the partition's queue (it sets
     /// `queued.max.messages.kbytes`; `fetch.message.max.bytes` is the smaller of this and
     /// 256 KiB). A full queue stops its reader, the prefetch fills up to this bound and
-    /// fetching of that partition stops. At least 1024.
+    /// fetching of that partition stops. Each partition reserves this plus one fetch or
+    /// record batch (1 MiB), the record its reader holds (2 MiB) and per-message overhead:
+    /// 4.6 MiB at the default. At least 1024.
     #[serde(rename = "prefetch.max_bytes", default = "default_prefetch_max_bytes")]
     pub prefetch_max_bytes: u64,
     /// Milliseconds between checks for new partitions of `topic` (by the master); new ones

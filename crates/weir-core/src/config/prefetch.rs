@@ -22,10 +22,10 @@ pub const FETCH_QUEUE_BACKOFF_MS: u64 = 10;
 const MAX_QUEUED_KBYTES: u64 = 2_097_151;
 
 /// Bytes librdkafka holds per prefetched message besides its payload (its op and message
-/// structures, allocator overhead, the record's share of the fetch buffer's framing).
-/// Measured ≈ 0.8-1.1 KiB with 100-byte records (`examples/prefetch_rss.rs`, see
-/// [`PrefetchSettings::reservation_bytes`]).
-pub const PREFETCH_BYTES_PER_MESSAGE: u64 = 1024;
+/// structures, allocator overhead). Measured 370-550 B: RSS growth beyond the prefetched
+/// payload librdkafka reports (`fetchq_size`), divided by the messages it holds
+/// (`examples/prefetch_rss.rs`, 100 B to 1 KiB records).
+pub const PREFETCH_BYTES_PER_MESSAGE: u64 = 512;
 
 /// Memory of one Kafka subtask's clients with no partition data: the reading consumer and
 /// the offset committer (librdkafka threads, buffers, metadata). Part of every Kafka
@@ -35,11 +35,13 @@ pub const PREFETCH_BYTES_PER_MESSAGE: u64 = 1024;
 /// connection buffers each).
 pub const KAFKA_CLIENT_OVERHEAD_BYTES: u64 = 8 * 1024 * 1024;
 
-/// The largest record the reservation allows for: Kafka's default `message.max.bytes`
-/// (1 MiB). A stalled partition may hold one whole fetched batch beyond the cap (a batch is
-/// never split), and its reader holds one more record, received and decoded, while it waits
-/// for room in the split queue. Topics configured for larger records need more memory than
-/// Weir reserves for them.
+/// The largest record (and record batch) the reservation allows for: Kafka's default
+/// `message.max.bytes` (1 MiB). A stalled partition may hold one whole fetched batch beyond
+/// the cap (a fetch returns whole batches, and producers batch up to their `batch.size`:
+/// librdkafka's default is 1 MB — measured: 1.8 MiB prefetched against a 1 MiB cap with
+/// 256 KiB fetches), and its reader holds one more record, received and decoded, while it
+/// waits for room in the split queue. Topics configured for larger records or batches need
+/// more memory than Weir reserves for them.
 pub const ASSUMED_MAX_RECORD_BYTES: u64 = 1024 * 1024;
 
 /// The librdkafka properties Weir derives from `prefetch.max_bytes`.
@@ -92,20 +94,24 @@ impl PrefetchSettings {
     /// cap + max(fetch.message.max.bytes, R) + 2 × R
     ///     + PREFETCH_BYTES_PER_MESSAGE × (queued.min.messages + fetch.message.max.bytes / 1 KiB)
     /// ```
-    /// with R = [`ASSUMED_MAX_RECORD_BYTES`]: 5.25 MiB per partition at the default
-    /// `prefetch.max_bytes` (1 MiB). Records under 1 KiB make a fetch hold more messages than
-    /// the formula counts, but then leave the `R` terms unused.
+    /// with R = [`ASSUMED_MAX_RECORD_BYTES`]: 4.625 MiB per partition at the default
+    /// `prefetch.max_bytes` (1 MiB).
     ///
-    /// Measured (`cargo run -p weir-connectors --example prefetch_rss`, mock broker in
-    /// process, queues never drained, defaults otherwise; per partition = RSS growth minus
-    /// queue contents minus ≈ 2.3 MiB of client, over 4 partitions): 1 KiB records 2.5 MiB,
-    /// 100-byte records 3.0-3.6 MiB (queued.min.messages binds, ~3400 messages),
-    /// 16 KiB records 2.2 MiB, 256 KiB records 1.9 MiB, 900 KB records 4 MiB (two records
-    /// held besides the queue, one a whole batch past the cap); `prefetch.max_bytes = 4 MiB`
-    /// with 1 KiB records 5.9 MiB (reserved 11.25 MiB). Whole-process growth stayed at
-    /// 0.39-0.69 of the subtask's source reservation in every run. With 1 MiB records against a
-    /// real broker (`tests/tests/kafka_source.rs`, `bounded_memory_1mib`), RSS exceeded the
-    /// reservation by up to 5 MiB for 2 partitions without the `R` terms.
+    /// Measured (`cargo run -p weir-connectors --example prefetch_rss`: mock broker in
+    /// process, librdkafka-produced 1 MB batches, queues never drained; per partition = RSS
+    /// growth minus queue contents minus ≈ 2.3 MiB of client, over 4 partitions; librdkafka's
+    /// own `fetchq_size` in brackets): 1 KiB records 2.2-2.5 MiB [1.0-1.8 MiB], 100-byte records
+    /// 3.0-3.9 MiB [0.85 MiB, ~8600 messages: one fetch brought a whole 1 MB batch], 16 KiB
+    /// records 2.2 MiB, 256 KiB records 1.9 MiB, 900 KB records 4.0 MiB (two records held
+    /// besides the queue); `prefetch.max_bytes = 4 MiB`, 1 KiB records: 5.8 MiB [4.2 MiB]
+    /// (reserved 9.1 MiB). Whole-process growth stayed at 0.39-0.69 of the subtask's source
+    /// reservation in every run. With 1 MiB records against a real broker
+    /// (`tests/tests/kafka_source.rs`, `bounded_memory_1mib`), RSS exceeded the reservation by
+    /// up to 5 MiB for 2 partitions without the `R` terms.
+    ///
+    /// Not covered: batches larger than R, compressed batches (librdkafka holds a fetched
+    /// batch decompressed), and records of a few dozen bytes produced in ~1 MB batches (a
+    /// fetch then brings ~20 000 messages at ~0.5 KiB of overhead each).
     pub fn reservation_bytes(&self) -> u64 {
         let cap = self.queued_max_messages_kbytes * 1024;
         let messages = self.queued_min_messages + self.fetch_message_max_bytes / 1024;
@@ -149,7 +155,7 @@ mod tests {
             ("queued.max.messages.kbytes", "1024".to_string())
         );
         // The figure the documentation quotes.
-        assert_eq!(settings.reservation_bytes(), 5 * 1024 * 1024 + 256 * 1024);
+        assert_eq!(settings.reservation_bytes(), 4 * 1024 * 1024 + 640 * 1024);
     }
 
     #[test]

@@ -40,6 +40,10 @@ pub struct SplitMetricsSnapshot {
     pub queue_peak_bytes: u64,
     /// The queue's byte bound (`queue.max_bytes`).
     pub queue_max_bytes: u64,
+    /// Bytes prefetched by the client library ahead of the queue (Kafka: librdkafka's
+    /// partition fetch queue, bounded by `prefetch.max_bytes` + one fetch; refreshed every
+    /// 5 s); `None` for sources without a prefetch.
+    pub prefetch_bytes: Option<u64>,
     /// The next offset to read: the last offset handed to the sink + 1 (the start offset
     /// before any row was handed over); `None` until known.
     pub position: Option<i64>,
@@ -132,6 +136,7 @@ impl SplitEntry {
             queue_bytes: queue.bytes,
             queue_peak_bytes: queue.peak_bytes,
             queue_max_bytes: queue.max_bytes,
+            prefetch_bytes: self.state.prefetch_bytes(),
             position: self.state.position(),
             high_watermark: self.state.high_watermark(),
             records_skipped: self.state.records_skipped(),

@@ -83,6 +83,7 @@ async fn bounded_source_to_counting_console_finishes_with_every_row() {
     assert_eq!(split.split, "subtask-0");
     assert_eq!((split.rows_read, split.position), (1000, Some(1000)));
     assert_eq!((split.high_watermark, split.records_skipped), (None, 0));
+    assert_eq!(split.prefetch_bytes, None, "FakeSource has no prefetch");
     assert_eq!(
         (metrics.records_skipped, metrics.last_error.clone()),
         (0, None)

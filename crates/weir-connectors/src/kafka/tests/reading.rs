@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use weir_core::config::{JobMode, PartitionOffsets, StartMode};
+use weir_core::config::{ASSUMED_MAX_RECORD_BYTES, JobMode, PartitionOffsets, StartMode};
 use weir_core::row::Value;
 use weir_core::schema::{DataType, Schema};
 
@@ -54,7 +54,11 @@ async fn a_stalled_queue_never_exceeds_its_byte_bound() {
     let cluster = Cluster::new(&[("big", 1)]);
     let payloads: Vec<Vec<u8>> = (0..2000).map(|_| vec![b'x'; 1024]).collect();
     produce(&cluster.bootstrap, "big", 0, &payloads);
-    let config = cluster.source("big");
+    let mut config = cluster.source("big");
+    config
+        .kafka_config
+        .0
+        .insert("statistics.interval.ms".into(), "1000".into());
     let setup = Setup {
         queue_rows: 1000,
         queue_bytes: 64 * 1024,
@@ -70,6 +74,26 @@ async fn a_stalled_queue_never_exceeds_its_byte_bound() {
     let full = stats.snapshot();
     // Give the stalled reader every chance to push past the bound.
     tokio::time::sleep(Duration::from_millis(300)).await;
+    // Meanwhile librdkafka prefetches up to its cap plus one fetch, then stops; its
+    // statistics (every second here) show it. A fetch returns whole record batches, and the
+    // producer above batches up to 1 MB (librdkafka's batch.size), so one fetch may exceed
+    // fetch.message.max.bytes by up to a batch: the reservation's `R` term.
+    let state = running.states[0].clone();
+    let prefetch = config.prefetch();
+    let cap = prefetch.queued_max_messages_kbytes * 1024;
+    let bound = cap
+        + prefetch
+            .fetch_message_max_bytes
+            .max(ASSUMED_MAX_RECORD_BYTES);
+    until("prefetch reported at its cap", || {
+        state.prefetch_bytes().is_some_and(|bytes| bytes >= cap)
+    })
+    .await;
+    assert!(
+        state.prefetch_bytes().is_some_and(|bytes| bytes <= bound),
+        "{:?}",
+        state.prefetch_bytes()
+    );
     let later = stats.snapshot();
     assert_eq!(
         later.total_rows, full.total_rows,
