@@ -3,7 +3,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::section::{Section, Violation};
+use super::section::{Section, Violation, check_queue_bounds};
 use crate::schema::Schema;
 
 /// Generates rows of the given `schema`. Each parallel subtask generates its own `row.num`
@@ -73,15 +73,7 @@ impl Section for FakeSourceConfig {
         &[("result_table_name", "plugin_output")];
 
     fn validate(&self) -> Result<(), Violation> {
-        if self.queue_size == 0 {
-            return Err(Violation::new("queue.size", "must be at least 1, found 0"));
-        }
-        if self.queue_max_bytes == 0 {
-            return Err(Violation::new(
-                "queue.max_bytes",
-                "must be at least 1, found 0",
-            ));
-        }
+        check_queue_bounds(self.queue_size, self.queue_max_bytes)?;
         if self.rows_per_second == Some(0) {
             return Err(Violation::new(
                 "rows_per_second",

@@ -8,7 +8,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use super::env::deserialize_variant;
 use super::flat_map::{KafkaProperties, PartitionOffsets};
 use super::prefetch::PrefetchSettings;
-use super::section::{Section, Violation};
+use super::section::{Section, Violation, check_queue_bounds};
 use crate::schema::{DataType, Schema};
 
 /// Reads Kafka topics. The master lists the partitions of `topic` and assigns them to the
@@ -299,15 +299,7 @@ impl Section for KafkaSourceConfig {
                 ));
             }
         }
-        if self.queue_size == 0 {
-            return Err(Violation::new("queue.size", "must be at least 1, found 0"));
-        }
-        if self.queue_max_bytes == 0 {
-            return Err(Violation::new(
-                "queue.max_bytes",
-                "must be at least 1, found 0",
-            ));
-        }
+        check_queue_bounds(self.queue_size, self.queue_max_bytes)?;
         PrefetchSettings::check_max_bytes(self.prefetch_max_bytes)
             .map_err(|message| Violation::new("prefetch.max_bytes", message))?;
         Ok(())

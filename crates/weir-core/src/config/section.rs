@@ -48,6 +48,20 @@ impl Violation {
     }
 }
 
+/// `queue.size` and `queue.max_bytes`, which every source with split queues has.
+pub(crate) fn check_queue_bounds(queue_size: u32, queue_max_bytes: u64) -> Result<(), Violation> {
+    if queue_size == 0 {
+        return Err(Violation::new("queue.size", "must be at least 1, found 0"));
+    }
+    if queue_max_bytes == 0 {
+        return Err(Violation::new(
+            "queue.max_bytes",
+            "must be at least 1, found 0",
+        ));
+    }
+    Ok(())
+}
+
 /// What every section parse needs: where the text came from and where its keys are.
 pub(crate) struct Context {
     pub origin: Arc<str>,
