@@ -1,0 +1,231 @@
+//! Test workers: `weir worker` processes registered with a test [`Master`], with optional
+//! stdout capture and RSS sampling.
+
+use super::*;
+
+/// Settings of a test worker.
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    /// `--memory-limit`, e.g. `1GiB`.
+    pub memory_limit: String,
+    /// Further arguments for `weir worker`.
+    pub extra_args: Vec<String>,
+    /// Capture the worker's stdout (where the Console sink prints rows) in its own file,
+    /// `worker-ID.stdout` in the master's directory, through a pipe the test can stop reading
+    /// ([`Worker::pause_stdout`]) to stall the Console sink. Without it, stdout goes to the log.
+    pub capture_stdout: bool,
+}
+
+impl WorkerOptions {
+    /// `--memory-limit LIMIT`, stdout into the log.
+    pub fn new(memory_limit: &str) -> Self {
+        WorkerOptions {
+            memory_limit: memory_limit.to_string(),
+            extra_args: Vec::new(),
+            capture_stdout: false,
+        }
+    }
+
+    /// The same, with stdout captured (see [`WorkerOptions::capture_stdout`]).
+    pub fn capturing_stdout(mut self) -> Self {
+        self.capture_stdout = true;
+        self
+    }
+}
+
+/// Copies a worker's stdout pipe into a file, unless paused. While paused nothing is read, so
+/// once the kernel's pipe buffer (64 KiB on Linux) is full the worker's writes to stdout block.
+struct StdoutPump {
+    path: PathBuf,
+    paused: Arc<(Mutex<bool>, Condvar)>,
+}
+
+impl StdoutPump {
+    fn start(mut pipe: ChildStdout, path: PathBuf) -> Self {
+        let mut file = File::create(&path)
+            .unwrap_or_else(|error| panic!("cannot create {}: {error}", path.display()));
+        let paused = Arc::new((Mutex::new(false), Condvar::new()));
+        let gate = Arc::clone(&paused);
+        std::thread::spawn(move || {
+            let mut buffer = vec![0u8; 64 * 1024];
+            loop {
+                {
+                    let (lock, condvar) = &*gate;
+                    let mut paused = lock.lock().unwrap_or_else(PoisonError::into_inner);
+                    while *paused {
+                        paused = condvar.wait(paused).unwrap_or_else(PoisonError::into_inner);
+                    }
+                }
+                match pipe.read(&mut buffer) {
+                    Ok(0) | Err(_) => return,
+                    Ok(read) => {
+                        if file.write_all(&buffer[..read]).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+        StdoutPump { path, paused }
+    }
+
+    fn set_paused(&self, pause: bool) {
+        let (lock, condvar) = &*self.paused;
+        *lock.lock().unwrap_or_else(PoisonError::into_inner) = pause;
+        condvar.notify_all();
+    }
+}
+
+/// A running `weir worker` registered with a [`Master`].
+pub struct Worker {
+    child: Option<Child>,
+    id: String,
+    address: SocketAddr,
+    log_path: PathBuf,
+    stdout: Option<StdoutPump>,
+}
+
+impl Worker {
+    /// Starts `weir worker --id ID --memory-limit LIMIT` for `master` and waits until
+    /// `weir workers` lists it ALIVE.
+    pub fn start(master: &Master, id: &str, memory_limit: &str) -> Self {
+        Self::start_with(master, id, WorkerOptions::new(memory_limit))
+    }
+
+    /// Starts `weir worker --id ID` with `options` for `master` and waits until `weir workers`
+    /// lists it ALIVE.
+    pub fn start_with(master: &Master, id: &str, options: WorkerOptions) -> Self {
+        let address = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
+        let log_path = master.dir().join(format!("worker-{id}.log"));
+        let mut args = vec![
+            "worker".to_string(),
+            "--master".to_string(),
+            master.url().to_string(),
+            "--listen".to_string(),
+            address.to_string(),
+            "--id".to_string(),
+            id.to_string(),
+            "--memory-limit".to_string(),
+            options.memory_limit.clone(),
+        ];
+        args.extend(options.extra_args.iter().cloned());
+        let mut child = spawn_process(&args, &log_path, options.capture_stdout);
+        let stdout = child
+            .stdout
+            .take()
+            .map(|pipe| StdoutPump::start(pipe, master.dir().join(format!("worker-{id}.stdout"))));
+        let mut worker = Self {
+            child: Some(child),
+            id: id.to_string(),
+            address,
+            log_path,
+            stdout,
+        };
+        let started = Instant::now();
+        loop {
+            if let Some(child) = worker.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                worker.child = None;
+                master.fail(format!(
+                    "weir worker {id} exited during start-up with {status}"
+                ));
+            }
+            let observed = match master.try_worker(id) {
+                Ok(Some(entry)) if entry["state"] == "ALIVE" => return worker,
+                Ok(entry) => format!("{entry:?}"),
+                Err(error) => error,
+            };
+            if started.elapsed() > STARTUP_DEADLINE {
+                master.fail(format!(
+                    "worker {id} was not listed ALIVE within {STARTUP_DEADLINE:?}; last observed: {observed}"
+                ));
+            }
+            std::thread::sleep(POLL_EVERY);
+        }
+    }
+
+    /// The worker id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The worker's own gRPC address.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Its log file.
+    pub fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+
+    /// Process id of the worker.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("the worker is running").id()
+    }
+
+    /// `kill -9` the worker and reap it.
+    pub fn kill_9(&mut self) {
+        stop(&mut self.child);
+    }
+
+    /// The worker's resident set size now (VmRSS from /proc), if it is running.
+    pub fn rss_bytes(&self) -> Option<u64> {
+        let pid = self.child.as_ref()?.id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
+        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib * 1024)
+    }
+
+    /// The file the captured stdout goes to ([`WorkerOptions::capture_stdout`]).
+    pub fn stdout_path(&self) -> Option<&Path> {
+        self.stdout.as_ref().map(|pump| pump.path.as_path())
+    }
+
+    /// The complete lines the worker has printed to stdout so far (a line still being written
+    /// is left out). Panics if stdout is not captured.
+    pub fn stdout_lines(&self) -> Vec<String> {
+        let path = self
+            .stdout_path()
+            .expect("stdout_lines needs a worker started with capture_stdout");
+        let bytes = std::fs::read(path)
+            .unwrap_or_else(|error| panic!("cannot read {}: {error}", path.display()));
+        let complete = match bytes.iter().rposition(|&byte| byte == b'\n') {
+            Some(last) => &bytes[..=last],
+            None => &[][..],
+        };
+        String::from_utf8_lossy(complete)
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Stops reading the worker's stdout: once the pipe buffer is full, every write the worker
+    /// makes to stdout (the Console sink's) blocks until [`Worker::resume_stdout`].
+    pub fn pause_stdout(&self) {
+        self.stdout
+            .as_ref()
+            .expect("pause_stdout needs a worker started with capture_stdout")
+            .set_paused(true);
+    }
+
+    /// Reads the worker's stdout again after [`Worker::pause_stdout`].
+    pub fn resume_stdout(&self) {
+        self.stdout
+            .as_ref()
+            .expect("resume_stdout needs a worker started with capture_stdout")
+            .set_paused(false);
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        stop(&mut self.child);
+        // Let the pump read to the end of the closed pipe and exit.
+        if let Some(pump) = &self.stdout {
+            pump.set_paused(false);
+        }
+    }
+}
