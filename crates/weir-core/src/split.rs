@@ -56,6 +56,21 @@ pub fn read_limit_share(
     }
 }
 
+/// Sum of several lags where `-1` means unknown: the total, or `-1` when any part (or every
+/// part, there being none) is unknown — a partial sum would understate the lag.
+pub fn total_lag(lags: impl IntoIterator<Item = i64>) -> i64 {
+    let mut total = 0i64;
+    let mut any = false;
+    for lag in lags {
+        if lag < 0 {
+            return -1;
+        }
+        total = total.saturating_add(lag);
+        any = true;
+    }
+    if any { total } else { -1 }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,6 +94,13 @@ mod tests {
             .sum();
         assert!((shares - 300.0).abs() < 1e-9);
         assert_eq!(read_limit_share(200, 0, 0, 2), 100.0);
+    }
+
+    #[test]
+    fn an_unknown_part_makes_the_total_lag_unknown() {
+        assert_eq!(total_lag([3, 4]), 7);
+        assert_eq!(total_lag([3, -1]), -1);
+        assert_eq!(total_lag([]), -1);
     }
 
     #[test]

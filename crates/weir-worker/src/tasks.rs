@@ -257,12 +257,7 @@ fn to_proto(task_id: &str, snapshot: task::TaskMetricsSnapshot) -> pb::TaskMetri
             }
         })
         .collect();
-    let lags: Vec<i64> = splits.iter().map(|split| split.lag).collect();
-    let consumer_lag = if !lags.is_empty() && lags.iter().all(|&lag| lag >= 0) {
-        lags.iter().sum()
-    } else {
-        -1
-    };
+    let consumer_lag = weir_core::split::total_lag(splits.iter().map(|split| split.lag));
     pb::TaskMetrics {
         task_id: task_id.to_string(),
         rows_read: snapshot.rows_read,

@@ -84,12 +84,7 @@ fn summary(job: &JobEntry) -> pb::JobSummary {
         .iter()
         .map(|subtask| &subtask.metrics)
         .collect();
-    let lags: Vec<i64> = metrics.iter().map(|task| task.consumer_lag).collect();
-    let consumer_lag = if !lags.is_empty() && lags.iter().all(|&lag| lag >= 0) {
-        lags.iter().sum()
-    } else {
-        -1
-    };
+    let consumer_lag = weir_core::split::total_lag(metrics.iter().map(|task| task.consumer_lag));
     pb::JobSummary {
         job_id: job.record.id.clone(),
         name: job.record.name.clone(),
