@@ -42,6 +42,10 @@ pub struct SubmitArgs {
     /// Follow the job until it runs (exit 0) or fails (exit 1).
     #[arg(long)]
     wait: bool,
+    /// Resume from the last completed checkpoint of this job (one that was stopped with
+    /// `weir stop`, or that failed or was cancelled): its Kafka offsets, its files.
+    #[arg(long, value_name = "JOB_ID")]
+    restore: Option<String>,
     #[command(flatten)]
     client: ClientArgs,
 }
@@ -99,6 +103,7 @@ pub async fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
             config: text,
             origin,
             name: args.name.unwrap_or_default(),
+            restore_from_job_id: args.restore.unwrap_or_default(),
         })
         .await
         .map_err(rpc_error)?
@@ -142,8 +147,11 @@ async fn follow_until_running(
         }
         match state {
             pb::JobState::Running | pb::JobState::Finished => return Ok(ExitCode::SUCCESS),
-            pb::JobState::Failed | pb::JobState::Cancelled => return Ok(ExitCode::FAILURE),
-            _ => tokio::time::sleep(Duration::from_millis(250)).await,
+            pb::JobState::Failed
+            | pb::JobState::Cancelled
+            | pb::JobState::Stopped
+            | pb::JobState::Stopping => return Ok(ExitCode::FAILURE),
+            _ => tokio::time::sleep(FOLLOW_POLL).await,
         }
     }
 }
@@ -309,6 +317,69 @@ pub async fn cancel(args: JobArgs) -> anyhow::Result<ExitCode> {
         OutputFormat::Table => out!("{}: {}", args.job_id, job_state(response.state))?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// How often a client that follows a job asks the master for its state.
+const FOLLOW_POLL: Duration = Duration::from_millis(250);
+
+/// How long `weir stop` waits for the final checkpoint before giving up on the wait (the
+/// stop itself goes on).
+const STOP_WAIT: Duration = Duration::from_secs(300);
+
+pub async fn stop(args: JobArgs) -> anyhow::Result<ExitCode> {
+    let mut client = connect(&args.client.master).await?;
+    client
+        .stop_job(pb::StopJobRequest {
+            job_id: args.job_id.clone(),
+        })
+        .await
+        .map_err(rpc_error)?;
+    let deadline = tokio::time::Instant::now() + STOP_WAIT;
+    let detail = loop {
+        let detail = client
+            .get_job(pb::GetJobRequest {
+                job_id: args.job_id.clone(),
+            })
+            .await
+            .map_err(rpc_error)?
+            .into_inner();
+        let state = detail.summary.as_ref().map_or(0, |summary| summary.state);
+        let stopping = state == pb::JobState::Stopping as i32;
+        if !stopping || tokio::time::Instant::now() >= deadline {
+            break detail;
+        }
+        tokio::time::sleep(FOLLOW_POLL).await;
+    };
+    let summary = detail.summary.unwrap_or_default();
+    let checkpoint = detail
+        .checkpoints
+        .as_ref()
+        .map_or(0, |checkpoints| checkpoints.last_completed_id);
+    let stopped = summary.state == pb::JobState::Stopped as i32;
+    match args.client.output {
+        OutputFormat::Json => print_json(&json!({
+            "job_id": args.job_id,
+            "state": job_state(summary.state),
+            "state_reason": summary.state_reason,
+            "checkpoint_id": checkpoint,
+        }))?,
+        OutputFormat::Table => {
+            out!("{}: {}", args.job_id, job_state(summary.state))?;
+            if stopped {
+                eprintln!(
+                    "final checkpoint {checkpoint} committed; resume with `weir submit JOB.conf --restore {}`",
+                    args.job_id
+                );
+            } else {
+                eprintln!("{}", summary.state_reason);
+            }
+        }
+    }
+    Ok(if stopped {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 pub async fn workers(args: ClientArgs) -> anyhow::Result<ExitCode> {

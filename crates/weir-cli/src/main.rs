@@ -10,6 +10,7 @@ macro_rules! out {
     }};
 }
 
+mod allocator;
 mod client;
 #[cfg(test)]
 mod docs;
@@ -54,8 +55,11 @@ enum Command {
     Jobs(client::ClientArgs),
     /// Show one job: state, reason, placement and per-subtask metrics.
     Job(client::JobArgs),
-    /// Cancel a job.
+    /// Cancel a job: its subtasks stop at once; files not yet committed are discarded.
     Cancel(client::JobArgs),
+    /// Stop a job after a final checkpoint (committed files and Kafka offsets); resume it
+    /// later with `weir submit JOB.conf --restore ID`.
+    Stop(client::JobArgs),
     /// List workers with their live memory.
     Workers(client::ClientArgs),
     /// Parse and check a job file without a cluster.
@@ -81,6 +85,7 @@ fn init_logging(format: LogFormat, default_level: &str) {
 }
 
 fn main() -> ExitCode {
+    allocator::bound_allocator_slack();
     let cli = Cli::parse();
     let is_server = matches!(cli.command, Command::Master(_) | Command::Worker(_));
     init_logging(cli.log_format, if is_server { "info" } else { "warn" });
@@ -102,6 +107,7 @@ fn main() -> ExitCode {
             Command::Jobs(args) => client::jobs(args).await,
             Command::Job(args) => client::job(args).await,
             Command::Cancel(args) => client::cancel(args).await,
+            Command::Stop(args) => client::stop(args).await,
             Command::Workers(args) => client::workers(args).await,
             Command::Validate { file } => client::validate(&file),
             Command::Demo => Err(anyhow::anyhow!(

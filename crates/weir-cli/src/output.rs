@@ -57,6 +57,8 @@ pub fn job_state(state: i32) -> &'static str {
         pb::JobState::Cancelled => "Cancelled",
         pb::JobState::Failed => "Failed",
         pb::JobState::Finished => "Finished",
+        pb::JobState::Stopping => "Stopping",
+        pb::JobState::Stopped => "Stopped",
     }
 }
 

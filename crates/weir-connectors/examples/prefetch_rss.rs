@@ -89,6 +89,7 @@ async fn main() {
         job_id: "rss".into(),
         subtask_index: 0,
         parallelism: 1,
+        attempt: 1,
     };
     let opened = open_source(&job, &subtask, &splits).expect("open");
     let cancel = CancellationToken::new();

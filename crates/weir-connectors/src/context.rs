@@ -23,6 +23,10 @@ pub struct SubtaskInfo {
     pub subtask_index: u32,
     /// How many subtasks the job runs.
     pub parallelism: u32,
+    /// Which placement of the subtask this is, from 1; raised every time the master places
+    /// the subtask again. Sinks put it in the names of files they have not committed, so a
+    /// stale attempt and its successor never write the same file.
+    pub attempt: u32,
 }
 
 /// What a running source reader observes besides its output queue.
@@ -82,12 +86,63 @@ pub trait SourceReader: Send {
     ) -> BoxFuture<'static, Result<(), ConnectorError>>;
 }
 
-/// Writes one subtask's rows somewhere. The runtime calls `write` for each row in queue
-/// order, then `flush` once when the input ends; a cancelled task is not flushed.
+/// A file a checkpoint has closed but not yet published: invisible to readers at
+/// `pending_path` until the checkpoint completes and the sink renames it to `final_path`.
+/// Both are full paths of the sink's file system (an `hdfs://` URL or a local path).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct PendingFile {
+    /// Where the closed file is now (hidden from readers of the sink's `path`).
+    pub pending_path: String,
+    /// Where the commit puts it.
+    pub final_path: String,
+}
+
+/// Writes one subtask's rows somewhere, exactly once through checkpoints.
+///
+/// The runtime calls `write` for each row in queue order. At checkpoint `n` it calls
+/// `prepare_commit(n)`: the sink makes everything written so far durable and returns the
+/// files a completed checkpoint `n` publishes; once the master has persisted checkpoint `n`
+/// it calls `commit` with them. A sink that publishes directly (Console) keeps the defaults.
 pub trait SinkWriter: Send {
     /// Takes one row. May buffer it, up to the sink's `buffer_bytes`.
     fn write(&mut self, row: Row) -> BoxFuture<'_, Result<(), ConnectorError>>;
 
-    /// Writes out everything buffered.
+    /// Writes out everything buffered (to an in-progress file, for transactional sinks).
     fn flush(&mut self) -> BoxFuture<'_, Result<(), ConnectorError>>;
+
+    /// Checkpoint barrier `checkpoint_id`: closes the open files to pending and returns every
+    /// pending file not committed yet (including ones listed by an earlier checkpoint that
+    /// never completed), named for this checkpoint. Rows written after it returns belong to
+    /// the next checkpoint.
+    fn prepare_commit(
+        &mut self,
+        _checkpoint_id: u64,
+    ) -> BoxFuture<'_, Result<Vec<PendingFile>, ConnectorError>> {
+        Box::pin(async move {
+            self.flush().await?;
+            Ok(Vec::new())
+        })
+    }
+
+    /// Publishes `files` (from a completed checkpoint). Idempotent: a file already at its
+    /// final path is not an error; one at neither path is ([`ConnectorError`] naming it).
+    fn commit(&mut self, _files: Vec<PendingFile>) -> BoxFuture<'_, Result<(), ConnectorError>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    /// Called once before the first `write` of every attempt: publishes `restored` (the
+    /// pending files of the checkpoint the subtask resumes from; empty for a fresh start) and
+    /// removes what earlier attempts of this subtask left uncommitted.
+    fn recover(
+        &mut self,
+        _restored: Vec<PendingFile>,
+    ) -> BoxFuture<'_, Result<(), ConnectorError>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    /// The task was cancelled: discards this attempt's in-progress and uncommitted pending
+    /// files (best effort; recovery removes what remains).
+    fn abort(&mut self) -> BoxFuture<'_, Result<(), ConnectorError>> {
+        Box::pin(async { Ok(()) })
+    }
 }

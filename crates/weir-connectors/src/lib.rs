@@ -20,7 +20,7 @@ use weir_core::split::SplitId;
 
 pub use self::console::ConsoleSink;
 pub use self::context::{
-    BoxFuture, SinkWriter, SourceContext, SourceReader, SourceRecord, SubtaskInfo,
+    BoxFuture, PendingFile, SinkWriter, SourceContext, SourceReader, SourceRecord, SubtaskInfo,
 };
 pub use self::error::ConnectorError;
 pub use self::fake::FakeSourceReader;

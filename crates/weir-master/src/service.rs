@@ -309,6 +309,13 @@ impl pb::job_service_server::JobService for JobApi {
         }))
     }
 
+    async fn stop_job(
+        &self,
+        _request: Request<pb::StopJobRequest>,
+    ) -> Result<Response<pb::StopJobResponse>, Status> {
+        Err(Status::unimplemented("stop arrives with checkpoints"))
+    }
+
     async fn list_workers(
         &self,
         _request: Request<pb::ListWorkersRequest>,

@@ -45,4 +45,18 @@ impl pb::worker_service_server::WorkerService for WorkerApi {
         let was_running = self.tasks.cancel(&request.into_inner().task_id).await;
         Ok(Response::new(pb::CancelTaskResponse { was_running }))
     }
+
+    async fn trigger_checkpoint(
+        &self,
+        _request: Request<pb::TriggerCheckpointRequest>,
+    ) -> Result<Response<pb::TriggerCheckpointResponse>, Status> {
+        Err(Status::unimplemented("checkpoints are not there yet"))
+    }
+
+    async fn commit_checkpoint(
+        &self,
+        _request: Request<pb::CommitCheckpointRequest>,
+    ) -> Result<Response<pb::CommitCheckpointResponse>, Status> {
+        Err(Status::unimplemented("checkpoints are not there yet"))
+    }
 }

@@ -87,6 +87,8 @@ impl TaskTable {
             config,
             splits: request.splits.iter().map(split_from_proto).collect(),
             read_limit: read_limit_from_proto(request.read_limit),
+            attempt: request.attempt,
+            restore: None,
         };
         let running = task::spawn_task(spec, self.intake_paused.clone()).map_err(|source| {
             DeployError::Start {

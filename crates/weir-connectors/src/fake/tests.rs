@@ -27,6 +27,7 @@ fn subtask() -> SubtaskInfo {
         job_id: "job-1".into(),
         subtask_index: 0,
         parallelism: 1,
+        attempt: 1,
     }
 }
 

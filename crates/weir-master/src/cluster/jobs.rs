@@ -188,6 +188,8 @@ impl Cluster {
                 reserved_bytes: job.reservation_of(index),
                 splits: job.splits_of(index).iter().map(split_to_proto).collect(),
                 read_limit: Some(job.read_limit_of(index)),
+                attempt,
+                restore: None,
             },
         })
     }

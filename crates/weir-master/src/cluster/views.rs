@@ -37,6 +37,7 @@ impl Cluster {
             summary: Some(summary(job)),
             tasks,
             config: job.record.config.clone(),
+            checkpoints: None,
         })
     }
 
@@ -106,5 +107,6 @@ fn summary(job: &JobEntry) -> pb::JobSummary {
         records_skipped: metrics.iter().map(|task| task.records_skipped).sum(),
         queue_rows: metrics.iter().map(|task| task.queue_rows).sum(),
         queue_bytes: metrics.iter().map(|task| task.queue_bytes).sum(),
+        last_checkpoint_id: 0,
     }
 }

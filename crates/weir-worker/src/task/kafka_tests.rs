@@ -31,6 +31,8 @@ fn spec(config: JobConfig, splits: Vec<SplitId>) -> TaskSpec {
         config,
         splits,
         read_limit: ReadLimitShare::default(),
+        attempt: 1,
+        restore: None,
     }
 }
 

@@ -24,7 +24,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info, info_span};
 use weir_connectors::{
-    ConnectorError, OpenedSource, ReadLimiter, SinkWriter, SourceContext, SubtaskInfo,
+    ConnectorError, OpenedSource, PendingFile, ReadLimiter, SinkWriter, SourceContext, SubtaskInfo,
 };
 use weir_core::config::{JobConfig, QueueBounds};
 use weir_core::split::SplitId;
@@ -58,6 +58,21 @@ pub struct TaskSpec {
     /// This subtask's share of the job-wide `read_limit.*`, computed by the master; shared
     /// by all of the subtask's split readers.
     pub read_limit: ReadLimitShare,
+    /// Placement number of the subtask, from 1.
+    pub attempt: u32,
+    /// The completed checkpoint to resume from; `None` starts per the job's `start_mode`.
+    pub restore: Option<RestorePoint>,
+}
+
+/// What a subtask resumes from: a completed checkpoint's offsets and pending files.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RestorePoint {
+    /// The checkpoint's id.
+    pub checkpoint_id: u64,
+    /// Next offset to read, per split of this subtask.
+    pub offsets: Vec<(SplitId, i64)>,
+    /// The checkpoint's pending files of this subtask, (re-)committed before reading.
+    pub pending_files: Vec<PendingFile>,
 }
 
 /// How a subtask ended.
@@ -236,6 +251,7 @@ pub fn spawn_task(
         job_id: spec.job_id.clone(),
         subtask_index: spec.subtask_index,
         parallelism: spec.parallelism,
+        attempt: spec.attempt,
     };
     let source = &spec.config.source;
     let sink_config = &spec.config.sink;

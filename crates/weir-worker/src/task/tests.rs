@@ -35,6 +35,8 @@ fn spec(config: JobConfig) -> TaskSpec {
         config,
         splits: Vec::new(),
         read_limit: ReadLimitShare::default(),
+        attempt: 1,
+        restore: None,
     }
 }
 
@@ -302,6 +304,7 @@ fn fake_readers(job: &JobConfig, copies: usize) -> Vec<Box<dyn SourceReader>> {
         job_id: "job".into(),
         subtask_index: 0,
         parallelism: 1,
+        attempt: 1,
     };
     (0..copies)
         .flat_map(|_| {
