@@ -7,6 +7,7 @@
 
 pub mod cluster;
 pub mod kafka;
+pub mod stack;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -18,7 +18,9 @@ pub fn bound_allocator_slack() {
     // exists, and a rejected setting (return 0) leaves the defaults in place.
     unsafe {
         if libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES) == 0 {
-            eprintln!("warning: could not fix malloc's mmap threshold; RSS may include allocator slack");
+            eprintln!(
+                "warning: could not fix malloc's mmap threshold; RSS may include allocator slack"
+            );
         }
     }
 }

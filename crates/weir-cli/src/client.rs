@@ -215,6 +215,7 @@ pub async fn job(args: JobArgs) -> anyhow::Result<ExitCode> {
         print_json(&output::detail_json(&detail))?;
         return Ok(ExitCode::SUCCESS);
     }
+    let checkpoints = detail.checkpoints.clone().unwrap_or_default();
     let summary = detail.summary.unwrap_or_default();
     out!("job:          {} ({})", summary.job_id, summary.name)?;
     out!("state:        {}", job_state(summary.state))?;
@@ -245,6 +246,7 @@ pub async fn job(args: JobArgs) -> anyhow::Result<ExitCode> {
         format_bytes(summary.queue_bytes),
         summary.records_skipped
     )?;
+    out!("checkpoints:  {}", output::checkpoints_line(&checkpoints))?;
     out!()?;
     let rows: Vec<Vec<String>> = detail
         .tasks

@@ -12,8 +12,10 @@ macro_rules! out {
 
 mod allocator;
 mod client;
+mod demo;
 #[cfg(test)]
 mod docs;
+mod local;
 mod output;
 mod servers;
 
@@ -67,8 +69,12 @@ enum Command {
         /// The job file (SeaTunnel-compatible HOCON).
         file: PathBuf,
     },
-    /// Run the demo job on an embedded default (arrives with the file-sink issue).
-    Demo,
+    /// Run a job with a master and a worker in this process, until it ends or Ctrl-C
+    /// (which stops it with a final checkpoint).
+    Local(local::LocalArgs),
+    /// Kafka → files with no external service: an in-process Kafka with a backlog, read
+    /// under a rate limit into JSON files under ./weir-demo/out, exactly once.
+    Demo(demo::DemoArgs),
 }
 
 fn init_logging(format: LogFormat, default_level: &str) {
@@ -110,9 +116,8 @@ fn main() -> ExitCode {
             Command::Stop(args) => client::stop(args).await,
             Command::Workers(args) => client::workers(args).await,
             Command::Validate { file } => client::validate(&file),
-            Command::Demo => Err(anyhow::anyhow!(
-                "`weir demo` is not there yet: it arrives with the Kafka source and the file sink"
-            )),
+            Command::Local(args) => local::run(args).await,
+            Command::Demo(args) => demo::run(args).await,
         }
     });
     // Blocking lookups (Kafka metadata, bounded by their own timeouts) must not hold the

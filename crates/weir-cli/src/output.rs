@@ -109,7 +109,39 @@ pub fn summary_json(job: &pb::JobSummary) -> Value {
         "records_skipped": job.records_skipped,
         "queue_rows": job.queue_rows,
         "queue_bytes": job.queue_bytes,
+        "last_checkpoint_id": job.last_checkpoint_id,
     })
+}
+
+fn checkpoints_json(stats: &pb::CheckpointStats) -> Value {
+    json!({
+        "last_completed_id": stats.last_completed_id,
+        "last_completed_at_ms": stats.last_completed_at_ms,
+        "last_duration_ms": stats.last_duration_ms,
+        "completed": stats.completed,
+        "failed": stats.failed,
+        "last_failure": stats.last_failure,
+        "last_completed_path": stats.last_completed_path,
+        "restored_from_id": stats.restored_from_id,
+    })
+}
+
+/// `weir job`'s checkpoint line: `12 completed, 1 failed; last #12 (35 ms)`.
+pub fn checkpoints_line(stats: &pb::CheckpointStats) -> String {
+    let mut line = format!("{} completed, {} failed", stats.completed, stats.failed);
+    if stats.last_completed_id > 0 {
+        line.push_str(&format!(
+            "; last #{} ({} ms) at {}",
+            stats.last_completed_id, stats.last_duration_ms, stats.last_completed_path
+        ));
+    }
+    if stats.restored_from_id > 0 {
+        line.push_str(&format!("; restored from #{}", stats.restored_from_id));
+    }
+    if !stats.last_failure.is_empty() {
+        line.push_str(&format!("; latest failure: {}", stats.last_failure));
+    }
+    line
 }
 
 fn metrics_json(metrics: &pb::TaskMetrics) -> Value {
@@ -170,6 +202,11 @@ pub fn detail_json(detail: &pb::JobDetail) -> Value {
         })
         .collect();
     value["tasks"] = Value::Array(tasks);
+    value["checkpoints"] = detail
+        .checkpoints
+        .as_ref()
+        .map(checkpoints_json)
+        .unwrap_or_default();
     value
 }
 

@@ -30,6 +30,10 @@ pub struct MasterArgs {
     /// Fraction of a worker's memory limit its RSS must stay under to get work [default: 0.9].
     #[arg(long, env = "WEIR_HIGH_WATERMARK")]
     high_watermark: Option<f64>,
+    /// Where completed checkpoints are stored: a directory or an hdfs:// URL
+    /// [default: <data-dir>/checkpoints].
+    #[arg(long, env = "WEIR_CHECKPOINT_STORAGE")]
+    checkpoint_storage: Option<String>,
 }
 
 #[derive(Args)]
@@ -85,6 +89,9 @@ pub async fn run_master(args: MasterArgs) -> anyhow::Result<ExitCode> {
     }
     if let Some(watermark) = args.high_watermark {
         config.high_watermark = watermark;
+    }
+    if args.checkpoint_storage.is_some() {
+        config.checkpoint_storage = args.checkpoint_storage;
     }
     weir_master::run(config, ctrl_c()).await?;
     Ok(ExitCode::SUCCESS)

@@ -91,7 +91,7 @@ async fn main() {
         parallelism: 1,
         attempt: 1,
     };
-    let opened = open_source(&job, &subtask, &splits).expect("open");
+    let opened = open_source(&job, &subtask, &splits, &[]).expect("open");
     let cancel = CancellationToken::new();
     let ctx = SourceContext {
         cancel: cancel.clone(),

@@ -138,7 +138,7 @@ mod tests {
             job_id: "job".into(),
             subtask_index: 3,
             parallelism: 4,
-        attempt: 1,
+            attempt: 1,
         };
         let schema = Schema::new([("id", DataType::Bigint), ("name", DataType::String)]);
         let mut sink = ConsoleSink::new(&config, schema, &subtask);

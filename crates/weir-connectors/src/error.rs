@@ -49,4 +49,39 @@ pub enum ConnectorError {
         /// librdkafka's description.
         detail: String,
     },
+    /// A file system operation failed, e.g. `HDFS hdfs://127.0.0.1:9000: connection refused
+    /// while creating /x/y`.
+    #[error("{fs}: {cause} while {action} {path}")]
+    FileSystem {
+        /// The file system: `HDFS hdfs://host:port` or `local file system`.
+        fs: String,
+        /// What Weir was doing, e.g. `creating`, `renaming`.
+        action: &'static str,
+        /// The path (for a rename: `from -> to`).
+        path: String,
+        /// Why, as the file system or its client reported it.
+        cause: String,
+        /// The kind of failure, for callers that tolerate some (a missing file).
+        kind: crate::fs::FsErrorKind,
+    },
+    /// A file of a completed checkpoint is neither pending nor committed: it was lost.
+    #[error(
+        "cannot commit {pending}: neither it nor its final path {final_path} exists \
+         (the checkpoint's file was deleted)"
+    )]
+    PendingFileLost {
+        /// Where the checkpoint left the file.
+        pending: String,
+        /// Where the commit puts it.
+        final_path: String,
+    },
+    /// A sink option does not fit the rows the job produces (e.g. `partition_by` names a
+    /// field the rows do not have).
+    #[error("sink option '{option}' {message}")]
+    InvalidSinkOption {
+        /// The option's name, e.g. `partition_by`.
+        option: &'static str,
+        /// What is wrong, phrased to follow the quoted name.
+        message: String,
+    },
 }

@@ -8,13 +8,15 @@ mod console;
 mod context;
 mod error;
 mod fake;
+mod file_sink;
+pub mod fs;
 pub mod kafka;
 mod limiter;
 mod source;
 
 use std::sync::Arc;
 
-use weir_core::config::{JobConfig, SinkConfig, SourceConfig};
+use weir_core::config::{FileSystemKind, JobConfig, SinkConfig, SourceConfig};
 use weir_core::schema::Schema;
 use weir_core::split::SplitId;
 
@@ -24,6 +26,7 @@ pub use self::context::{
 };
 pub use self::error::ConnectorError;
 pub use self::fake::FakeSourceReader;
+pub use self::file_sink::FileSink;
 pub use self::limiter::{ReadLimitShare, ReadLimiter};
 pub use self::source::{
     OpenedSource, SourceDriver, SourceStatus, SplitOpener, SplitReader, SplitState,
@@ -35,10 +38,14 @@ pub use self::source::{
 /// `splits` are the splits the master assigned to the subtask (Kafka partitions); sources
 /// without splits (FakeSource) ignore them and run one split named `subtask-<index>`. Must be
 /// called within a tokio runtime.
+///
+/// `restored` gives the next offset to read of splits resumed from a checkpoint; those
+/// splits ignore `start_mode`. FakeSource ignores it (it generates its rows anew).
 pub fn open_source(
     job: &JobConfig,
     subtask: &SubtaskInfo,
     splits: &[SplitId],
+    restored: &[(SplitId, i64)],
 ) -> Result<OpenedSource, ConnectorError> {
     match &job.source {
         SourceConfig::FakeSource(fake) => Ok(OpenedSource {
@@ -54,11 +61,13 @@ pub fn open_source(
             status: Arc::default(),
             unbounded: false,
         }),
-        SourceConfig::Kafka(kafka) => kafka::open(kafka, &job.env, subtask, splits),
+        SourceConfig::Kafka(kafka) => kafka::open(kafka, &job.env, subtask, splits, restored),
     }
 }
 
-/// Opens the sink writer of one subtask, for rows of `schema`.
+/// Opens the sink writer of one subtask, for rows of `schema`. File sinks check their
+/// schema-dependent options here (`partition_by`, `sink_columns`); must be called within a
+/// tokio runtime (the HDFS client spawns its tasks there).
 pub fn open_sink(
     config: &SinkConfig,
     schema: &Schema,
@@ -68,5 +77,17 @@ pub fn open_sink(
         SinkConfig::Console(console) => {
             Ok(Box::new(ConsoleSink::new(console, schema.clone(), subtask)))
         }
+        SinkConfig::HdfsFile(file) => Ok(Box::new(file_sink::open(
+            file,
+            FileSystemKind::Hdfs,
+            schema,
+            subtask,
+        )?)),
+        SinkConfig::LocalFile(file) => Ok(Box::new(file_sink::open(
+            file,
+            FileSystemKind::Local,
+            schema,
+            subtask,
+        )?)),
     }
 }

@@ -17,7 +17,11 @@ const UNKNOWN: i64 = i64::MIN;
 #[derive(Debug)]
 pub struct SplitState {
     name: String,
+    /// The Kafka partition this split reads; `None` for sources without splits.
+    split: Option<weir_core::split::SplitId>,
     position: AtomicI64,
+    /// The position of the last completed checkpoint the sink has committed.
+    committed: AtomicI64,
     high_watermark: AtomicI64,
     prefetch_bytes: AtomicI64,
     records_skipped: AtomicU64,
@@ -28,16 +32,42 @@ impl SplitState {
     pub fn new(name: impl Into<String>) -> Self {
         SplitState {
             name: name.into(),
+            split: None,
             position: AtomicI64::new(UNKNOWN),
+            committed: AtomicI64::new(UNKNOWN),
             high_watermark: AtomicI64::new(UNKNOWN),
             prefetch_bytes: AtomicI64::new(UNKNOWN),
             records_skipped: AtomicU64::new(0),
         }
     }
 
+    /// The state of Kafka partition `split`, named `topic-partition`.
+    pub fn of_split(split: weir_core::split::SplitId) -> Self {
+        SplitState {
+            split: Some(split.clone()),
+            ..SplitState::new(split.to_string())
+        }
+    }
+
     /// The split's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The Kafka partition the split reads; `None` for sources without splits.
+    pub fn split(&self) -> Option<&weir_core::split::SplitId> {
+        self.split.as_ref()
+    }
+
+    /// The position a completed checkpoint committed (the offset to commit to the consumer
+    /// group); `None` before the first commit.
+    pub fn committed_position(&self) -> Option<i64> {
+        known(self.committed.load(Ordering::Acquire))
+    }
+
+    /// Records the position of a committed checkpoint.
+    pub fn set_committed_position(&self, next: i64) {
+        self.committed.store(next, Ordering::Release);
     }
 
     /// The next position to read: one past the last row the sink has taken, or the start

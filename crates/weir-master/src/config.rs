@@ -30,6 +30,26 @@ pub struct MasterConfig {
     /// worker `memory_limit`, whatever its free budget.
     #[serde(default = "default_high_watermark")]
     pub high_watermark: f64,
+    /// Where completed checkpoints are persisted: a local directory, or an HDFS URL such as
+    /// `hdfs://namenode:9000/weir/checkpoints`. Absent: `<data_dir>/checkpoints`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint_storage: Option<String>,
+    /// Completed checkpoints kept in `checkpoint_storage` per job (older ones are deleted).
+    #[serde(default = "default_checkpoint_retained")]
+    pub checkpoint_retained: usize,
+}
+
+pub fn default_checkpoint_retained() -> usize {
+    3
+}
+
+impl MasterConfig {
+    /// `checkpoint_storage`, or its default under `data_dir`.
+    pub fn checkpoint_storage(&self) -> String {
+        self.checkpoint_storage
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("checkpoints").display().to_string())
+    }
 }
 
 pub fn default_listen() -> SocketAddr {
@@ -60,6 +80,8 @@ impl Default for MasterConfig {
             heartbeat_timeout_ms: default_heartbeat_timeout_ms(),
             heartbeat_interval_ms: default_heartbeat_interval_ms(),
             high_watermark: default_high_watermark(),
+            checkpoint_storage: None,
+            checkpoint_retained: default_checkpoint_retained(),
         }
     }
 }
@@ -87,6 +109,12 @@ impl MasterConfig {
                     "{} must exceed heartbeat_interval_ms ({})",
                     self.heartbeat_timeout_ms, self.heartbeat_interval_ms
                 ),
+            });
+        }
+        if self.checkpoint_retained == 0 {
+            return Err(InvalidSetting {
+                option: "checkpoint_retained",
+                problem: "must be at least 1".into(),
             });
         }
         if !(self.high_watermark > 0.0 && self.high_watermark <= 1.0) {

@@ -12,6 +12,8 @@
 //! any live state ─CancelRequested─▶ Cancelling ─AllTasksEnded─▶ Cancelled
 //!   (Submitted/Queued, with nothing deployed, go straight to Cancelled)
 //! any live state ─Failed─▶ Failed;  Submitted ─Rejected─▶ Failed
+//! Running ─StopRequested─▶ Stopping ─AllFinished─▶ Stopped   (after the final checkpoint)
+//!                             └─SubtaskLost─▶ Recovering (the stop is taken again once Running)
 //! ```
 
 use serde::{Deserialize, Serialize};
@@ -36,6 +38,10 @@ pub enum JobState {
     Cancelled,
     Failed,
     Finished,
+    /// `weir stop`: a final checkpoint is being taken; the subtasks end once it is committed.
+    Stopping,
+    /// Ended after a committed final checkpoint; `weir submit --restore` resumes from it.
+    Stopped,
 }
 
 /// Something that happened to a job.
@@ -58,6 +64,8 @@ pub enum JobEvent {
     AllTasksEnded,
     /// The job failed for good.
     Failed,
+    /// `weir stop`.
+    StopRequested,
 }
 
 /// A transition the lifecycle does not allow.
@@ -81,6 +89,11 @@ impl JobState {
             (S::Scheduled, E::AllRunning) => S::Running,
             (S::Scheduled | S::Running | S::Recovering, E::SubtaskLost) => S::Recovering,
             (S::Scheduled | S::Running, E::AllFinished) => S::Finished,
+            (S::Running, E::StopRequested) => S::Stopping,
+            (S::Stopping, E::AllFinished) => S::Stopped,
+            // The stop checkpoint is taken again once the lost subtasks run.
+            (S::Stopping, E::SubtaskLost) => S::Recovering,
+            (S::Stopping, E::CancelRequested) => S::Cancelling,
             (S::Submitted | S::Queued, E::CancelRequested) => S::Cancelled,
             (S::Scheduled | S::Running | S::Recovering, E::CancelRequested) => S::Cancelling,
             (S::Cancelling, E::AllTasksEnded) => S::Cancelled,
@@ -90,9 +103,12 @@ impl JobState {
         Ok(next)
     }
 
-    /// Cancelled, Failed and Finished jobs never change again.
+    /// Cancelled, Failed, Finished and Stopped jobs never change again.
     pub fn is_terminal(self) -> bool {
-        matches!(self, Self::Cancelled | Self::Failed | Self::Finished)
+        matches!(
+            self,
+            Self::Cancelled | Self::Failed | Self::Finished | Self::Stopped
+        )
     }
 
     /// Whether the scheduler has subtasks of this job to place.
@@ -111,6 +127,8 @@ impl JobState {
             Self::Cancelled => pb::JobState::Cancelled,
             Self::Failed => pb::JobState::Failed,
             Self::Finished => pb::JobState::Finished,
+            Self::Stopping => pb::JobState::Stopping,
+            Self::Stopped => pb::JobState::Stopped,
         }
     }
 }
@@ -160,14 +178,26 @@ mod tests {
             E::CancelRequested,
             E::AllTasksEnded,
             E::Failed,
+            E::StopRequested,
         ];
-        for state in [S::Cancelled, S::Failed, S::Finished] {
+        for state in [S::Cancelled, S::Failed, S::Finished, S::Stopped] {
             for event in events {
                 assert_eq!(
                     state.on(event),
                     Err(IllegalTransition { from: state, event })
                 );
             }
+        }
+    }
+
+    #[test]
+    fn only_a_running_job_stops_and_it_stops_once_its_subtasks_finish() {
+        assert_eq!(S::Running.on(E::StopRequested), Ok(S::Stopping));
+        assert_eq!(S::Stopping.on(E::AllFinished), Ok(S::Stopped));
+        assert_eq!(S::Stopping.on(E::SubtaskLost), Ok(S::Recovering));
+        assert_eq!(S::Stopping.on(E::Failed), Ok(S::Failed));
+        for state in [S::Submitted, S::Queued, S::Scheduled, S::Recovering] {
+            assert!(state.on(E::StopRequested).is_err(), "{state:?}");
         }
     }
 

@@ -18,6 +18,8 @@ pub fn plan_for(config: &JobConfig) -> JobPlan {
             rows_per_second: config.env.read_limit_rows_per_second,
             bytes_per_second: config.env.read_limit_bytes_per_second,
         },
+        checkpoint_interval: config.env.checkpoint_interval(),
+        checkpoint_timeout: config.env.checkpoint_timeout(),
         split_lister: crate::kafka::lister_for(config),
     }
 }

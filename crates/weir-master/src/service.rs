@@ -12,7 +12,7 @@ use tracing::{debug, warn};
 use weir_proto::v1 as pb;
 use weir_proto::v1::worker_service_client::WorkerServiceClient;
 
-use crate::cluster::{CancelOrder, Cluster, Deployment, SplitLister, SplitUpdate};
+use crate::cluster::{CancelOrder, Cluster, Deployment, SplitLister, SplitUpdate, StopError};
 use crate::plan::plan_for;
 
 /// How long the master waits for a worker to take a deployment or stop a task.
@@ -27,6 +27,8 @@ pub struct Master {
     cluster: Mutex<Cluster>,
     /// Wakes the scheduler loop when capacity or demand changed.
     wake: Notify,
+    /// Wakes the checkpoint coordinator (a stop was requested).
+    pub(crate) wake_checkpoints: Notify,
     worker_clients: Mutex<HashMap<String, WorkerServiceClient<Channel>>>,
 }
 
@@ -35,6 +37,7 @@ impl Master {
         Arc::new(Self {
             cluster: Mutex::new(cluster),
             wake: Notify::new(),
+            wake_checkpoints: Notify::new(),
             worker_clients: Mutex::new(HashMap::new()),
         })
     }
@@ -134,11 +137,15 @@ impl Master {
         }
     }
 
-    fn wake_scheduler(&self) {
+    pub(crate) fn wake_checkpoints(&self) {
+        self.wake_checkpoints.notify_one();
+    }
+
+    pub(crate) fn wake_scheduler(&self) {
         self.wake.notify_one();
     }
 
-    fn client(&self, address: &str) -> Result<WorkerServiceClient<Channel>, Status> {
+    pub(crate) fn client(&self, address: &str) -> Result<WorkerServiceClient<Channel>, Status> {
         let mut clients = self
             .worker_clients
             .lock()
@@ -157,7 +164,11 @@ impl Master {
         Ok(client)
     }
 
-    fn dispatch(self: &Arc<Self>, deployments: Vec<Deployment>, cancels: Vec<CancelOrder>) {
+    pub(crate) fn dispatch(
+        self: &Arc<Self>,
+        deployments: Vec<Deployment>,
+        cancels: Vec<CancelOrder>,
+    ) {
         for deployment in deployments {
             let master = Arc::clone(self);
             tokio::spawn(async move { master.deploy(deployment).await });
@@ -245,7 +256,14 @@ impl pb::job_service_server::JobService for JobApi {
         } else {
             request.name
         };
-        let record = Cluster::new_record(name, request.config, origin);
+        let mut record = Cluster::new_record(name, request.config, origin);
+        if !request.restore_from_job_id.is_empty() {
+            record.checkpoints = self
+                .0
+                .cluster()
+                .restore_source(&request.restore_from_job_id)
+                .map_err(Status::failed_precondition)?;
+        }
         let job_id = record.id.clone();
         let lister = plan.split_lister.clone();
         self.0.cluster().submit(record, plan);
@@ -311,9 +329,21 @@ impl pb::job_service_server::JobService for JobApi {
 
     async fn stop_job(
         &self,
-        _request: Request<pb::StopJobRequest>,
+        request: Request<pb::StopJobRequest>,
     ) -> Result<Response<pb::StopJobResponse>, Status> {
-        Err(Status::unimplemented("stop arrives with checkpoints"))
+        let job_id = request.into_inner().job_id;
+        let state = self
+            .0
+            .cluster()
+            .request_stop(&job_id)
+            .map_err(|error| match error {
+                StopError::UnknownJob(_) => Status::not_found(error.to_string()),
+                StopError::NotLive { .. } => Status::failed_precondition(error.to_string()),
+            })?;
+        self.0.wake_checkpoints();
+        Ok(Response::new(pb::StopJobResponse {
+            state: state.to_proto() as i32,
+        }))
     }
 
     async fn list_workers(

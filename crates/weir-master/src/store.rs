@@ -27,6 +27,9 @@ pub struct JobRecord {
     /// attempts get new task ids, and late reports about the old ones are recognised as stale.
     #[serde(default)]
     pub attempts: Vec<u32>,
+    /// The job's checkpoints: the last completed one is what its subtasks resume from.
+    #[serde(default)]
+    pub checkpoints: crate::checkpoint::CheckpointLog,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -123,6 +126,7 @@ mod tests {
             submitted_at_ms,
             state_changed_at_ms: submitted_at_ms,
             attempts: vec![2, 0],
+            checkpoints: Default::default(),
         }
     }
 

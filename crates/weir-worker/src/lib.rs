@@ -1,6 +1,7 @@
 //! A Weir worker: registers with the master, heartbeats its live memory and task metrics, runs
 //! the subtasks the master deploys, and pauses intake when memory runs high.
 
+mod checkpoints;
 pub mod config;
 mod link;
 pub mod memory;
@@ -50,6 +51,27 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), WorkerError> {
     config.validate()?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| WorkerError::Bind {
+            address: config.listen,
+            source,
+        })?;
+    run_with_listener(config, listener, shutdown).await
+}
+
+/// Runs a worker on an already bound `listener` until `shutdown` completes. The listener's
+/// address replaces `config.listen`, so the default worker id and advertised address name the
+/// port actually bound (an embedding process such as `weir local` binds port 0).
+pub async fn run_with_listener(
+    mut config: WorkerConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), WorkerError> {
+    if let Ok(address) = listener.local_addr() {
+        config.listen = address;
+    }
+    config.validate()?;
     let mut probe = MemoryProbe::new()?;
     let first = probe.sample();
     let memory_limit = match &config.memory_limit {
@@ -64,12 +86,6 @@ pub async fn run(
         Duration::from_millis(config.memory_sample_interval_ms),
     );
 
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .map_err(|source| WorkerError::Bind {
-            address: config.listen,
-            source,
-        })?;
     let identity = Identity {
         worker_id: config.worker_id(),
         address: config.advertised_address(),

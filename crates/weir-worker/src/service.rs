@@ -5,6 +5,7 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 use weir_proto::v1 as pb;
 
+use crate::checkpoints;
 use crate::tasks::{DeployError, StatusSink, TaskTable};
 
 pub struct WorkerApi {
@@ -48,15 +49,28 @@ impl pb::worker_service_server::WorkerService for WorkerApi {
 
     async fn trigger_checkpoint(
         &self,
-        _request: Request<pb::TriggerCheckpointRequest>,
+        request: Request<pb::TriggerCheckpointRequest>,
     ) -> Result<Response<pb::TriggerCheckpointResponse>, Status> {
-        Err(Status::unimplemented("checkpoints are not there yet"))
+        checkpoints::trigger(&self.tasks, request.into_inner())
+            .await
+            .map(Response::new)
+            .map_err(checkpoint_status)
     }
 
     async fn commit_checkpoint(
         &self,
-        _request: Request<pb::CommitCheckpointRequest>,
+        request: Request<pb::CommitCheckpointRequest>,
     ) -> Result<Response<pb::CommitCheckpointResponse>, Status> {
-        Err(Status::unimplemented("checkpoints are not there yet"))
+        checkpoints::commit(&self.tasks, request.into_inner())
+            .await
+            .map_err(checkpoint_status)?;
+        Ok(Response::new(pb::CommitCheckpointResponse {}))
+    }
+}
+
+fn checkpoint_status(error: checkpoints::CheckpointError) -> Status {
+    match error {
+        checkpoints::CheckpointError::UnknownTask(_) => Status::not_found(error.to_string()),
+        checkpoints::CheckpointError::Task { .. } => Status::aborted(error.to_string()),
     }
 }

@@ -62,6 +62,11 @@ impl TaskTable {
         self.slots.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The handle of a task running here.
+    pub(crate) fn handle(&self, task_id: &str) -> Option<task::TaskHandle> {
+        self.slots().get(task_id).map(|slot| slot.handle.clone())
+    }
+
     /// Starts a deployed task and reports it running; its end is reported to `status`.
     pub fn deploy(
         &self,
@@ -88,7 +93,10 @@ impl TaskTable {
             splits: request.splits.iter().map(split_from_proto).collect(),
             read_limit: read_limit_from_proto(request.read_limit),
             attempt: request.attempt,
-            restore: None,
+            restore: request
+                .restore
+                .as_ref()
+                .map(crate::checkpoints::restore_from_proto),
         };
         let running = task::spawn_task(spec, self.intake_paused.clone()).map_err(|source| {
             DeployError::Start {
@@ -221,7 +229,7 @@ pub enum AddSplitsError {
     },
 }
 
-fn split_from_proto(split: &pb::Split) -> weir_core::split::SplitId {
+pub(crate) fn split_from_proto(split: &pb::Split) -> weir_core::split::SplitId {
     weir_core::split::SplitId::new(split.topic.clone(), split.partition)
 }
 

@@ -5,9 +5,8 @@
 //! - **Assignment**: new splits get their start offsets resolved (per `start_mode`) and are
 //!   added to the consumer's assignment; while brokers are unreachable this retries with
 //!   exponential backoff and shows the error as the task's `last_error`.
-//! - **Maintenance**: positions of rows the sink has taken are committed to the consumer
-//!   group (through the committer) every `env.checkpoint.interval` (interim until checkpoints
-//!   cover sources), and high
+//! - **Maintenance**: the positions of the last committed checkpoint are committed to the
+//!   consumer group (through the committer) every `env.checkpoint.interval`, and high
 //!   watermarks are refreshed for lag every [`WATERMARK_INTERVAL`].
 //!
 //! Blocking librdkafka calls run on blocking threads; nothing here polls in a loop.
@@ -215,8 +214,10 @@ async fn refresh_watermarks(shared: &Arc<KafkaShared>) -> Result<(), ConnectorEr
     }
 }
 
-/// Commits the position of every split that has one (through the committer, which never
-/// blocks the caller).
+/// Commits, for every split that has one, the position of the last checkpoint the sink has
+/// committed (through the committer, which never blocks the caller). Positions of rows not
+/// yet in a committed checkpoint are never committed: a restart from the group's offsets
+/// must not skip rows whose files a failure discarded.
 fn commit(shared: &KafkaShared) {
     let Some(committer) = &shared.committer else {
         return;
@@ -224,7 +225,7 @@ fn commit(shared: &KafkaShared) {
     let positions: Vec<(SplitId, i64)> = shared
         .splits()
         .into_iter()
-        .filter_map(|split| Some((split.id.clone(), split.state.position()?)))
+        .filter_map(|split| Some((split.id.clone(), split.state.committed_position()?)))
         .collect();
     if !positions.is_empty() {
         committer.commit(positions);

@@ -66,6 +66,9 @@ pub(crate) struct KafkaShared {
     pub(crate) status: Arc<SourceStatus>,
     /// Batch jobs read each partition up to its high watermark at assignment, then end.
     pub(crate) bounded: bool,
+    /// Next offset to read per split, from the checkpoint the subtask resumes from; these
+    /// splits ignore `start_mode`.
+    pub(crate) restored: std::collections::HashMap<SplitId, i64>,
     /// Every split opened, in order.
     splits: Mutex<Vec<Arc<KafkaSplit>>>,
     /// Opened but not yet assigned; the driver takes them.
@@ -100,6 +103,7 @@ pub(crate) fn open(
     env: &EnvConfig,
     subtask: &SubtaskInfo,
     splits: &[SplitId],
+    restored: &[(SplitId, i64)],
 ) -> Result<OpenedSource, ConnectorError> {
     let status = Arc::new(SourceStatus::default());
     let client_id = format!("weir-{}-{}", subtask.job_id, subtask.subtask_index);
@@ -127,6 +131,7 @@ pub(crate) fn open(
         config: config.clone(),
         status: Arc::clone(&status),
         bounded,
+        restored: restored.iter().cloned().collect(),
         splits: Mutex::default(),
         pending: Mutex::default(),
         pending_added: Notify::new(),
@@ -180,7 +185,7 @@ impl SplitOpener for KafkaOpener {
                         detail: format!("invalid topic or partition {id}"),
                     })?;
                 let split = Arc::new(KafkaSplit {
-                    state: Arc::new(SplitState::new(id.to_string())),
+                    state: Arc::new(SplitState::of_split(id.clone())),
                     id,
                     range: watch::channel(None).0,
                 });

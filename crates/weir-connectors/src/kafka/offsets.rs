@@ -183,6 +183,45 @@ fn start_offsets(
     }
 }
 
+/// The start of each split: its offset in the checkpoint the subtask resumes from, else per
+/// `start_mode`.
+fn restored_or_start_offsets(
+    shared: &KafkaShared,
+    splits: &[SplitId],
+) -> Result<Vec<i64>, OffsetsError> {
+    let restored: Vec<Option<i64>> = splits
+        .iter()
+        .map(|split| shared.restored.get(split).copied())
+        .collect();
+    let missing: Vec<SplitId> = splits
+        .iter()
+        .zip(&restored)
+        .filter(|(_, offset)| offset.is_none())
+        .map(|(split, _)| split.clone())
+        .collect();
+    let mut started = if missing.is_empty() {
+        Vec::new()
+    } else {
+        start_offsets(
+            &shared.consumer,
+            shared.committer.as_ref(),
+            &shared.config,
+            &missing,
+        )?
+    }
+    .into_iter();
+    restored
+        .into_iter()
+        .zip(splits)
+        .map(|(offset, split)| match offset {
+            Some(offset) => Ok(offset),
+            None => started.next().ok_or_else(|| {
+                OffsetsError::Retry(format!("no start offset was resolved for {split}"))
+            }),
+        })
+        .collect()
+}
+
 /// Resolves where each split starts (and ends, when `bounded`), then adds the splits to the
 /// consumer's assignment at those offsets. Blocking.
 pub(crate) fn resolve_and_assign(
@@ -190,7 +229,7 @@ pub(crate) fn resolve_and_assign(
     splits: &[SplitId],
 ) -> Result<Vec<Range>, OffsetsError> {
     let consumer: &Consumer = &shared.consumer;
-    let starts = start_offsets(consumer, shared.committer.as_ref(), &shared.config, splits)?;
+    let starts = restored_or_start_offsets(shared, splits)?;
     let ends = if shared.bounded {
         fill_missing(consumer, splits, vec![None; splits.len()], LATEST)?
             .into_iter()

@@ -20,12 +20,21 @@ pub struct EnvConfig {
     /// A human-readable job name shown by `weir jobs`; the job id is used when absent.
     #[serde(rename = "job.name", skip_serializing_if = "Option::is_none")]
     pub job_name: Option<String>,
-    /// Milliseconds between checkpoints.
+    /// Milliseconds between checkpoints. A checkpoint closes the sink's files, and only
+    /// committed files are visible: this is the latency of the output and the most work
+    /// a recovery replays. Kafka offsets are committed to `consumer.group` with each one.
     #[serde(
         rename = "checkpoint.interval",
         default = "default_checkpoint_interval_ms"
     )]
     pub checkpoint_interval_ms: u64,
+    /// Milliseconds a checkpoint may take from trigger to every subtask's answer; a slower
+    /// one fails (counted in `weir job`) and the next is taken one interval later.
+    #[serde(
+        rename = "checkpoint.timeout",
+        default = "default_checkpoint_timeout_ms"
+    )]
+    pub checkpoint_timeout_ms: u64,
     /// Rows per second the whole job may read, shared across its subtasks (not per subtask).
     /// Acquired before a row enters a subtask's queue. Absent: unlimited.
     #[serde(
@@ -62,7 +71,10 @@ fn default_job_mode() -> JobMode {
     JobMode::Batch
 }
 fn default_checkpoint_interval_ms() -> u64 {
-    30_000
+    10_000
+}
+fn default_checkpoint_timeout_ms() -> u64 {
+    60_000
 }
 fn default_retry_times() -> u32 {
     3
@@ -81,6 +93,7 @@ impl Default for EnvConfig {
             job_mode: default_job_mode(),
             job_name: None,
             checkpoint_interval_ms: default_checkpoint_interval_ms(),
+            checkpoint_timeout_ms: default_checkpoint_timeout_ms(),
             read_limit_rows_per_second: None,
             read_limit_bytes_per_second: None,
             retry_times: default_retry_times(),
@@ -94,6 +107,11 @@ impl EnvConfig {
     /// `checkpoint.interval` as a duration.
     pub fn checkpoint_interval(&self) -> Duration {
         Duration::from_millis(self.checkpoint_interval_ms)
+    }
+
+    /// `checkpoint.timeout` as a duration.
+    pub fn checkpoint_timeout(&self) -> Duration {
+        Duration::from_millis(self.checkpoint_timeout_ms)
     }
 
     /// `job.retry.interval.seconds` as a duration.
@@ -110,6 +128,12 @@ impl Section for EnvConfig {
         if self.checkpoint_interval_ms == 0 {
             return Err(Violation::new(
                 "checkpoint.interval",
+                "must be at least 1 (milliseconds), found 0",
+            ));
+        }
+        if self.checkpoint_timeout_ms == 0 {
+            return Err(Violation::new(
+                "checkpoint.timeout",
                 "must be at least 1 (milliseconds), found 0",
             ));
         }

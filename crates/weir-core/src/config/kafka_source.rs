@@ -77,11 +77,11 @@ pub struct KafkaSourceConfig {
     /// A record without a value (a tombstone) counts as undecodable.
     #[serde(default = "default_format_error_handle_way")]
     pub format_error_handle_way: FormatErrorHandleWay,
-    /// Commit read positions to `consumer.group` every `env.checkpoint.interval` and when the
-    /// job stops. The committed offset of a partition is the next offset after the last
-    /// record handed to the sink, so lag shown by Kafka tooling is what the sink has not got.
-    /// Until Weir's checkpoints cover sources these commits are advisory only (they serve
-    /// lag and `group_offsets`); `false` never commits.
+    /// Commit the offsets of each completed checkpoint to `consumer.group` once its files
+    /// are committed (re-sent every `env.checkpoint.interval` and when the job stops), so
+    /// lag shown by Kafka tooling is what is not yet committed downstream and
+    /// `start_mode = group_offsets` resumes exactly after it. Recovery and `--restore` use
+    /// the checkpoint's own offsets, not these. `false` never commits.
     #[serde(default = "default_commit_on_checkpoint")]
     pub commit_on_checkpoint: bool,
     /// librdkafka consumer properties, e.g. `kafka.config = { client.id = weir, security.protocol

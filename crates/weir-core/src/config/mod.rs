@@ -15,6 +15,7 @@ mod dotted_keys;
 mod env;
 mod error;
 mod fake_source;
+mod file_sink;
 mod flat_map;
 mod kafka_source;
 mod locate;
@@ -30,6 +31,10 @@ pub use self::console::ConsoleSinkConfig;
 pub use self::env::{EnvConfig, JobMode, ScheduleStrategy};
 pub use self::error::{ConfigError, Location};
 pub use self::fake_source::{FakeSourceConfig, MAX_STRING_LENGTH};
+pub use self::file_sink::{
+    ByteSize, CompressCodec, FILE_NAME_VARIABLES, FileFormat, FileSinkConfig, FileSystemKind,
+    GZIP_ENCODER_BYTES, HDFS_ONLY_OPTIONS, HDFS_WRITE_PIPELINE_BYTES, Template, format_utc_time,
+};
 pub use self::flat_map::{KafkaProperties, PartitionOffsets};
 pub use self::kafka_source::{
     CONTENT_FIELD, FormatErrorHandleWay, KafkaSourceConfig, MessageFormat, OWNED_KAFKA_PROPERTIES,
@@ -68,6 +73,10 @@ pub enum SourceConfig {
 pub enum SinkConfig {
     /// Standard output.
     Console(ConsoleSinkConfig),
+    /// Files on HDFS, exactly once through checkpoints.
+    HdfsFile(FileSinkConfig),
+    /// Files on the worker's local file system, exactly once through checkpoints.
+    LocalFile(FileSinkConfig),
 }
 
 /// Bounds of one split queue, in rows and bytes.
@@ -142,19 +151,25 @@ pub const CONSOLE_WRITE_BUFFER_BYTES: u64 = 64 * 1024;
 
 impl SinkConfig {
     /// Names accepted in `sink { }`, in documentation order.
-    pub const PLUGIN_NAMES: &'static [&'static str] = &["Console"];
+    pub const PLUGIN_NAMES: &'static [&'static str] = &["Console", "HdfsFile", "LocalFile"];
 
     /// The plugin name as written in job files.
     pub fn plugin_name(&self) -> &'static str {
         match self {
             SinkConfig::Console(_) => "Console",
+            SinkConfig::HdfsFile(_) => "HdfsFile",
+            SinkConfig::LocalFile(_) => "LocalFile",
         }
     }
 
     /// Bytes one subtask's sink writer may buffer. Console: [`CONSOLE_WRITE_BUFFER_BYTES`].
+    /// File sinks: [`FileSinkConfig::buffer_bytes`] (write buffers, gzip state and the HDFS
+    /// write pipeline of every file a subtask may hold open).
     pub fn buffer_bytes(&self) -> u64 {
         match self {
             SinkConfig::Console(_) => CONSOLE_WRITE_BUFFER_BYTES,
+            SinkConfig::HdfsFile(file) => file.buffer_bytes(FileSystemKind::Hdfs),
+            SinkConfig::LocalFile(file) => file.buffer_bytes(FileSystemKind::Local),
         }
     }
 }

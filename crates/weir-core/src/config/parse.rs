@@ -6,9 +6,10 @@ use hocon::{HoconError, HoconValue};
 
 use super::dotted_keys::quote_scalar_prefixed_keys;
 use super::error::{ConfigError, Location, suggest};
+use super::file_sink::parse_file_sink;
 use super::locate::KeyIndex;
 use super::section::{Context, parse_section};
-use super::{EnvConfig, JobConfig, SinkConfig, SourceConfig};
+use super::{EnvConfig, FileSystemKind, JobConfig, SinkConfig, SourceConfig};
 
 const SECTIONS: [&str; 3] = ["env", "source", "sink"];
 
@@ -62,6 +63,18 @@ pub fn parse_job(text: &str, origin: &str) -> Result<JobConfig, ConfigError> {
     let (name, block) = plugin_block(document.get("sink"), "sink", &ctx)?;
     let sink = match name {
         "Console" => SinkConfig::Console(parse_section(block, "sink.Console", &ctx)?),
+        "HdfsFile" => SinkConfig::HdfsFile(parse_file_sink(
+            block,
+            "sink.HdfsFile",
+            FileSystemKind::Hdfs,
+            &ctx,
+        )?),
+        "LocalFile" => SinkConfig::LocalFile(parse_file_sink(
+            block,
+            "sink.LocalFile",
+            FileSystemKind::Local,
+            &ctx,
+        )?),
         _ => return Err(unknown_plugin("sink", name, SinkConfig::PLUGIN_NAMES, &ctx)),
     };
     Ok(JobConfig { env, source, sink })

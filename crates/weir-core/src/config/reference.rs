@@ -6,7 +6,8 @@ use serde_json::Value as Json;
 
 use super::options::{OptionSpec, SectionSpec, section_spec};
 use super::{
-    ConsoleSinkConfig, EnvConfig, FakeSourceConfig, KafkaSourceConfig, SinkConfig, SourceConfig,
+    ConsoleSinkConfig, EnvConfig, FakeSourceConfig, FileSinkConfig, HDFS_ONLY_OPTIONS,
+    KafkaSourceConfig, SinkConfig, SourceConfig,
 };
 
 /// Markdown tables of every option of `env`, each source and each sink: the option's dotted
@@ -50,6 +51,20 @@ fn source_spec(plugin: &str) -> Option<SectionSpec> {
 fn sink_spec(plugin: &str) -> Option<SectionSpec> {
     match plugin {
         "Console" => Some(section_spec::<ConsoleSinkConfig>()),
+        "HdfsFile" => {
+            let mut spec = section_spec::<FileSinkConfig>();
+            // Optional in the struct (LocalFile shares it), required by HdfsFile.
+            if let Some(option) = spec.options.iter_mut().find(|o| o.name == "fs.defaultFS") {
+                option.required = true;
+            }
+            Some(spec)
+        }
+        "LocalFile" => {
+            let mut spec = section_spec::<FileSinkConfig>();
+            spec.options
+                .retain(|option| !HDFS_ONLY_OPTIONS.contains(&option.name.as_str()));
+            Some(spec)
+        }
         _ => None,
     }
 }
@@ -79,9 +94,22 @@ fn default_cell(option: &OptionSpec) -> String {
     match &option.default {
         _ if option.required => "**required**".into(),
         None => "—".into(),
-        Some(Json::String(text)) => format!("`{text}`"),
+        Some(Json::String(text)) => format!("`{}`", escape_controls(text)),
         Some(other) => format!("`{other}`"),
     }
+}
+
+/// A default such as `row_delimiter`'s newline, shown as `\n` rather than breaking the table.
+fn escape_controls(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// Doc comments wrap lines; a table cell must be one line and must not contain a bare `|`.
@@ -151,5 +179,44 @@ mod tests {
     #[test]
     fn cells_are_single_line_and_escape_pipes() {
         assert_eq!(table_cell("a\nb\n\nc | d"), "a b<br><br>c \\| d");
+    }
+}
+
+#[cfg(test)]
+mod file_sink_tests {
+    use super::*;
+
+    #[test]
+    fn file_sinks_are_documented_with_their_own_options() {
+        let doc = reference_markdown();
+        let section = |heading: &str| {
+            let start = doc
+                .find(heading)
+                .unwrap_or_else(|| panic!("missing {heading}"));
+            let rest = &doc[start + heading.len()..];
+            rest[..rest.find("\n### ").unwrap_or(rest.len())].to_string()
+        };
+        let hdfs = section("### sink: HdfsFile");
+        let local = section("### sink: LocalFile");
+        assert!(
+            hdfs.contains("| `fs.defaultFS` | string | **required** |"),
+            "{hdfs}"
+        );
+        assert!(
+            hdfs.contains("| `rolling.file_size` | string | `128MiB` |"),
+            "{hdfs}"
+        );
+        assert!(hdfs.contains("| `hdfs.config` |"), "{hdfs}");
+        for hdfs_only in HDFS_ONLY_OPTIONS {
+            assert!(!local.contains(&format!("| `{hdfs_only}` |")), "{local}");
+        }
+        assert!(
+            local.contains("| `path` | string | **required** |"),
+            "{local}"
+        );
+        assert!(
+            local.contains("| `max_open_files` | integer | `16` |"),
+            "{local}"
+        );
     }
 }

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use tracing::info;
 use weir_proto::v1 as pb;
 
+use super::CheckpointTimer;
 use super::{
     CancelOrder, Cluster, Deployment, JobEntry, JobPlan, Splits, Subtask, SubtaskState, task_id,
     unix_millis,
@@ -42,6 +43,7 @@ impl Cluster {
                 plan,
                 subtasks,
                 splits,
+                checkpoint_timer: CheckpointTimer::default(),
             },
         );
     }
@@ -66,11 +68,12 @@ impl Cluster {
                 plan,
                 subtasks,
                 splits,
+                checkpoint_timer: CheckpointTimer::default(),
             },
         );
         let reason = "master restarted; placing its subtasks again";
         match state {
-            JobState::Scheduled | JobState::Running => {
+            JobState::Scheduled | JobState::Running | JobState::Stopping => {
                 self.transition(&job_id, JobEvent::SubtaskLost, reason)
             }
             JobState::Cancelling => self.transition(&job_id, JobEvent::AllTasksEnded, "cancelled"),
@@ -189,7 +192,7 @@ impl Cluster {
                 splits: job.splits_of(index).iter().map(split_to_proto).collect(),
                 read_limit: Some(job.read_limit_of(index)),
                 attempt,
-                restore: None,
+                restore: Cluster::restore_point_of(job, index),
             },
         })
     }
@@ -330,13 +333,23 @@ impl Cluster {
             JobState::Cancelling if none_holding => {
                 self.transition(job_id, JobEvent::AllTasksEnded, "cancelled")
             }
-            JobState::Scheduled | JobState::Running | JobState::Recovering
+            JobState::Scheduled | JobState::Running | JobState::Recovering | JobState::Stopping
                 if event == JobEvent::SubtaskLost =>
             {
                 self.transition(job_id, event, reason)
             }
             JobState::Scheduled | JobState::Running if all_finished => {
                 self.transition(job_id, JobEvent::AllFinished, "every subtask finished")
+            }
+            JobState::Stopping if all_finished => {
+                let checkpoint = job
+                    .record
+                    .checkpoints
+                    .last_completed
+                    .as_ref()
+                    .map_or(0, |checkpoint| checkpoint.checkpoint_id);
+                let reason = format!("stopped after checkpoint {checkpoint}");
+                self.transition(job_id, JobEvent::AllFinished, reason)
             }
             _ => {}
         }
@@ -410,6 +423,7 @@ impl Cluster {
             submitted_at_ms: now,
             state_changed_at_ms: now,
             attempts: Vec::new(),
+            checkpoints: Default::default(),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! requests into calls on [`Cluster`] and sends the [`Deployment`]s and [`CancelOrder`]s those
 //! calls return.
 
+mod checkpoints;
 mod jobs;
 mod plan;
 mod splits;
@@ -19,6 +20,9 @@ use weir_proto::v1 as pb;
 use crate::job_state::{JobEvent, JobState};
 use crate::store::{JobRecord, JobStore};
 
+pub use checkpoints::{
+    CheckpointRound, CheckpointTimer, CommitOrder, RoundTask, StopError, now_ms,
+};
 pub use jobs::SubmitError;
 pub use plan::{JobPlan, JobReadLimit, ListSplitsError, SplitLister};
 pub use splits::{SplitUpdate, Splits};
@@ -123,6 +127,7 @@ pub struct JobEntry {
     pub subtasks: Vec<Subtask>,
     /// The source's splits and which subtask reads which.
     pub splits: Splits,
+    pub checkpoint_timer: CheckpointTimer,
 }
 
 /// The task id of one attempt of one subtask: `<job>.<subtask>.<attempt>`.
@@ -349,5 +354,7 @@ impl Cluster {
     }
 }
 
+#[cfg(test)]
+mod checkpoint_tests;
 #[cfg(test)]
 mod tests;

@@ -47,6 +47,9 @@ pub struct JobPlan {
     pub retry_times: u32,
     pub retry_interval: Duration,
     pub read_limit: JobReadLimit,
+    /// `env.checkpoint.interval` and `env.checkpoint.timeout`.
+    pub checkpoint_interval: Duration,
+    pub checkpoint_timeout: Duration,
     /// Lists the source's splits; `None` for sources without splits (FakeSource).
     pub split_lister: Option<Arc<dyn SplitLister>>,
 }
@@ -61,6 +64,8 @@ impl fmt::Debug for JobPlan {
             .field("retry_times", &self.retry_times)
             .field("retry_interval", &self.retry_interval)
             .field("read_limit", &self.read_limit)
+            .field("checkpoint_interval", &self.checkpoint_interval)
+            .field("checkpoint_timeout", &self.checkpoint_timeout)
             .field(
                 "split_lister",
                 &self.split_lister.as_ref().map(|lister| lister.describe()),
@@ -80,6 +85,8 @@ impl JobPlan {
             retry_times: 0,
             retry_interval: Duration::ZERO,
             read_limit: JobReadLimit::default(),
+            checkpoint_interval: Duration::from_secs(10),
+            checkpoint_timeout: Duration::from_secs(60),
             split_lister: None,
         }
     }

@@ -7,7 +7,7 @@ use crate::store::JobStore;
 
 const MIB: u64 = 1024 * 1024;
 
-fn cluster() -> Cluster {
+pub(super) fn cluster() -> Cluster {
     let dir = std::env::temp_dir().join(format!(
         "weir-cluster-test-{}-{}",
         std::process::id(),
@@ -21,7 +21,7 @@ fn cluster() -> Cluster {
     Cluster::new(settings, JobStore::open(&dir).unwrap())
 }
 
-fn register(cluster: &mut Cluster, id: &str, limit_mib: u64) -> String {
+pub(super) fn register(cluster: &mut Cluster, id: &str, limit_mib: u64) -> String {
     cluster.register_worker(&pb::RegisterWorkerRequest {
         worker_id: id.into(),
         address: format!("http://{id}"),
@@ -34,7 +34,12 @@ fn register(cluster: &mut Cluster, id: &str, limit_mib: u64) -> String {
     })
 }
 
-fn submit(cluster: &mut Cluster, parallelism: u32, reservation_mib: u64, reject: bool) -> String {
+pub(super) fn submit(
+    cluster: &mut Cluster,
+    parallelism: u32,
+    reservation_mib: u64,
+    reject: bool,
+) -> String {
     let record = Cluster::new_record("test".into(), "env {}".into(), "test.conf".into());
     let id = record.id.clone();
     let mut plan = JobPlan::fixed(parallelism, reservation_mib * MIB);
@@ -44,12 +49,12 @@ fn submit(cluster: &mut Cluster, parallelism: u32, reservation_mib: u64, reject:
     id
 }
 
-fn job_state(cluster: &Cluster, job_id: &str) -> (JobState, String) {
+pub(super) fn job_state(cluster: &Cluster, job_id: &str) -> (JobState, String) {
     let job = &cluster.jobs[job_id];
     (job.record.state, job.record.reason.clone())
 }
 
-fn run_all(cluster: &mut Cluster, deployments: &[Deployment]) {
+pub(super) fn run_all(cluster: &mut Cluster, deployments: &[Deployment]) {
     for deployment in deployments {
         let task = &deployment.request.task_id;
         cluster.task_status(&deployment.worker_id, task, pb::TaskState::Running, "");

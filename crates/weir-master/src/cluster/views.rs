@@ -37,7 +37,7 @@ impl Cluster {
             summary: Some(summary(job)),
             tasks,
             config: job.record.config.clone(),
-            checkpoints: None,
+            checkpoints: Some(job.record.checkpoints.to_proto()),
         })
     }
 
@@ -107,6 +107,11 @@ fn summary(job: &JobEntry) -> pb::JobSummary {
         records_skipped: metrics.iter().map(|task| task.records_skipped).sum(),
         queue_rows: metrics.iter().map(|task| task.queue_rows).sum(),
         queue_bytes: metrics.iter().map(|task| task.queue_bytes).sum(),
-        last_checkpoint_id: 0,
+        last_checkpoint_id: job
+            .record
+            .checkpoints
+            .last_completed
+            .as_ref()
+            .map_or(0, |checkpoint| checkpoint.checkpoint_id),
     }
 }

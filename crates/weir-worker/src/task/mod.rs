@@ -15,6 +15,7 @@
 //! the worker's memory governor has intake paused. The drain loop records, per split, the
 //! position after the last row the sink took.
 
+mod checkpoint;
 mod metrics;
 mod runtime;
 
@@ -29,6 +30,8 @@ use weir_connectors::{
 use weir_core::config::{JobConfig, QueueBounds};
 use weir_core::split::SplitId;
 
+pub use self::checkpoint::CheckpointAck;
+use self::checkpoint::{Barrier, Commit};
 use self::metrics::TaskMetrics;
 pub use self::metrics::{SplitMetricsSnapshot, TaskMetricsSnapshot};
 use self::runtime::{Command, Pipeline};
@@ -106,7 +109,7 @@ pub enum TaskError {
         /// Plugin name.
         plugin: &'static str,
         /// Why.
-        source: ConnectorError,
+        source: Box<ConnectorError>,
     },
     /// The sink could not be opened.
     #[error("cannot open sink {plugin}: {source}")]
@@ -114,7 +117,7 @@ pub enum TaskError {
         /// Plugin name.
         plugin: &'static str,
         /// Why.
-        source: ConnectorError,
+        source: Box<ConnectorError>,
     },
     /// Splits were added to a task whose source has none (FakeSource).
     #[error("source {plugin} does not read splits; none can be added")]
@@ -125,9 +128,12 @@ pub enum TaskError {
     /// The task has ended; it takes no more splits.
     #[error("the task has ended")]
     NotRunning,
-    /// Too many split additions are waiting for the task to take them; retry later.
-    #[error("the task has {COMMAND_BACKLOG} split additions pending; retry later")]
+    /// Too many requests are waiting for the task to take them; retry later.
+    #[error("the task has {COMMAND_BACKLOG} requests pending; retry later")]
     Busy,
+    /// The task could not take or commit a checkpoint (it fails with the same reason).
+    #[error("{0}")]
+    Checkpoint(String),
 }
 
 /// A cloneable handle to a running subtask: metrics and cancel, for whoever keeps the table
@@ -180,6 +186,58 @@ impl TaskHandle {
         }
         self.commands
             .try_send(Command::AddSplits(splits))
+            .map_err(|error| match error {
+                mpsc::error::TrySendError::Full(_) => TaskError::Busy,
+                mpsc::error::TrySendError::Closed(_) => TaskError::NotRunning,
+            })
+    }
+}
+
+impl TaskHandle {
+    /// Checkpoint barrier: waits until the task has closed its files to pending and answers
+    /// with its positions and pending files. With `stop`, the task takes no more rows and
+    /// ends after the commit.
+    pub async fn checkpoint(
+        &self,
+        checkpoint_id: u64,
+        stop: bool,
+    ) -> Result<CheckpointAck, TaskError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.send(Command::Checkpoint(Barrier {
+            checkpoint_id,
+            stop,
+            reply,
+        }))?;
+        answer
+            .await
+            .map_err(|_| TaskError::NotRunning)?
+            .map_err(TaskError::Checkpoint)
+    }
+
+    /// Publishes a completed checkpoint's files and marks its positions committed; waits
+    /// until done.
+    pub async fn commit(
+        &self,
+        checkpoint_id: u64,
+        pending_files: Vec<PendingFile>,
+        offsets: Vec<(SplitId, i64)>,
+    ) -> Result<(), TaskError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.send(Command::Commit(Commit {
+            checkpoint_id,
+            pending_files,
+            offsets,
+            reply,
+        }))?;
+        answer
+            .await
+            .map_err(|_| TaskError::NotRunning)?
+            .map_err(TaskError::Checkpoint)
+    }
+
+    fn send(&self, command: Command) -> Result<(), TaskError> {
+        self.commands
+            .try_send(command)
             .map_err(|error| match error {
                 mpsc::error::TrySendError::Full(_) => TaskError::Busy,
                 mpsc::error::TrySendError::Closed(_) => TaskError::NotRunning,
@@ -255,16 +313,17 @@ pub fn spawn_task(
     };
     let source = &spec.config.source;
     let sink_config = &spec.config.sink;
-    let opened = weir_connectors::open_source(&spec.config, &subtask, &spec.splits).map_err(
-        |source_error| TaskError::OpenSource {
-            plugin: source.plugin_name(),
-            source: source_error,
-        },
-    )?;
+    let restore = spec.restore.clone().unwrap_or_default();
+    let opened =
+        weir_connectors::open_source(&spec.config, &subtask, &spec.splits, &restore.offsets)
+            .map_err(|source_error| TaskError::OpenSource {
+                plugin: source.plugin_name(),
+                source: Box::new(source_error),
+            })?;
     let sink = weir_connectors::open_sink(sink_config, &source.output_schema(), &subtask).map_err(
         |error| TaskError::OpenSink {
             plugin: sink_config.plugin_name(),
-            source: error,
+            source: Box::new(error),
         },
     )?;
 
@@ -276,7 +335,7 @@ pub fn spawn_task(
     };
     let (pipeline, control) = assemble(
         opened,
-        sink,
+        (sink, restore),
         source.queue_bounds(),
         reader_ctx,
         (source.plugin_name(), sink_config.plugin_name()),
@@ -308,7 +367,7 @@ struct Control {
 /// when the pipeline starts).
 fn assemble(
     opened: OpenedSource,
-    sink: Box<dyn SinkWriter>,
+    (sink, restore): (Box<dyn SinkWriter>, RestorePoint),
     bounds: QueueBounds,
     reader_ctx: SourceContext,
     (source_name, sink_name): (&'static str, &'static str),
@@ -333,6 +392,8 @@ fn assemble(
         unbounded,
         bounds,
         sink,
+        restored_files: restore.pending_files,
+        restored_checkpoint: restore.checkpoint_id,
         reader_ctx,
         metrics: Arc::new(TaskMetrics::new(status)),
         commands,
@@ -376,6 +437,8 @@ fn start(
     }
 }
 
+#[cfg(test)]
+mod checkpoint_tests;
 #[cfg(test)]
 mod kafka_tests;
 #[cfg(test)]

@@ -9,14 +9,15 @@ use tokio::task::{JoinError, JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use weir_connectors::{
-    ConnectorError, SinkWriter, SourceContext, SourceDriver, SourceRecord, SplitOpener,
-    SplitReader, SplitState,
+    ConnectorError, PendingFile, SinkWriter, SourceContext, SourceDriver, SourceRecord,
+    SplitOpener, SplitReader, SplitState,
 };
 use weir_core::config::QueueBounds;
 use weir_core::queue::bounded_queue;
 use weir_core::split::SplitId;
 
 use super::TaskOutcome;
+use super::checkpoint::{self, Barrier, Commit};
 use super::metrics::TaskMetrics;
 
 /// Requests from [`super::TaskHandle`] to the running task.
@@ -24,6 +25,10 @@ use super::metrics::TaskMetrics;
 pub(super) enum Command {
     /// Start readers for these splits (partition discovery).
     AddSplits(Vec<SplitId>),
+    /// Checkpoint barrier.
+    Checkpoint(Barrier),
+    /// A completed checkpoint to publish.
+    Commit(Commit),
 }
 
 /// Everything a subtask runs, already opened.
@@ -38,6 +43,10 @@ pub(super) struct Pipeline {
     pub unbounded: bool,
     pub bounds: QueueBounds,
     pub sink: Box<dyn SinkWriter>,
+    /// Pending files of the checkpoint the subtask resumes from, published before any row.
+    pub restored_files: Vec<PendingFile>,
+    /// The checkpoint the subtask resumes from (0: none); checkpoint ids only grow.
+    pub restored_checkpoint: u64,
     /// The readers' context; its cancel token is a child of the task's.
     pub reader_ctx: SourceContext,
     pub metrics: Arc<TaskMetrics>,
@@ -95,6 +104,8 @@ pub(super) async fn run(pipeline: Pipeline, cancel: CancellationToken) -> TaskOu
         unbounded,
         bounds,
         mut sink,
+        restored_files,
+        restored_checkpoint,
         reader_ctx,
         metrics,
         mut commands,
@@ -121,13 +132,36 @@ pub(super) async fn run(pipeline: Pipeline, cancel: CancellationToken) -> TaskOu
         opener,
         commands: &mut commands,
         unbounded,
+        last_checkpoint: restored_checkpoint,
+        stopping: false,
     };
 
-    let drained = drain(&mut input, &mut driver, sink.as_mut(), &cancel, &metrics).await;
+    let drained = match sink.recover(restored_files).await {
+        Ok(()) => drain(&mut input, &mut driver, sink.as_mut(), &cancel, &metrics).await,
+        Err(error) => Err(Ended::SinkFailed(format!(
+            "recovering the files of checkpoint {restored_checkpoint}: {error}"
+        ))),
+    };
+    let last_checkpoint = input.last_checkpoint;
     let outcome = match drained {
-        Ok(()) => finish(&mut splits.readers, sink.as_mut(), &cancel).await,
+        Ok(Drained::Stopped) => Ended::Finished,
+        Ok(Drained::EndOfInput) => {
+            finish(
+                &mut splits.readers,
+                sink.as_mut(),
+                &splits.states,
+                last_checkpoint,
+                &cancel,
+            )
+            .await
+        }
         Err(ended) => ended,
     };
+    if matches!(outcome, Ended::Cancelled)
+        && let Err(error) = sink.abort().await
+    {
+        tracing::warn!(%error, "discarding uncommitted files after cancel failed");
+    }
     let outcome = outcome.describe(source_name, sink_name);
 
     // Readers still running (after a failure or a cancel) stop at their next wait; dropping
@@ -152,6 +186,18 @@ struct Input<'a> {
     opener: Option<Box<dyn SplitOpener>>,
     commands: &'a mut mpsc::Receiver<Command>,
     unbounded: bool,
+    /// The latest checkpoint barrier seen (or restored from).
+    last_checkpoint: u64,
+    /// A stop barrier was taken: no more rows; end after its commit.
+    stopping: bool,
+}
+
+/// How the drain loop ended without failing.
+enum Drained {
+    /// Every queue is closed and empty, and no more splits can come.
+    EndOfInput,
+    /// The stop checkpoint was committed.
+    Stopped,
 }
 
 impl Input<'_> {
@@ -169,6 +215,69 @@ impl Input<'_> {
             self.splits.start(reader);
         }
         Ok(())
+    }
+
+    /// Handles a command between two rows; `Some(Stopped)` once a stop checkpoint committed.
+    async fn handle(
+        &mut self,
+        command: Command,
+        sink: &mut dyn SinkWriter,
+    ) -> Result<Option<Drained>, Ended> {
+        match command {
+            Command::AddSplits(added) => self.add_splits(added)?,
+            Command::Checkpoint(Barrier {
+                checkpoint_id,
+                stop,
+                reply,
+            }) => {
+                let taken = checkpoint::take(sink, &self.splits.states, checkpoint_id).await;
+                let failed = taken.as_ref().err().cloned();
+                if taken.is_ok() {
+                    self.last_checkpoint = self.last_checkpoint.max(checkpoint_id);
+                    self.stopping |= stop;
+                }
+                tracing::debug!(
+                    checkpoint_id,
+                    stop,
+                    ok = failed.is_none(),
+                    "checkpoint taken"
+                );
+                // The master may have given up waiting; the checkpoint then just fails.
+                let _ = reply.send(taken);
+                if let Some(error) = failed {
+                    return Err(Ended::SinkFailed(format!(
+                        "checkpoint {checkpoint_id}: {error}"
+                    )));
+                }
+            }
+            Command::Commit(Commit {
+                checkpoint_id,
+                pending_files,
+                offsets,
+                reply,
+            }) => {
+                let files = pending_files.len();
+                let published =
+                    checkpoint::publish(sink, &self.splits.states, pending_files, &offsets).await;
+                let failed = published.as_ref().err().cloned();
+                tracing::debug!(
+                    checkpoint_id,
+                    files,
+                    ok = failed.is_none(),
+                    "checkpoint committed"
+                );
+                let _ = reply.send(published);
+                if let Some(error) = failed {
+                    return Err(Ended::SinkFailed(format!(
+                        "committing checkpoint {checkpoint_id}: {error}"
+                    )));
+                }
+                if self.stopping {
+                    return Ok(Some(Drained::Stopped));
+                }
+            }
+        }
+        Ok(None)
     }
 }
 
@@ -215,14 +324,15 @@ async fn drain(
     sink: &mut dyn SinkWriter,
     cancel: &CancellationToken,
     metrics: &TaskMetrics,
-) -> Result<(), Ended> {
+) -> Result<Drained, Ended> {
     // A row handed to the sink is flushed within FLUSH_DELAY: a trickle of rows must not wait
     // in a sink buffer for more rows to come (a streaming job may never send them).
     let mut flush_at: Option<tokio::time::Instant> = None;
     loop {
-        if input.splits.records.is_empty() && !input.unbounded {
-            return Ok(());
+        if input.splits.records.is_empty() && !input.unbounded && !input.stopping {
+            return Ok(Drained::EndOfInput);
         }
+        let taking_rows = !input.stopping && !input.splits.records.is_empty();
         tokio::select! {
             biased;
             () = cancel.cancelled() => return Err(Ended::Cancelled),
@@ -233,8 +343,12 @@ async fn drain(
             // A failing reader ends the task at once, not when its queue has drained.
             Some(joined) = input.splits.readers.join_next() => reader_result(joined)?,
             joined = driver_ended(driver) => reader_result(joined)?,
-            Some(Command::AddSplits(added)) = input.commands.recv() => input.add_splits(added)?,
-            next = input.splits.records.next(), if !input.splits.records.is_empty() => {
+            Some(command) = input.commands.recv() => {
+                if let Some(drained) = input.handle(command, sink).await? {
+                    return Ok(drained);
+                }
+            }
+            next = input.splits.records.next(), if taking_rows => {
                 // `None` only once the set is empty, which the loop's first check handles.
                 let Some((index, record)) = next else { continue };
                 let SourceRecord { row, position } = record;
@@ -265,10 +379,14 @@ async fn sleep_until_or_never(deadline: Option<tokio::time::Instant>) {
     }
 }
 
-/// After the input ended: collect the readers' results, then flush the sink.
+/// After the input ended: collect the readers' results, then commit the sink's files
+/// itself — a bounded job's last rows need no barrier from the master, since no row can
+/// follow them.
 async fn finish(
     reader_tasks: &mut JoinSet<Result<(), ConnectorError>>,
     sink: &mut dyn SinkWriter,
+    states: &[Arc<SplitState>],
+    last_checkpoint: u64,
     cancel: &CancellationToken,
 ) -> Ended {
     let flushed = async {
@@ -276,9 +394,13 @@ async fn finish(
         while let Some(joined) = reader_tasks.join_next().await {
             reader_result(joined)?;
         }
-        sink.flush()
+        let final_checkpoint = last_checkpoint.saturating_add(1);
+        let ack = checkpoint::take(sink, states, final_checkpoint)
             .await
-            .map_err(|error| Ended::SinkFailed(error.to_string()))
+            .map_err(Ended::SinkFailed)?;
+        checkpoint::publish(sink, states, ack.pending_files, &ack.offsets)
+            .await
+            .map_err(Ended::SinkFailed)
     };
     tokio::select! {
         biased;

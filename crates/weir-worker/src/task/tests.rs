@@ -284,7 +284,7 @@ fn start_with(readers: Vec<Box<dyn SourceReader>>, sink: TestSink) -> RunningTas
     };
     let (pipeline, control) = assemble(
         opened,
-        Box::new(sink),
+        (Box::new(sink), RestorePoint::default()),
         bounds,
         ctx,
         ("TestSource", "TestSink"),
@@ -308,7 +308,7 @@ fn fake_readers(job: &JobConfig, copies: usize) -> Vec<Box<dyn SourceReader>> {
     };
     (0..copies)
         .flat_map(|_| {
-            weir_connectors::open_source(job, &subtask, &[])
+            weir_connectors::open_source(job, &subtask, &[], &[])
                 .unwrap()
                 .readers
                 .into_iter()

@@ -132,7 +132,7 @@ pub(super) fn start(config: &KafkaSourceConfig, splits: &[SplitId], setup: Setup
         checkpoint_interval_ms: setup.commit_interval_ms,
         ..EnvConfig::default()
     };
-    let opened = super::open(config, &env, &subtask(), splits).unwrap();
+    let opened = super::open(config, &env, &subtask(), splits, &[]).unwrap();
     let cancel = CancellationToken::new();
     let stop = CancellationToken::new();
     let (pause, paused) = watch::channel(false);

@@ -1,0 +1,232 @@
+//! Rows → bytes (text, csv, json) and the bounded, optionally gzip-compressed buffer of an
+//! open file.
+
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use weir_core::config::{CompressCodec, FileFormat};
+use weir_core::row::{Row, Value};
+use weir_core::schema::Schema;
+
+/// Encodes the written columns of a row in the sink's format, row delimiter included.
+pub(super) struct RowEncoder {
+    format: FileFormat,
+    field_delimiter: String,
+    row_delimiter: String,
+    /// Positions in the row of the written columns, in output order (unique).
+    columns: Vec<usize>,
+    /// Whether `columns` is every position in order (no projection needed).
+    all_columns: bool,
+    /// Names of the written columns (json keys).
+    schema: Schema,
+}
+
+impl RowEncoder {
+    pub(super) fn new(
+        format: FileFormat,
+        field_delimiter: &str,
+        row_delimiter: &str,
+        columns: Vec<usize>,
+        input: &Schema,
+    ) -> Self {
+        let all_columns = columns.len() == input.fields.len()
+            && columns.iter().enumerate().all(|(at, column)| at == *column);
+        let schema = Schema {
+            fields: columns
+                .iter()
+                .filter_map(|column| input.fields.get(*column).cloned())
+                .collect(),
+        };
+        RowEncoder {
+            format,
+            field_delimiter: field_delimiter.to_string(),
+            row_delimiter: row_delimiter.to_string(),
+            columns,
+            all_columns,
+            schema,
+        }
+    }
+
+    /// Appends `row`'s encoding to `out`.
+    pub(super) fn encode(&self, row: Row, out: &mut Vec<u8>) {
+        let row = if self.all_columns {
+            row
+        } else {
+            // Moves the written values out of the row: no clones per row.
+            let mut values = row.values;
+            Row::new(
+                self.columns
+                    .iter()
+                    .map(|column| {
+                        values
+                            .get_mut(*column)
+                            .map_or(Value::Null, |value| std::mem::replace(value, Value::Null))
+                    })
+                    .collect(),
+            )
+        };
+        match self.format {
+            // The Console sink's rendering, so every sink shows a row the same way.
+            FileFormat::Json => out.extend_from_slice(row.to_json(&self.schema).as_bytes()),
+            FileFormat::Text => {
+                let mut text = String::new();
+                for (position, value) in row.values.iter().enumerate() {
+                    if position > 0 {
+                        text.push_str(&self.field_delimiter);
+                    }
+                    push_text(&mut text, value);
+                }
+                out.extend_from_slice(text.as_bytes());
+            }
+            FileFormat::Csv => {
+                let mut field = String::new();
+                for (position, value) in row.values.iter().enumerate() {
+                    if position > 0 {
+                        out.extend_from_slice(self.field_delimiter.as_bytes());
+                    }
+                    field.clear();
+                    push_text(&mut field, value);
+                    self.push_csv_field(out, &field, value);
+                }
+            }
+        }
+        out.extend_from_slice(self.row_delimiter.as_bytes());
+    }
+
+    /// RFC 4180: a field holding the delimiter, a quote or a line break is quoted, quotes
+    /// doubled. An empty string is `""` so that it differs from null (nothing).
+    fn push_csv_field(&self, out: &mut Vec<u8>, field: &str, value: &Value) {
+        let quote = matches!(value, Value::String(text) if text.is_empty())
+            || field.contains(['"', '\r', '\n'])
+            || field.contains(self.field_delimiter.as_str())
+            || field.contains(self.row_delimiter.as_str());
+        if !quote {
+            out.extend_from_slice(field.as_bytes());
+            return;
+        }
+        out.push(b'"');
+        out.extend_from_slice(field.replace('"', "\"\"").as_bytes());
+        out.push(b'"');
+    }
+}
+
+/// A value as text: verbatim strings, null as nothing, bytes as lowercase hex (as
+/// [`Row::to_text`] renders them).
+pub(super) fn push_text(out: &mut String, value: &Value) {
+    // Writing to a String cannot fail; the fmt::Results are always Ok.
+    let _ = match value {
+        Value::Null => Ok(()),
+        Value::Boolean(b) => write!(out, "{b}"),
+        Value::Int(n) => write!(out, "{n}"),
+        Value::Bigint(n) => write!(out, "{n}"),
+        Value::Float(f) => write!(out, "{f}"),
+        Value::Double(f) => write!(out, "{f}"),
+        Value::String(text) => {
+            out.push_str(text);
+            Ok(())
+        }
+        Value::Bytes(bytes) => {
+            for byte in bytes {
+                let _ = write!(out, "{byte:02x}");
+            }
+            Ok(())
+        }
+    };
+}
+
+/// Output bytes of one open file not written out yet. Its allocation grows by doubling but
+/// never past `cap` (unless one write alone is larger), so the buffer's memory stays within
+/// `write.buffer_bytes`.
+pub(super) struct Output {
+    bytes: Vec<u8>,
+    cap: usize,
+}
+
+impl Output {
+    fn reserve(&mut self, additional: usize) {
+        let needed = self.bytes.len() + additional;
+        if needed <= self.bytes.capacity() {
+            return;
+        }
+        let target = needed.max((self.bytes.capacity() * 2).min(self.cap));
+        self.bytes.reserve_exact(target - self.bytes.len());
+    }
+}
+
+impl Write for Output {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.reserve(data.len());
+        self.bytes.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The bytes of one open file on their way out: plain, or through a gzip encoder.
+pub(super) enum Content {
+    Plain(Output),
+    Gzip(GzEncoder<Output>),
+}
+
+impl Content {
+    pub(super) fn new(codec: CompressCodec, cap: usize) -> Self {
+        let output = Output {
+            bytes: Vec::new(),
+            cap,
+        };
+        match codec {
+            CompressCodec::None => Content::Plain(output),
+            CompressCodec::Gzip => Content::Gzip(GzEncoder::new(output, Compression::default())),
+        }
+    }
+
+    /// Adds encoded rows.
+    pub(super) fn append(&mut self, data: &[u8]) -> io::Result<()> {
+        match self {
+            Content::Plain(output) => output.write_all(data),
+            Content::Gzip(encoder) => encoder.write_all(data),
+        }
+    }
+
+    /// Output bytes held (compressed, for gzip; the encoder's own state is not counted).
+    pub(super) fn buffered(&self) -> usize {
+        self.output().bytes.len()
+    }
+
+    fn output(&self) -> &Output {
+        match self {
+            Content::Plain(output) => output,
+            Content::Gzip(encoder) => encoder.get_ref(),
+        }
+    }
+
+    /// Takes the output bytes held so far, leaving an empty buffer (sized like the last one:
+    /// a buffer that filled up once will likely fill up again).
+    pub(super) fn take(&mut self) -> Vec<u8> {
+        let output = match self {
+            Content::Plain(output) => output,
+            Content::Gzip(encoder) => encoder.get_mut(),
+        };
+        let next = Vec::with_capacity(output.bytes.len().min(output.cap));
+        let mut taken = std::mem::replace(&mut output.bytes, next);
+        // The file system client may keep the buffer until the data is acknowledged; a
+        // mostly empty allocation would be held for nothing.
+        taken.shrink_to_fit();
+        taken
+    }
+
+    /// Ends the content (gzip: its final block and trailer) and returns what remains.
+    pub(super) fn finish(self) -> io::Result<Vec<u8>> {
+        let mut output = match self {
+            Content::Plain(output) => output,
+            Content::Gzip(encoder) => encoder.finish()?,
+        };
+        output.bytes.shrink_to_fit();
+        Ok(output.bytes)
+    }
+}

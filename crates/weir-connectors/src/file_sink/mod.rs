@@ -1,0 +1,163 @@
+//! The `HdfsFile` and `LocalFile` sinks: rows to files, exactly once through checkpoints.
+//!
+//! Each subtask writes in-progress files under `<tmp_path>/<job>/<subtask>/`
+//! (`a<attempt>-<seq>.inprogress`, created at a partition's first row, so no file is ever
+//! empty), rolls them to `a<attempt>-<seq>.pending` by rows, size or age, and at checkpoint
+//! `n` closes every open file and lists all uncommitted pending files with their final paths
+//! `<path>/<partition>/<file_name_expression for n>_<seq>.<ext>`. The commit of a completed
+//! checkpoint renames them; recovery commits the restored checkpoint's files and deletes
+//! everything else in the subtask's directory.
+//!
+//! Memory: one bounded output buffer (`write.buffer_bytes`) per open file, plus gzip state,
+//! plus what the HDFS client keeps in flight ([`FileSinkConfig::buffer_bytes`]).
+
+mod format;
+mod naming;
+mod writer;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use weir_core::config::{FileSinkConfig, FileSystemKind};
+use weir_core::schema::Schema;
+
+use self::format::RowEncoder;
+use self::naming::Naming;
+pub use self::writer::FileSink;
+use self::writer::Limits;
+use crate::context::SubtaskInfo;
+use crate::error::ConnectorError;
+use crate::fs::{FsOptions, open_filesystem};
+
+/// Opens the file sink writer of `subtask` for rows of `schema`. Checks the options that
+/// depend on the schema (`partition_by`, `sink_columns`) and connects to the file system
+/// (HDFS connects lazily, on the first file operation).
+pub fn open(
+    config: &FileSinkConfig,
+    kind: FileSystemKind,
+    schema: &Schema,
+    subtask: &SubtaskInfo,
+) -> Result<FileSink, ConnectorError> {
+    let (columns, partition_fields) = columns_of(config, schema)?;
+    let root_url = match (kind, &config.fs_default_fs) {
+        (FileSystemKind::Hdfs, Some(default_fs)) => {
+            format!("{}{}", default_fs.trim_end_matches('/'), config.path)
+        }
+        (FileSystemKind::Hdfs, None) => {
+            return Err(ConnectorError::InvalidSinkOption {
+                option: "fs.defaultFS",
+                message: "is required by HdfsFile".to_string(),
+            });
+        }
+        (FileSystemKind::Local, _) => config.path.clone(),
+    };
+    let options = FsOptions {
+        hdfs_config: config.hdfs_config.0.clone(),
+        remote_user: config.remote_user.clone(),
+    };
+    let (fs, root) = open_filesystem(&root_url, &options)?;
+    let tmp = config.tmp_path();
+    let tmp = tmp.strip_prefix("file://").unwrap_or(&tmp).to_string();
+    let naming = Naming::new(
+        config,
+        &root,
+        &tmp,
+        &subtask.job_id,
+        subtask.subtask_index,
+        partition_fields,
+    )
+    .map_err(|message| ConnectorError::InvalidSinkOption {
+        option: "file_name_expression",
+        message,
+    })?;
+    let encoder = RowEncoder::new(
+        config.file_format_type,
+        config.field_delimiter(),
+        &config.row_delimiter,
+        columns,
+        schema,
+    );
+    let as_usize = |bytes: u64| usize::try_from(bytes).unwrap_or(usize::MAX);
+    let limits = Limits {
+        batch_size: config.batch_size,
+        file_size: config.rolling_file_size.0,
+        interval: (config.rolling_interval_ms > 0)
+            .then(|| Duration::from_millis(config.rolling_interval_ms)),
+        buffer: as_usize(config.write_buffer_bytes.0),
+        max_open_files: as_usize(config.open_files_bound()),
+        codec: config.compress_codec,
+    };
+    Ok(FileSink {
+        fs,
+        naming,
+        encoder,
+        limits,
+        attempt: subtask.attempt,
+        next_seq: 0,
+        open: HashMap::new(),
+        tick: 0,
+        pending: Vec::new(),
+        scratch: Vec::new(),
+    })
+}
+
+/// The positions of the written columns (in output order) and of the `partition_by` fields.
+fn columns_of(
+    config: &FileSinkConfig,
+    schema: &Schema,
+) -> Result<(Vec<usize>, Vec<usize>), ConnectorError> {
+    let names = || {
+        schema
+            .fields
+            .iter()
+            .map(|field| field.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let position = |option: &'static str, name: &str| {
+        schema
+            .fields
+            .iter()
+            .position(|field| field.name == name)
+            .ok_or_else(|| ConnectorError::InvalidSinkOption {
+                option,
+                message: format!(
+                    "names field '{name}', which the rows do not have (fields: {})",
+                    names()
+                ),
+            })
+    };
+    let partition_fields = if config.have_partition {
+        config
+            .partition_by
+            .iter()
+            .map(|name| position("partition_by", name))
+            .collect::<Result<Vec<_>, _>>()?
+    } else {
+        Vec::new()
+    };
+    let mut columns = match &config.sink_columns {
+        Some(selected) => selected
+            .iter()
+            .map(|name| position("sink_columns", name))
+            .collect::<Result<Vec<_>, _>>()?,
+        None => (0..schema.fields.len()).collect(),
+    };
+    if !config.is_partition_field_write_in_file {
+        columns.retain(|column| !partition_fields.contains(column));
+    }
+    if columns.is_empty() {
+        return Err(ConnectorError::InvalidSinkOption {
+            option: "sink_columns",
+            message: format!(
+                "leaves no field to write (fields: {}; partition_by fields are only written \
+                 with is_partition_field_write_in_file = true)",
+                names()
+            ),
+        });
+    }
+    Ok((columns, partition_fields))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,415 @@
+//! [`FileSink`]: the open files of one subtask, and the two-phase commit of their contents.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use futures::StreamExt as _;
+use tokio::time::Instant;
+use weir_core::config::CompressCodec;
+use weir_core::row::Row;
+
+use super::format::{Content, RowEncoder};
+use super::naming::Naming;
+use crate::context::{BoxFuture, PendingFile, SinkWriter};
+use crate::error::ConnectorError;
+use crate::fs::{FileSystem, FileWriter};
+
+/// Renames (commits) or closes run this many at a time: enough to hide NameNode round trips,
+/// few enough not to flood it.
+const CONCURRENT_FILE_OPERATIONS: usize = 16;
+
+/// When an open file is closed and a new one started.
+pub(super) struct Limits {
+    pub batch_size: u64,
+    pub file_size: u64,
+    pub interval: Option<Duration>,
+    /// `write.buffer_bytes`.
+    pub buffer: usize,
+    pub max_open_files: usize,
+    pub codec: CompressCodec,
+}
+
+/// Writes one subtask's rows to files, exactly once through checkpoints (see the crate's
+/// [`SinkWriter`] contract and `FileSinkConfig`).
+pub struct FileSink {
+    pub(super) fs: Arc<dyn FileSystem>,
+    pub(super) naming: Naming,
+    pub(super) encoder: RowEncoder,
+    pub(super) limits: Limits,
+    pub(super) attempt: u32,
+    /// Sequence number of the next file of this attempt.
+    pub(super) next_seq: u64,
+    /// Open files by partition directory (`""` when not partitioned).
+    pub(super) open: HashMap<String, OpenFile>,
+    /// Counter for least-recently-used eviction.
+    pub(super) tick: u64,
+    /// Closed files of this attempt not committed yet, in sequence order.
+    pub(super) pending: Vec<Pending>,
+    /// The encoding of the row being written (reused).
+    pub(super) scratch: Vec<u8>,
+}
+
+pub(super) struct OpenFile {
+    seq: u64,
+    /// The in-progress file, within the file system.
+    path: String,
+    writer: Box<dyn FileWriter>,
+    content: Content,
+    rows: u64,
+    /// Bytes handed to `writer` so far.
+    written: u64,
+    opened: Instant,
+    last_used: u64,
+}
+
+/// A closed file waiting for a checkpoint to commit it.
+#[derive(Debug, Clone)]
+pub(super) struct Pending {
+    pub seq: u64,
+    pub partition: String,
+    /// Within the file system.
+    pub path: String,
+    /// Whether a `prepare_commit` has returned it: a completed checkpoint may then still
+    /// commit it, so only recovery may delete it.
+    pub listed: bool,
+}
+
+impl FileSink {
+    async fn write_row(&mut self, row: Row) -> Result<(), ConnectorError> {
+        let partition = self.naming.partition_of(&row);
+        let mut encoded = std::mem::take(&mut self.scratch);
+        encoded.clear();
+        self.encoder.encode(row, &mut encoded);
+        let result = self.append(partition, &encoded).await;
+        self.scratch = encoded;
+        result
+    }
+
+    async fn append(&mut self, partition: String, encoded: &[u8]) -> Result<(), ConnectorError> {
+        if !self.open.contains_key(&partition) {
+            self.open_file(partition.clone()).await?;
+        }
+        self.tick += 1;
+        let tick = self.tick;
+        let limits = &self.limits;
+        let Some(file) = self.open.get_mut(&partition) else {
+            return Ok(());
+        };
+        file.last_used = tick;
+        let cap = limits.buffer;
+        if limits.codec == CompressCodec::None
+            && file.content.buffered() > 0
+            && file.content.buffered() + encoded.len() > cap
+        {
+            // Written out first, so the buffer never holds more than `write.buffer_bytes`.
+            file.write_out().await?;
+        }
+        file.content.append(encoded).map_err(|cause| {
+            // Appending to memory (and compressing) has no other way to fail.
+            io_error(&*self.fs, "compressing", &file.path, &cause)
+        })?;
+        if file.content.buffered() >= cap {
+            file.write_out().await?;
+        }
+        file.rows += 1;
+        let full = file.rows >= limits.batch_size
+            || file.written + file.content.buffered() as u64 >= limits.file_size
+            || limits
+                .interval
+                .is_some_and(|interval| file.opened.elapsed() >= interval);
+        if full {
+            self.roll(&partition).await?;
+        }
+        Ok(())
+    }
+
+    /// Starts the next in-progress file for `partition`, first closing the least recently
+    /// used open file if `max_open_files` are open.
+    async fn open_file(&mut self, partition: String) -> Result<(), ConnectorError> {
+        if self.open.len() >= self.limits.max_open_files {
+            let oldest = self
+                .open
+                .iter()
+                .min_by_key(|(_, file)| file.last_used)
+                .map(|(key, _)| key.clone());
+            if let Some(oldest) = oldest {
+                self.roll(&oldest).await?;
+            }
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let path = self.naming.in_progress(self.attempt, seq);
+        let writer = self.fs.create(&path).await?;
+        self.open.insert(
+            partition,
+            OpenFile {
+                seq,
+                path,
+                writer,
+                content: Content::new(self.limits.codec, self.limits.buffer),
+                rows: 0,
+                written: 0,
+                opened: Instant::now(),
+                last_used: self.tick,
+            },
+        );
+        Ok(())
+    }
+
+    /// Closes the open file of `partition` to a pending file.
+    async fn roll(&mut self, partition: &str) -> Result<(), ConnectorError> {
+        let Some(file) = self.open.remove(partition) else {
+            return Ok(());
+        };
+        let pending = close_to_pending(
+            self.fs.clone(),
+            &self.naming,
+            self.attempt,
+            partition.to_string(),
+            file,
+        )
+        .await?;
+        self.pending.push(pending);
+        Ok(())
+    }
+
+    async fn flush_all(&mut self) -> Result<(), ConnectorError> {
+        for file in self.open.values_mut() {
+            file.write_out().await?;
+        }
+        Ok(())
+    }
+
+    async fn prepare(&mut self, checkpoint: u64) -> Result<Vec<PendingFile>, ConnectorError> {
+        let fs = self.fs.clone();
+        let (naming, attempt) = (&self.naming, self.attempt);
+        let closing: Vec<_> = self
+            .open
+            .drain()
+            .map(|(partition, file)| close_to_pending(fs.clone(), naming, attempt, partition, file))
+            .collect();
+        let results: Vec<_> = futures::stream::iter(closing)
+            .buffer_unordered(CONCURRENT_FILE_OPERATIONS)
+            .collect()
+            .await;
+        let mut first_error = None;
+        for result in results {
+            match result {
+                Ok(pending) => self.pending.push(pending),
+                Err(error) => {
+                    first_error.get_or_insert(error);
+                }
+            }
+        }
+        if let Some(error) = first_error {
+            return Err(error);
+        }
+        self.pending.sort_by_key(|pending| pending.seq);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |since| since.as_millis() as i64);
+        Ok(self
+            .pending
+            .iter_mut()
+            .map(|pending| {
+                pending.listed = true;
+                PendingFile {
+                    pending_path: fs.url_of(&pending.path),
+                    final_path: fs.url_of(&naming.final_path(
+                        &pending.partition,
+                        pending.seq,
+                        checkpoint,
+                        now,
+                    )),
+                }
+            })
+            .collect())
+    }
+
+    async fn commit_files(&mut self, files: Vec<PendingFile>) -> Result<(), ConnectorError> {
+        let fs = self.fs.clone();
+        let results: Vec<_> = futures::stream::iter(files)
+            .map(|file| commit_one(fs.clone(), file))
+            .buffer_unordered(CONCURRENT_FILE_OPERATIONS)
+            .collect()
+            .await;
+        let mut committed = HashSet::new();
+        let mut first_error = None;
+        for result in results {
+            match result {
+                Ok(pending_path) => {
+                    committed.insert(pending_path);
+                }
+                Err(error) => {
+                    first_error.get_or_insert(error);
+                }
+            }
+        }
+        self.pending
+            .retain(|pending| !committed.contains(&fs.url_of(&pending.path)));
+        first_error.map_or(Ok(()), Err)
+    }
+
+    async fn recover_files(&mut self, restored: Vec<PendingFile>) -> Result<(), ConnectorError> {
+        let count = restored.len();
+        self.commit_files(restored).await?;
+        // Whatever is left in the subtask's directory was never part of a completed
+        // checkpoint: in-progress files, and pending files of checkpoints that failed.
+        let dir = self.naming.subtask_dir().to_string();
+        let leftovers = self.fs.list(&dir).await?;
+        self.fs.delete(&dir, true).await?;
+        self.pending.clear();
+        tracing::info!(
+            committed = count,
+            removed = leftovers.len(),
+            dir = %self.fs.url_of(&dir),
+            "file sink recovered"
+        );
+        Ok(())
+    }
+
+    async fn abort_files(&mut self) -> Result<(), ConnectorError> {
+        let mut doomed: Vec<String> = Vec::new();
+        for (_, file) in self.open.drain() {
+            // Closed before deleting so that HDFS releases the file's lease now; the data
+            // does not matter.
+            if let Err(error) = file.writer.close().await {
+                tracing::debug!(%error, "closing an aborted in-progress file failed");
+            }
+            doomed.push(file.path);
+        }
+        // Files a checkpoint has listed stay: that checkpoint may have completed, and the
+        // recovery that follows commits them (or deletes them if it did not complete).
+        let (listed, unlisted): (Vec<_>, Vec<_>) =
+            self.pending.drain(..).partition(|pending| pending.listed);
+        self.pending = listed;
+        doomed.extend(unlisted.into_iter().map(|pending| pending.path));
+        let mut first_error = None;
+        for path in doomed {
+            if let Err(error) = self.fs.delete(&path, false).await {
+                tracing::warn!(%error, "could not delete an aborted file");
+                first_error.get_or_insert(error);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+impl OpenFile {
+    /// Output bytes held in memory, for tests of the buffer bound.
+    #[cfg(test)]
+    pub(super) fn content_buffered(&self) -> usize {
+        self.content.buffered()
+    }
+
+    /// Hands the buffered bytes to the file system.
+    async fn write_out(&mut self) -> Result<(), ConnectorError> {
+        let bytes = self.content.take();
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        self.written += bytes.len() as u64;
+        self.writer.write(Bytes::from(bytes)).await
+    }
+}
+
+/// Writes out and closes `file` (durably), then renames it to its pending name.
+async fn close_to_pending(
+    fs: Arc<dyn FileSystem>,
+    naming: &Naming,
+    attempt: u32,
+    partition: String,
+    mut file: OpenFile,
+) -> Result<Pending, ConnectorError> {
+    file.write_out().await?;
+    let OpenFile {
+        seq,
+        path,
+        mut writer,
+        content,
+        ..
+    } = file;
+    let rest = content
+        .finish()
+        .map_err(|cause| io_error(&*fs, "compressing", &path, &cause))?;
+    if !rest.is_empty() {
+        writer.write(Bytes::from(rest)).await?;
+    }
+    writer.close().await?;
+    let pending = naming.pending(attempt, seq);
+    fs.rename(&path, &pending).await?;
+    Ok(Pending {
+        seq,
+        partition,
+        path: pending,
+        listed: false,
+    })
+}
+
+/// Renames one pending file to its final path; returns its pending path. Idempotent: a file
+/// already renamed (pending gone, final there) is committed.
+async fn commit_one(fs: Arc<dyn FileSystem>, file: PendingFile) -> Result<String, ConnectorError> {
+    let PendingFile {
+        pending_path,
+        final_path,
+    } = file;
+    if let Err(error) = fs.rename(&pending_path, &final_path).await {
+        if fs.exists(&pending_path).await? {
+            return Err(error);
+        }
+        if !fs.exists(&final_path).await? {
+            return Err(ConnectorError::PendingFileLost {
+                pending: pending_path,
+                final_path,
+            });
+        }
+        tracing::debug!(file = %final_path, "already committed");
+    }
+    Ok(pending_path)
+}
+
+fn io_error(
+    fs: &dyn FileSystem,
+    action: &'static str,
+    path: &str,
+    cause: &std::io::Error,
+) -> ConnectorError {
+    ConnectorError::FileSystem {
+        fs: fs.describe(),
+        action,
+        path: path.to_string(),
+        cause: cause.to_string(),
+        kind: crate::fs::FsErrorKind::Other,
+    }
+}
+
+impl SinkWriter for FileSink {
+    fn write(&mut self, row: Row) -> BoxFuture<'_, Result<(), ConnectorError>> {
+        Box::pin(self.write_row(row))
+    }
+
+    fn flush(&mut self) -> BoxFuture<'_, Result<(), ConnectorError>> {
+        Box::pin(self.flush_all())
+    }
+
+    fn prepare_commit(
+        &mut self,
+        checkpoint_id: u64,
+    ) -> BoxFuture<'_, Result<Vec<PendingFile>, ConnectorError>> {
+        Box::pin(self.prepare(checkpoint_id))
+    }
+
+    fn commit(&mut self, files: Vec<PendingFile>) -> BoxFuture<'_, Result<(), ConnectorError>> {
+        Box::pin(self.commit_files(files))
+    }
+
+    fn recover(&mut self, restored: Vec<PendingFile>) -> BoxFuture<'_, Result<(), ConnectorError>> {
+        Box::pin(self.recover_files(restored))
+    }
+
+    fn abort(&mut self) -> BoxFuture<'_, Result<(), ConnectorError>> {
+        Box::pin(self.abort_files())
+    }
+}

@@ -1,0 +1,208 @@
+//! The checkpoint coordinator's bookkeeping, without I/O.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use weir_connectors::PendingFile;
+use weir_core::split::SplitId;
+use weir_proto::v1 as pb;
+
+use super::tests::{cluster, job_state, register, run_all, submit};
+use super::*;
+use crate::checkpoint::CompletedCheckpoint;
+
+fn pending(name: &str) -> PendingFile {
+    PendingFile {
+        pending_path: format!("/tmp/.weir-tmp/{name}.pending"),
+        final_path: format!("/out/{name}.json"),
+    }
+}
+
+/// Completes `round` with one file per subtask.
+fn complete(cluster: &mut Cluster, round: &CheckpointRound) -> Vec<CommitOrder> {
+    let checkpoint = CompletedCheckpoint {
+        job_id: round.job_id.clone(),
+        checkpoint_id: round.checkpoint_id,
+        completed_at_ms: 0,
+        stop: round.stop,
+        offsets: vec![(SplitId::new("t", 0), 100 * round.checkpoint_id as i64)],
+        files: round
+            .tasks
+            .iter()
+            .map(|task| {
+                let name = format!("{}-{}", task.index, round.checkpoint_id);
+                (task.index, vec![pending(&name)])
+            })
+            .collect::<BTreeMap<_, _>>(),
+    };
+    cluster.checkpoint_completed(checkpoint, "/chk".into(), Duration::from_millis(5))
+}
+
+/// The first checkpoint of a job that just started running: one interval later.
+fn first_round(cluster: &mut Cluster) -> CheckpointRound {
+    let now = Instant::now();
+    assert!(
+        cluster.due_checkpoints(now).is_empty(),
+        "the interval starts now"
+    );
+    cluster
+        .due_checkpoints(now + Duration::from_secs(11))
+        .pop()
+        .expect("a checkpoint is due")
+}
+
+#[test]
+fn checkpoints_are_due_every_interval_once_every_subtask_runs() {
+    let mut cluster = cluster();
+    register(&mut cluster, "w-1", 1024);
+    let job = submit(&mut cluster, 2, 100, false);
+    let start = Instant::now();
+    let deployments = cluster.schedule(start);
+    assert!(cluster.due_checkpoints(start).is_empty(), "not running yet");
+    run_all(&mut cluster, &deployments);
+    // The interval (10 s in JobPlan::fixed) starts when the job runs.
+    assert!(cluster.due_checkpoints(start).is_empty());
+    let later = start + Duration::from_secs(11);
+    let rounds = cluster.due_checkpoints(later);
+    assert_eq!(rounds.len(), 1);
+    let round = &rounds[0];
+    assert_eq!(
+        (round.checkpoint_id, round.stop, round.tasks.len()),
+        (1, false, 2)
+    );
+    assert!(
+        cluster.due_checkpoints(later).is_empty(),
+        "one in flight at a time"
+    );
+
+    let orders = complete(&mut cluster, round);
+    assert_eq!(orders.len(), 2);
+    assert_eq!(
+        orders[0].request.pending_files[0].final_path,
+        "/out/0-1.json"
+    );
+    assert_eq!(
+        orders[1].request.pending_files[0].final_path,
+        "/out/1-1.json"
+    );
+    let detail = cluster.job_detail(&job).unwrap();
+    let stats = detail.checkpoints.unwrap();
+    assert_eq!(
+        (stats.last_completed_id, stats.completed, stats.failed),
+        (1, 1, 0)
+    );
+    assert_eq!(detail.summary.unwrap().last_checkpoint_id, 1);
+
+    // A failure is counted; the next checkpoint gets a new id.
+    let rounds = cluster.due_checkpoints(later + Duration::from_secs(11));
+    assert_eq!(rounds[0].checkpoint_id, 2);
+    cluster.checkpoint_failed(&job, 2, "subtask 1 did not take it: boom");
+    let stats = cluster.job_detail(&job).unwrap().checkpoints.unwrap();
+    assert_eq!((stats.last_completed_id, stats.failed), (1, 1));
+    assert_eq!(
+        stats.last_failure,
+        "checkpoint 2: subtask 1 did not take it: boom"
+    );
+    let rounds = cluster.due_checkpoints(later + Duration::from_secs(60));
+    assert_eq!(rounds[0].checkpoint_id, 3);
+}
+
+#[test]
+fn a_replaced_subtask_resumes_from_the_last_completed_checkpoint() {
+    let mut cluster = cluster();
+    let session = register(&mut cluster, "w-1", 1024);
+    let job = submit(&mut cluster, 2, 100, false);
+    let deployments = cluster.schedule(Instant::now());
+    assert!(deployments.iter().all(|d| d.request.restore.is_none()));
+    run_all(&mut cluster, &deployments);
+    let round = first_round(&mut cluster);
+    complete(&mut cluster, &round);
+
+    cluster.worker_lost("w-1", &session, "heartbeat stream closed");
+    register(&mut cluster, "w-2", 1024);
+    let deployments = cluster.schedule(Instant::now());
+    assert_eq!(deployments.len(), 2);
+    for deployment in &deployments {
+        let restore = deployment
+            .request
+            .restore
+            .as_ref()
+            .expect("a restore point");
+        assert_eq!(restore.checkpoint_id, 1);
+        let expected = format!("/out/{}-1.json", deployment.request.subtask_index);
+        assert_eq!(restore.pending_files[0].final_path, expected);
+        assert_eq!(deployment.request.attempt, 2);
+    }
+    // A round started before the loss cannot complete afterwards.
+    let stale = CheckpointRound {
+        job_id: job.clone(),
+        checkpoint_id: 9,
+        stop: false,
+        timeout: Duration::from_secs(1),
+        tasks: Vec::new(),
+    };
+    assert!(complete(&mut cluster, &stale).is_empty());
+}
+
+#[test]
+fn stop_takes_a_final_checkpoint_then_the_job_is_stopped_and_restorable() {
+    let mut cluster = cluster();
+    register(&mut cluster, "w-1", 1024);
+    let job = submit(&mut cluster, 1, 100, false);
+    let deployments = cluster.schedule(Instant::now());
+    assert!(
+        cluster
+            .restore_source(&job)
+            .unwrap_err()
+            .contains("stop it first")
+    );
+    run_all(&mut cluster, &deployments);
+
+    assert_eq!(cluster.request_stop(&job), Ok(JobState::Stopping));
+    assert_eq!(
+        cluster.request_stop(&job),
+        Ok(JobState::Stopping),
+        "idempotent"
+    );
+    // Due at once, not one interval later.
+    let rounds = cluster.due_checkpoints(Instant::now());
+    assert_eq!(rounds.len(), 1);
+    assert!(rounds[0].stop);
+    complete(&mut cluster, &rounds[0]);
+    let task = &deployments[0].request.task_id;
+    cluster.task_status("w-1", task, pb::TaskState::Finished, "");
+    let (state, reason) = job_state(&cluster, &job);
+    assert_eq!(state, JobState::Stopped);
+    assert_eq!(reason, "stopped after checkpoint 1");
+
+    let log = cluster.restore_source(&job).unwrap();
+    assert_eq!(log.last_id, 1, "ids continue after the restored checkpoint");
+    assert_eq!(log.resume_point().map(|c| c.checkpoint_id), Some(1));
+    assert!(matches!(
+        cluster.request_stop(&job),
+        Err(StopError::NotLive { .. })
+    ));
+}
+
+#[test]
+fn a_cancelled_job_cannot_be_restored() {
+    let mut cluster = cluster();
+    register(&mut cluster, "w-1", 1024);
+    let job = submit(&mut cluster, 1, 100, false);
+    let deployments = cluster.schedule(Instant::now());
+    run_all(&mut cluster, &deployments);
+    let round = first_round(&mut cluster);
+    complete(&mut cluster, &round);
+    cluster.cancel(&job);
+    let task = &deployments[0].request.task_id;
+    cluster.task_status("w-1", task, pb::TaskState::Cancelled, "");
+    assert_eq!(job_state(&cluster, &job).0, JobState::Cancelled);
+    let error = cluster.restore_source(&job).unwrap_err();
+    assert!(error.contains("was cancelled"), "{error}");
+    assert!(
+        cluster
+            .restore_source("j-nope")
+            .unwrap_err()
+            .contains("no job")
+    );
+}

@@ -1,0 +1,294 @@
+//! The subtask's side of checkpoints: barriers between rows, commits, stop, end of input,
+//! recovery and cancel, with a sink that records what it was asked.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::time::timeout;
+use tokio_util::sync::CancellationToken;
+use weir_connectors::{
+    BoxFuture, ConnectorError, OpenedSource, PendingFile, ReadLimiter, SinkWriter, SourceContext,
+    SourceReader, SourceRecord, SplitReader, SplitState,
+};
+use weir_core::config::QueueBounds;
+use weir_core::queue::QueueSender;
+use weir_core::row::{Row, Value};
+use weir_core::split::SplitId;
+
+use super::*;
+
+const LIMIT: Duration = Duration::from_secs(10);
+
+/// What the sink was asked, in order.
+#[derive(Debug, Default)]
+struct Journal {
+    rows: u64,
+    rows_in_open_file: u64,
+    events: Vec<String>,
+    aborted: bool,
+}
+
+/// A transactional sink: each `prepare_commit` closes one file named after the checkpoint
+/// and the rows in it.
+#[derive(Clone, Default)]
+struct JournalSink(Arc<Mutex<Journal>>);
+
+impl JournalSink {
+    fn journal(&self) -> std::sync::MutexGuard<'_, Journal> {
+        self.0.lock().unwrap()
+    }
+}
+
+impl SinkWriter for JournalSink {
+    fn write(&mut self, _row: Row) -> BoxFuture<'_, Result<(), ConnectorError>> {
+        let mut journal = self.journal();
+        journal.rows += 1;
+        journal.rows_in_open_file += 1;
+        Box::pin(async { Ok(()) })
+    }
+
+    fn flush(&mut self) -> BoxFuture<'_, Result<(), ConnectorError>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn prepare_commit(
+        &mut self,
+        checkpoint_id: u64,
+    ) -> BoxFuture<'_, Result<Vec<PendingFile>, ConnectorError>> {
+        let mut journal = self.journal();
+        let rows = std::mem::take(&mut journal.rows_in_open_file);
+        journal.events.push(format!("prepare {checkpoint_id}"));
+        let files = if rows == 0 {
+            Vec::new()
+        } else {
+            vec![PendingFile {
+                pending_path: format!("/tmp/{checkpoint_id}.pending"),
+                final_path: format!("/out/{checkpoint_id}-{rows}"),
+            }]
+        };
+        Box::pin(async move { Ok(files) })
+    }
+
+    fn commit(&mut self, files: Vec<PendingFile>) -> BoxFuture<'_, Result<(), ConnectorError>> {
+        let names: Vec<String> = files.into_iter().map(|file| file.final_path).collect();
+        self.journal().events.push(format!("commit {names:?}"));
+        Box::pin(async { Ok(()) })
+    }
+
+    fn recover(&mut self, restored: Vec<PendingFile>) -> BoxFuture<'_, Result<(), ConnectorError>> {
+        let names: Vec<String> = restored.into_iter().map(|file| file.final_path).collect();
+        self.journal().events.push(format!("recover {names:?}"));
+        Box::pin(async { Ok(()) })
+    }
+
+    fn abort(&mut self) -> BoxFuture<'_, Result<(), ConnectorError>> {
+        self.journal().aborted = true;
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// Sends rows at offsets `start..end`, then waits for the cancel if `endless`.
+struct OffsetReader {
+    start: i64,
+    end: i64,
+    endless: bool,
+}
+
+impl SourceReader for OffsetReader {
+    fn run(
+        self: Box<Self>,
+        out: QueueSender<SourceRecord>,
+        ctx: SourceContext,
+    ) -> BoxFuture<'static, Result<(), ConnectorError>> {
+        Box::pin(async move {
+            for offset in self.start..self.end {
+                let row = Row::new(vec![Value::Bigint(offset)]);
+                let size = row.size_bytes();
+                let record = SourceRecord {
+                    row,
+                    position: offset,
+                };
+                if out.send(record, size).await.is_err() {
+                    return Ok(());
+                }
+            }
+            if self.endless {
+                ctx.cancel.cancelled().await;
+            }
+            Ok(())
+        })
+    }
+}
+
+fn start(reader: OffsetReader, sink: JournalSink, restore: RestorePoint) -> RunningTask {
+    let cancel = CancellationToken::new();
+    let ctx = SourceContext {
+        cancel: cancel.child_token(),
+        paused: watch::channel(false).1,
+        read_limit: ReadLimiter::unlimited(),
+    };
+    let unbounded = reader.endless;
+    let state = Arc::new(SplitState::of_split(SplitId::new("t", 0)));
+    state.init_position(reader.start);
+    let opened = OpenedSource {
+        readers: vec![SplitReader {
+            state,
+            reader: Box::new(reader),
+        }],
+        opener: None,
+        driver: None,
+        status: Arc::default(),
+        unbounded,
+    };
+    let bounds = QueueBounds {
+        max_rows: 4,
+        max_bytes: 1 << 20,
+    };
+    let (pipeline, control) = assemble(
+        opened,
+        (Box::new(sink), restore),
+        bounds,
+        ctx,
+        ("TestSource", "JournalSink"),
+    );
+    super::start(
+        tokio::runtime::Handle::current(),
+        pipeline,
+        control,
+        "t".into(),
+        cancel,
+        tracing::Span::none(),
+    )
+}
+
+async fn written(task: &RunningTask, rows: u64) {
+    timeout(LIMIT, async {
+        while task.metrics().rows_written < rows {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_barrier_snapshots_exactly_the_rows_the_sink_took() {
+    let sink = JournalSink::default();
+    let task = start(
+        OffsetReader {
+            start: 0,
+            end: 10,
+            endless: true,
+        },
+        sink.clone(),
+        RestorePoint::default(),
+    );
+    written(&task, 10).await;
+    let handle = task.handle();
+    let ack = handle.checkpoint(1, false).await.unwrap();
+    assert_eq!(ack.offsets, vec![(SplitId::new("t", 0), 10)]);
+    assert_eq!(ack.pending_files.len(), 1);
+    assert_eq!(ack.pending_files[0].final_path, "/out/1-10");
+
+    handle
+        .commit(1, ack.pending_files.clone(), ack.offsets.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        sink.journal().events,
+        ["recover []", "prepare 1", "commit [\"/out/1-10\"]"]
+    );
+    // A barrier with nothing new closes no file.
+    let ack = handle.checkpoint(2, false).await.unwrap();
+    assert!(ack.pending_files.is_empty());
+    assert_eq!(ack.offsets, vec![(SplitId::new("t", 0), 10)]);
+    task.cancel();
+}
+
+#[tokio::test]
+async fn a_stop_barrier_ends_the_task_after_its_commit() {
+    let sink = JournalSink::default();
+    let mut task = start(
+        OffsetReader {
+            start: 0,
+            end: 3,
+            endless: true,
+        },
+        sink.clone(),
+        RestorePoint::default(),
+    );
+    written(&task, 3).await;
+    let handle = task.handle();
+    let ack = handle.checkpoint(4, true).await.unwrap();
+    assert_eq!(task.try_outcome(), None, "waits for the commit");
+    handle
+        .commit(4, ack.pending_files, ack.offsets)
+        .await
+        .unwrap();
+    assert_eq!(
+        timeout(LIMIT, task.wait()).await.unwrap(),
+        TaskOutcome::Finished
+    );
+    assert!(!sink.journal().aborted);
+}
+
+#[tokio::test]
+async fn the_end_of_a_bounded_input_commits_its_last_rows() {
+    let sink = JournalSink::default();
+    let restore = RestorePoint {
+        checkpoint_id: 7,
+        offsets: vec![(SplitId::new("t", 0), 5)],
+        pending_files: vec![PendingFile {
+            pending_path: "/tmp/7.pending".into(),
+            final_path: "/out/7-5".into(),
+        }],
+    };
+    let mut task = start(
+        OffsetReader {
+            start: 5,
+            end: 9,
+            endless: false,
+        },
+        sink.clone(),
+        restore,
+    );
+    assert_eq!(
+        timeout(LIMIT, task.wait()).await.unwrap(),
+        TaskOutcome::Finished
+    );
+    // The restored files first, then the 4 new rows under the next checkpoint id.
+    assert_eq!(
+        sink.journal().events,
+        [
+            "recover [\"/out/7-5\"]",
+            "prepare 8",
+            "commit [\"/out/8-4\"]"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn cancel_discards_uncommitted_files() {
+    let sink = JournalSink::default();
+    let mut task = start(
+        OffsetReader {
+            start: 0,
+            end: 2,
+            endless: true,
+        },
+        sink.clone(),
+        RestorePoint::default(),
+    );
+    written(&task, 2).await;
+    task.cancel();
+    assert_eq!(
+        timeout(LIMIT, task.wait()).await.unwrap(),
+        TaskOutcome::Cancelled
+    );
+    assert!(sink.journal().aborted);
+    assert!(matches!(
+        task.handle().checkpoint(1, false).await,
+        Err(TaskError::NotRunning)
+    ));
+}
