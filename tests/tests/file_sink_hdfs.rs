@@ -154,12 +154,18 @@ fn names(files: &[HdfsEntry]) -> Vec<String> {
 async fn two_checkpoints(options: &str, extension: &str, json: bool) {
     let job = Job::new("file-sink", options);
     let mut writer = job.writer(1);
-    writer.recover(Vec::new()).await.unwrap_or_else(|e| panic!("recover: {e}"));
+    writer
+        .recover(Vec::new())
+        .await
+        .unwrap_or_else(|e| panic!("recover: {e}"));
 
     write(&mut writer, 0..ROWS_PER_CHECKPOINT).await;
     let first = prepare(&mut writer, 1).await;
     assert_eq!(first.len(), 2, "1500 rows at batch_size 1000: {first:?}");
-    assert!(job.files("out").is_empty(), "nothing is visible before the commit");
+    assert!(
+        job.files("out").is_empty(),
+        "nothing is visible before the commit"
+    );
     commit(&mut writer, first).await;
 
     write(&mut writer, ROWS_PER_CHECKPOINT..2 * ROWS_PER_CHECKPOINT).await;
@@ -172,16 +178,16 @@ async fn two_checkpoints(options: &str, extension: &str, json: bool) {
     let id = &job.job_id;
     assert_eq!(
         names(&committed),
-        [0, 1, 2, 3].map(|seq| format!(
-            "{id}_1_{}_{seq}{extension}",
-            if seq < 2 { 1 } else { 2 }
-        ))
+        [0, 1, 2, 3].map(|seq| format!("{id}_1_{}_{seq}{extension}", if seq < 2 { 1 } else { 2 }))
     );
     assert_eq!(
         rows_of(&committed, json),
         expected(0..2 * ROWS_PER_CHECKPOINT)
     );
-    assert!(job.files("tmp").is_empty(), "committed files leave nothing behind");
+    assert!(
+        job.files("tmp").is_empty(),
+        "committed files leave nothing behind"
+    );
 }
 
 #[tokio::test]
@@ -203,7 +209,10 @@ async fn text_is_committed_across_two_checkpoints() {
 async fn recovery_commits_the_restored_checkpoint_and_removes_leftovers() {
     let job = Job::new("file-sink-recovery", "");
     let mut first = job.writer(1);
-    first.recover(Vec::new()).await.unwrap_or_else(|e| panic!("recover: {e}"));
+    first
+        .recover(Vec::new())
+        .await
+        .unwrap_or_else(|e| panic!("recover: {e}"));
     write(&mut first, 0..500).await;
     let completed = prepare(&mut first, 1).await;
     write(&mut first, 500..1000).await;

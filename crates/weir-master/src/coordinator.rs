@@ -76,6 +76,7 @@ impl Master {
             .cluster()
             .checkpoint_completed(completed, path, started.elapsed());
         join_all(orders.into_iter().map(|order| self.send_commit(order))).await;
+        self.cluster().checkpoint_committed(&job_id, checkpoint_id);
         if round.stop {
             // The subtasks end after the stop commit; their reports move the job to Stopped.
             self.wake_scheduler();

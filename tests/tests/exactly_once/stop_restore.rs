@@ -98,7 +98,10 @@ fn stop_restore() {
         .into_iter()
         .map(|entry| entry.path)
         .collect();
-    let late: Vec<&String> = listed_again.difference(&committed.paths()).collect();
+    let late: Vec<String> = listed_again
+        .difference(&committed.paths())
+        .cloned()
+        .collect();
     if !late.is_empty() {
         deferred.push(format!(
             "files were committed after `weir stop {first}` had returned Stopped at checkpoint {stopped_at} (the stop must wait until its final checkpoint is committed): {late:?}; right after the stop only the first {prefixes:?} records of each partition were committed"

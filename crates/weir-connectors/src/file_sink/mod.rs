@@ -4,9 +4,12 @@
 //! (`a<attempt>-<seq>.inprogress`, created at a partition's first row, so no file is ever
 //! empty), rolls them to `a<attempt>-<seq>.pending` by rows, size or age, and at checkpoint
 //! `n` closes every open file and lists all uncommitted pending files with their final paths
-//! `<path>/<partition>/<file_name_expression for n>_<seq>.<ext>`. The commit of a completed
-//! checkpoint renames them; recovery commits the restored checkpoint's files and deletes
-//! everything else in the subtask's directory.
+//! `<path>/<partition>/<file_name_expression>_<seq>.<ext>`, the expression expanded for the
+//! first checkpoint that listed the file (so a late commit of `n - 1` and a commit or recovery
+//! of `n` agree). The commit of a completed checkpoint renames them; recovery commits the
+//! restored checkpoint's files and deletes everything else in the subtask's directory. An
+//! abort deletes the attempt's in-progress files and the pending files no checkpoint listed
+//! yet; listed ones may belong to a completed checkpoint and are left to recovery.
 //!
 //! Memory: one bounded output buffer (`write.buffer_bytes`) per open file, plus gzip state,
 //! plus what the HDFS client keeps in flight ([`FileSinkConfig::buffer_bytes`]).

@@ -355,7 +355,7 @@ async fn commit_is_idempotent_and_works_on_a_fresh_writer() {
 }
 
 #[tokio::test]
-async fn a_failed_checkpoint_is_listed_again_under_the_next_name() {
+async fn a_failed_checkpoint_is_listed_again_by_the_next_one() {
     let fixture = Fixture::new();
     let mut sink = fixture.sink(1);
     write(&mut sink, 0..2).await;
@@ -363,11 +363,29 @@ async fn a_failed_checkpoint_is_listed_again_under_the_next_name() {
     write(&mut sink, 2..3).await;
     let next = sink.prepare_commit(2).await.unwrap();
     assert_eq!(next.len(), 2);
-    assert_eq!(next[0].pending_path, failed[0].pending_path);
-    assert!(next[0].final_path.ends_with("/job1_2_2_0.txt"), "{next:?}");
+    // The first listing named it: a late commit of checkpoint 1 and a commit (or recovery)
+    // of checkpoint 2 must agree where the file goes.
+    assert_eq!(next[0], failed[0]);
+    assert!(next[0].final_path.ends_with("/job1_2_1_0.txt"), "{next:?}");
     assert!(next[1].final_path.ends_with("/job1_2_2_1.txt"), "{next:?}");
     sink.commit(next).await.unwrap();
-    assert_eq!(files(&fixture.out()), ["job1_2_2_0.txt", "job1_2_2_1.txt"]);
+    assert_eq!(files(&fixture.out()), ["job1_2_1_0.txt", "job1_2_2_1.txt"]);
+}
+
+#[tokio::test]
+async fn a_late_commit_and_a_recovery_from_the_next_checkpoint_agree() {
+    let fixture = Fixture::new();
+    let mut sink = fixture.sink(1);
+    write(&mut sink, 0..2).await;
+    let first = sink.prepare_commit(1).await.unwrap();
+    write(&mut sink, 2..3).await;
+    let second = sink.prepare_commit(2).await.unwrap();
+    // Checkpoint 1 completes and its commit arrives after barrier 2.
+    sink.commit(first).await.unwrap();
+    drop(sink); // the attempt dies before commit 2
+    fixture.sink(2).recover(second).await.unwrap();
+    assert_eq!(files(&fixture.out()), ["job1_2_1_0.txt", "job1_2_2_1.txt"]);
+    assert!(files(&fixture.tmp()).is_empty());
 }
 
 #[tokio::test]

@@ -20,6 +20,9 @@ use crate::fs::{FileSystem, FileWriter};
 /// few enough not to flood it.
 const CONCURRENT_FILE_OPERATIONS: usize = 16;
 
+/// The encoding buffer of the row being written is kept for the next row up to this size.
+const SCRATCH_KEEP_BYTES: usize = 64 * 1024;
+
 /// When an open file is closed and a new one started.
 pub(super) struct Limits {
     pub batch_size: u64,
@@ -71,9 +74,12 @@ pub(super) struct Pending {
     pub partition: String,
     /// Within the file system.
     pub path: String,
-    /// Whether a `prepare_commit` has returned it: a completed checkpoint may then still
-    /// commit it, so only recovery may delete it.
-    pub listed: bool,
+    /// The final path (a full URL) given by the first `prepare_commit` that returned it.
+    /// Once listed, a completed checkpoint may still commit the file, so only recovery may
+    /// delete it; and every later listing keeps this name, so that a commit of the earlier
+    /// checkpoint arriving after the later barrier, or a recovery from either checkpoint,
+    /// finds the file where the other put it.
+    pub final_path: Option<String>,
 }
 
 impl FileSink {
@@ -83,7 +89,10 @@ impl FileSink {
         encoded.clear();
         self.encoder.encode(row, &mut encoded);
         let result = self.append(partition, &encoded).await;
-        self.scratch = encoded;
+        // An unusually large row would otherwise keep its allocation for the whole run.
+        if encoded.capacity() <= SCRATCH_KEEP_BYTES {
+            self.scratch = encoded;
+        }
         result
     }
 
@@ -175,6 +184,9 @@ impl FileSink {
         Ok(())
     }
 
+    /// Hands every open file's buffered output to the file system (no durability: that is
+    /// the checkpoint's close). With gzip, what the compressor still holds waits for more rows
+    /// or the close: forcing it out would cost compression.
     async fn flush_all(&mut self) -> Result<(), ConnectorError> {
         for file in self.open.values_mut() {
             file.write_out().await?;
@@ -214,15 +226,12 @@ impl FileSink {
             .pending
             .iter_mut()
             .map(|pending| {
-                pending.listed = true;
+                let final_path = pending.final_path.get_or_insert_with(|| {
+                    fs.url_of(&naming.final_path(&pending.partition, pending.seq, checkpoint, now))
+                });
                 PendingFile {
                     pending_path: fs.url_of(&pending.path),
-                    final_path: fs.url_of(&naming.final_path(
-                        &pending.partition,
-                        pending.seq,
-                        checkpoint,
-                        now,
-                    )),
+                    final_path: final_path.clone(),
                 }
             })
             .collect())
@@ -273,17 +282,17 @@ impl FileSink {
     async fn abort_files(&mut self) -> Result<(), ConnectorError> {
         let mut doomed: Vec<String> = Vec::new();
         for (_, file) in self.open.drain() {
-            // Closed before deleting so that HDFS releases the file's lease now; the data
-            // does not matter.
-            if let Err(error) = file.writer.close().await {
-                tracing::debug!(%error, "closing an aborted in-progress file failed");
-            }
+            // Dropped, not closed: its data does not matter, and closing would wait for a
+            // file system that may be the reason for the abort. HDFS lets the NameNode delete
+            // a file still being written (the client gives up its lease on drop).
             doomed.push(file.path);
         }
         // Files a checkpoint has listed stay: that checkpoint may have completed, and the
         // recovery that follows commits them (or deletes them if it did not complete).
-        let (listed, unlisted): (Vec<_>, Vec<_>) =
-            self.pending.drain(..).partition(|pending| pending.listed);
+        let (listed, unlisted): (Vec<_>, Vec<_>) = self
+            .pending
+            .drain(..)
+            .partition(|pending| pending.final_path.is_some());
         self.pending = listed;
         doomed.extend(unlisted.into_iter().map(|pending| pending.path));
         let mut first_error = None;
@@ -321,9 +330,8 @@ async fn close_to_pending(
     naming: &Naming,
     attempt: u32,
     partition: String,
-    mut file: OpenFile,
+    file: OpenFile,
 ) -> Result<Pending, ConnectorError> {
-    file.write_out().await?;
     let OpenFile {
         seq,
         path,
@@ -331,6 +339,7 @@ async fn close_to_pending(
         content,
         ..
     } = file;
+    // Everything still buffered, with the end of the gzip stream.
     let rest = content
         .finish()
         .map_err(|cause| io_error(&*fs, "compressing", &path, &cause))?;
@@ -344,7 +353,7 @@ async fn close_to_pending(
         seq,
         partition,
         path: pending,
-        listed: false,
+        final_path: None,
     })
 }
 

@@ -283,11 +283,26 @@ mod tests {
 
     #[tokio::test]
     async fn errors_name_the_file_system_the_path_and_the_cause() {
-        // Nothing listens on port 1: the connection is refused at once.
-        let (fs, path) = open_filesystem("hdfs://127.0.0.1:1/x", &FsOptions::default()).unwrap();
+        // Nothing listens on port 1: the connection is refused at once. The client's retries
+        // (15 by default, up to 15 s apart) are cut short through `hdfs.config`.
+        let options = FsOptions {
+            hdfs_config: [
+                ("dfs.client.failover.max.attempts", "1"),
+                ("dfs.client.failover.sleep.base.millis", "10"),
+                ("dfs.client.failover.sleep.max.millis", "10"),
+            ]
+            .into_iter()
+            .map(|(key, value)| (key.to_string(), value.to_string()))
+            .collect(),
+            remote_user: Some("weir".into()),
+        };
+        let (fs, path) = open_filesystem("hdfs://127.0.0.1:1/x", &options).unwrap();
         assert_eq!(path, "/x");
         assert_eq!(fs.url_of("/x/y"), "hdfs://127.0.0.1:1/x/y");
-        assert_eq!(fs.url_of("hdfs://127.0.0.1:1/x/y"), "hdfs://127.0.0.1:1/x/y");
+        assert_eq!(
+            fs.url_of("hdfs://127.0.0.1:1/x/y"),
+            "hdfs://127.0.0.1:1/x/y"
+        );
         let started = std::time::Instant::now();
         let error = fs.create("/x/y").await.err().unwrap();
         let message = error.to_string();

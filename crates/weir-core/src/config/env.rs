@@ -49,10 +49,14 @@ pub struct EnvConfig {
         skip_serializing_if = "Option::is_none"
     )]
     pub read_limit_bytes_per_second: Option<u64>,
-    /// How many times a failed job is restarted from its last checkpoint before it fails.
+    /// How many times a failed subtask is restarted from the job's last completed checkpoint
+    /// before the job fails. Counted since the last completed checkpoint, so only failures
+    /// without progress in between add up.
     #[serde(rename = "job.retry.times", default = "default_retry_times")]
     pub retry_times: u32,
-    /// Seconds to wait before each restart.
+    /// Seconds to wait before the first restart; each further restart without a checkpoint in
+    /// between waits twice as long as the one before (at most 300 s), so an outage such as a
+    /// NameNode restart is waited out with few attempts.
     #[serde(
         rename = "job.retry.interval.seconds",
         default = "default_retry_interval_seconds"

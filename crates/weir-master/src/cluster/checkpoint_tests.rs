@@ -77,6 +77,11 @@ fn checkpoints_are_due_every_interval_once_every_subtask_runs() {
 
     let orders = complete(&mut cluster, round);
     assert_eq!(orders.len(), 2);
+    assert!(
+        cluster.due_checkpoints(later + Duration::from_secs(60)).is_empty(),
+        "the next barrier waits until the commits are sent"
+    );
+    cluster.checkpoint_committed(&job, 1);
     assert_eq!(
         orders[0].request.pending_files[0].final_path,
         "/out/0-1.json"
@@ -117,6 +122,7 @@ fn a_replaced_subtask_resumes_from_the_last_completed_checkpoint() {
     run_all(&mut cluster, &deployments);
     let round = first_round(&mut cluster);
     complete(&mut cluster, &round);
+    cluster.checkpoint_committed(&round.job_id, round.checkpoint_id);
 
     cluster.worker_lost("w-1", &session, "heartbeat stream closed");
     register(&mut cluster, "w-2", 1024);
@@ -193,6 +199,7 @@ fn a_cancelled_job_cannot_be_restored() {
     run_all(&mut cluster, &deployments);
     let round = first_round(&mut cluster);
     complete(&mut cluster, &round);
+    cluster.checkpoint_committed(&round.job_id, round.checkpoint_id);
     cluster.cancel(&job);
     let task = &deployments[0].request.task_id;
     cluster.task_status("w-1", task, pb::TaskState::Cancelled, "");
@@ -205,4 +212,15 @@ fn a_cancelled_job_cannot_be_restored() {
             .unwrap_err()
             .contains("no job")
     );
+}
+
+#[test]
+fn retries_back_off_exponentially_up_to_a_cap() {
+    let interval = Duration::from_secs(3);
+    let delays: Vec<u64> = (1..=5)
+        .map(|failures| super::jobs::retry_delay(interval, failures).as_secs())
+        .collect();
+    assert_eq!(delays, [3, 6, 12, 24, 48]);
+    assert_eq!(super::jobs::retry_delay(interval, 40).as_secs(), 300);
+    assert_eq!(super::jobs::retry_delay(Duration::ZERO, 3), Duration::ZERO);
 }

@@ -174,10 +174,14 @@ impl Cluster {
         let Some(job) = self.jobs.get_mut(&job_id) else {
             return Vec::new();
         };
-        job.checkpoint_timer = CheckpointTimer {
-            in_flight: None,
-            next_at: Some(Instant::now() + job.plan.checkpoint_interval),
-        };
+        // Stays in flight until its commits are sent (`checkpoint_committed`): a barrier of
+        // the next checkpoint must not overtake them.
+        job.checkpoint_timer.next_at = Some(Instant::now() + job.plan.checkpoint_interval);
+        // Progress was made: `job.retry.times` counts failures since the last checkpoint,
+        // so a long-running job is not failed by occasional, unrelated errors.
+        for subtask in &mut job.subtasks {
+            subtask.failures = 0;
+        }
         let orders = tasks
             .into_iter()
             .map(|task| {
@@ -220,6 +224,16 @@ impl Cluster {
             warn!(job = %job_id, %error, "could not persist the completed checkpoint");
         }
         orders
+    }
+
+    /// The commits of a completed checkpoint were sent (delivered or not): the next
+    /// checkpoint may start.
+    pub fn checkpoint_committed(&mut self, job_id: &str, checkpoint_id: u64) {
+        if let Some(job) = self.jobs.get_mut(job_id)
+            && job.checkpoint_timer.in_flight == Some(checkpoint_id)
+        {
+            job.checkpoint_timer.in_flight = None;
+        }
     }
 
     /// `weir stop`: the job takes a final checkpoint as soon as every subtask runs, commits it,

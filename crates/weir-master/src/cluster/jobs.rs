@@ -28,6 +28,19 @@ pub enum SubmitError {
     Rejected { job_id: String, reason: String },
 }
 
+/// The longest pause between two attempts of a failing subtask.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(300);
+
+/// The pause before retry number `failures` (from 1): `job.retry.interval.seconds`, doubled
+/// for each failure since the subtask last completed a checkpoint, at most
+/// [`MAX_RETRY_DELAY`]. An outage (HDFS down) is waited out with few attempts.
+pub(super) fn retry_delay(interval: Duration, failures: u32) -> Duration {
+    let doublings = failures.saturating_sub(1).min(16);
+    interval
+        .saturating_mul(1 << doublings)
+        .min(MAX_RETRY_DELAY.max(interval))
+}
+
 impl Cluster {
     /// Adds a job in state Submitted. Call [`Cluster::schedule`] afterwards.
     pub fn submit(&mut self, record: JobRecord, plan: JobPlan) {
@@ -299,14 +312,15 @@ impl Cluster {
             return Vec::new();
         }
         if failures <= plan.retry_times {
+            let delay = retry_delay(plan.retry_interval, failures);
             if let Some(subtask) = self.current_subtask_mut(task) {
                 subtask.state = SubtaskState::Pending;
-                subtask.not_before = Some(Instant::now() + plan.retry_interval);
+                subtask.not_before = Some(Instant::now() + delay);
             }
             let reason = format!(
                 "subtask {index} failed: {message}; retry {failures} of {} in {} s",
                 plan.retry_times,
-                plan.retry_interval.as_secs()
+                delay.as_secs()
             );
             self.transition(job_id, JobEvent::SubtaskLost, reason);
             return Vec::new();

@@ -220,8 +220,13 @@ async fn a_stop_barrier_ends_the_task_after_its_commit() {
     );
     written(&task, 3).await;
     let handle = task.handle();
+    let earlier = handle.checkpoint(3, false).await.unwrap();
     let ack = handle.checkpoint(4, true).await.unwrap();
     assert_eq!(task.try_outcome(), None, "waits for the commit");
+    // An earlier checkpoint's commit arriving after the stop barrier does not end the task.
+    handle.commit(3, earlier.pending_files, earlier.offsets).await.unwrap();
+    tokio::task::yield_now().await;
+    assert_eq!(task.try_outcome(), None, "waits for the stop checkpoint's commit");
     handle
         .commit(4, ack.pending_files, ack.offsets)
         .await

@@ -133,7 +133,7 @@ pub(super) async fn run(pipeline: Pipeline, cancel: CancellationToken) -> TaskOu
         commands: &mut commands,
         unbounded,
         last_checkpoint: restored_checkpoint,
-        stopping: false,
+        stop_checkpoint: None,
     };
 
     let drained = match sink.recover(restored_files).await {
@@ -188,8 +188,8 @@ struct Input<'a> {
     unbounded: bool,
     /// The latest checkpoint barrier seen (or restored from).
     last_checkpoint: u64,
-    /// A stop barrier was taken: no more rows; end after its commit.
-    stopping: bool,
+    /// The stop barrier taken, if any: no more rows; the task ends after its commit.
+    stop_checkpoint: Option<u64>,
 }
 
 /// How the drain loop ended without failing.
@@ -234,7 +234,9 @@ impl Input<'_> {
                 let failed = taken.as_ref().err().cloned();
                 if taken.is_ok() {
                     self.last_checkpoint = self.last_checkpoint.max(checkpoint_id);
-                    self.stopping |= stop;
+                    if stop {
+                        self.stop_checkpoint = Some(checkpoint_id);
+                    }
                 }
                 tracing::debug!(
                     checkpoint_id,
@@ -272,7 +274,12 @@ impl Input<'_> {
                         "committing checkpoint {checkpoint_id}: {error}"
                     )));
                 }
-                if self.stopping {
+                // The commit of an earlier checkpoint can arrive after the stop barrier; only
+                // the stop checkpoint's own commit (or a later one) ends the task.
+                if self
+                    .stop_checkpoint
+                    .is_some_and(|stop_id| checkpoint_id >= stop_id)
+                {
                     return Ok(Some(Drained::Stopped));
                 }
             }
@@ -329,10 +336,10 @@ async fn drain(
     // in a sink buffer for more rows to come (a streaming job may never send them).
     let mut flush_at: Option<tokio::time::Instant> = None;
     loop {
-        if input.splits.records.is_empty() && !input.unbounded && !input.stopping {
+        if input.splits.records.is_empty() && !input.unbounded && input.stop_checkpoint.is_none() {
             return Ok(Drained::EndOfInput);
         }
-        let taking_rows = !input.stopping && !input.splits.records.is_empty();
+        let taking_rows = input.stop_checkpoint.is_none() && !input.splits.records.is_empty();
         tokio::select! {
             biased;
             () = cancel.cancelled() => return Err(Ended::Cancelled),

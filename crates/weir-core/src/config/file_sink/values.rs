@@ -1,0 +1,273 @@
+//! The value types of file sink options: formats, codecs, byte sizes, field name lists,
+//! `${variable}` templates and Java-style time formats.
+
+use std::borrow::Cow;
+
+use schemars::{JsonSchema, SchemaGenerator};
+use serde::de::{self, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::super::env::deserialize_variant;
+use crate::bytesize::parse_bytes;
+
+/// How a file sink encodes rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FileFormat {
+    /// Fields joined by `field_delimiter`, written verbatim.
+    Text,
+    /// RFC 4180 comma-separated values.
+    Csv,
+    /// One JSON object per line.
+    Json,
+}
+
+impl FileFormat {
+    /// The extension of committed files (before `.gz`).
+    pub fn extension(self) -> &'static str {
+        match self {
+            FileFormat::Text => "txt",
+            FileFormat::Csv => "csv",
+            FileFormat::Json => "json",
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for FileFormat {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserialize_variant(
+            deserializer,
+            &[
+                ("text", FileFormat::Text),
+                ("csv", FileFormat::Csv),
+                ("json", FileFormat::Json),
+            ],
+        )
+    }
+}
+
+/// How a file sink compresses files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CompressCodec {
+    /// Plain files.
+    None,
+    /// One gzip stream per file.
+    Gzip,
+}
+
+impl<'de> Deserialize<'de> for CompressCodec {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserialize_variant(
+            deserializer,
+            &[("none", CompressCodec::None), ("gzip", CompressCodec::Gzip)],
+        )
+    }
+}
+
+/// A byte quantity option: a number of bytes, or a number with a unit (`"128MiB"`, see
+/// [`crate::bytesize`]). Written back with the largest binary unit that divides it exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ByteSize(pub u64);
+
+impl Serialize for ByteSize {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let bytes = self.0;
+        let unit = [("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)]
+            .into_iter()
+            .find(|(_, shift)| bytes != 0 && bytes.trailing_zeros() >= *shift);
+        match unit {
+            Some((name, shift)) => serializer.serialize_str(&format!("{}{name}", bytes >> shift)),
+            None => serializer.serialize_u64(bytes),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ByteSizeVisitor;
+
+        impl Visitor<'_> for ByteSizeVisitor {
+            type Value = ByteSize;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a number of bytes or a size such as \"128MiB\"")
+            }
+
+            fn visit_u64<E: de::Error>(self, bytes: u64) -> Result<ByteSize, E> {
+                Ok(ByteSize(bytes))
+            }
+
+            fn visit_i64<E: de::Error>(self, bytes: i64) -> Result<ByteSize, E> {
+                u64::try_from(bytes)
+                    .map(ByteSize)
+                    .map_err(|_| E::custom(format!("must be a non-negative size, found {bytes}")))
+            }
+
+            fn visit_f64<E: de::Error>(self, bytes: f64) -> Result<ByteSize, E> {
+                Err(E::custom(format!(
+                    "must be a whole number of bytes or a size such as \"1.5MiB\", found {bytes}"
+                )))
+            }
+
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<ByteSize, E> {
+                parse_bytes(text).map(ByteSize).map_err(E::custom)
+            }
+        }
+
+        deserializer.deserialize_any(ByteSizeVisitor)
+    }
+}
+
+impl JsonSchema for ByteSize {
+    fn schema_name() -> Cow<'static, str> {
+        "ByteSize".into()
+    }
+
+    fn json_schema(_generator: &mut SchemaGenerator) -> schemars::Schema {
+        // "string" first: the reference calls it a string, and the parser then accepts
+        // numbers too (they are scalars); the deserializer reads both.
+        schemars::json_schema!({ "type": ["string", "integer"] })
+    }
+}
+
+/// Field names as a list, or as one comma-separated string.
+pub(super) fn deserialize_names<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Names {
+        List(Vec<String>),
+        Text(String),
+    }
+    let names = match Names::deserialize(deserializer)
+        .map_err(|_| de::Error::custom("must be a list of field names, e.g. [\"id\", \"name\"]"))?
+    {
+        Names::List(names) => names,
+        Names::Text(text) => text.split(',').map(|name| name.to_string()).collect(),
+    };
+    let names: Vec<String> = names.iter().map(|name| name.trim().to_string()).collect();
+    if names.iter().any(String::is_empty) {
+        return Err(de::Error::custom("must not contain an empty field name"));
+    }
+    Ok(names)
+}
+
+pub(super) fn deserialize_optional_names<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Vec<String>>, D::Error> {
+    deserialize_names(deserializer).map(Some)
+}
+
+/// A string with `${name}` variables, such as `file_name_expression`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    parts: Vec<TemplatePart>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum TemplatePart {
+    Literal(String),
+    Variable(String),
+}
+
+impl Template {
+    /// Splits `text` into literals and `${name}` variables; an unclosed `${` is an error.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut parts = Vec::new();
+        let mut rest = text;
+        while let Some(start) = rest.find("${") {
+            if start > 0 {
+                parts.push(TemplatePart::Literal(rest[..start].to_string()));
+            }
+            let after = &rest[start + 2..];
+            let Some(end) = after.find('}') else {
+                return Err(format!("has an unclosed '${{' in {text:?}"));
+            };
+            let name = after[..end].trim();
+            if name.is_empty() {
+                return Err(format!("has an empty variable '${{}}' in {text:?}"));
+            }
+            parts.push(TemplatePart::Variable(name.to_string()));
+            rest = &after[end + 1..];
+        }
+        if !rest.is_empty() {
+            parts.push(TemplatePart::Literal(rest.to_string()));
+        }
+        Ok(Template { parts })
+    }
+
+    /// The names of the variables used, in order.
+    pub fn variables(&self) -> impl Iterator<Item = &str> {
+        self.parts.iter().filter_map(|part| match part {
+            TemplatePart::Variable(name) => Some(name.as_str()),
+            TemplatePart::Literal(_) => None,
+        })
+    }
+
+    /// The text with each variable replaced by `value(name)` (empty when it gives `None`).
+    pub fn render(&self, mut value: impl FnMut(&str) -> Option<String>) -> String {
+        let mut out = String::new();
+        for part in &self.parts {
+            match part {
+                TemplatePart::Literal(text) => out.push_str(text),
+                TemplatePart::Variable(name) => out.push_str(&value(name).unwrap_or_default()),
+            }
+        }
+        out
+    }
+}
+
+/// Formats `unix_millis` (UTC) with a Java-style pattern: `yyyy`, `yy`, `MM`, `dd`, `HH`,
+/// `mm`, `ss`, `SSS`; other characters are copied, except letters (unknown fields) and `/`.
+pub fn format_utc_time(pattern: &str, unix_millis: i64) -> Result<String, String> {
+    let days = unix_millis.div_euclid(86_400_000);
+    let in_day = unix_millis.rem_euclid(86_400_000);
+    let (year, month, day) = civil_from_days(days);
+    let fields: [(&str, String); 8] = [
+        ("yyyy", format!("{year:04}")),
+        ("yy", format!("{:02}", year.rem_euclid(100))),
+        ("MM", format!("{month:02}")),
+        ("dd", format!("{day:02}")),
+        ("HH", format!("{:02}", in_day / 3_600_000)),
+        ("mm", format!("{:02}", in_day / 60_000 % 60)),
+        ("ss", format!("{:02}", in_day / 1000 % 60)),
+        ("SSS", format!("{:03}", in_day % 1000)),
+    ];
+    let mut out = String::new();
+    let mut rest = pattern;
+    'next: while let Some(c) = rest.chars().next() {
+        for (token, value) in &fields {
+            if let Some(after) = rest.strip_prefix(token) {
+                out.push_str(value);
+                rest = after;
+                continue 'next;
+            }
+        }
+        if c.is_alphabetic() || c == '/' {
+            return Err(format!(
+                "has '{c}' in {pattern:?}; use yyyy, yy, MM, dd, HH, mm, ss, SSS and \
+                 separators other than '/'"
+            ));
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    Ok(out)
+}
+
+/// Days since 1970-01-01 → (year, month, day) in the proleptic Gregorian calendar
+/// (Howard Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
