@@ -437,6 +437,9 @@ mod tests {
         let text = job_text("127.0.0.1:1234", Path::new("/tmp/a \"b\"/out"), 5000).unwrap();
         assert!(text.contains(r#"path = "/tmp/a \"b\"/out""#), "{text}");
         assert!(text.contains("read_limit.rows_per_second = 5000"), "{text}");
+        let job = weir_core::config::parse_job(&text, "demo").unwrap();
+        assert_eq!(job.sink.plugin_name(), "LocalFile");
+        assert_eq!(job.env.parallelism, 2);
     }
 
     #[test]

@@ -94,7 +94,17 @@ fn main() -> ExitCode {
     allocator::bound_allocator_slack();
     let cli = Cli::parse();
     let is_server = matches!(cli.command, Command::Master(_) | Command::Worker(_));
-    init_logging(cli.log_format, if is_server { "info" } else { "warn" });
+    let embeds_cluster = matches!(cli.command, Command::Local(_) | Command::Demo(_));
+    let default_filter = if is_server {
+        "info"
+    } else if embeds_cluster {
+        // The embedded worker goes away with the process; the master's "worker is DEAD"
+        // warning at shutdown says nothing to the user.
+        "warn,weir_master::cluster=error"
+    } else {
+        "warn"
+    };
+    init_logging(cli.log_format, default_filter);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

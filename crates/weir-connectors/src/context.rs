@@ -86,6 +86,16 @@ pub trait SourceReader: Send {
     ) -> BoxFuture<'static, Result<(), ConnectorError>>;
 }
 
+/// Which uncommitted files a cancelled subtask's sink deletes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Discard {
+    /// Only files no checkpoint has listed: a listed one may belong to a checkpoint the master
+    /// completed, which a recovery or `--restore` will commit (a failed job, a lost master).
+    Unlisted,
+    /// Every uncommitted file: the job was cancelled and nothing of it will be committed.
+    All,
+}
+
 /// A file a checkpoint has closed but not yet published: invisible to readers at
 /// `pending_path` until the checkpoint completes and the sink renames it to `final_path`.
 /// Both are full paths of the sink's file system (an `hdfs://` URL or a local path).
@@ -140,9 +150,9 @@ pub trait SinkWriter: Send {
         Box::pin(async { Ok(()) })
     }
 
-    /// The task was cancelled: discards this attempt's in-progress and uncommitted pending
-    /// files (best effort; recovery removes what remains).
-    fn abort(&mut self) -> BoxFuture<'_, Result<(), ConnectorError>> {
+    /// The task was cancelled: discards this attempt's in-progress files and the pending
+    /// files `discard` names (best effort; recovery removes what remains).
+    fn abort(&mut self, _discard: Discard) -> BoxFuture<'_, Result<(), ConnectorError>> {
         Box::pin(async { Ok(()) })
     }
 }

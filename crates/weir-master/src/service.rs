@@ -195,6 +195,7 @@ impl Master {
     async fn cancel_task(&self, order: CancelOrder) {
         let request = pb::CancelTaskRequest {
             task_id: order.task_id.clone(),
+            discard_uncommitted: order.discard_uncommitted,
         };
         let result = match self.client(&order.address) {
             Ok(mut client) => client.cancel_task(request).await,

@@ -43,7 +43,11 @@ impl pb::worker_service_server::WorkerService for WorkerApi {
         &self,
         request: Request<pb::CancelTaskRequest>,
     ) -> Result<Response<pb::CancelTaskResponse>, Status> {
-        let was_running = self.tasks.cancel(&request.into_inner().task_id).await;
+        let request = request.into_inner();
+        let was_running = self
+            .tasks
+            .cancel(&request.task_id, request.discard_uncommitted)
+            .await;
         Ok(Response::new(pb::CancelTaskResponse { was_running }))
     }
 

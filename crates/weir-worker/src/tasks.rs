@@ -179,13 +179,19 @@ impl TaskTable {
     }
 
     /// Stops a task and waits (bounded) until it has stopped. False if it was not running.
-    pub async fn cancel(&self, task_id: &str) -> bool {
+    /// With `discard_uncommitted` (the job was cancelled) the task's sink deletes every file
+    /// not committed yet.
+    pub async fn cancel(&self, task_id: &str, discard_uncommitted: bool) -> bool {
         let ended = {
             let slots = self.slots();
             let Some(slot) = slots.get(task_id) else {
                 return false;
             };
-            slot.handle.cancel();
+            if discard_uncommitted {
+                slot.handle.cancel_discarding();
+            } else {
+                slot.handle.cancel();
+            }
             slot.ended.clone()
         };
         let mut ended = ended;
@@ -200,7 +206,7 @@ impl TaskTable {
     pub async fn cancel_all(&self) {
         let task_ids: Vec<String> = self.slots().keys().cloned().collect();
         for task_id in task_ids {
-            self.cancel(&task_id).await;
+            self.cancel(&task_id, false).await;
         }
     }
 

@@ -9,7 +9,7 @@ use weir_core::row::{Row, Value};
 use weir_core::schema::{DataType, Schema};
 
 use super::*;
-use crate::context::{PendingFile, SinkWriter};
+use crate::context::{Discard, PendingFile, SinkWriter};
 
 struct Fixture {
     dir: tempfile::TempDir,
@@ -417,7 +417,7 @@ async fn abort_discards_what_no_checkpoint_listed() {
     fixture.config.batch_size = 2;
     let mut sink = fixture.sink(1);
     write(&mut sink, 0..5).await;
-    sink.abort().await.unwrap();
+    sink.abort(Discard::Unlisted).await.unwrap();
     assert!(files(&fixture.tmp()).is_empty());
     assert!(files(&fixture.out()).is_empty());
 
@@ -426,11 +426,20 @@ async fn abort_discards_what_no_checkpoint_listed() {
     write(&mut sink, 0..2).await;
     let listed = sink.prepare_commit(1).await.unwrap();
     write(&mut sink, 2..3).await;
-    sink.abort().await.unwrap();
+    sink.abort(Discard::Unlisted).await.unwrap();
     assert_eq!(files(&fixture.tmp()), ["job1/2/a2-0.pending"]);
     fixture.sink(3).recover(Vec::new()).await.unwrap();
     assert!(files(&fixture.tmp()).is_empty());
     assert_eq!(listed.len(), 1);
+
+    // A cancelled job discards listed files too: nothing of it will be committed.
+    let mut sink = fixture.sink(4);
+    write(&mut sink, 0..2).await;
+    sink.prepare_commit(1).await.unwrap();
+    write(&mut sink, 2..3).await;
+    sink.abort(Discard::All).await.unwrap();
+    assert!(files(&fixture.tmp()).is_empty());
+    assert!(files(&fixture.out()).is_empty());
 }
 
 #[tokio::test]

@@ -12,7 +12,7 @@ use weir_core::row::Row;
 
 use super::format::{Content, RowEncoder};
 use super::naming::Naming;
-use crate::context::{BoxFuture, PendingFile, SinkWriter};
+use crate::context::{BoxFuture, Discard, PendingFile, SinkWriter};
 use crate::error::ConnectorError;
 use crate::fs::{FileSystem, FileWriter};
 
@@ -115,10 +115,10 @@ impl FileSink {
             // Written out first, so the buffer never holds more than `write.buffer_bytes`.
             file.write_out().await?;
         }
-        file.content.append(encoded).map_err(|cause| {
-            // Appending to memory (and compressing) has no other way to fail.
-            io_error(&*self.fs, "compressing", &file.path, &cause)
-        })?;
+        // Only the compressor can fail here (appending to memory cannot).
+        file.content
+            .append(encoded)
+            .map_err(|cause| io_error(&*self.fs, "compressing", &file.path, &cause))?;
         if file.content.buffered() >= cap {
             file.write_out().await?;
         }
@@ -279,7 +279,7 @@ impl FileSink {
         Ok(())
     }
 
-    async fn abort_files(&mut self) -> Result<(), ConnectorError> {
+    async fn abort_files(&mut self, discard: Discard) -> Result<(), ConnectorError> {
         let mut doomed: Vec<String> = Vec::new();
         for (_, file) in self.open.drain() {
             // Dropped, not closed: its data does not matter, and closing would wait for a
@@ -287,12 +287,13 @@ impl FileSink {
             // a file still being written (the client gives up its lease on drop).
             doomed.push(file.path);
         }
-        // Files a checkpoint has listed stay: that checkpoint may have completed, and the
-        // recovery that follows commits them (or deletes them if it did not complete).
+        // Unless the job was cancelled, files a checkpoint has listed stay: that checkpoint
+        // may have completed, and the recovery that follows commits them (or deletes them if
+        // it did not complete).
         let (listed, unlisted): (Vec<_>, Vec<_>) = self
             .pending
             .drain(..)
-            .partition(|pending| pending.final_path.is_some());
+            .partition(|pending| discard == Discard::Unlisted && pending.final_path.is_some());
         self.pending = listed;
         doomed.extend(unlisted.into_iter().map(|pending| pending.path));
         let mut first_error = None;
@@ -418,7 +419,7 @@ impl SinkWriter for FileSink {
         Box::pin(self.recover_files(restored))
     }
 
-    fn abort(&mut self) -> BoxFuture<'_, Result<(), ConnectorError>> {
-        Box::pin(self.abort_files())
+    fn abort(&mut self, discard: Discard) -> BoxFuture<'_, Result<(), ConnectorError>> {
+        Box::pin(self.abort_files(discard))
     }
 }

@@ -78,7 +78,9 @@ fn checkpoints_are_due_every_interval_once_every_subtask_runs() {
     let orders = complete(&mut cluster, round);
     assert_eq!(orders.len(), 2);
     assert!(
-        cluster.due_checkpoints(later + Duration::from_secs(60)).is_empty(),
+        cluster
+            .due_checkpoints(later + Duration::from_secs(60))
+            .is_empty(),
         "the next barrier waits until the commits are sent"
     );
     cluster.checkpoint_committed(&job, 1);

@@ -395,7 +395,10 @@ impl Cluster {
         if state.is_terminal() {
             return Some((state, Vec::new()));
         }
-        let orders = self.cancel_orders(job_id);
+        let mut orders = self.cancel_orders(job_id);
+        for order in &mut orders {
+            order.discard_uncommitted = true;
+        }
         if let Some(job) = self.jobs.get_mut(job_id) {
             for subtask in &mut job.subtasks {
                 if !subtask.state.holds_reservation() && subtask.state != SubtaskState::Finished {
@@ -419,6 +422,7 @@ impl Cluster {
                 worker_id,
                 address,
                 task_id: task_id(job_id, subtask.index, subtask.attempt),
+                discard_uncommitted: false,
             })
             .collect()
     }

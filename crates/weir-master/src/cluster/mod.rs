@@ -158,6 +158,8 @@ pub struct CancelOrder {
     pub worker_id: String,
     pub address: String,
     pub task_id: String,
+    /// The job was cancelled: the task's sink discards every uncommitted file.
+    pub discard_uncommitted: bool,
 }
 
 /// A heartbeat from a registration that is no longer current.

@@ -8,8 +8,8 @@ use tokio::sync::watch;
 use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
 use weir_connectors::{
-    BoxFuture, ConnectorError, OpenedSource, PendingFile, ReadLimiter, SinkWriter, SourceContext,
-    SourceReader, SourceRecord, SplitReader, SplitState,
+    BoxFuture, ConnectorError, Discard, OpenedSource, PendingFile, ReadLimiter, SinkWriter,
+    SourceContext, SourceReader, SourceRecord, SplitReader, SplitState,
 };
 use weir_core::config::QueueBounds;
 use weir_core::queue::QueueSender;
@@ -26,7 +26,7 @@ struct Journal {
     rows: u64,
     rows_in_open_file: u64,
     events: Vec<String>,
-    aborted: bool,
+    aborted: Option<Discard>,
 }
 
 /// A transactional sink: each `prepare_commit` closes one file named after the checkpoint
@@ -82,8 +82,8 @@ impl SinkWriter for JournalSink {
         Box::pin(async { Ok(()) })
     }
 
-    fn abort(&mut self) -> BoxFuture<'_, Result<(), ConnectorError>> {
-        self.journal().aborted = true;
+    fn abort(&mut self, discard: Discard) -> BoxFuture<'_, Result<(), ConnectorError>> {
+        self.journal().aborted = Some(discard);
         Box::pin(async { Ok(()) })
     }
 }
@@ -224,9 +224,16 @@ async fn a_stop_barrier_ends_the_task_after_its_commit() {
     let ack = handle.checkpoint(4, true).await.unwrap();
     assert_eq!(task.try_outcome(), None, "waits for the commit");
     // An earlier checkpoint's commit arriving after the stop barrier does not end the task.
-    handle.commit(3, earlier.pending_files, earlier.offsets).await.unwrap();
+    handle
+        .commit(3, earlier.pending_files, earlier.offsets)
+        .await
+        .unwrap();
     tokio::task::yield_now().await;
-    assert_eq!(task.try_outcome(), None, "waits for the stop checkpoint's commit");
+    assert_eq!(
+        task.try_outcome(),
+        None,
+        "waits for the stop checkpoint's commit"
+    );
     handle
         .commit(4, ack.pending_files, ack.offsets)
         .await
@@ -235,7 +242,7 @@ async fn a_stop_barrier_ends_the_task_after_its_commit() {
         timeout(LIMIT, task.wait()).await.unwrap(),
         TaskOutcome::Finished
     );
-    assert!(!sink.journal().aborted);
+    assert_eq!(sink.journal().aborted, None);
 }
 
 #[tokio::test]
@@ -291,9 +298,28 @@ async fn cancel_discards_uncommitted_files() {
         timeout(LIMIT, task.wait()).await.unwrap(),
         TaskOutcome::Cancelled
     );
-    assert!(sink.journal().aborted);
+    // A plain cancel (failed job, lost master) keeps what a checkpoint listed.
+    assert_eq!(sink.journal().aborted, Some(Discard::Unlisted));
     assert!(matches!(
         task.handle().checkpoint(1, false).await,
         Err(TaskError::NotRunning)
     ));
+
+    let sink = JournalSink::default();
+    let mut task = start(
+        OffsetReader {
+            start: 0,
+            end: 2,
+            endless: true,
+        },
+        sink.clone(),
+        RestorePoint::default(),
+    );
+    written(&task, 2).await;
+    task.handle().cancel_discarding();
+    assert_eq!(
+        timeout(LIMIT, task.wait()).await.unwrap(),
+        TaskOutcome::Cancelled
+    );
+    assert_eq!(sink.journal().aborted, Some(Discard::All));
 }

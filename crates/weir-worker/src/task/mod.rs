@@ -142,6 +142,8 @@ pub enum TaskError {
 pub struct TaskHandle {
     task_id: Arc<str>,
     cancel: CancellationToken,
+    /// Set by [`TaskHandle::cancel_discarding`].
+    discard_all: Arc<std::sync::atomic::AtomicBool>,
     metrics: Arc<TaskMetrics>,
     read_limit: ReadLimiter,
     commands: mpsc::Sender<Command>,
@@ -161,8 +163,16 @@ impl TaskHandle {
     }
 
     /// Asks the task to stop. It ends `Cancelled` promptly, even if its source is waiting for
-    /// room in a full queue or its sink is blocked; the sink is not flushed. Idempotent.
+    /// room in a full queue or its sink is blocked; the sink is not flushed, and keeps the
+    /// files a checkpoint listed (a recovery may commit them). Idempotent.
     pub fn cancel(&self) {
+        self.cancel.cancel();
+    }
+
+    /// [`TaskHandle::cancel`] for a cancelled job: the sink discards every uncommitted file.
+    pub fn cancel_discarding(&self) {
+        self.discard_all
+            .store(true, std::sync::atomic::Ordering::Release);
         self.cancel.cancel();
     }
 
@@ -358,6 +368,7 @@ pub fn spawn_task(
 
 /// What the [`TaskHandle`] keeps to steer a running pipeline.
 struct Control {
+    discard_all: Arc<std::sync::atomic::AtomicBool>,
     read_limit: ReadLimiter,
     commands: mpsc::Sender<Command>,
     no_splits: Option<&'static str>,
@@ -380,7 +391,9 @@ fn assemble(
         unbounded,
     } = opened;
     let (commands_tx, commands) = mpsc::channel(COMMAND_BACKLOG);
+    let discard_all = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let control = Control {
+        discard_all: Arc::clone(&discard_all),
         read_limit: reader_ctx.read_limit.clone(),
         commands: commands_tx,
         no_splits: opener.is_none().then_some(source_name),
@@ -394,6 +407,7 @@ fn assemble(
         sink,
         restored_files: restore.pending_files,
         restored_checkpoint: restore.checkpoint_id,
+        discard_all,
         reader_ctx,
         metrics: Arc::new(TaskMetrics::new(status)),
         commands,
@@ -428,6 +442,7 @@ fn start(
         handle: TaskHandle {
             task_id: Arc::from(task_id),
             cancel,
+            discard_all: control.discard_all,
             metrics,
             read_limit: control.read_limit,
             commands: control.commands,

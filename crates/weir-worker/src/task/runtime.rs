@@ -9,7 +9,7 @@ use tokio::task::{JoinError, JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use weir_connectors::{
-    ConnectorError, PendingFile, SinkWriter, SourceContext, SourceDriver, SourceRecord,
+    ConnectorError, Discard, PendingFile, SinkWriter, SourceContext, SourceDriver, SourceRecord,
     SplitOpener, SplitReader, SplitState,
 };
 use weir_core::config::QueueBounds;
@@ -47,6 +47,8 @@ pub(super) struct Pipeline {
     pub restored_files: Vec<PendingFile>,
     /// The checkpoint the subtask resumes from (0: none); checkpoint ids only grow.
     pub restored_checkpoint: u64,
+    /// Set when the job was cancelled: a cancel then discards even listed files.
+    pub discard_all: Arc<std::sync::atomic::AtomicBool>,
     /// The readers' context; its cancel token is a child of the task's.
     pub reader_ctx: SourceContext,
     pub metrics: Arc<TaskMetrics>,
@@ -106,6 +108,7 @@ pub(super) async fn run(pipeline: Pipeline, cancel: CancellationToken) -> TaskOu
         mut sink,
         restored_files,
         restored_checkpoint,
+        discard_all,
         reader_ctx,
         metrics,
         mut commands,
@@ -157,8 +160,13 @@ pub(super) async fn run(pipeline: Pipeline, cancel: CancellationToken) -> TaskOu
         }
         Err(ended) => ended,
     };
+    let discard = if discard_all.load(std::sync::atomic::Ordering::Acquire) {
+        Discard::All
+    } else {
+        Discard::Unlisted
+    };
     if matches!(outcome, Ended::Cancelled)
-        && let Err(error) = sink.abort().await
+        && let Err(error) = sink.abort(discard).await
     {
         tracing::warn!(%error, "discarding uncommitted files after cancel failed");
     }
