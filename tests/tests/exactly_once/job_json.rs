@@ -1,0 +1,108 @@
+//! Reading `weir job -o json` (and `weir ARGS -o json`).
+
+use serde_json::Value;
+use weir_e2e::cluster::{Master, describe};
+
+pub(crate) fn text(value: &Value, key: &str) -> String {
+    value[key].as_str().unwrap_or_default().to_string()
+}
+
+pub(crate) fn u64_of(value: &Value, key: &str) -> u64 {
+    value[key].as_u64().unwrap_or_default()
+}
+
+pub(crate) fn tasks(job: &Value) -> Vec<Value> {
+    job["tasks"].as_array().cloned().unwrap_or_default()
+}
+
+/// Every split entry of every task.
+pub(crate) fn splits(job: &Value) -> Vec<Value> {
+    tasks(job)
+        .iter()
+        .flat_map(|task| {
+            task["metrics"]["splits"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// The `checkpoints` object of `weir job -o json`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Checkpoints {
+    pub(crate) last_completed_id: u64,
+    completed: u64,
+    pub(crate) failed: u64,
+    pub(crate) last_failure: String,
+    pub(crate) restored_from_id: u64,
+}
+
+pub(crate) fn checkpoints(job: &Value) -> Checkpoints {
+    let stats = &job["checkpoints"];
+    Checkpoints {
+        // The summary's `last_checkpoint_id` says the same; either will do.
+        last_completed_id: stats["last_completed_id"]
+            .as_u64()
+            .or_else(|| job["last_checkpoint_id"].as_u64())
+            .unwrap_or_default(),
+        completed: u64_of(stats, "completed"),
+        failed: u64_of(stats, "failed"),
+        last_failure: text(stats, "last_failure"),
+        restored_from_id: u64_of(stats, "restored_from_id"),
+    }
+}
+
+pub(crate) fn is_terminal(state: &str) -> bool {
+    matches!(state, "Failed" | "Cancelled" | "Finished" | "Stopped")
+}
+
+/// One line about the job: state, lag, rows, checkpoints, where its tasks run.
+pub(crate) fn status_line(job: &Value) -> String {
+    let cp = checkpoints(job);
+    let tasks: Vec<String> = tasks(job)
+        .iter()
+        .map(|task| {
+            format!(
+                "{}@{}:{}#{}",
+                task["subtask_index"],
+                text(task, "worker_id"),
+                text(task, "state"),
+                task["attempt"]
+            )
+        })
+        .collect();
+    let mut line = format!(
+        "{} lag={} read={} written={} queue_rows={} checkpoints: last={} completed={} failed={} restored_from={} tasks=[{}]",
+        text(job, "state"),
+        job["consumer_lag"],
+        job["rows_read"],
+        job["rows_written"],
+        job["queue_rows"],
+        cp.last_completed_id,
+        cp.completed,
+        cp.failed,
+        cp.restored_from_id,
+        tasks.join(" ")
+    );
+    if !cp.last_failure.is_empty() {
+        line.push_str(&format!(" last_failure={:?}", cp.last_failure));
+    }
+    let reason = text(job, "state_reason");
+    if !reason.is_empty() {
+        line.push_str(&format!(" reason={reason:?}"));
+    }
+    line
+}
+
+/// Runs `weir ARGS -o json` against the master; returns the parsed stdout and whether it
+/// exited 0.
+pub(crate) fn cli_json(master: &Master, args: &[&str]) -> (Value, bool, String) {
+    let mut all = args.to_vec();
+    all.extend(["-o", "json"]);
+    let output = master.cli(&all);
+    let described = describe(&all, &output);
+    let value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|error| master.fail(format!("stdout is not JSON ({error}): {described}")));
+    (value, output.status.success(), described)
+}
