@@ -99,10 +99,15 @@ fn utf8(payload: &[u8]) -> Result<&str, String> {
 
 /// Converts one JSON value; the error describes what was found.
 fn from_json(value: Json, data_type: DataType) -> Result<Value, String> {
+    if data_type == DataType::String {
+        // The parsed string is moved, not copied: it is most of a typical record's bytes.
+        return Ok(Value::String(match value {
+            Json::String(text) => text,
+            // Any other JSON value in a string field is kept as its JSON text (SeaTunnel does).
+            other => other.to_string(),
+        }));
+    }
     let converted = match (&value, data_type) {
-        (Json::String(text), DataType::String) => Some(Value::String(text.clone())),
-        // Any other JSON value in a string field is kept as its JSON text (SeaTunnel does).
-        (_, DataType::String) => Some(Value::String(value.to_string())),
         (Json::Bool(flag), DataType::Boolean) => Some(Value::Boolean(*flag)),
         (Json::Number(number), DataType::Int) => number
             .as_i64()
