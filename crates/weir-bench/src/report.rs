@@ -279,9 +279,8 @@ fn recovery(text: &mut String, report: &Value) {
     );
     let _ = writeln!(
         text,
-        "\nTimes are seconds after the kill, each taken when the `weir` call that observed it returned (the master's log shows the events tens of ms earlier); \"caught up\" is lag ≤ {} records (the highest lag of the steady phase, at least one second of production: positions travel with 1 s heartbeats), with lag = Kafka's high watermarks − the read positions Weir reports. Weir's `checkpoints.restored_from_id` after the recovery: {}.\n",
+        "\nTimes are seconds after the kill, each taken when the `weir` call that observed it returned (the master's log shows the events tens of ms earlier); \"caught up\" is lag ≤ {} records (the highest lag of the steady phase, at least one second of production: positions travel with 1 s heartbeats), with lag = Kafka's high watermarks − the read positions Weir reports; the new subtasks resume from the last checkpoint completed before the kill.\n",
         num(&report["caught_up_threshold_rows"]),
-        num(&report["restored_from_checkpoint"])
     );
 }
 

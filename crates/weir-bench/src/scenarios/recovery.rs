@@ -353,7 +353,7 @@ fn measure(
         "running_again_seconds": round(running_again, 2),
         "caught_up_seconds": events.caught_up.map(|t| round(t, 2)),
         "job_states_after_kill": events.states.iter().map(|(t, s)| json!([round(*t, 2), s])).collect::<Vec<_>>(),
-        "restored_from_checkpoint": recovered["checkpoints"]["restored_from_id"],
+        "last_checkpoint_when_running_again": recovered["checkpoints"]["last_completed_id"],
         "task_attempts": attempts,
         "produced": highs.iter().sum::<i64>(),
         "rows_committed": committed.rows,
