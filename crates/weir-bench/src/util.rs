@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use serde_json::Value;
+pub use weir_e2e::job_json::{splits, tasks, text as text_of, u64_of};
 
 pub const KIB: u64 = 1 << 10;
 pub const MIB: u64 = 1 << 20;
@@ -112,32 +113,6 @@ pub fn sleep_until(deadline: Instant) {
     if deadline > now {
         std::thread::sleep(deadline - now);
     }
-}
-
-pub fn u64_of(value: &Value, key: &str) -> u64 {
-    value[key].as_u64().unwrap_or_default()
-}
-
-pub fn text_of(value: &Value, key: &str) -> String {
-    value[key].as_str().unwrap_or_default().to_string()
-}
-
-/// The tasks array of `weir job -o json`.
-pub fn tasks(job: &Value) -> Vec<Value> {
-    job["tasks"].as_array().cloned().unwrap_or_default()
-}
-
-/// Every split entry of every task.
-pub fn splits(job: &Value) -> Vec<Value> {
-    tasks(job)
-        .iter()
-        .flat_map(|task| {
-            task["metrics"]["splits"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-        })
-        .collect()
 }
 
 /// A line about a job for progress output.

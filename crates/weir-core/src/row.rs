@@ -98,7 +98,7 @@ impl Row {
             if position > 0 {
                 out.push_str(delimiter);
             }
-            push_text_value(&mut out, value);
+            push_text(&mut out, value);
         }
         out
     }
@@ -116,11 +116,13 @@ fn push_json_value(out: &mut String, value: &Value) {
         }
         Value::Float(f) if !f.is_finite() => out.push_str("null"),
         Value::Double(f) if !f.is_finite() => out.push_str("null"),
-        other => push_text_value(out, other),
+        other => push_text(out, other),
     }
 }
 
-fn push_text_value(out: &mut String, value: &Value) {
+/// Appends `value` as text: strings verbatim, null as nothing, bytes as lowercase hex — the
+/// form of [`Row::to_text`] and of the text and csv file formats.
+pub fn push_text(out: &mut String, value: &Value) {
     // `write!` into a String cannot fail; the fmt::Result is always Ok.
     let _ = match value {
         Value::Null => Ok(()),

@@ -2,31 +2,7 @@
 
 use serde_json::Value;
 use weir_e2e::cluster::{Master, describe};
-
-pub(crate) fn text(value: &Value, key: &str) -> String {
-    value[key].as_str().unwrap_or_default().to_string()
-}
-
-pub(crate) fn u64_of(value: &Value, key: &str) -> u64 {
-    value[key].as_u64().unwrap_or_default()
-}
-
-pub(crate) fn tasks(job: &Value) -> Vec<Value> {
-    job["tasks"].as_array().cloned().unwrap_or_default()
-}
-
-/// Every split entry of every task.
-pub(crate) fn splits(job: &Value) -> Vec<Value> {
-    tasks(job)
-        .iter()
-        .flat_map(|task| {
-            task["metrics"]["splits"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-        })
-        .collect()
-}
+pub(crate) use weir_e2e::job_json::{is_terminal, splits, tasks, text, u64_of};
 
 /// The `checkpoints` object of `weir job -o json`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -51,10 +27,6 @@ pub(crate) fn checkpoints(job: &Value) -> Checkpoints {
         last_failure: text(stats, "last_failure"),
         restored_from_id: u64_of(stats, "restored_from_id"),
     }
-}
-
-pub(crate) fn is_terminal(state: &str) -> bool {
-    matches!(state, "Failed" | "Cancelled" | "Finished" | "Stopped")
 }
 
 /// One line about the job: state, lag, rows, checkpoints, where its tasks run.

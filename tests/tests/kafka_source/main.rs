@@ -21,6 +21,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 use weir_e2e::cluster::{Master, Worker, WorkerOptions, write_file};
+use weir_e2e::job_json::{is_terminal, splits, tasks, text, u64_of};
 use weir_e2e::kafka::{
     self, Record, Topic, json_message, json_records, padded_json_records, produce,
 };
@@ -132,18 +133,6 @@ sink {{
 // Reading `weir job -o json`
 // ----------------------------------------------------------------------------------------------
 
-fn text(value: &Value, key: &str) -> String {
-    value[key].as_str().unwrap_or_default().to_string()
-}
-
-fn u64_of(value: &Value, key: &str) -> u64 {
-    value[key].as_u64().unwrap_or_default()
-}
-
-fn tasks(job: &Value) -> Vec<Value> {
-    job["tasks"].as_array().cloned().unwrap_or_default()
-}
-
 /// Sum of a task metric over the job's tasks (tasks without metrics yet count 0).
 fn task_sum(job: &Value, key: &str) -> u64 {
     tasks(job)
@@ -152,29 +141,12 @@ fn task_sum(job: &Value, key: &str) -> u64 {
         .sum()
 }
 
-/// Every split entry of every task.
-fn splits(job: &Value) -> Vec<Value> {
-    tasks(job)
-        .iter()
-        .flat_map(|task| {
-            task["metrics"]["splits"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-        })
-        .collect()
-}
-
 /// The split entries keyed by split name (`topic-partition`).
 fn splits_by_name(job: &Value) -> BTreeMap<String, Value> {
     splits(job)
         .into_iter()
         .map(|split| (text(&split, "split"), split))
         .collect()
-}
-
-fn is_terminal(state: &str) -> bool {
-    matches!(state, "Failed" | "Cancelled" | "Finished")
 }
 
 /// Waits until the job and all its tasks are Running; fails at once if the job ends.

@@ -1,7 +1,6 @@
 //! Rows → bytes (text, csv, json) and the bounded, optionally gzip-compressed buffer of an
 //! open file.
 
-use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use flate2::Compression;
@@ -9,6 +8,9 @@ use flate2::write::GzEncoder;
 use weir_core::config::{CompressCodec, FileFormat};
 use weir_core::row::{Row, Value};
 use weir_core::schema::Schema;
+
+/// A value as text, as the text and csv formats and partition directories write it.
+pub(super) use weir_core::row::push_text;
 
 /// Encodes the written columns of a row in the sink's format, row delimiter included.
 pub(super) struct RowEncoder {
@@ -110,30 +112,6 @@ impl RowEncoder {
         out.extend_from_slice(field.replace('"', "\"\"").as_bytes());
         out.push(b'"');
     }
-}
-
-/// A value as text: verbatim strings, null as nothing, bytes as lowercase hex (as
-/// [`Row::to_text`] renders them).
-pub(super) fn push_text(out: &mut String, value: &Value) {
-    // Writing to a String cannot fail; the fmt::Results are always Ok.
-    let _ = match value {
-        Value::Null => Ok(()),
-        Value::Boolean(b) => write!(out, "{b}"),
-        Value::Int(n) => write!(out, "{n}"),
-        Value::Bigint(n) => write!(out, "{n}"),
-        Value::Float(f) => write!(out, "{f}"),
-        Value::Double(f) => write!(out, "{f}"),
-        Value::String(text) => {
-            out.push_str(text);
-            Ok(())
-        }
-        Value::Bytes(bytes) => {
-            for byte in bytes {
-                let _ = write!(out, "{byte:02x}");
-            }
-            Ok(())
-        }
-    };
 }
 
 /// Output bytes of one open file not written out yet. Its allocation grows by doubling but
