@@ -150,6 +150,12 @@ pub trait SinkWriter: Send {
         Box::pin(async { Ok(()) })
     }
 
+    /// The task ended Finished, its last checkpoint committed: removes what the sink keeps
+    /// only while it runs (a file sink's temporary directory, if empty). Best effort.
+    fn finish(&mut self) -> BoxFuture<'_, Result<(), ConnectorError>> {
+        Box::pin(async { Ok(()) })
+    }
+
     /// The task was cancelled: discards this attempt's in-progress files and the pending
     /// files `discard` names (best effort; recovery removes what remains).
     fn abort(&mut self, _discard: Discard) -> BoxFuture<'_, Result<(), ConnectorError>> {

@@ -328,6 +328,10 @@ async fn nothing_is_visible_before_commit_and_temporary_files_stay_outside_path(
     assert_eq!(files(&fixture.out()), ["job1_2_1_0.txt", "job1_2_1_1.txt"]);
     assert!(files(&fixture.tmp()).is_empty());
     assert!(sink.prepare_commit(3).await.unwrap().is_empty());
+    // Once the task is done, its empty temporary directories go too.
+    assert!(fixture.tmp().join("job1/2").is_dir());
+    sink.finish().await.unwrap();
+    assert!(!fixture.tmp().join("job1").exists());
 }
 
 #[tokio::test]

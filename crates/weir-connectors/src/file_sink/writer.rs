@@ -279,6 +279,21 @@ impl FileSink {
         Ok(())
     }
 
+    /// Removes the subtask's temporary directory, and the job's when it is the last, if
+    /// nothing is left in them (non-recursive deletes fail on anything left).
+    async fn remove_empty_dirs(&mut self) -> Result<(), ConnectorError> {
+        if !self.open.is_empty() || !self.pending.is_empty() {
+            return Ok(());
+        }
+        let dir = self.naming.subtask_dir().to_string();
+        self.fs.delete(&dir, false).await?;
+        if let Some((job_dir, _)) = dir.trim_end_matches('/').rsplit_once('/') {
+            // Other subtasks of the job may still be using it; then it stays.
+            let _ = self.fs.delete(job_dir, false).await;
+        }
+        Ok(())
+    }
+
     async fn abort_files(&mut self, discard: Discard) -> Result<(), ConnectorError> {
         let mut doomed: Vec<String> = Vec::new();
         for (_, file) in self.open.drain() {
@@ -417,6 +432,10 @@ impl SinkWriter for FileSink {
 
     fn recover(&mut self, restored: Vec<PendingFile>) -> BoxFuture<'_, Result<(), ConnectorError>> {
         Box::pin(self.recover_files(restored))
+    }
+
+    fn finish(&mut self) -> BoxFuture<'_, Result<(), ConnectorError>> {
+        Box::pin(self.remove_empty_dirs())
     }
 
     fn abort(&mut self, discard: Discard) -> BoxFuture<'_, Result<(), ConnectorError>> {

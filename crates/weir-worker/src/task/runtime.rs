@@ -165,6 +165,11 @@ pub(super) async fn run(pipeline: Pipeline, cancel: CancellationToken) -> TaskOu
     } else {
         Discard::Unlisted
     };
+    if matches!(outcome, Ended::Finished)
+        && let Err(error) = sink.finish().await
+    {
+        tracing::warn!(%error, "cleaning up after the sink failed");
+    }
     if matches!(outcome, Ended::Cancelled)
         && let Err(error) = sink.abort(discard).await
     {
