@@ -120,6 +120,13 @@ pub trait SinkWriter: Send {
     /// Writes out everything buffered (to an in-progress file, for transactional sinks).
     fn flush(&mut self) -> BoxFuture<'_, Result<(), ConnectorError>>;
 
+    /// Whether rows become visible only through committed checkpoints (file sinks). A bounded
+    /// subtask with such a sink waits at the end of its input for a final checkpoint from the
+    /// master, so its last files are committed exactly once like every other.
+    fn commits_on_checkpoints(&self) -> bool {
+        false
+    }
+
     /// Checkpoint barrier `checkpoint_id`: closes the open files to pending and returns every
     /// pending file not committed yet (including ones listed by an earlier checkpoint that
     /// never completed), named for this checkpoint. Rows written after it returns belong to

@@ -289,5 +289,6 @@ fn to_proto(task_id: &str, snapshot: task::TaskMetricsSnapshot) -> pb::TaskMetri
         consumer_lag,
         last_error: snapshot.last_error.unwrap_or_default(),
         bytes_per_second: 0.0,
+        input_ended: snapshot.input_ended,
     }
 }

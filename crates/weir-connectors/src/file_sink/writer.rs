@@ -434,6 +434,10 @@ impl SinkWriter for FileSink {
         Box::pin(self.recover_files(restored))
     }
 
+    fn commits_on_checkpoints(&self) -> bool {
+        true
+    }
+
     fn finish(&mut self) -> BoxFuture<'_, Result<(), ConnectorError>> {
         Box::pin(self.remove_empty_dirs())
     }

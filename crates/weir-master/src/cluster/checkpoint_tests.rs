@@ -226,3 +226,34 @@ fn retries_back_off_exponentially_up_to_a_cap() {
     assert_eq!(super::jobs::retry_delay(interval, 40).as_secs(), 300);
     assert_eq!(super::jobs::retry_delay(Duration::ZERO, 3), Duration::ZERO);
 }
+
+#[test]
+fn a_bounded_job_takes_its_final_checkpoint_once_every_subtask_read_its_input() {
+    let mut cluster = cluster();
+    register(&mut cluster, "w-1", 1024);
+    let job = submit(&mut cluster, 2, 100, false);
+    let deployments = cluster.schedule(Instant::now());
+    run_all(&mut cluster, &deployments);
+    assert!(cluster.due_checkpoints(Instant::now()).is_empty());
+    let report_ended = |cluster: &mut Cluster, deployment: &Deployment| {
+        let subtask = cluster
+            .current_subtask_mut(&deployment.request.task_id)
+            .unwrap();
+        subtask.metrics.input_ended = true;
+    };
+    report_ended(&mut cluster, &deployments[0]);
+    assert!(
+        cluster.due_checkpoints(Instant::now()).is_empty(),
+        "one subtask still reads"
+    );
+    report_ended(&mut cluster, &deployments[1]);
+    let rounds = cluster.due_checkpoints(Instant::now());
+    assert_eq!(rounds.len(), 1, "due at once, not one interval later");
+    assert!(rounds[0].stop, "the subtasks end after its commit");
+    complete(&mut cluster, &rounds[0]);
+    for deployment in &deployments {
+        let task = &deployment.request.task_id;
+        cluster.task_status("w-1", task, pb::TaskState::Finished, "");
+    }
+    assert_eq!(job_state(&cluster, &job).0, JobState::Finished);
+}

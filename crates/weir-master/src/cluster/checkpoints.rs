@@ -75,7 +75,13 @@ impl Cluster {
             let Some(job) = self.jobs.get(&job_id) else {
                 continue;
             };
-            let stop = job.record.state == JobState::Stopping;
+            // A bounded job whose subtasks all read their input takes its final checkpoint
+            // at once, like a stop; its subtasks then end and the job is Finished.
+            let input_ended = job
+                .subtasks
+                .iter()
+                .all(|subtask| subtask.metrics.input_ended);
+            let stop = job.record.state == JobState::Stopping || input_ended;
             let tasks = self.round_tasks(job);
             let Some(job) = self.jobs.get_mut(&job_id) else {
                 continue;

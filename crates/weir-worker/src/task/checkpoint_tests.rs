@@ -52,6 +52,10 @@ impl SinkWriter for JournalSink {
         Box::pin(async { Ok(()) })
     }
 
+    fn commits_on_checkpoints(&self) -> bool {
+        true
+    }
+
     fn prepare_commit(
         &mut self,
         checkpoint_id: u64,
@@ -246,7 +250,7 @@ async fn a_stop_barrier_ends_the_task_after_its_commit() {
 }
 
 #[tokio::test]
-async fn the_end_of_a_bounded_input_commits_its_last_rows() {
+async fn the_end_of_a_bounded_input_waits_for_a_final_checkpoint() {
     let sink = JournalSink::default();
     let restore = RestorePoint {
         checkpoint_id: 7,
@@ -265,11 +269,32 @@ async fn the_end_of_a_bounded_input_commits_its_last_rows() {
         sink.clone(),
         restore,
     );
+    timeout(LIMIT, async {
+        while !task.metrics().input_ended {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(task.metrics().rows_written, 4);
+    assert_eq!(
+        task.try_outcome(),
+        None,
+        "the last rows wait for the master's checkpoint"
+    );
+
+    let handle = task.handle();
+    let ack = handle.checkpoint(8, true).await.unwrap();
+    assert_eq!(ack.offsets, vec![(SplitId::new("t", 0), 9)]);
+    handle
+        .commit(8, ack.pending_files, ack.offsets)
+        .await
+        .unwrap();
     assert_eq!(
         timeout(LIMIT, task.wait()).await.unwrap(),
         TaskOutcome::Finished
     );
-    // The restored files first, then the 4 new rows under the next checkpoint id.
+    // The restored files first, then the 4 new rows under the final checkpoint.
     assert_eq!(
         sink.journal().events,
         [

@@ -11,6 +11,7 @@ use weir_core::queue::QueueStats;
 #[derive(Debug)]
 pub(crate) struct TaskMetrics {
     rows_written: AtomicU64,
+    input_ended: std::sync::atomic::AtomicBool,
     /// One entry per split, in the order the splits were started; grows when splits are
     /// added.
     splits: Mutex<Vec<SplitEntry>>,
@@ -63,6 +64,8 @@ pub struct TaskMetricsSnapshot {
     pub bytes_read: u64,
     /// Rows the sink writer accepted.
     pub rows_written: u64,
+    /// A bounded subtask read all its input and waits for its final checkpoint.
+    pub input_ended: bool,
     /// Rows in the queues now.
     pub queue_rows: u64,
     /// Bytes in the queues now.
@@ -84,6 +87,7 @@ impl TaskMetrics {
     pub(crate) fn new(status: Arc<SourceStatus>) -> Self {
         TaskMetrics {
             rows_written: AtomicU64::new(0),
+            input_ended: std::sync::atomic::AtomicBool::new(false),
             splits: Mutex::default(),
             status,
         }
@@ -94,6 +98,11 @@ impl TaskMetrics {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push(SplitEntry { state, queue });
+    }
+
+    /// The subtask read all its input and waits for its final checkpoint.
+    pub(crate) fn set_input_ended(&self) {
+        self.input_ended.store(true, Ordering::Release);
     }
 
     pub(crate) fn add_written(&self, rows: u64) {
@@ -108,6 +117,7 @@ impl TaskMetrics {
         };
         let mut snapshot = TaskMetricsSnapshot {
             rows_written: self.rows_written.load(Ordering::Relaxed),
+            input_ended: self.input_ended.load(Ordering::Acquire),
             last_error: self.status.last_error(),
             ..TaskMetricsSnapshot::default()
         };

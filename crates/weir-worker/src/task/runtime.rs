@@ -348,9 +348,25 @@ async fn drain(
     // A row handed to the sink is flushed within FLUSH_DELAY: a trickle of rows must not wait
     // in a sink buffer for more rows to come (a streaming job may never send them).
     let mut flush_at: Option<tokio::time::Instant> = None;
+    let mut input_ended = false;
     loop {
-        if input.splits.records.is_empty() && !input.unbounded && input.stop_checkpoint.is_none() {
-            return Ok(Drained::EndOfInput);
+        if input.splits.records.is_empty()
+            && !input.unbounded
+            && input.stop_checkpoint.is_none()
+            && !input_ended
+        {
+            if !sink.commits_on_checkpoints() {
+                return Ok(Drained::EndOfInput);
+            }
+            // The last files are committed by a final checkpoint of the master, like every
+            // other: a subtask that committed them itself and then died before saying so
+            // would be restarted from the previous checkpoint and write them twice.
+            input_ended = true;
+            sink.flush()
+                .await
+                .map_err(|error| Ended::SinkFailed(error.to_string()))?;
+            metrics.set_input_ended();
+            tracing::info!("input ended; waiting for the final checkpoint");
         }
         let taking_rows = input.stop_checkpoint.is_none() && !input.splits.records.is_empty();
         tokio::select! {
