@@ -194,12 +194,7 @@ impl TaskHandle {
         if splits.is_empty() {
             return Ok(());
         }
-        self.commands
-            .try_send(Command::AddSplits(splits))
-            .map_err(|error| match error {
-                mpsc::error::TrySendError::Full(_) => TaskError::Busy,
-                mpsc::error::TrySendError::Closed(_) => TaskError::NotRunning,
-            })
+        self.send(Command::AddSplits(splits))
     }
 }
 
@@ -212,16 +207,14 @@ impl TaskHandle {
         checkpoint_id: u64,
         stop: bool,
     ) -> Result<CheckpointAck, TaskError> {
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        self.send(Command::Checkpoint(Barrier {
-            checkpoint_id,
-            stop,
-            reply,
-        }))?;
-        answer
-            .await
-            .map_err(|_| TaskError::NotRunning)?
-            .map_err(TaskError::Checkpoint)
+        self.ask(|reply| {
+            Command::Checkpoint(Barrier {
+                checkpoint_id,
+                stop,
+                reply,
+            })
+        })
+        .await
     }
 
     /// Publishes a completed checkpoint's files and marks its positions committed; waits
@@ -232,13 +225,24 @@ impl TaskHandle {
         pending_files: Vec<PendingFile>,
         offsets: Vec<(SplitId, i64)>,
     ) -> Result<(), TaskError> {
+        self.ask(|reply| {
+            Command::Commit(Commit {
+                checkpoint_id,
+                pending_files,
+                offsets,
+                reply,
+            })
+        })
+        .await
+    }
+
+    /// Sends the command `with_reply` builds and waits for the task's answer.
+    async fn ask<T>(
+        &self,
+        with_reply: impl FnOnce(tokio::sync::oneshot::Sender<Result<T, String>>) -> Command,
+    ) -> Result<T, TaskError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        self.send(Command::Commit(Commit {
-            checkpoint_id,
-            pending_files,
-            offsets,
-            reply,
-        }))?;
+        self.send(with_reply(reply))?;
         answer
             .await
             .map_err(|_| TaskError::NotRunning)?
