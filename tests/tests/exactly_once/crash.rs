@@ -63,22 +63,8 @@ fn crash_and_recover(name: &'static str, format: Format) {
         )
     });
 
-    let settled = wait_caught_up(&scenario, &master, &job_id, &ends);
-    let committed = check_exactly_once(
-        &scenario,
-        &master,
-        Some(&job_id),
-        format,
-        Codec::None,
-        0..RECORDS,
-    );
-    committed
-        .check_file_names(
-            &[&job_id],
-            PARALLELISM,
-            checkpoints(&settled).last_completed_id,
-        )
-        .unwrap_or_else(|error| master.fail(error));
+    let (_, committed) =
+        settle_and_check_job(&scenario, &master, &job_id, &ends, format, 0..RECORDS);
     scenario.say(format!(
         "every id 0..{RECORDS} committed exactly once across the crash ({})",
         committed.summary()

@@ -123,22 +123,8 @@ fn hdfs_restart() {
     outage.end();
 
     wait_running(&scenario, &master, &job_id, None, START);
-    let settled = wait_caught_up(&scenario, &master, &job_id, &ends);
-    let committed = check_exactly_once(
-        &scenario,
-        &master,
-        Some(&job_id),
-        format,
-        Codec::None,
-        0..RECORDS,
-    );
-    committed
-        .check_file_names(
-            &[&job_id],
-            PARALLELISM,
-            checkpoints(&settled).last_completed_id,
-        )
-        .unwrap_or_else(|error| master.fail(error));
+    let (settled, committed) =
+        settle_and_check_job(&scenario, &master, &job_id, &ends, format, 0..RECORDS);
     scenario.say(format!(
         "every id 0..{RECORDS} committed exactly once across the NameNode outage ({}; checkpoints failed during it: {})",
         committed.summary(),

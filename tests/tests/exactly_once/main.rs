@@ -34,7 +34,10 @@ use job::JobFile;
 use job_json::{checkpoints, cli_json, status_line, tasks, text, u64_of};
 use scenario::Scenario;
 use support::{Codec, Format, read_committed};
-use wait::{check_exactly_once, wait_caught_up, wait_first_checkpoint, wait_job, wait_running};
+use wait::{
+    check_exactly_once, settle_and_check_job, wait_caught_up, wait_first_checkpoint, wait_job,
+    wait_running,
+};
 
 mod cancel;
 mod crash;

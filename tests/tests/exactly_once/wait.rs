@@ -214,3 +214,33 @@ pub(crate) fn check_exactly_once(
     }
     master.fail(problem)
 }
+
+/// Waits until job `job_id` has read to `ends` and checkpointed, then checks that every id of
+/// `expected` is committed exactly once (plain files of `format`) under names of this job.
+/// Returns the settled job and what is committed.
+pub(crate) fn settle_and_check_job(
+    scenario: &Scenario,
+    master: &Master,
+    job_id: &str,
+    ends: &BTreeMap<String, i64>,
+    format: Format,
+    expected: Range<u64>,
+) -> (Value, Committed) {
+    let settled = wait_caught_up(scenario, master, job_id, ends);
+    let committed = check_exactly_once(
+        scenario,
+        master,
+        Some(job_id),
+        format,
+        Codec::None,
+        expected,
+    );
+    committed
+        .check_file_names(
+            &[job_id],
+            PARALLELISM,
+            checkpoints(&settled).last_completed_id,
+        )
+        .unwrap_or_else(|error| master.fail(error));
+    (settled, committed)
+}

@@ -175,6 +175,8 @@ impl SinkConfig {
 }
 
 #[cfg(test)]
+mod file_sink_tests;
+#[cfg(test)]
 mod kafka_tests;
 #[cfg(test)]
 mod tests;
