@@ -239,40 +239,45 @@ pub fn remove_recursive(path: &str) {
 }
 
 // ----------------------------------------------------------------------------------------------
-// NameNode outage
+// Service outages
 // ----------------------------------------------------------------------------------------------
 
-/// A stopped NameNode (`deploy/local/stack stop namenode`). [`NameNodeOutage::end`] starts it
-/// again (`deploy/local/stack start namenode`, which returns once HDFS serves writes); dropping
-/// the outage without ending it starts it too, so a failing test never leaves HDFS down.
-pub struct NameNodeOutage {
+/// One service of the stack, stopped (`deploy/local/stack stop SERVICE`). [`ServiceOutage::end`]
+/// starts it again (`deploy/local/stack start SERVICE`, which returns once the service is
+/// ready: Kafka serves metadata, HDFS serves writes); dropping the outage without ending it
+/// starts it too, so a failing test never leaves the stack half down for the other tests.
+pub struct ServiceOutage {
+    /// `kafka`, `namenode` or `datanode`, as the stack script names them.
+    service: &'static str,
     stopped_at: Option<Instant>,
 }
 
-impl NameNodeOutage {
-    /// Stops the stack's NameNode; panics with the script's output if that fails.
-    pub fn begin() -> Self {
-        let output = try_stack(&["stop", "namenode"]).unwrap_or_else(|error| {
-            panic!("cannot stop the NameNode: {error}");
+impl ServiceOutage {
+    /// Stops `service` (`kafka`, `namenode` or `datanode`); panics with the script's output if
+    /// that fails.
+    pub fn begin(service: &'static str) -> Self {
+        let output = try_stack(&["stop", service]).unwrap_or_else(|error| {
+            panic!("cannot stop {service}: {error}");
         });
         eprintln!(
             "[stack] {}",
             String::from_utf8_lossy(&output.stdout).trim_end()
         );
-        NameNodeOutage {
+        ServiceOutage {
+            service,
             stopped_at: Some(Instant::now()),
         }
     }
 
-    /// How long the NameNode has been down (zero once started again).
+    /// How long the service has been down (zero once started again).
     pub fn elapsed(&self) -> std::time::Duration {
         self.stopped_at.map(|at| at.elapsed()).unwrap_or_default()
     }
 
-    /// Starts the NameNode again and waits until HDFS serves writes; panics if it cannot.
+    /// Starts the service again and waits until it is ready; panics if it cannot.
     pub fn end(&mut self) {
         if let Err(error) = self.start() {
-            panic!("cannot start the NameNode again: {error}");
+            panic!("cannot start {} again: {error}", self.service);
         }
     }
 
@@ -281,9 +286,10 @@ impl NameNodeOutage {
             return Ok(());
         };
         let started = Instant::now();
-        let output = try_stack(&["start", "namenode"])?;
+        let output = try_stack(&["start", self.service])?;
         eprintln!(
-            "[stack] NameNode was down for {:.1?}; started again and ready in {:.1?}:\n{}",
+            "[stack] {} was down for {:.1?}; started again and ready in {:.1?}:\n{}",
+            self.service,
             started.duration_since(stopped_at),
             started.elapsed(),
             String::from_utf8_lossy(&output.stdout).trim_end()
@@ -292,13 +298,14 @@ impl NameNodeOutage {
     }
 }
 
-impl Drop for NameNodeOutage {
+impl Drop for ServiceOutage {
     fn drop(&mut self) {
         if self.stopped_at.is_some() {
-            eprintln!("[stack] starting the NameNode again after the outage ended early");
+            let service = self.service;
+            eprintln!("[stack] starting {service} again after the outage ended early");
             if let Err(error) = self.start() {
                 eprintln!(
-                    "error: the NameNode could not be started again; run `deploy/local/stack start namenode`: {error}"
+                    "error: {service} could not be started again; run `deploy/local/stack start {service}`: {error}"
                 );
             }
         }

@@ -3,13 +3,21 @@
 //!
 //! Needs only the built binary (`cargo build -p weir-cli`; `./tests/run` does it), no Kafka or
 //! HDFS: the jobs use FakeSource → Console. Every test has its own master, workers, ports and
-//! directories, so the tests run in parallel.
+//! directories, so the tests run in parallel. Worker liveness and memory reporting are in
+//! `control_plane/liveness.rs`.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
-use weir_e2e::cluster::{Master, MasterOptions, Worker, describe, weir};
+use weir_e2e::cluster::{Master, Worker, describe, weir};
+use weir_proto::v1 as pb;
+use weir_proto::v1::job_service_client::JobServiceClient;
+
+// Not a test target of its own: the crate root of a test sits beside its modules, so the path
+// says where this one lives.
+#[path = "control_plane/liveness.rs"]
+mod liveness;
 
 /// Generous bound for things that should happen within a heartbeat or two; waits end as soon as
 /// the condition holds, so this only matters when something is wrong.
@@ -150,10 +158,13 @@ fn runs_and_cancels() {
     wait_worker(
         &master,
         worker.id(),
-        &format!("reserves {reservation} bytes and lists task {task_id}"),
+        &format!(
+            "reserves {reservation} bytes by the master's count and its own, and lists task {task_id}"
+        ),
         SOON,
         |entry| {
             entry["reserved_bytes"].as_u64() == Some(reservation)
+                && entry["worker_reserved_bytes"].as_u64() == Some(reservation)
                 && task_ids(entry) == [task_id.clone()]
         },
     );
@@ -178,128 +189,18 @@ fn runs_and_cancels() {
     master.check(task0(&job).unwrap()["state"] == "Cancelled", || {
         format!("the job is Cancelled but its task is not: {job}")
     });
+    // Both figures must drop: the master's bookkeeping (what admission uses) and the worker's
+    // own report, which stays up if the worker never really released the task.
     wait_worker(
         &master,
         worker.id(),
-        "reserves 0 bytes and has no tasks",
+        "reserves 0 bytes by the master's count and its own, and has no tasks",
         SOON,
-        |entry| entry["reserved_bytes"].as_u64() == Some(0) && task_ids(entry).is_empty(),
-    );
-}
-
-/// VmRSS of a process in bytes, from /proc.
-fn vm_rss(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_else(|error| panic!("cannot read /proc/{pid}/status: {error}"));
-    let line = status
-        .lines()
-        .find(|line| line.starts_with("VmRSS:"))
-        .unwrap_or_else(|| panic!("no VmRSS in /proc/{pid}/status"));
-    let kib: u64 = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|kib| kib.parse().ok())
-        .unwrap_or_else(|| panic!("cannot parse {line:?}"));
-    kib * 1024
-}
-
-#[test]
-fn reported_rss_matches_proc() {
-    let master = Master::start_default("reported_rss_matches_proc");
-    let worker = Worker::start(&master, "w-rss", "1GiB");
-    let pid = worker.pid();
-
-    let entry = wait_worker(&master, worker.id(), "reports its memory", SOON, |entry| {
-        entry["rss_bytes"].as_u64().is_some_and(|rss| rss > 0)
-    });
-    master.check(entry["memory_limit_bytes"].as_u64() == Some(GIB), || {
-        format!("memory_limit_bytes should be 1 GiB (--memory-limit 1GiB): {entry}")
-    });
-
-    // The report is up to one heartbeat old, so look for a report matching /proc read right
-    // after it; the best pair must be within 10 %.
-    let mut best: Option<(u64, u64, f64)> = None;
-    let (reported, actual, off) = master.wait_until(
-        "the reported rss_bytes is within 10 % of the worker's VmRSS",
-        SOON,
-        || {
-            let entry = master
-                .try_worker(worker.id())?
-                .ok_or_else(|| "the worker is not listed".to_string())?;
-            let reported = entry["rss_bytes"].as_u64().unwrap_or_default();
-            let actual = vm_rss(pid);
-            let off = (reported as f64 - actual as f64).abs() / actual as f64;
-            if best.is_none_or(|(_, _, best_off)| off < best_off) {
-                best = Some((reported, actual, off));
-            }
-            let (reported, actual, off) = best.unwrap();
-            if off <= 0.10 {
-                Ok((reported, actual, off))
-            } else {
-                Err(format!(
-                    "best pair so far: rss_bytes {reported} vs VmRSS {actual} ({:.1} % off)",
-                    off * 100.0
-                ))
-            }
+        |entry| {
+            entry["reserved_bytes"].as_u64() == Some(0)
+                && entry["worker_reserved_bytes"].as_u64() == Some(0)
+                && task_ids(entry).is_empty()
         },
-    );
-    eprintln!(
-        "rss_bytes {reported} vs VmRSS {actual}: {:.1} % off",
-        off * 100.0
-    );
-}
-
-#[test]
-fn worker_death_and_recovery() {
-    let heartbeat_timeout = Duration::from_millis(2000);
-    let master = Master::start(
-        "worker_death_and_recovery",
-        MasterOptions {
-            heartbeat_timeout_ms: heartbeat_timeout.as_millis() as u64,
-            ..MasterOptions::default()
-        },
-    );
-    let mut worker_a = Worker::start(&master, "w-a", "1GiB");
-    let job_id = master.submit(&job_file("fake_small.conf"));
-    let job = wait_running_on(&master, &job_id, worker_a.id(), Some(1));
-    wait_rows_grow(&master, &job_id, number(&job, "rows_read"), false);
-
-    worker_a.kill_9();
-    let killed = Instant::now();
-    let detect_within = heartbeat_timeout + Duration::from_secs(1);
-    master.wait_until(
-        &format!("w-a is DEAD and job {job_id} has left Running (Recovering/Queued), within {detect_within:?} of kill -9"),
-        detect_within,
-        || {
-            let worker = master.try_worker("w-a")?;
-            let job = master.try_job(&job_id)?;
-            let dead = worker.as_ref().is_some_and(|w| w["state"] == "DEAD");
-            let left = matches!(text(&job, "state").as_str(), "Recovering" | "Queued");
-            if dead && left {
-                Ok(())
-            } else {
-                Err(format!("worker: {worker:?}\njob: {job}"))
-            }
-        },
-    );
-    eprintln!("kill -9 of w-a detected in {:?}", killed.elapsed());
-
-    let worker_b = Worker::start(&master, "w-b", "1GiB");
-    let job = wait_running_on(&master, &job_id, worker_b.id(), Some(2));
-    let task = task0(&job).unwrap().clone();
-    let rows = task["metrics"]["rows_read"].as_u64().unwrap_or_default();
-    wait_rows_grow(&master, &job_id, rows, true);
-    let task_id = text(&task, "task_id");
-    wait_worker(
-        &master,
-        worker_b.id(),
-        &format!("lists task {task_id}"),
-        SOON,
-        |entry| task_ids(entry) == [task_id.clone()],
-    );
-    eprintln!(
-        "job running again on w-b {:?} after kill -9 of w-a",
-        killed.elapsed()
     );
 }
 
@@ -390,19 +291,19 @@ fn admission_rejects_when_no_worker_fits() {
     );
 }
 
+/// Whether an error names `parallelizm` at `misspelled.conf:3` — the line of
+/// `parallelizm = 2` — and not `:30` or the like.
+fn names_option_and_line(message: &str) -> bool {
+    let at_line_3 = message
+        .match_indices("misspelled.conf:3")
+        .any(|(at, found)| !message[at + found.len()..].starts_with(|c: char| c.is_ascii_digit()));
+    message.contains("parallelizm") && at_line_3
+}
+
 #[test]
 fn misspelled_option_names_option_and_line() {
     let file = job_file("misspelled.conf");
     let path = file.to_str().unwrap();
-    let names_option_and_line = |stderr: &str| {
-        // `<file>:3` — the line of `parallelizm = 2` — not `:30` or the like.
-        let at_line_3 = stderr
-            .match_indices("misspelled.conf:3")
-            .any(|(at, found)| {
-                !stderr[at + found.len()..].starts_with(|c: char| c.is_ascii_digit())
-            });
-        stderr.contains("parallelizm") && at_line_3
-    };
 
     let args = ["validate", path];
     let output = weir(&args);
@@ -427,6 +328,52 @@ fn misspelled_option_names_option_and_line() {
     let jobs = master.jobs();
     master.check(jobs.is_empty(), || {
         format!("a job was created from an invalid file: {jobs:?}")
+    });
+}
+
+/// `weir submit` checks the file before sending it; the master must check it too, for every
+/// other client. This one speaks gRPC to the master directly.
+#[test]
+fn master_rejects_a_misspelled_option_over_grpc() {
+    let master = Master::start_default("master_rejects_a_misspelled_option_over_grpc");
+    let file = job_file("misspelled.conf");
+    let config = std::fs::read_to_string(&file)
+        .unwrap_or_else(|error| panic!("cannot read {}: {error}", file.display()));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let answer = runtime.block_on(async {
+        let mut client = JobServiceClient::connect(master.url().to_string())
+            .await
+            .unwrap_or_else(|error| master.fail(format!("cannot connect to the master: {error}")));
+        client
+            .submit_job(pb::SubmitJobRequest {
+                config,
+                origin: file.display().to_string(),
+                ..Default::default()
+            })
+            .await
+    });
+    let status = match answer {
+        Ok(response) => master.fail(format!(
+            "the master accepted a job with a misspelled option: {:?}",
+            response.into_inner()
+        )),
+        Err(status) => status,
+    };
+    master.check(status.code() == tonic::Code::InvalidArgument, || {
+        format!("expected InvalidArgument, got {status:?}")
+    });
+    master.check(names_option_and_line(status.message()), || {
+        format!(
+            "expected a message naming `parallelizm` at misspelled.conf:3, got {:?}",
+            status.message()
+        )
+    });
+    let jobs = master.jobs();
+    master.check(jobs.is_empty(), || {
+        format!("a job was created from an invalid submission: {jobs:?}")
     });
 }
 

@@ -246,6 +246,10 @@ pub async fn job(args: JobArgs) -> anyhow::Result<ExitCode> {
         format_bytes(summary.queue_bytes),
         summary.records_skipped
     )?;
+    out!(
+        "sink buffers: {}",
+        output::bytes_of(summary.sink_buffer_bytes, summary.sink_buffer_max_bytes)
+    )?;
     out!("checkpoints:  {}", output::checkpoints_line(&checkpoints))?;
     out!()?;
     let rows: Vec<Vec<String>> = detail
@@ -272,11 +276,8 @@ pub async fn job(args: JobArgs) -> anyhow::Result<ExitCode> {
                     metrics.consumer_lag.to_string()
                 },
                 metrics.records_skipped.to_string(),
-                format!(
-                    "{} / {}",
-                    format_bytes(metrics.queue_bytes),
-                    format_bytes(metrics.queue_max_bytes)
-                ),
+                output::bytes_of(metrics.queue_bytes, metrics.queue_max_bytes),
+                output::bytes_of(metrics.sink_buffer_bytes, metrics.sink_buffer_max_bytes),
                 format_bytes(task.reserved_bytes),
                 reason,
             ]
@@ -294,11 +295,17 @@ pub async fn job(args: JobArgs) -> anyhow::Result<ExitCode> {
             "LAG",
             "SKIPPED",
             "QUEUE",
+            "SINK BUFFER",
             "RESERVED",
             "REASON",
         ],
         &rows,
     )?;
+    let splits = output::split_rows(&detail.tasks);
+    if !splits.is_empty() {
+        out!()?;
+        print_table(&output::SPLIT_HEADER, &splits)?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 

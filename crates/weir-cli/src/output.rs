@@ -109,6 +109,8 @@ pub fn summary_json(job: &pb::JobSummary) -> Value {
         "records_skipped": job.records_skipped,
         "queue_rows": job.queue_rows,
         "queue_bytes": job.queue_bytes,
+        "sink_buffer_bytes": job.sink_buffer_bytes,
+        "sink_buffer_max_bytes": job.sink_buffer_max_bytes,
         "last_checkpoint_id": job.last_checkpoint_id,
     })
 }
@@ -158,6 +160,8 @@ fn metrics_json(metrics: &pb::TaskMetrics) -> Value {
         "records_skipped": metrics.records_skipped,
         "consumer_lag": metrics.consumer_lag,
         "last_error": metrics.last_error,
+        "sink_buffer_bytes": metrics.sink_buffer_bytes,
+        "sink_buffer_max_bytes": metrics.sink_buffer_max_bytes,
         "splits": metrics.splits.iter().map(split_json).collect::<Vec<_>>(),
     })
 }
@@ -176,7 +180,61 @@ fn split_json(split: &pb::SplitMetrics) -> Value {
         "lag": split.lag,
         "records_skipped": split.records_skipped,
         "prefetch_bytes": split.prefetch_bytes,
+        "rows_per_second": split.rows_per_second,
+        "bytes_per_second": split.bytes_per_second,
     })
+}
+
+/// A level against its bound: `12 KiB / 64 KiB`.
+pub fn bytes_of(level: u64, bound: u64) -> String {
+    format!("{} / {}", format_bytes(level), format_bytes(bound))
+}
+
+/// Header of `weir job`'s split table.
+pub const SPLIT_HEADER: [&str; 9] = [
+    "SPLIT",
+    "TASK",
+    "ROWS READ",
+    "ROWS/S",
+    "BYTES/S",
+    "POSITION",
+    "LAG",
+    "SKIPPED",
+    "QUEUE",
+];
+
+/// `weir job`'s split table: one row per split of every task, with the split's current rate.
+pub fn split_rows(tasks: &[pb::TaskDetail]) -> Vec<Vec<String>> {
+    let known = |value: i64| {
+        if value < 0 {
+            "-".to_string()
+        } else {
+            value.to_string()
+        }
+    };
+    tasks
+        .iter()
+        .flat_map(|task| {
+            let splits = task
+                .metrics
+                .as_ref()
+                .map(|metrics| metrics.splits.as_slice())
+                .unwrap_or_default();
+            splits.iter().map(move |split| {
+                vec![
+                    split.split.clone(),
+                    task.task_id.clone(),
+                    split.rows_read.to_string(),
+                    format!("{:.0}", split.rows_per_second),
+                    format!("{}/s", format_bytes(split.bytes_per_second as u64)),
+                    known(split.position),
+                    known(split.lag),
+                    split.records_skipped.to_string(),
+                    bytes_of(split.queue_bytes, split.queue_max_bytes),
+                ]
+            })
+        })
+        .collect()
 }
 
 pub fn detail_json(detail: &pb::JobDetail) -> Value {
@@ -210,6 +268,8 @@ pub fn detail_json(detail: &pb::JobDetail) -> Value {
     value
 }
 
+/// One worker of `weir workers -o json`. `reserved_bytes` is the master's bookkeeping (what
+/// admission uses), `worker_reserved_bytes` what the worker itself last reported.
 pub fn worker_json(worker: &pb::WorkerSummary) -> Value {
     let memory = worker.memory.unwrap_or_default();
     json!({
@@ -220,6 +280,7 @@ pub fn worker_json(worker: &pb::WorkerSummary) -> Value {
         "rss_bytes": memory.process_rss_bytes,
         "memory_limit_bytes": memory.memory_limit_bytes,
         "reserved_bytes": memory.reserved_bytes,
+        "worker_reserved_bytes": worker.worker_reserved_bytes,
         "system_total_bytes": memory.system_total_bytes,
         "system_available_bytes": memory.system_available_bytes,
         "cgroup_limit_bytes": memory.cgroup_limit_bytes,
@@ -229,6 +290,7 @@ pub fn worker_json(worker: &pb::WorkerSummary) -> Value {
     })
 }
 
+/// One row of the `weir workers` table.
 pub fn worker_row(worker: &pb::WorkerSummary) -> Vec<String> {
     let memory = worker.memory.unwrap_or_default();
     vec![
@@ -237,9 +299,124 @@ pub fn worker_row(worker: &pb::WorkerSummary) -> Vec<String> {
         worker_state(worker.state).to_string(),
         format_bytes(memory.process_rss_bytes),
         format_bytes(memory.memory_limit_bytes),
-        format_bytes(memory.reserved_bytes),
+        reserved_cell(memory.reserved_bytes, worker.worker_reserved_bytes),
         pressure(memory.pressure).to_string(),
         worker.task_ids.len().to_string(),
         format!("{:.1}s", worker.last_heartbeat_age_ms as f64 / 1000.0),
     ]
+}
+
+/// The RESERVED cell: the master's figure, followed by the worker's own when the two differ, so
+/// a reservation one side never released shows without widening the table in the usual case.
+fn reserved_cell(master: u64, worker: u64) -> String {
+    if master == worker {
+        format_bytes(master)
+    } else {
+        format!(
+            "{} (worker: {})",
+            format_bytes(master),
+            format_bytes(worker)
+        )
+    }
+}
+
+#[cfg(test)]
+mod worker_tests {
+    use super::*;
+
+    fn summary(master_reserved: u64, worker_reserved: u64) -> pb::WorkerSummary {
+        pb::WorkerSummary {
+            worker_id: "w-1".into(),
+            state: pb::WorkerState::Alive as i32,
+            memory: Some(pb::MemoryReport {
+                reserved_bytes: master_reserved,
+                ..Default::default()
+            }),
+            worker_reserved_bytes: worker_reserved,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn both_reservations_are_shown() {
+        let leaked = summary(0, 8 << 20);
+        let json = worker_json(&leaked);
+        assert_eq!(json["reserved_bytes"], 0);
+        assert_eq!(json["worker_reserved_bytes"], 8 << 20);
+        assert_eq!(worker_row(&leaked)[5], "0 B (worker: 8 MiB)");
+        assert_eq!(worker_row(&summary(8 << 20, 8 << 20))[5], "8 MiB");
+    }
+}
+
+#[cfg(test)]
+mod job_tests {
+    use super::*;
+
+    fn detail() -> pb::JobDetail {
+        let split = |name: &str, rate: f64| pb::SplitMetrics {
+            split: name.into(),
+            rows_read: 1000,
+            rows_per_second: rate,
+            bytes_per_second: rate * 2048.0,
+            position: 1000,
+            lag: -1,
+            queue_bytes: 4096,
+            queue_max_bytes: 8 << 20,
+            ..Default::default()
+        };
+        pb::JobDetail {
+            summary: Some(pb::JobSummary {
+                job_id: "j-1".into(),
+                sink_buffer_bytes: 3000,
+                sink_buffer_max_bytes: 128 << 10,
+                ..Default::default()
+            }),
+            tasks: vec![pb::TaskDetail {
+                task_id: "j-1-0-1".into(),
+                metrics: Some(pb::TaskMetrics {
+                    sink_buffer_bytes: 3000,
+                    sink_buffer_max_bytes: 64 << 10,
+                    splits: vec![split("t-0", 49.6), split("t-1", 50.4)],
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn json_carries_split_rates_and_sink_buffers() {
+        let json = detail_json(&detail());
+        assert_eq!(json["sink_buffer_bytes"], 3000);
+        assert_eq!(json["sink_buffer_max_bytes"], 128 << 10);
+        let metrics = &json["tasks"][0]["metrics"];
+        assert_eq!(metrics["sink_buffer_bytes"], 3000);
+        assert_eq!(metrics["sink_buffer_max_bytes"], 64 << 10);
+        assert_eq!(metrics["splits"][1]["split"], "t-1");
+        assert_eq!(metrics["splits"][1]["rows_per_second"], 50.4);
+        assert_eq!(metrics["splits"][1]["bytes_per_second"], 50.4 * 2048.0);
+    }
+
+    #[test]
+    fn split_table_has_one_row_per_split_with_its_rate() {
+        let rows = split_rows(&detail().tasks);
+        assert_eq!(rows.len(), 2);
+        assert!(rows.iter().all(|row| row.len() == SPLIT_HEADER.len()));
+        assert_eq!(
+            rows[0],
+            [
+                "t-0",
+                "j-1-0-1",
+                "1000",
+                "50",
+                "99.2 KiB/s",
+                "1000",
+                "-",
+                "0",
+                "4 KiB / 8 MiB"
+            ]
+        );
+        assert_eq!(bytes_of(3000, 64 << 10), "2.9 KiB / 64 KiB");
+    }
 }

@@ -34,6 +34,9 @@ pub struct MasterArgs {
     /// [default: <data-dir>/checkpoints].
     #[arg(long, env = "WEIR_CHECKPOINT_STORAGE")]
     checkpoint_storage: Option<String>,
+    /// Completed checkpoints kept per job in the checkpoint storage [default: 3].
+    #[arg(long, env = "WEIR_CHECKPOINT_RETAINED")]
+    checkpoint_retained: Option<usize>,
 }
 
 #[derive(Args)]
@@ -56,6 +59,19 @@ pub struct WorkerArgs {
     /// Memory budget for admission, e.g. 2GiB [default: cgroup limit, else half the RAM].
     #[arg(long = "memory-limit", env = "WEIR_MEMORY_LIMIT")]
     memory_limit: Option<String>,
+    /// Fraction of the RAM used as the memory limit when neither it nor a cgroup limit is set
+    /// [default: 0.5].
+    #[arg(long, env = "WEIR_MEMORY_FRACTION")]
+    memory_fraction: Option<f64>,
+    /// Fraction of the memory limit (RSS) above which all intake pauses [default: 0.85].
+    #[arg(long, env = "WEIR_SOFT_WATERMARK")]
+    soft_watermark: Option<f64>,
+    /// Fraction of the memory limit (RSS) below which paused intake resumes [default: 0.75].
+    #[arg(long, env = "WEIR_RESUME_WATERMARK")]
+    resume_watermark: Option<f64>,
+    /// Milliseconds between the memory governor's RSS samples [default: 250].
+    #[arg(long, env = "WEIR_MEMORY_SAMPLE_INTERVAL_MS")]
+    memory_sample_interval_ms: Option<u64>,
 }
 
 fn load_toml<T: DeserializeOwned + Default>(path: Option<&Path>) -> anyhow::Result<T> {
@@ -93,6 +109,9 @@ pub async fn run_master(args: MasterArgs) -> anyhow::Result<ExitCode> {
     if args.checkpoint_storage.is_some() {
         config.checkpoint_storage = args.checkpoint_storage;
     }
+    if let Some(retained) = args.checkpoint_retained {
+        config.checkpoint_retained = retained;
+    }
     weir_master::run(config, ctrl_c()).await?;
     Ok(ExitCode::SUCCESS)
 }
@@ -113,6 +132,18 @@ pub async fn run_worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     }
     if args.memory_limit.is_some() {
         config.memory_limit = args.memory_limit;
+    }
+    if let Some(fraction) = args.memory_fraction {
+        config.memory_fraction = fraction;
+    }
+    if let Some(watermark) = args.soft_watermark {
+        config.soft_watermark = watermark;
+    }
+    if let Some(watermark) = args.resume_watermark {
+        config.resume_watermark = watermark;
+    }
+    if let Some(interval) = args.memory_sample_interval_ms {
+        config.memory_sample_interval_ms = interval;
     }
     weir_worker::run(config, ctrl_c()).await?;
     Ok(ExitCode::SUCCESS)

@@ -1,26 +1,32 @@
 //! Console sink: rows to standard output as JSON lines, or only counted.
 
 use std::io::Write as _;
+use std::sync::Arc;
 use std::time::Duration;
 
-use weir_core::config::{CONSOLE_WRITE_BUFFER_BYTES, ConsoleSinkConfig};
+use weir_core::config::ConsoleSinkConfig;
 use weir_core::row::Row;
 use weir_core::schema::Schema;
 
-use crate::context::{BoxFuture, SinkWriter, SubtaskInfo};
+use crate::context::{BoxFuture, SinkBufferStats, SinkWriter, SubtaskInfo};
 use crate::error::ConnectorError;
 
 /// Writes `subtaskIndex=<i> rowIndex=<n>: <row as JSON>` lines (SeaTunnel's prefix) to stdout.
 ///
-/// Lines are collected in a buffer of [`CONSOLE_WRITE_BUFFER_BYTES`] and written with stdout
+/// Lines are collected in a buffer of at most `write.buffer_bytes` and written with stdout
 /// locked, on a blocking thread: whole lines from parallel subtasks never interleave, and a
-/// slow terminal or pipe slows this sink (backpressure) without stalling a runtime thread.
+/// slow terminal or pipe slows this sink (backpressure) without stalling a runtime thread. A
+/// line that would take the buffer past its bound is preceded by a write-out; a line longer
+/// than the whole buffer is written on its own, never buffered.
 pub struct ConsoleSink {
     print_data: bool,
     print_delay: Duration,
     subtask_index: u32,
     schema: Schema,
+    /// Whole lines not written out yet; never longer than `buffer_cap`.
     buffer: Vec<u8>,
+    buffer_cap: usize,
+    stats: Arc<SinkBufferStats>,
     rows_written: u64,
     output: Output,
 }
@@ -34,12 +40,15 @@ enum Output {
 impl ConsoleSink {
     /// A writer for `subtask`, rendering rows with `schema`'s field names.
     pub fn new(config: &ConsoleSinkConfig, schema: Schema, subtask: &SubtaskInfo) -> Self {
+        let bound = config.write_buffer_bytes.0;
         ConsoleSink {
             print_data: config.print_data,
             print_delay: Duration::from_millis(config.print_delay_ms),
             subtask_index: subtask.subtask_index,
             schema,
             buffer: Vec::new(),
+            buffer_cap: usize::try_from(bound).unwrap_or(usize::MAX),
+            stats: Arc::new(SinkBufferStats::new(bound)),
             rows_written: 0,
             output: Output::Stdout,
         }
@@ -53,16 +62,27 @@ impl ConsoleSink {
     async fn write_row(&mut self, row: Row) -> Result<(), ConnectorError> {
         self.rows_written += 1;
         if self.print_data {
-            // Writing into a Vec cannot fail.
-            let _ = writeln!(
-                self.buffer,
-                "subtaskIndex={} rowIndex={}: {}",
-                self.subtask_index,
-                self.rows_written,
-                row.to_json(&self.schema)
+            let prefix = format!(
+                "subtaskIndex={} rowIndex={}: ",
+                self.subtask_index, self.rows_written
             );
-            if self.buffer.len() as u64 >= CONSOLE_WRITE_BUFFER_BYTES {
+            let json = row.to_json(&self.schema);
+            let line_len = prefix.len() + json.len() + 1;
+            if self.buffer.len() + line_len > self.buffer_cap {
                 self.write_out().await?;
+            }
+            if line_len > self.buffer_cap {
+                // Larger than the whole buffer: straight out, so the buffer keeps its bound.
+                let mut line = Vec::with_capacity(line_len);
+                push_line(&mut line, &prefix, &json);
+                self.emit(line).await?;
+            } else {
+                if self.buffer.capacity() == 0 {
+                    // Allocated once, at its bound, so it never grows by doubling past it.
+                    self.buffer.reserve_exact(self.buffer_cap);
+                }
+                push_line(&mut self.buffer, &prefix, &json);
+                self.stats.set(self.buffer.len() as u64);
             }
         }
         if !self.print_delay.is_zero() {
@@ -71,36 +91,42 @@ impl ConsoleSink {
         Ok(())
     }
 
+    /// Writes the buffered lines out and empties the buffer (keeping its allocation).
     async fn write_out(&mut self) -> Result<(), ConnectorError> {
         if self.buffer.is_empty() {
             return Ok(());
         }
         let lines = std::mem::take(&mut self.buffer);
-        let mut lines = match &self.output {
+        let mut lines = self.emit(lines).await?;
+        lines.clear();
+        self.buffer = lines;
+        self.stats.set(0);
+        Ok(())
+    }
+
+    /// Writes `bytes` to the output in one locked write; hands the allocation back.
+    async fn emit(&self, bytes: Vec<u8>) -> Result<Vec<u8>, ConnectorError> {
+        match &self.output {
             Output::Stdout => tokio::task::spawn_blocking(move || {
                 let mut stdout = std::io::stdout().lock();
-                stdout.write_all(&lines)?;
+                stdout.write_all(&bytes)?;
                 stdout.flush()?;
-                Ok::<_, std::io::Error>(lines)
+                Ok::<_, std::io::Error>(bytes)
             })
             .await
             .map_err(|join| ConnectorError::Interrupted {
                 what: "console write",
                 reason: join.to_string(),
             })?
-            .map_err(ConnectorError::Stdout)?,
+            .map_err(ConnectorError::Stdout),
             #[cfg(test)]
             Output::Memory(sink) => {
                 sink.lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .extend_from_slice(&lines);
-                lines
+                    .extend_from_slice(&bytes);
+                Ok(bytes)
             }
-        };
-        // Reuse the allocation for the next batch of lines.
-        lines.clear();
-        self.buffer = lines;
-        Ok(())
+        }
     }
 
     async fn finish(&mut self) -> Result<(), ConnectorError> {
@@ -110,6 +136,13 @@ impl ConsoleSink {
     }
 }
 
+/// Appends one printed line: the prefix, the row's JSON and a newline.
+fn push_line(out: &mut Vec<u8>, prefix: &str, json: &str) {
+    out.extend_from_slice(prefix.as_bytes());
+    out.extend_from_slice(json.as_bytes());
+    out.push(b'\n');
+}
+
 impl SinkWriter for ConsoleSink {
     fn write(&mut self, row: Row) -> BoxFuture<'_, Result<(), ConnectorError>> {
         Box::pin(self.write_row(row))
@@ -117,6 +150,10 @@ impl SinkWriter for ConsoleSink {
 
     fn flush(&mut self) -> BoxFuture<'_, Result<(), ConnectorError>> {
         Box::pin(self.finish())
+    }
+
+    fn buffer_stats(&self) -> Arc<SinkBufferStats> {
+        Arc::clone(&self.stats)
     }
 }
 
@@ -130,10 +167,13 @@ mod tests {
     use super::*;
 
     fn sink(print_data: bool) -> (ConsoleSink, Arc<Mutex<Vec<u8>>>) {
-        let config = ConsoleSinkConfig {
+        sink_with(ConsoleSinkConfig {
             print_data,
             ..ConsoleSinkConfig::default()
-        };
+        })
+    }
+
+    fn sink_with(config: ConsoleSinkConfig) -> (ConsoleSink, Arc<Mutex<Vec<u8>>>) {
         let subtask = SubtaskInfo {
             job_id: "job".into(),
             subtask_index: 3,
@@ -145,6 +185,13 @@ mod tests {
         let captured = Arc::new(Mutex::new(Vec::new()));
         sink.output = Output::Memory(captured.clone());
         (sink, captured)
+    }
+
+    fn with_buffer(bytes: u64) -> ConsoleSinkConfig {
+        ConsoleSinkConfig {
+            write_buffer_bytes: weir_core::config::ByteSize(bytes),
+            ..ConsoleSinkConfig::default()
+        }
     }
 
     fn row(id: i64) -> Row {
@@ -174,17 +221,74 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn buffer_is_written_out_when_full() {
-        let (mut sink, captured) = sink(true);
-        let mut rows = 0;
-        while captured.lock().unwrap().is_empty() {
-            sink.write(row(rows)).await.unwrap();
-            rows += 1;
-            assert!(rows < 10_000, "buffer never flushed");
+    async fn buffer_never_exceeds_its_bound_and_reports_its_level() {
+        const BOUND: u64 = 1000;
+        let (mut sink, captured) = sink_with(with_buffer(BOUND));
+        let stats = sink.buffer_stats();
+        assert_eq!((stats.bytes(), stats.max_bytes()), (0, BOUND));
+        let mut expected = String::new();
+        let mut write_outs = 0;
+        let mut printed_before = 0;
+        for id in 0..500 {
+            let line = format!(
+                "subtaskIndex=3 rowIndex={}: {{\"id\":{id},\"name\":\"n{id}\"}}\n",
+                id + 1
+            );
+            expected.push_str(&line);
+            sink.write(row(id)).await.unwrap();
+            let buffered = sink.buffer.len() as u64;
+            assert!(buffered <= BOUND, "row {id}: {buffered} bytes buffered");
+            assert!(
+                sink.buffer.capacity() as u64 <= BOUND,
+                "allocation past the bound"
+            );
+            assert_eq!(stats.bytes(), buffered, "row {id}: reported level");
+            let printed = captured.lock().unwrap().len();
+            if printed > printed_before {
+                write_outs += 1;
+                // A write-out happens only when the next line would not have fitted.
+                assert!(printed - printed_before + line.len() > BOUND as usize);
+                printed_before = printed;
+            }
+            // Nothing lost, nothing reordered: printed + buffered is every line so far.
+            let mut seen = text(&captured);
+            seen.push_str(std::str::from_utf8(&sink.buffer).unwrap());
+            assert_eq!(seen, expected, "row {id}");
         }
-        let written = captured.lock().unwrap().len() as u64;
-        assert!(written >= CONSOLE_WRITE_BUFFER_BYTES);
+        assert!(
+            write_outs >= 20,
+            "{write_outs} write-outs of ~20 lines each"
+        );
+        sink.flush().await.unwrap();
+        assert_eq!(stats.bytes(), 0, "flushed: nothing held");
+        assert_eq!(text(&captured), expected);
+    }
+
+    #[tokio::test]
+    async fn a_line_longer_than_the_buffer_is_written_on_its_own() {
+        let (mut sink, captured) = sink_with(with_buffer(100));
+        let stats = sink.buffer_stats();
+        sink.write(row(1)).await.unwrap();
+        let short = stats.bytes();
+        assert!(short > 0 && short <= 100, "{short}");
+        let long = Row::new(vec![Value::Bigint(2), Value::String("x".repeat(500))]);
+        sink.write(long).await.unwrap();
+        let printed = text(&captured);
+        assert!(
+            printed.starts_with("subtaskIndex=3 rowIndex=1: "),
+            "{printed}"
+        );
+        assert!(printed.contains(&format!(
+            "rowIndex=2: {{\"id\":2,\"name\":\"{}\"}}\n",
+            "x".repeat(500)
+        )));
         assert!(sink.buffer.is_empty());
+        assert_eq!(stats.bytes(), 0);
+        assert!(sink.buffer.capacity() <= 100);
+        sink.write(row(3)).await.unwrap();
+        assert_eq!(stats.bytes(), sink.buffer.len() as u64);
+        sink.flush().await.unwrap();
+        assert!(text(&captured).ends_with("rowIndex=3: {\"id\":3,\"name\":\"n3\"}\n"));
     }
 
     #[tokio::test]

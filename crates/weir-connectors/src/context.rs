@@ -2,6 +2,8 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -107,6 +109,55 @@ pub struct PendingFile {
     pub final_path: String,
 }
 
+/// How much a sink writer holds in its bounded write buffers, readable by metrics code at any
+/// time from any thread. The writer updates it as its buffers fill and empty; `max_bytes` is
+/// the configured bound of what it counts (see [`SinkWriter::buffer_stats`]).
+#[derive(Debug, Default)]
+pub struct SinkBufferStats {
+    bytes: AtomicU64,
+    max_bytes: u64,
+}
+
+impl SinkBufferStats {
+    /// Empty stats for buffers bounded by `max_bytes` in all.
+    pub fn new(max_bytes: u64) -> Self {
+        SinkBufferStats {
+            bytes: AtomicU64::new(0),
+            max_bytes,
+        }
+    }
+
+    /// Bytes buffered now.
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    /// The bound of [`bytes`](Self::bytes).
+    pub fn max_bytes(&self) -> u64 {
+        self.max_bytes
+    }
+
+    /// The buffers now hold `bytes` (for a writer that knows its total).
+    pub fn set(&self, bytes: u64) {
+        self.bytes.store(bytes, Ordering::Relaxed);
+    }
+
+    /// `bytes` more were buffered.
+    pub fn add(&self, bytes: u64) {
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// `bytes` left the buffers (never below zero).
+    pub fn sub(&self, bytes: u64) {
+        // `fetch_update` with a closure that always returns `Some` cannot fail.
+        let _ = self
+            .bytes
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |now| {
+                Some(now.saturating_sub(bytes))
+            });
+    }
+}
+
 /// Writes one subtask's rows somewhere, exactly once through checkpoints.
 ///
 /// The runtime calls `write` for each row in queue order. At checkpoint `n` it calls
@@ -119,6 +170,14 @@ pub trait SinkWriter: Send {
 
     /// Writes out everything buffered (to an in-progress file, for transactional sinks).
     fn flush(&mut self) -> BoxFuture<'_, Result<(), ConnectorError>>;
+
+    /// The live level of the writer's write buffers: bytes it holds that it has not handed to
+    /// the OS or to a file system client yet, against their configured bound. The runtime
+    /// takes it once, after opening the sink, and reads it for the task's metrics. The default
+    /// is a sink without buffers (0 of 0).
+    fn buffer_stats(&self) -> Arc<SinkBufferStats> {
+        Arc::default()
+    }
 
     /// Whether rows become visible only through committed checkpoints (file sinks). A bounded
     /// subtask with such a sink waits at the end of its input for a final checkpoint from the

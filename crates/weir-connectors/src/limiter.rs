@@ -38,6 +38,11 @@ struct Shared {
     buckets: Mutex<Buckets>,
     /// Woken when the rates change, so waiters recompute their wait.
     rerated: Notify,
+    /// Taken for the whole of an acquire: readers waiting for the budget are served in
+    /// arrival order (tokio's mutex is FIFO), so sibling splits share it evenly. Without it,
+    /// waiters woken at the same instant race for each token and one split can take most of
+    /// the subtask's share for seconds at a time.
+    turn: tokio::sync::Mutex<()>,
 }
 
 impl Shared {
@@ -121,6 +126,8 @@ impl ReadLimiter {
         let Some(shared) = &self.shared else {
             return;
         };
+        // Cancel-safe: a dropped acquire leaves the queue, or releases its turn.
+        let _turn = shared.turn.lock().await;
         loop {
             // Registered before the check, so a re-rate between check and sleep is not lost.
             let mut rerated = pin!(shared.rerated.notified());
@@ -179,6 +186,36 @@ mod tests {
         // each further record takes 1 s: 10 s for 11; rows would allow ~0 s.
         let elapsed = start.elapsed().as_secs_f64();
         assert!((elapsed - 10.0).abs() < 0.01, "{elapsed}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn readers_sharing_a_limiter_get_even_shares() {
+        let limiter = ReadLimiter::new(Some(100.0), None);
+        let counts: Arc<[std::sync::atomic::AtomicU64; 2]> = Arc::default();
+        for reader in 0..2 {
+            let (limiter, counts) = (limiter.clone(), Arc::clone(&counts));
+            tokio::spawn(async move {
+                loop {
+                    limiter.acquire(1, 0).await;
+                    counts[reader].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            });
+        }
+        let mut before = [0u64; 2];
+        for second in 0..10 {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let now = counts
+                .each_ref()
+                .map(|count| count.load(std::sync::atomic::Ordering::Relaxed));
+            let taken = [now[0] - before[0], now[1] - before[1]];
+            if second > 0 {
+                assert!(
+                    taken.iter().all(|&rows| rows.abs_diff(50) <= 1),
+                    "second {second}: {taken:?}, expected 50 each"
+                );
+            }
+            before = now;
+        }
     }
 
     #[tokio::test(start_paused = true)]

@@ -135,7 +135,6 @@ impl Master {
             checkpoint_id: round.checkpoint_id,
             stop: round.stop,
         };
-        // The worker client's own call timeout also applies; the shorter one wins.
         match tokio::time::timeout(round.timeout, client.trigger_checkpoint(request)).await {
             Ok(Ok(response)) => Ok(response.into_inner()),
             Ok(Err(status)) => Err(status.message().to_string()),

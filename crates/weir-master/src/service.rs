@@ -15,12 +15,32 @@ use weir_proto::v1::worker_service_client::WorkerServiceClient;
 use crate::cluster::{CancelOrder, Cluster, Deployment, SplitLister, SplitUpdate, StopError};
 use crate::plan::plan_for;
 
-/// How long the master waits for a worker to take a deployment or stop a task.
+/// How long the master waits for a worker to take a deployment, stop a task or add splits.
+/// Checkpoint barriers wait for the job's `env.checkpoint.timeout` instead, which may be longer:
+/// that is why the worker clients carry no timeout of their own and each call sets its bound.
 const WORKER_CALL_TIMEOUT: Duration = Duration::from_secs(15);
+
 /// How long a submission waits for the first listing of its splits before answering.
 const FIRST_LISTING_WAIT: Duration = Duration::from_secs(15);
 /// First and largest pause between failed listings of a job's splits.
 const LISTING_BACKOFF: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(30));
+/// First and largest pause between failed attempts to add discovered splits to a task.
+const ADD_SPLITS_BACKOFF: (Duration, Duration) =
+    (Duration::from_millis(500), Duration::from_secs(30));
+
+/// Bounds a control call to a worker by [`WORKER_CALL_TIMEOUT`].
+async fn within_call_timeout<T>(
+    call: impl Future<Output = Result<T, Status>>,
+) -> Result<T, Status> {
+    tokio::time::timeout(WORKER_CALL_TIMEOUT, call)
+        .await
+        .unwrap_or_else(|_| {
+            Err(Status::deadline_exceeded(format!(
+                "the worker did not answer within {} s",
+                WORKER_CALL_TIMEOUT.as_secs()
+            )))
+        })
+}
 
 /// State shared by the services and the scheduler loop.
 pub struct Master {
@@ -124,16 +144,38 @@ impl Master {
     fn send_split_updates(self: &Arc<Self>, updates: Vec<SplitUpdate>) {
         for update in updates {
             let master = Arc::clone(self);
-            tokio::spawn(async move {
-                let task_id = update.request.task_id.clone();
-                let result = match master.client(&update.address) {
-                    Ok(mut client) => client.add_splits(update.request).await.map(|_| ()),
-                    Err(status) => Err(status),
-                };
-                if let Err(status) = result {
-                    warn!(task = %task_id, worker = %update.worker_id, error = %status.message(), "could not add splits to a running task");
+            tokio::spawn(async move { master.add_splits(update).await });
+        }
+    }
+
+    /// Sends one subtask its discovered splits and new read-limit share. The cluster counts
+    /// the splits as assigned already, so a failed call is retried with backoff (with every
+    /// split of the subtask and its share as they are then) until it lands, or until the task
+    /// is no longer the subtask's current attempt — a new attempt is deployed with all its
+    /// splits — or the job ends.
+    async fn add_splits(&self, mut update: SplitUpdate) {
+        let mut backoff = ADD_SPLITS_BACKOFF.0;
+        loop {
+            let task_id = update.request.task_id.clone();
+            let result = match self.client(&update.address) {
+                Ok(mut client) => within_call_timeout(client.add_splits(update.request))
+                    .await
+                    .map(|_| ()),
+                Err(status) => Err(status),
+            };
+            let Err(status) = result else {
+                return;
+            };
+            warn!(task = %task_id, worker = %update.worker_id, error = %status.message(), retry_in = ?backoff, "could not add splits to a running task; retrying");
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(ADD_SPLITS_BACKOFF.1);
+            match self.cluster().split_update_retry(&task_id) {
+                Some(next) => update = next,
+                None => {
+                    debug!(task = %task_id, "no longer the current attempt of a live job; splits not re-sent");
+                    return;
                 }
-            });
+            }
         }
     }
 
@@ -157,8 +199,7 @@ impl Master {
             .map_err(|error| {
                 Status::invalid_argument(format!("worker address {address}: {error}"))
             })?
-            .connect_timeout(Duration::from_secs(3))
-            .timeout(WORKER_CALL_TIMEOUT);
+            .connect_timeout(Duration::from_secs(3));
         let client = WorkerServiceClient::new(endpoint.connect_lazy());
         clients.insert(address.to_string(), client.clone());
         Ok(client)
@@ -182,7 +223,9 @@ impl Master {
     async fn deploy(&self, deployment: Deployment) {
         let task_id = deployment.request.task_id.clone();
         let result = match self.client(&deployment.address) {
-            Ok(mut client) => client.deploy_task(deployment.request).await.map(|_| ()),
+            Ok(mut client) => within_call_timeout(client.deploy_task(deployment.request))
+                .await
+                .map(|_| ()),
             Err(status) => Err(status),
         };
         if let Err(status) = result {
@@ -198,7 +241,7 @@ impl Master {
             discard_uncommitted: order.discard_uncommitted,
         };
         let result = match self.client(&order.address) {
-            Ok(mut client) => client.cancel_task(request).await,
+            Ok(mut client) => within_call_timeout(client.cancel_task(request)).await,
             Err(status) => Err(status),
         };
         match result {

@@ -144,27 +144,168 @@ async fn heartbeat_until_broken(
     }
 }
 
-/// Turns cumulative row and byte counts into rates between two heartbeats.
+/// Turns cumulative row and byte counts into rates between two heartbeats, for every task and
+/// every split of it: (rows, bytes) read since the previous heartbeat over the time between
+/// the two samples. A task or split seen for the first time reports 0 (no previous sample).
 #[derive(Default)]
 struct RateTracker {
-    previous: HashMap<String, (Instant, u64, u64)>,
+    previous: HashMap<String, Sample>,
+}
+
+/// One task's counters at one heartbeat.
+struct Sample {
+    at: Instant,
+    rows: u64,
+    bytes: u64,
+    /// Split name → (rows, bytes) read.
+    splits: HashMap<String, (u64, u64)>,
+}
+
+/// (rows/s, bytes/s) between `before` and `now` over `seconds`; counters that went backwards
+/// (a restarted split) count as no progress.
+fn rates(before: (u64, u64), now: (u64, u64), seconds: f64) -> (f64, f64) {
+    (
+        now.0.saturating_sub(before.0) as f64 / seconds,
+        now.1.saturating_sub(before.1) as f64 / seconds,
+    )
 }
 
 impl RateTracker {
-    fn fill(&mut self, mut metrics: Vec<pb::TaskMetrics>) -> Vec<pb::TaskMetrics> {
-        let now = Instant::now();
+    fn fill(&mut self, metrics: Vec<pb::TaskMetrics>) -> Vec<pb::TaskMetrics> {
+        self.fill_at(metrics, Instant::now())
+    }
+
+    fn fill_at(&mut self, mut metrics: Vec<pb::TaskMetrics>, now: Instant) -> Vec<pb::TaskMetrics> {
         let mut next = HashMap::with_capacity(metrics.len());
         for task in &mut metrics {
-            if let Some((at, rows, bytes)) = self.previous.get(&task.task_id) {
-                let seconds = now.duration_since(*at).as_secs_f64();
+            if let Some(before) = self.previous.get(&task.task_id) {
+                let seconds = now.duration_since(before.at).as_secs_f64();
                 if seconds > 0.0 {
-                    task.rows_per_second = task.rows_read.saturating_sub(*rows) as f64 / seconds;
-                    task.bytes_per_second = task.bytes_read.saturating_sub(*bytes) as f64 / seconds;
+                    (task.rows_per_second, task.bytes_per_second) = rates(
+                        (before.rows, before.bytes),
+                        (task.rows_read, task.bytes_read),
+                        seconds,
+                    );
+                    for split in &mut task.splits {
+                        if let Some(counts) = before.splits.get(&split.split) {
+                            (split.rows_per_second, split.bytes_per_second) =
+                                rates(*counts, (split.rows_read, split.bytes_read), seconds);
+                        }
+                    }
                 }
             }
-            next.insert(task.task_id.clone(), (now, task.rows_read, task.bytes_read));
+            let splits = task
+                .splits
+                .iter()
+                .map(|split| (split.split.clone(), (split.rows_read, split.bytes_read)))
+                .collect();
+            next.insert(
+                task.task_id.clone(),
+                Sample {
+                    at: now,
+                    rows: task.rows_read,
+                    bytes: task.bytes_read,
+                    splits,
+                },
+            );
         }
         self.previous = next;
         metrics
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(name: &str, rows: u64, bytes: u64) -> pb::SplitMetrics {
+        pb::SplitMetrics {
+            split: name.into(),
+            rows_read: rows,
+            bytes_read: bytes,
+            ..Default::default()
+        }
+    }
+
+    fn task(id: &str, splits: Vec<pb::SplitMetrics>) -> pb::TaskMetrics {
+        pb::TaskMetrics {
+            task_id: id.into(),
+            rows_read: splits.iter().map(|split| split.rows_read).sum(),
+            bytes_read: splits.iter().map(|split| split.bytes_read).sum(),
+            splits,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn tasks_and_splits_get_rates_from_the_previous_heartbeat() {
+        let mut tracker = RateTracker::default();
+        let t0 = Instant::now();
+        let first = tracker.fill_at(
+            vec![task(
+                "a",
+                vec![split("t-0", 100, 1_000), split("t-1", 50, 500)],
+            )],
+            t0,
+        );
+        assert_eq!(first[0].rows_per_second, 0.0, "no previous sample");
+        assert_eq!(first[0].splits[0].rows_per_second, 0.0);
+
+        // 2 s later: t-0 read 40 rows, t-1 read 10 rows; t-2 is new.
+        let second = tracker.fill_at(
+            vec![task(
+                "a",
+                vec![
+                    split("t-0", 140, 1_400),
+                    split("t-1", 60, 600),
+                    split("t-2", 30, 300),
+                ],
+            )],
+            t0 + Duration::from_secs(2),
+        );
+        let a = &second[0];
+        assert_eq!((a.rows_per_second, a.bytes_per_second), (40.0, 400.0));
+        let by_split: Vec<(f64, f64)> = a
+            .splits
+            .iter()
+            .map(|split| (split.rows_per_second, split.bytes_per_second))
+            .collect();
+        assert_eq!(
+            by_split,
+            [(20.0, 200.0), (5.0, 50.0), (0.0, 0.0)],
+            "a split seen for the first time has no rate yet"
+        );
+        // The splits' rates add up to the task's when no split is new.
+        let third = tracker.fill_at(
+            vec![task(
+                "a",
+                vec![
+                    split("t-0", 150, 1_500),
+                    split("t-1", 70, 700),
+                    split("t-2", 40, 400),
+                ],
+            )],
+            t0 + Duration::from_secs(3),
+        );
+        let split_sum: f64 = third[0].splits.iter().map(|s| s.rows_per_second).sum();
+        assert_eq!(split_sum, third[0].rows_per_second);
+        assert_eq!(split_sum, 30.0);
+    }
+
+    #[test]
+    fn a_task_that_left_is_forgotten() {
+        let mut tracker = RateTracker::default();
+        let t0 = Instant::now();
+        tracker.fill_at(vec![task("a", vec![split("t-0", 10, 10)])], t0);
+        tracker.fill_at(Vec::new(), t0 + Duration::from_secs(1));
+        let back = tracker.fill_at(
+            vec![task("a", vec![split("t-0", 90, 90)])],
+            t0 + Duration::from_secs(2),
+        );
+        assert_eq!(
+            back[0].rows_per_second, 0.0,
+            "a new task starts without a rate"
+        );
+        assert_eq!(back[0].splits[0].rows_per_second, 0.0);
     }
 }

@@ -270,6 +270,9 @@ fn to_proto(task_id: &str, snapshot: task::TaskMetricsSnapshot) -> pb::TaskMetri
                 lag,
                 records_skipped: split.records_skipped,
                 prefetch_bytes: split.prefetch_bytes.unwrap_or_default(),
+                // Rates are filled in by the heartbeat, which knows the previous sample.
+                rows_per_second: 0.0,
+                bytes_per_second: 0.0,
             }
         })
         .collect();
@@ -290,5 +293,7 @@ fn to_proto(task_id: &str, snapshot: task::TaskMetricsSnapshot) -> pb::TaskMetri
         last_error: snapshot.last_error.unwrap_or_default(),
         bytes_per_second: 0.0,
         input_ended: snapshot.input_ended,
+        sink_buffer_bytes: snapshot.sink_buffer_bytes,
+        sink_buffer_max_bytes: snapshot.sink_buffer_max_bytes,
     }
 }

@@ -1,7 +1,7 @@
 //! Exactly-once across a NameNode outage.
 
 use weir_e2e::cluster::Worker;
-use weir_e2e::stack::NameNodeOutage;
+use weir_e2e::stack::ServiceOutage;
 
 use super::*;
 
@@ -85,7 +85,7 @@ fn hdfs_restart() {
         "stopping the NameNode mid-run: {}",
         status_line(&before)
     ));
-    let mut outage = NameNodeOutage::begin();
+    let mut outage = ServiceOutage::begin("namenode");
     let noticed = master.wait_until(
         &format!("job {job_id} shows a failed checkpoint or task while the NameNode is down"),
         NOTICE,

@@ -113,8 +113,21 @@ fn rate_bytes(bootstrap: &str) {
     });
 }
 
+/// Relative tolerance of one split's reported current rate against its share of the limit.
+///
+/// The figure is one heartbeat's worth (≈ 1 s, ≈ 50 rows at 50 rows/s) timed by the worker's
+/// own clock, so counting granularity costs ±1 row (±2 %). The two splits of a subtask draw
+/// on one token bucket; served in turn they get 50 rows/s each, and a reader that misses its
+/// turn for a moment (a librdkafka fetch, a slow poll on 2 shared cores) hands a few rows to
+/// its sibling while their sum stays the subtask's share. ±25 % (37.5–62.5 rows/s) covers
+/// that and still fails a split that gets half or double its share, that reports its task's
+/// rate (2×) or the job's (4×), or nothing. It relies on the limiter serving sibling readers
+/// fairly: without that one split can take most of the share for seconds at a time.
+const SPLIT_RATE_TOLERANCE: f64 = 0.25;
+
 /// `rows_per_second = 200` for a job of parallelism 2 over 4 partitions: the job reads 4 000
-/// rows ± 5 % in 20 s in total (not 8 000), spread over both subtasks.
+/// rows ± 5 % in 20 s in total (not 8 000), spread over both subtasks, and each split reports
+/// a current rate of about a quarter of the limit.
 fn rate_is_per_job(bootstrap: &str) {
     let name = "rate_is_per_job";
     let topic = Topic::create(bootstrap, "weir-rate-job", 4);
@@ -161,6 +174,48 @@ fn rate_is_per_job(bootstrap: &str) {
     master.check(per_subtask.iter().all(|&rows| rows > 0), || {
         format!("both subtasks should read: {per_subtask:?}: {last:#}")
     });
+    // `last` is a fresh heartbeat 20 s into steady reading: every split has a full interval
+    // behind it.
+    let share = 200.0 / 4.0;
+    let split_rates: BTreeMap<String, f64> = splits_by_name(&last)
+        .into_iter()
+        .map(|(name, split)| (name, split["rows_per_second"].as_f64().unwrap_or(-1.0)))
+        .collect();
+    eprintln!("[{name}] split rates (rows/s; target {share} ± 25 % each): {split_rates:?}");
+    master.check(split_rates.len() == 4, || {
+        format!("4 splits should report a rate: {split_rates:?}: {last:#}")
+    });
+    // Measured like the task's rate, over the same interval: a task's splits add up to it.
+    for task in tasks(&last) {
+        let metrics = &task["metrics"];
+        let task_rate = metrics["rows_per_second"].as_f64().unwrap_or(-1.0);
+        let split_sum: f64 = metrics["splits"]
+            .as_array()
+            .map(|splits| {
+                splits
+                    .iter()
+                    .map(|split| split["rows_per_second"].as_f64().unwrap_or(-1.0))
+                    .sum()
+            })
+            .unwrap_or_default();
+        master.check((split_sum - task_rate).abs() <= 0.01 * task_rate, || {
+            format!(
+                "the splits' rows_per_second should add up to their task's ({task_rate:.2}), \
+                 not {split_sum:.2}: {last:#}"
+            )
+        });
+    }
+    master.check(
+        split_rates
+            .values()
+            .all(|&rate| (rate - share).abs() <= share * SPLIT_RATE_TOLERANCE),
+        || {
+            format!(
+                "each split's rows_per_second should be the job's 200 / 4 = {share} ± 25 %: \
+                 {split_rates:?}: {last:#}"
+            )
+        },
+    );
 }
 
 /// The three rate windows run at once, each with its own topic, master and worker.

@@ -2,12 +2,15 @@
 //! open file.
 
 use std::io::{self, Write};
+use std::sync::Arc;
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use weir_core::config::{CompressCodec, FileFormat};
 use weir_core::row::{Row, Value};
 use weir_core::schema::Schema;
+
+use crate::context::SinkBufferStats;
 
 /// A value as text, as the text and csv formats and partition directories write it.
 pub(super) use weir_core::row::push_text;
@@ -116,10 +119,18 @@ impl RowEncoder {
 
 /// Output bytes of one open file not written out yet. Its allocation grows by doubling but
 /// never past `cap` (unless one write alone is larger), so the buffer's memory stays within
-/// `write.buffer_bytes`.
+/// `write.buffer_bytes`. Every byte it holds is counted in the sink's [`SinkBufferStats`],
+/// from the write that adds it until it is taken, finished or dropped with the buffer.
 pub(super) struct Output {
     bytes: Vec<u8>,
     cap: usize,
+    stats: Arc<SinkBufferStats>,
+}
+
+impl Drop for Output {
+    fn drop(&mut self) {
+        self.stats.sub(self.bytes.len() as u64);
+    }
 }
 
 impl Output {
@@ -137,6 +148,7 @@ impl Write for Output {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         self.reserve(data.len());
         self.bytes.extend_from_slice(data);
+        self.stats.add(data.len() as u64);
         Ok(data.len())
     }
 
@@ -152,10 +164,12 @@ pub(super) enum Content {
 }
 
 impl Content {
-    pub(super) fn new(codec: CompressCodec, cap: usize) -> Self {
+    /// An empty content whose output buffer is bounded by `cap` and counted in `stats`.
+    pub(super) fn new(codec: CompressCodec, cap: usize, stats: Arc<SinkBufferStats>) -> Self {
         let output = Output {
             bytes: Vec::new(),
             cap,
+            stats,
         };
         match codec {
             CompressCodec::None => Content::Plain(output),
@@ -192,6 +206,7 @@ impl Content {
         };
         let next = Vec::with_capacity(output.bytes.len().min(output.cap));
         let mut taken = std::mem::replace(&mut output.bytes, next);
+        output.stats.sub(taken.len() as u64);
         // The file system client may keep the buffer until the data is acknowledged; a
         // mostly empty allocation would be held for nothing.
         taken.shrink_to_fit();
@@ -204,7 +219,9 @@ impl Content {
             Content::Plain(output) => output,
             Content::Gzip(encoder) => encoder.finish()?,
         };
-        output.bytes.shrink_to_fit();
-        Ok(output.bytes)
+        let mut rest = std::mem::take(&mut output.bytes);
+        output.stats.sub(rest.len() as u64);
+        rest.shrink_to_fit();
+        Ok(rest)
     }
 }

@@ -12,13 +12,16 @@
 //! yet; listed ones may belong to a completed checkpoint and are left to recovery.
 //!
 //! Memory: one bounded output buffer (`write.buffer_bytes`) per open file, plus gzip state,
-//! plus what the HDFS client keeps in flight ([`FileSinkConfig::buffer_bytes`]).
+//! plus what the HDFS client keeps in flight ([`FileSinkConfig::buffer_bytes`]). The output
+//! buffers' level is the task metric `sink_buffer_bytes`, against `write.buffer_bytes` × the
+//! open-files bound (the fixed gzip and HDFS allowances are not counted there).
 
 mod format;
 mod naming;
 mod writer;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use weir_core::config::{FileSinkConfig, FileSystemKind};
@@ -28,7 +31,7 @@ use self::format::RowEncoder;
 use self::naming::Naming;
 pub use self::writer::FileSink;
 use self::writer::Limits;
-use crate::context::SubtaskInfo;
+use crate::context::{SinkBufferStats, SubtaskInfo};
 use crate::error::ConnectorError;
 use crate::fs::{FsOptions, open_filesystem};
 
@@ -101,6 +104,12 @@ pub fn open(
         tick: 0,
         pending: Vec::new(),
         scratch: Vec::new(),
+        stats: Arc::new(SinkBufferStats::new(
+            config
+                .write_buffer_bytes
+                .0
+                .saturating_mul(config.open_files_bound()),
+        )),
     })
 }
 

@@ -462,3 +462,93 @@ async fn write_buffer_stays_within_its_bound() {
         50
     );
 }
+
+/// Sum of what the open files buffer, as the writer itself sees it.
+fn buffered_in_open_files(sink: &FileSink) -> u64 {
+    sink.open
+        .values()
+        .map(|file| file.content_buffered() as u64)
+        .sum()
+}
+
+/// Total size of the in-progress files on disk: what was handed to the OS.
+fn in_progress_bytes(fixture: &Fixture) -> u64 {
+    files(&fixture.tmp())
+        .iter()
+        .filter(|name| name.ends_with(".inprogress"))
+        .map(|name| std::fs::metadata(fixture.tmp().join(name)).unwrap().len())
+        .sum()
+}
+
+#[tokio::test]
+async fn buffered_bytes_are_reported_until_flush_and_checkpoint() {
+    let mut fixture = Fixture::new();
+    fixture.config.write_buffer_bytes = weir_core::config::ByteSize(4096);
+    fixture.config.have_partition = true;
+    fixture.config.partition_by = vec!["day".into()];
+    fixture.config.max_open_files = 3;
+    let mut sink = fixture.sink(1);
+    let stats = sink.buffer_stats();
+    assert_eq!((stats.bytes(), stats.max_bytes()), (0, 3 * 4096));
+
+    write(&mut sink, 0..10).await; // two partitions open, ~60 bytes each, nothing written out
+    assert_eq!(sink.open.len(), 2);
+    let buffered = stats.bytes();
+    assert!(buffered > 0);
+    assert_eq!(buffered, buffered_in_open_files(&sink));
+    assert_eq!(
+        in_progress_bytes(&fixture),
+        0,
+        "nothing handed to the OS yet"
+    );
+
+    sink.flush().await.unwrap();
+    assert_eq!(stats.bytes(), 0, "flushed: everything handed to the OS");
+    assert_eq!(in_progress_bytes(&fixture), buffered);
+
+    for id in 10..2_000 {
+        sink.write(row(id)).await.unwrap();
+        let now = stats.bytes();
+        assert_eq!(now, buffered_in_open_files(&sink), "row {id}");
+        assert!(now <= stats.max_bytes(), "row {id}: {now}");
+    }
+    assert!(stats.bytes() > 0);
+    sink.prepare_commit(1).await.unwrap();
+    assert_eq!(stats.bytes(), 0, "a checkpoint closes every open file");
+
+    write(&mut sink, 0..5).await;
+    assert!(stats.bytes() > 0);
+    sink.abort(Discard::All).await.unwrap();
+    assert_eq!(
+        stats.bytes(),
+        0,
+        "aborted files take their buffers with them"
+    );
+}
+
+#[tokio::test]
+async fn gzip_buffers_count_compressed_output_only() {
+    let mut fixture = Fixture::new();
+    fixture.config.compress_codec = CompressCodec::Gzip;
+    fixture.config.write_buffer_bytes = weir_core::config::ByteSize(1024);
+    let mut sink = fixture.sink(1);
+    let stats = sink.buffer_stats();
+    assert_eq!(stats.max_bytes(), 1024, "one open file: one write buffer");
+    for id in 0..20_000 {
+        sink.write(row(id)).await.unwrap();
+        assert_eq!(stats.bytes(), buffered_in_open_files(&sink), "row {id}");
+        assert!(stats.bytes() <= 1024, "row {id}: {}", stats.bytes());
+    }
+    assert!(
+        in_progress_bytes(&fixture) > 0,
+        "full buffers were written out"
+    );
+    checkpoint(&mut sink, 1).await;
+    assert_eq!(stats.bytes(), 0);
+    assert_eq!(
+        read(&fixture.out().join("job1_2_1_0.txt.gz"))
+            .lines()
+            .count(),
+        20_000
+    );
+}

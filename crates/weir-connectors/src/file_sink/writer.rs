@@ -12,7 +12,7 @@ use weir_core::row::Row;
 
 use super::format::{Content, RowEncoder};
 use super::naming::Naming;
-use crate::context::{BoxFuture, Discard, PendingFile, SinkWriter};
+use crate::context::{BoxFuture, Discard, PendingFile, SinkBufferStats, SinkWriter};
 use crate::error::ConnectorError;
 use crate::fs::{FileSystem, FileWriter};
 
@@ -52,6 +52,8 @@ pub struct FileSink {
     pub(super) pending: Vec<Pending>,
     /// The encoding of the row being written (reused).
     pub(super) scratch: Vec<u8>,
+    /// Output bytes the open files hold, against `write.buffer_bytes` × the open-files bound.
+    pub(super) stats: Arc<SinkBufferStats>,
 }
 
 pub(super) struct OpenFile {
@@ -157,7 +159,11 @@ impl FileSink {
                 seq,
                 path,
                 writer,
-                content: Content::new(self.limits.codec, self.limits.buffer),
+                content: Content::new(
+                    self.limits.codec,
+                    self.limits.buffer,
+                    Arc::clone(&self.stats),
+                ),
                 rows: 0,
                 written: 0,
                 opened: Instant::now(),
@@ -436,6 +442,10 @@ impl SinkWriter for FileSink {
 
     fn commits_on_checkpoints(&self) -> bool {
         true
+    }
+
+    fn buffer_stats(&self) -> Arc<SinkBufferStats> {
+        Arc::clone(&self.stats)
     }
 
     fn finish(&mut self) -> BoxFuture<'_, Result<(), ConnectorError>> {

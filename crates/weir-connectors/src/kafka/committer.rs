@@ -1,5 +1,6 @@
 //! Offsets of `consumer.group`: reading them (`start_mode = group_offsets`) and committing
-//! the positions of rows that reached the sink — on a client of its own.
+//! the positions of completed checkpoints (whose files are committed) — on a client of its
+//! own.
 //!
 //! Why not the reading consumer: librdkafka's consumer close waits for every commit in
 //! flight, and a commit waits for a group coordinator for as long as it takes — with the
@@ -57,7 +58,9 @@ impl ConsumerContext for CommitContext {
         self.in_flight.fetch_sub(1, Ordering::AcqRel);
         match result {
             Ok(()) => tracing::debug!(partitions = offsets.count(), "offsets committed"),
-            // Commits are advisory until checkpoints cover sources; the next one retries.
+            // Only lag shown by Kafka tooling and `group_offsets` starts depend on it (recovery
+            // uses the checkpoint's own offsets); the next commit, every
+            // `env.checkpoint.interval`, retries with the same or newer positions.
             Err(error) => tracing::warn!(%error, "committing offsets failed"),
         }
     }

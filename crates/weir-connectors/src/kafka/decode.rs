@@ -47,12 +47,24 @@ impl Decoder {
     }
 
     /// The row of a record whose value is `payload` (`None`: a tombstone), or why not.
+    ///
+    /// A value of zero bytes is a valid record wherever text is read: without a schema it is
+    /// one empty `content`, with `format = text` one empty first field (null for every other
+    /// field, as a missing text field is). A tombstone (no value at all) reads like an empty
+    /// value there. `format = json` needs an object, so both are format errors, handled by
+    /// `format_error_handle_way` like any other.
     pub(crate) fn decode(&self, payload: Option<&[u8]>) -> Result<Row, String> {
-        let payload = payload.ok_or("the record has no value (a tombstone)")?;
         match self.kind {
-            Kind::Content => Ok(Row::new(vec![Value::String(utf8(payload)?.to_string())])),
-            Kind::Json => self.decode_json(payload),
-            Kind::Text => self.decode_text(utf8(payload)?),
+            Kind::Content => {
+                let text = utf8(payload.unwrap_or_default())?;
+                Ok(Row::new(vec![Value::String(text.to_string())]))
+            }
+            Kind::Json => match payload {
+                None => Err("the record has no value (a tombstone), not a JSON object".into()),
+                Some([]) => Err("the value is empty (zero bytes), not a JSON object".into()),
+                Some(payload) => self.decode_json(payload),
+            },
+            Kind::Text => self.decode_text(utf8(payload.unwrap_or_default())?),
         }
     }
 
@@ -235,8 +247,36 @@ mod tests {
         assert!(json.decode(Some(b"[1,2]")).is_err());
         assert_eq!(
             json.decode(None).unwrap_err(),
-            "the record has no value (a tombstone)"
+            "the record has no value (a tombstone), not a JSON object"
         );
+        assert_eq!(
+            json.decode(Some(b"")).unwrap_err(),
+            "the value is empty (zero bytes), not a JSON object"
+        );
+    }
+
+    #[test]
+    fn zero_byte_and_missing_values_are_rows_in_text() {
+        let text = decoder(MessageFormat::Text, Some(schema()));
+        // An empty first field of a non-string type is null, like every missing field.
+        for payload in [Some(&b""[..]), None] {
+            assert_eq!(
+                text.decode(payload).unwrap().values,
+                vec![Value::Null; 6],
+                "{payload:?}"
+            );
+        }
+        let strings = decoder(
+            MessageFormat::Text,
+            Some(Schema::new([("s", DataType::String), ("n", DataType::Int)])),
+        );
+        for payload in [Some(&b""[..]), None] {
+            assert_eq!(
+                strings.decode(payload).unwrap().values,
+                vec![Value::String(String::new()), Value::Null],
+                "{payload:?}"
+            );
+        }
     }
 
     #[test]
@@ -272,9 +312,12 @@ mod tests {
         let raw = decoder(MessageFormat::Json, None);
         let row = raw.decode(Some(b"{not json at all")).unwrap();
         assert_eq!(row.values, vec![Value::String("{not json at all".into())]);
-        assert_eq!(
-            raw.decode(Some(b"")).unwrap().values,
-            vec![Value::String(String::new())]
-        );
+        for payload in [Some(&b""[..]), None] {
+            assert_eq!(
+                raw.decode(payload).unwrap().values,
+                vec![Value::String(String::new())],
+                "{payload:?}"
+            );
+        }
     }
 }

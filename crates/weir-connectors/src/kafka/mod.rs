@@ -16,7 +16,7 @@
 //!
 //! A driver task ([`driver`]) serves the consumer's main queue (errors, logs, statistics),
 //! resolves start offsets and assigns partitions (retrying with backoff while brokers are
-//! unreachable), has the positions of rows that reached the sink committed every
+//! unreachable), has the positions of the last completed checkpoint committed every
 //! `env.checkpoint.interval`, and refreshes high watermarks for lag. Group offsets are read
 //! and committed by a second, partition-less client ([`committer`]), so that closing the
 //! reading consumer never waits for a group coordinator.

@@ -106,7 +106,8 @@ pub struct FileSinkConfig {
     #[serde(rename = "rolling.interval", default = "default_rolling_interval")]
     pub rolling_interval_ms: u64,
     /// Bytes of encoded (and compressed) rows each open file holds in memory before they are
-    /// written out, e.g. `1MiB`.
+    /// written out, e.g. `1MiB`. Their level over all open files is the task metric
+    /// `sink_buffer_bytes`.
     #[serde(rename = "write.buffer_bytes", default = "default_write_buffer_bytes")]
     pub write_buffer_bytes: ByteSize,
     /// Partition directories a subtask writes to at once: a row for another one closes the

@@ -74,7 +74,11 @@ pub struct KafkaSourceConfig {
     pub schema: Option<Schema>,
     /// What a record that cannot be decoded does: `fail` fails the job, naming the topic,
     /// partition and offset; `skip` drops it and counts it in the job's `records_skipped`.
-    /// A record without a value (a tombstone) counts as undecodable.
+    /// A zero-byte value is never an error in itself (a read limit in bytes included):
+    /// without a schema it is an empty `content`, with `format = text` an empty first field
+    /// (the other fields null); with `format = json` it is not an object, so it is
+    /// undecodable and handled here. A record without a value (a tombstone) reads like a
+    /// zero-byte one.
     #[serde(default = "default_format_error_handle_way")]
     pub format_error_handle_way: FormatErrorHandleWay,
     /// Commit the offsets of each completed checkpoint to `consumer.group` once its files
@@ -174,11 +178,11 @@ pub const OWNED_KAFKA_PROPERTIES: &[(&str, &str)] = &[
     ),
     (
         "enable.auto.commit",
-        "Weir commits offsets itself, from the rows that reached the sink (see `commit_on_checkpoint`)",
+        "Weir commits offsets itself, those of completed checkpoints (see `commit_on_checkpoint`)",
     ),
     (
         "enable.auto.offset.store",
-        "Weir commits offsets itself, from the rows that reached the sink (see `commit_on_checkpoint`)",
+        "Weir commits offsets itself, those of completed checkpoints (see `commit_on_checkpoint`)",
     ),
     (
         "auto.commit.interval.ms",

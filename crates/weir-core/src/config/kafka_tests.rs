@@ -187,7 +187,7 @@ fn owned_kafka_config_keys_are_rejected_naming_key_and_reason() {
     assert_eq!(
         error.to_string(),
         "job.conf:7: 'source.Kafka.kafka.config.enable.auto.commit' cannot be set: Weir \
-         commits offsets itself, from the rows that reached the sink (see \
+         commits offsets itself, those of completed checkpoints (see \
          `commit_on_checkpoint`)"
     );
     for (key, option) in [

@@ -27,7 +27,9 @@ mod section;
 
 use serde::{Deserialize, Serialize};
 
-pub use self::console::ConsoleSinkConfig;
+pub use self::console::{
+    CONSOLE_WRITE_BUFFER_BYTES, CONSOLE_WRITE_BUFFER_MAX_BYTES, ConsoleSinkConfig,
+};
 pub use self::env::{EnvConfig, JobMode, ScheduleStrategy};
 pub use self::error::{ConfigError, Location};
 pub use self::fake_source::{FakeSourceConfig, MAX_STRING_LENGTH};
@@ -145,10 +147,6 @@ impl SourceConfig {
     }
 }
 
-/// Console's write buffer: rows are formatted into it and written to stdout in whole lines
-/// once it holds this much.
-pub const CONSOLE_WRITE_BUFFER_BYTES: u64 = 64 * 1024;
-
 impl SinkConfig {
     /// Names accepted in `sink { }`, in documentation order.
     pub const PLUGIN_NAMES: &'static [&'static str] = &["Console", "HdfsFile", "LocalFile"];
@@ -162,12 +160,12 @@ impl SinkConfig {
         }
     }
 
-    /// Bytes one subtask's sink writer may buffer. Console: [`CONSOLE_WRITE_BUFFER_BYTES`].
+    /// Bytes one subtask's sink writer may buffer. Console: its `write.buffer_bytes`.
     /// File sinks: [`FileSinkConfig::buffer_bytes`] (write buffers, gzip state and the HDFS
     /// write pipeline of every file a subtask may hold open).
     pub fn buffer_bytes(&self) -> u64 {
         match self {
-            SinkConfig::Console(_) => CONSOLE_WRITE_BUFFER_BYTES,
+            SinkConfig::Console(console) => console.write_buffer_bytes.0,
             SinkConfig::HdfsFile(file) => file.buffer_bytes(FileSystemKind::Hdfs),
             SinkConfig::LocalFile(file) => file.buffer_bytes(FileSystemKind::Local),
         }

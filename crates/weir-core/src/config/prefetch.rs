@@ -106,8 +106,8 @@ impl PrefetchSettings {
     /// besides the queue); `prefetch.max_bytes = 4 MiB`, 1 KiB records: 5.8 MiB [4.2 MiB]
     /// (reserved 9.1 MiB). Whole-process growth stayed at 0.39-0.69 of the subtask's source
     /// reservation in every run. With 1 MiB records against a real broker
-    /// (`tests/tests/kafka_source.rs`, `bounded_memory_1mib`), RSS exceeded the reservation by
-    /// up to 5 MiB for 2 partitions without the `R` terms.
+    /// (`tests/tests/kafka_source/memory.rs`, `bounded_memory_1mib`), RSS exceeded the
+    /// reservation by up to 5 MiB for 2 partitions without the `R` terms.
     ///
     /// Not covered: batches larger than R, compressed batches (librdkafka holds a fetched
     /// batch decompressed), and records of a few dozen bytes produced in ~1 MB batches (a

@@ -191,6 +191,42 @@ fn integer_range_and_semantic_checks_carry_lines() {
 }
 
 #[test]
+fn console_write_buffer_is_an_option_counted_in_the_reservation() {
+    let console = |options: &str| {
+        parse(&format!(
+            "{FAKE}\nsink {{\n  Console {{\n    {options}\n  }}\n}}"
+        ))
+    };
+    let default = console("").unwrap();
+    assert_eq!(default.sink.buffer_bytes(), CONSOLE_WRITE_BUFFER_BYTES);
+    let job = console("write.buffer_bytes = 1MiB").unwrap();
+    let SinkConfig::Console(config) = &job.sink else {
+        panic!("Console expected")
+    };
+    assert_eq!(config.write_buffer_bytes, ByteSize(1 << 20));
+    assert_eq!(job.sink.buffer_bytes(), 1 << 20);
+    assert_eq!(
+        crate::memory::subtask_reservation(&job, 1),
+        crate::memory::subtask_reservation(&default, 1) + (1 << 20) - CONSOLE_WRITE_BUFFER_BYTES
+    );
+
+    let error = console("write.buffer_bytes = 0").unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "job.conf:4: 'sink.Console.write.buffer_bytes' must be at least 1, found 0"
+    );
+    let error = console("write.buffer_bytes = 65MiB").unwrap_err();
+    assert_eq!(error.path(), Some("sink.Console.write.buffer_bytes"));
+    assert!(
+        error.to_string().contains("must be at most 64MiB"),
+        "{error}"
+    );
+    assert!(console("write.buffer_bytes = 64MiB").is_ok());
+    let error = console("write.buffer_bytes = lots").unwrap_err();
+    assert_eq!(error.path(), Some("sink.Console.write.buffer_bytes"));
+}
+
+#[test]
 fn enum_values_are_checked_and_case_insensitive() {
     let error = parse_err(&format!(
         "env {{\n  job.mode = \"BATCHY\"\n}}\n{FAKE}\nsink {{ Console {{}} }}"

@@ -385,3 +385,123 @@ fn a_missing_topic_fails_the_job_and_an_unreachable_broker_waits() {
     assert_eq!(state, JobState::Failed);
     assert!(reason.contains("does not exist"), "{reason}");
 }
+
+#[test]
+fn capacity_freed_by_a_job_ending_places_the_queued_job() {
+    let mut cluster = cluster();
+    register(&mut cluster, "w-1", 1024);
+    // A fills w-1 exactly: two subtasks of 512 MiB.
+    let a = submit(&mut cluster, 2, 512, false);
+    let a_tasks = cluster.schedule(Instant::now());
+    assert_eq!(a_tasks.len(), 2);
+    assert!(a_tasks.iter().all(|d| d.worker_id == "w-1"));
+    run_all(&mut cluster, &a_tasks);
+    assert_eq!(job_state(&cluster, &a).0, JobState::Running);
+    assert_eq!(cluster.reserved_on("w-1"), 1024 * MIB);
+
+    let b = submit(&mut cluster, 1, 300, false);
+    assert!(cluster.schedule(Instant::now()).is_empty());
+    assert_eq!(
+        job_state(&cluster, &b),
+        (
+            JobState::Queued,
+            "subtask needs 300 MiB; largest free budget is 0 B on worker w-1".to_string()
+        )
+    );
+
+    // Cancelling A frees nothing until its tasks have really stopped: until then they still
+    // hold their memory on the worker.
+    let (after, orders) = cluster.cancel(&a).unwrap();
+    assert_eq!(after, JobState::Cancelling);
+    assert_eq!(orders.len(), 2);
+    assert!(cluster.schedule(Instant::now()).is_empty());
+    assert_eq!(job_state(&cluster, &b).0, JobState::Queued);
+    assert_eq!(cluster.reserved_on("w-1"), 1024 * MIB);
+
+    cluster.task_status("w-1", &orders[0].task_id, pb::TaskState::Cancelled, "");
+    assert_eq!(job_state(&cluster, &a).0, JobState::Cancelling);
+    assert_eq!(cluster.reserved_on("w-1"), 512 * MIB);
+    // Half of A is gone, but 512 MiB free already holds B's 300 MiB.
+    let b_tasks = cluster.schedule(Instant::now());
+    assert_eq!(b_tasks.len(), 1);
+    assert_eq!(b_tasks[0].worker_id, "w-1");
+    assert_eq!(b_tasks[0].request.job_id, b);
+    assert_eq!(b_tasks[0].request.reserved_bytes, 300 * MIB);
+    assert_eq!(cluster.reserved_on("w-1"), (512 + 300) * MIB);
+
+    cluster.task_status("w-1", &orders[1].task_id, pb::TaskState::Cancelled, "");
+    assert_eq!(job_state(&cluster, &a).0, JobState::Cancelled);
+    run_all(&mut cluster, &b_tasks);
+    assert_eq!(job_state(&cluster, &b).0, JobState::Running);
+    assert_eq!(cluster.reserved_on("w-1"), 300 * MIB);
+    let detail = cluster.job_detail(&b).unwrap();
+    assert_eq!(detail.tasks[0].worker_id, "w-1");
+    assert_eq!(detail.tasks[0].reserved_bytes, 300 * MIB);
+    let a_detail = cluster.job_detail(&a).unwrap();
+    assert!(a_detail.tasks.iter().all(|task| task.reserved_bytes == 0));
+    let workers = cluster.worker_summaries(Instant::now());
+    assert_eq!(workers[0].memory.unwrap().reserved_bytes, 300 * MIB);
+    assert_eq!(
+        workers[0].task_ids,
+        vec![b_tasks[0].request.task_id.clone()]
+    );
+}
+
+#[test]
+fn a_finished_job_frees_its_capacity_for_the_queue() {
+    let mut cluster = cluster();
+    register(&mut cluster, "w-1", 1024);
+    let a = submit(&mut cluster, 1, 1000, false);
+    let a_tasks = cluster.schedule(Instant::now());
+    run_all(&mut cluster, &a_tasks);
+    let b = submit(&mut cluster, 1, 100, false);
+    assert!(cluster.schedule(Instant::now()).is_empty());
+    assert_eq!(job_state(&cluster, &b).0, JobState::Queued);
+
+    cluster.task_status(
+        "w-1",
+        &a_tasks[0].request.task_id,
+        pb::TaskState::Finished,
+        "",
+    );
+    assert_eq!(job_state(&cluster, &a).0, JobState::Finished);
+    assert_eq!(cluster.reserved_on("w-1"), 0);
+    let b_tasks = cluster.schedule(Instant::now());
+    assert_eq!(b_tasks.len(), 1);
+    assert_eq!(b_tasks[0].request.job_id, b);
+    assert_eq!(cluster.reserved_on("w-1"), 100 * MIB);
+}
+
+#[test]
+fn worker_summaries_keep_the_workers_own_reservation_apart() {
+    let mut cluster = cluster();
+    let session = register(&mut cluster, "w-1", 1024);
+    let job = submit(&mut cluster, 1, 100, false);
+    let deployments = cluster.schedule(Instant::now());
+    run_all(&mut cluster, &deployments);
+    let beat = |reserved: u64| pb::HeartbeatRequest {
+        worker_id: "w-1".into(),
+        session_id: session.clone(),
+        memory: Some(pb::MemoryReport {
+            process_rss_bytes: 10 * MIB,
+            memory_limit_bytes: 1024 * MIB,
+            reserved_bytes: reserved,
+            ..Default::default()
+        }),
+        tasks: Vec::new(),
+    };
+    cluster.heartbeat(&beat(100 * MIB)).unwrap();
+    let worker = &cluster.worker_summaries(Instant::now())[0];
+    assert_eq!(worker.memory.unwrap().reserved_bytes, 100 * MIB);
+    assert_eq!(worker.worker_reserved_bytes, 100 * MIB);
+
+    // The job ends on the master's side, but the worker still counts its task: a leak the
+    // summary must show rather than hide behind the master's figure.
+    let (_, orders) = cluster.cancel(&job).unwrap();
+    cluster.task_status("w-1", &orders[0].task_id, pb::TaskState::Cancelled, "");
+    cluster.heartbeat(&beat(100 * MIB)).unwrap();
+    let worker = &cluster.worker_summaries(Instant::now())[0];
+    assert_eq!(worker.memory.unwrap().reserved_bytes, 0);
+    assert_eq!(worker.worker_reserved_bytes, 100 * MIB);
+    assert_eq!(worker.memory.unwrap().process_rss_bytes, 10 * MIB);
+}

@@ -7,12 +7,14 @@ use weir_proto::v1 as pb;
 use super::{Cluster, JobEntry, task_id};
 
 impl Cluster {
+    /// Every job, oldest submission first.
     pub fn job_summaries(&self) -> Vec<pb::JobSummary> {
         let mut jobs: Vec<&JobEntry> = self.jobs.values().collect();
         jobs.sort_by_key(|job| (job.record.submitted_at_ms, job.record.id.clone()));
         jobs.into_iter().map(summary).collect()
     }
 
+    /// One job with its tasks, configuration and checkpoint figures; `None` for an unknown id.
     pub fn job_detail(&self, job_id: &str) -> Option<pb::JobDetail> {
         let job = self.jobs.get(job_id)?;
         let tasks = job
@@ -41,6 +43,8 @@ impl Cluster {
         })
     }
 
+    /// Every registered worker (DEAD ones too) as `weir workers` shows it: reservations both as
+    /// the master counts them and as the worker last reported them.
     pub fn worker_summaries(&self, now: Instant) -> Vec<pb::WorkerSummary> {
         self.workers
             .values()
@@ -58,6 +62,10 @@ impl Cluster {
                             .map(|subtask| task_id(job_id, subtask.index, subtask.attempt))
                     })
                     .collect();
+                // The worker's own figure is kept apart rather than overwritten: if the two
+                // disagree for long, a reservation leaked on one side, and only showing both
+                // makes that visible.
+                let worker_reserved_bytes = worker.memory.reserved_bytes;
                 let mut memory = worker.memory;
                 memory.memory_limit_bytes = worker.memory_limit;
                 memory.reserved_bytes = self.reserved_on(&worker.id);
@@ -73,6 +81,7 @@ impl Cluster {
                     memory: Some(memory),
                     task_ids,
                     last_heartbeat_age_ms: now.duration_since(worker.last_heard).as_millis() as u64,
+                    worker_reserved_bytes,
                 }
             })
             .collect()
@@ -107,6 +116,8 @@ fn summary(job: &JobEntry) -> pb::JobSummary {
         records_skipped: metrics.iter().map(|task| task.records_skipped).sum(),
         queue_rows: metrics.iter().map(|task| task.queue_rows).sum(),
         queue_bytes: metrics.iter().map(|task| task.queue_bytes).sum(),
+        sink_buffer_bytes: metrics.iter().map(|task| task.sink_buffer_bytes).sum(),
+        sink_buffer_max_bytes: metrics.iter().map(|task| task.sink_buffer_max_bytes).sum(),
         last_checkpoint_id: job
             .record
             .checkpoints

@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use weir_connectors::{SourceStatus, SplitState};
+use weir_connectors::{SinkBufferStats, SourceStatus, SplitState};
 use weir_core::queue::QueueStats;
 
 /// Counters of one subtask. Reads and queue levels come from its queues' own statistics, so
@@ -16,6 +16,8 @@ pub(crate) struct TaskMetrics {
     /// added.
     splits: Mutex<Vec<SplitEntry>>,
     status: Arc<SourceStatus>,
+    /// The sink writer's write buffers.
+    sink: Arc<SinkBufferStats>,
 }
 
 #[derive(Debug)]
@@ -81,15 +83,21 @@ pub struct TaskMetricsSnapshot {
     /// The transient error the source is retrying through (e.g. brokers down), if any;
     /// cleared once it works again.
     pub last_error: Option<String>,
+    /// Bytes the sink writer holds in its write buffers now (not yet handed to the OS or the
+    /// file system client).
+    pub sink_buffer_bytes: u64,
+    /// The bound of `sink_buffer_bytes` (the configured write buffers).
+    pub sink_buffer_max_bytes: u64,
 }
 
 impl TaskMetrics {
-    pub(crate) fn new(status: Arc<SourceStatus>) -> Self {
+    pub(crate) fn new(status: Arc<SourceStatus>, sink: Arc<SinkBufferStats>) -> Self {
         TaskMetrics {
             rows_written: AtomicU64::new(0),
             input_ended: std::sync::atomic::AtomicBool::new(false),
             splits: Mutex::default(),
             status,
+            sink,
         }
     }
 
@@ -119,6 +127,8 @@ impl TaskMetrics {
             rows_written: self.rows_written.load(Ordering::Relaxed),
             input_ended: self.input_ended.load(Ordering::Acquire),
             last_error: self.status.last_error(),
+            sink_buffer_bytes: self.sink.bytes(),
+            sink_buffer_max_bytes: self.sink.max_bytes(),
             ..TaskMetricsSnapshot::default()
         };
         for split in &splits {
@@ -151,5 +161,26 @@ impl SplitEntry {
             high_watermark: self.state.high_watermark(),
             records_skipped: self.state.records_skipped(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sink_buffer_level_is_read_live() {
+        let sink = Arc::new(SinkBufferStats::new(64 * 1024));
+        let metrics = TaskMetrics::new(Arc::default(), Arc::clone(&sink));
+        let snapshot = metrics.snapshot();
+        assert_eq!(
+            (snapshot.sink_buffer_bytes, snapshot.sink_buffer_max_bytes),
+            (0, 64 * 1024)
+        );
+        sink.add(1500);
+        sink.sub(200);
+        assert_eq!(metrics.snapshot().sink_buffer_bytes, 1300);
+        sink.set(0);
+        assert_eq!(metrics.snapshot().sink_buffer_bytes, 0);
     }
 }

@@ -395,6 +395,7 @@ fn assemble(
         unbounded,
     } = opened;
     let (commands_tx, commands) = mpsc::channel(COMMAND_BACKLOG);
+    let metrics = Arc::new(TaskMetrics::new(status, sink.buffer_stats()));
     let discard_all = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let control = Control {
         discard_all: Arc::clone(&discard_all),
@@ -413,7 +414,7 @@ fn assemble(
         restored_checkpoint: restore.checkpoint_id,
         discard_all,
         reader_ctx,
-        metrics: Arc::new(TaskMetrics::new(status)),
+        metrics,
         commands,
         source_name,
         sink_name,
@@ -458,6 +459,8 @@ fn start(
 
 #[cfg(test)]
 mod checkpoint_tests;
+#[cfg(test)]
+mod drain_tests;
 #[cfg(test)]
 mod kafka_tests;
 #[cfg(test)]

@@ -64,7 +64,10 @@ async fn settle() {
 
 #[tokio::test]
 async fn bounded_source_to_counting_console_finishes_with_every_row() {
-    let config = job("row.num = 1000", "log.print.data = false");
+    let config = job(
+        "row.num = 1000",
+        "log.print.data = false, write.buffer_bytes = 4KiB",
+    );
     let mut task = spawn_task(spec(config), not_paused()).unwrap();
     assert_eq!(task.task_id(), "task-1");
 
@@ -79,6 +82,11 @@ async fn bounded_source_to_counting_console_finishes_with_every_row() {
     assert_eq!((metrics.queue_rows, metrics.queue_bytes), (0, 0));
     assert_eq!(metrics.queue_max_bytes, 8 * 1024 * 1024);
     assert!(metrics.queue_peak_bytes <= metrics.queue_max_bytes);
+    // The sink's bound is its `write.buffer_bytes`; a counting Console buffers nothing.
+    assert_eq!(
+        (metrics.sink_buffer_bytes, metrics.sink_buffer_max_bytes),
+        (0, 4096)
+    );
     // One split per FakeSource subtask; its position is one past the last row written.
     assert_eq!(metrics.splits.len(), 1);
     let split = &metrics.splits[0];
@@ -258,6 +266,22 @@ impl SinkWriter for TestSink {
 }
 
 fn start_with(readers: Vec<Box<dyn SourceReader>>, sink: TestSink) -> RunningTask {
+    let named = readers
+        .into_iter()
+        .enumerate()
+        .map(|(index, reader)| (format!("split-{index}"), reader))
+        .collect();
+    start_pipeline(named, Box::new(sink), 16, "TestSink")
+}
+
+/// Starts a subtask over `readers` (split name, reader) into `sink`, with split queues of
+/// `queue_rows` rows (and 1 MiB), no read limit and no pause.
+pub(super) fn start_pipeline(
+    readers: Vec<(String, Box<dyn SourceReader>)>,
+    sink: Box<dyn SinkWriter>,
+    queue_rows: usize,
+    sink_name: &'static str,
+) -> RunningTask {
     let cancel = CancellationToken::new();
     let ctx = SourceContext {
         cancel: cancel.child_token(),
@@ -265,15 +289,14 @@ fn start_with(readers: Vec<Box<dyn SourceReader>>, sink: TestSink) -> RunningTas
         read_limit: ReadLimiter::unlimited(),
     };
     let bounds = QueueBounds {
-        max_rows: 16,
+        max_rows: queue_rows,
         max_bytes: 1 << 20,
     };
     let opened = OpenedSource {
         readers: readers
             .into_iter()
-            .enumerate()
-            .map(|(index, reader)| SplitReader {
-                state: Arc::new(SplitState::new(format!("split-{index}"))),
+            .map(|(name, reader)| SplitReader {
+                state: Arc::new(SplitState::new(name)),
                 reader,
             })
             .collect(),
@@ -284,10 +307,10 @@ fn start_with(readers: Vec<Box<dyn SourceReader>>, sink: TestSink) -> RunningTas
     };
     let (pipeline, control) = assemble(
         opened,
-        (Box::new(sink), RestorePoint::default()),
+        (sink, RestorePoint::default()),
         bounds,
         ctx,
-        ("TestSource", "TestSink"),
+        ("TestSource", sink_name),
     );
     start(
         tokio::runtime::Handle::current(),

@@ -1,6 +1,7 @@
 //! Kafka source tests against librdkafka's MockCluster (in-process brokers: fetch, offsets,
 //! groups; no admin API, no timestamp lookups, 5 MiB of log per partition).
 
+mod empty_values;
 mod faults;
 mod reading;
 
@@ -68,6 +69,31 @@ pub(super) fn produce_at(
     timestamp: Option<i64>,
 ) {
     super::mock::produce(bootstrap, topic, partition, payloads, timestamp).unwrap();
+}
+
+/// Produces `values` to one partition, `None` as a record without a value (a tombstone), and
+/// waits until all are acknowledged.
+pub(super) fn produce_values(
+    bootstrap: &str,
+    topic: &str,
+    partition: i32,
+    values: &[Option<&[u8]>],
+) {
+    use rdkafka::config::ClientConfig;
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer as _};
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .unwrap();
+    for value in values {
+        let record = BaseRecord::<(), [u8]>::to(topic).partition(partition);
+        let record = match value {
+            Some(value) => record.payload(*value),
+            None => record,
+        };
+        producer.send(record).map_err(|(error, _)| error).unwrap();
+    }
+    producer.flush(PATIENCE).unwrap();
 }
 
 /// `{"id": <id>, "p": <partition>}`.
