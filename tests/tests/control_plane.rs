@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::Value;
-use weir_e2e::cluster::{Master, Worker, describe, weir};
+use weir_e2e::cluster::{Master, MasterOptions, Worker, WorkerOptions, describe, weir};
 use weir_proto::v1 as pb;
 use weir_proto::v1::job_service_client::JobServiceClient;
 
@@ -429,5 +429,83 @@ fn master_restart_keeps_jobs() {
     let job = master.job(&cancelled_id);
     master.check(text(&job, "state") == "Cancelled", || {
         format!("the cancelled job came back to life after the restart: {job}")
+    });
+}
+
+/// Every line a process wrote to its log with `--log-format json`, parsed; fails naming the
+/// first line that is not a JSON object with a level and a message.
+fn json_log_lines(master: &Master, path: &std::path::Path) -> Vec<Value> {
+    let log = std::fs::read_to_string(path)
+        .unwrap_or_else(|error| master.fail(format!("cannot read {}: {error}", path.display())));
+    log.lines()
+        // The harness marks each (re)start of the process with a line of its own.
+        .filter(|line| !line.trim().is_empty() && !line.starts_with("=== harness:"))
+        .map(|line| match serde_json::from_str::<Value>(line) {
+            Ok(entry) if entry["level"].is_string() && entry["fields"]["message"].is_string() => {
+                entry
+            }
+            _ => master.fail(format!(
+                "{} has a line that is not a JSON log entry: {line}",
+                path.display()
+            )),
+        })
+        .collect()
+}
+
+/// `--log-format json` makes master and worker logs JSON lines, and a subtask's lines carry
+/// its job and task ids; client commands are quiet (nothing on stderr) by default.
+#[test]
+fn logs_are_json_lines_carrying_job_and_task_ids() {
+    let json_logs = vec!["--log-format".to_string(), "json".to_string()];
+    let master = Master::start(
+        "json_logs",
+        MasterOptions {
+            extra_args: json_logs.clone(),
+            ..MasterOptions::default()
+        },
+    );
+    let mut options = WorkerOptions::new("1GiB");
+    options.extra_args = json_logs;
+    let worker = Worker::start_with(&master, "w-json-logs", options);
+    let job_id = master.submit(&job_file("fake_small.conf"));
+    let job = wait_running_on(&master, &job_id, worker.id(), None);
+    let task_id = text(task0(&job).unwrap(), "task_id");
+
+    let quiet = master.cli(&["jobs"]);
+    master.check(quiet.status.success() && quiet.stderr.is_empty(), || {
+        format!(
+            "`weir jobs` should print nothing on stderr by default: {}",
+            describe(&["jobs"], &quiet)
+        )
+    });
+
+    let master_log = json_log_lines(&master, &master.dir().join("master.log"));
+    master.check(
+        master_log.iter().any(|entry| entry["level"] == "INFO"),
+        || format!("the master logged no INFO entry: {master_log:?}"),
+    );
+    // The subtask's start is logged inside its span: the entry names job and task.
+    master.wait_until("the worker logs the subtask's start as JSON", SOON, || {
+        let entries = json_log_lines(&master, worker.log_path());
+        let started = entries
+            .iter()
+            .find(|entry| entry["fields"]["message"] == "subtask started")
+            .ok_or_else(|| {
+                format!(
+                    "no `subtask started` entry yet among {} entries",
+                    entries.len()
+                )
+            })?;
+        let spans = started["spans"].as_array().cloned().unwrap_or_default();
+        let in_task_span = spans
+            .iter()
+            .any(|span| span["job"] == job_id.as_str() && span["task"] == task_id.as_str());
+        if in_task_span {
+            Ok(())
+        } else {
+            Err(format!(
+                "`subtask started` does not carry job {job_id} and task {task_id}: {started}"
+            ))
+        }
     });
 }

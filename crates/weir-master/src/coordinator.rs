@@ -40,7 +40,7 @@ impl Master {
             }
             let rounds = self.cluster().due_checkpoints(Instant::now());
             for round in rounds {
-                let span = info_span!("checkpoint", job_id = %round.job_id, checkpoint_id = round.checkpoint_id);
+                let span = info_span!("checkpoint", job = %round.job_id, checkpoint_id = round.checkpoint_id);
                 let master = Arc::clone(&self);
                 let storage = Arc::clone(&storage);
                 tokio::spawn(master.take_checkpoint(round, storage).instrument(span));

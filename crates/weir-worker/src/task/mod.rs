@@ -356,8 +356,8 @@ pub fn spawn_task(
     );
     let span = info_span!(
         "subtask",
-        job_id = %spec.job_id,
-        task_id = %spec.task_id,
+        job = %spec.job_id,
+        task = %spec.task_id,
         subtask = spec.subtask_index,
     );
     Ok(start(
