@@ -62,26 +62,27 @@ impl ConsoleSink {
     async fn write_row(&mut self, row: Row) -> Result<(), ConnectorError> {
         self.rows_written += 1;
         if self.print_data {
-            let prefix = format!(
-                "subtaskIndex={} rowIndex={}: ",
-                self.subtask_index, self.rows_written
-            );
             let json = row.to_json(&self.schema);
-            let line_len = prefix.len() + json.len() + 1;
+            let line_len = prefix_len(self.subtask_index, self.rows_written) + json.len() + 1;
             if self.buffer.len() + line_len > self.buffer_cap {
                 self.write_out().await?;
             }
             if line_len > self.buffer_cap {
                 // Larger than the whole buffer: straight out, so the buffer keeps its bound.
                 let mut line = Vec::with_capacity(line_len);
-                push_line(&mut line, &prefix, &json);
+                push_line(&mut line, self.subtask_index, self.rows_written, &json);
                 self.emit(line).await?;
             } else {
                 if self.buffer.capacity() == 0 {
                     // Allocated once, at its bound, so it never grows by doubling past it.
                     self.buffer.reserve_exact(self.buffer_cap);
                 }
-                push_line(&mut self.buffer, &prefix, &json);
+                push_line(
+                    &mut self.buffer,
+                    self.subtask_index,
+                    self.rows_written,
+                    &json,
+                );
                 self.stats.set(self.buffer.len() as u64);
             }
         }
@@ -136,9 +137,17 @@ impl ConsoleSink {
     }
 }
 
+/// Length of `subtaskIndex=<subtask> rowIndex=<row>: `, worked out rather than formatted so
+/// that a row costs no allocation beyond its JSON.
+fn prefix_len(subtask: u32, row: u64) -> usize {
+    let digits = |n: u64| n.checked_ilog10().unwrap_or(0) as usize + 1;
+    "subtaskIndex= rowIndex=: ".len() + digits(u64::from(subtask)) + digits(row)
+}
+
 /// Appends one printed line: the prefix, the row's JSON and a newline.
-fn push_line(out: &mut Vec<u8>, prefix: &str, json: &str) {
-    out.extend_from_slice(prefix.as_bytes());
+fn push_line(out: &mut Vec<u8>, subtask: u32, row: u64, json: &str) {
+    // Writing into a Vec cannot fail.
+    let _ = write!(out, "subtaskIndex={subtask} rowIndex={row}: ");
     out.extend_from_slice(json.as_bytes());
     out.push(b'\n');
 }
@@ -185,6 +194,21 @@ mod tests {
         let captured = Arc::new(Mutex::new(Vec::new()));
         sink.output = Output::Memory(captured.clone());
         (sink, captured)
+    }
+
+    #[test]
+    fn prefix_length_matches_the_printed_prefix() {
+        for (subtask, row) in [
+            (0, 1),
+            (3, 9),
+            (3, 10),
+            (12, 999),
+            (7, 1000),
+            (u32::MAX, u64::MAX),
+        ] {
+            let printed = format!("subtaskIndex={subtask} rowIndex={row}: ");
+            assert_eq!(prefix_len(subtask, row), printed.len(), "{printed}");
+        }
     }
 
     fn with_buffer(bytes: u64) -> ConsoleSinkConfig {
