@@ -7,7 +7,8 @@
 //!   memory model;
 //! - [`rate`]: token-bucket arithmetic for read limits and generator pacing;
 //! - [`memory`]: the admission arithmetic a master uses to decide whether a subtask fits;
-//! - [`bytesize`]: byte quantities as written in settings (`"512MiB"`).
+//! - [`bytesize`]: byte quantities as written in settings (`"512MiB"`);
+//! - [`secrets`]: which option values are secrets, and their redaction.
 
 pub mod bytesize;
 pub mod config;
@@ -16,4 +17,5 @@ pub mod queue;
 pub mod rate;
 pub mod row;
 pub mod schema;
+pub mod secrets;
 pub mod split;
