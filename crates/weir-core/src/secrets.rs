@@ -49,10 +49,9 @@ fn redact_line(line: &str) -> std::borrow::Cow<'_, str> {
         return line.into();
     }
     let value_and_end = &line[separator + 1..];
+    // What follows the value on its line (a comma, closing braces) stays.
     let keep_from = value_and_end
-        .trim_end_matches(['\n', '\r'])
-        .trim_end()
-        .trim_end_matches([',', '}'])
+        .trim_end_matches(|c: char| c == ',' || c == '}' || c.is_whitespace())
         .len();
     let mut redacted = String::with_capacity(line.len());
     redacted.push_str(&line[..=separator]);
