@@ -23,6 +23,7 @@ mod options;
 mod parse;
 mod prefetch;
 mod reference;
+mod redact;
 mod section;
 
 use serde::{Deserialize, Serialize};
