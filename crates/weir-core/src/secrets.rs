@@ -173,14 +173,20 @@ mod tests {
     #[test]
     fn messages_lose_the_secret_and_quoted_fragments() {
         assert_eq!(
-            redact_message("reserved character '+' in \"hunter2+x\" (quote it)", "hunter2+x"),
+            redact_message(
+                "reserved character '+' in \"hunter2+x\" (quote it)",
+                "hunter2+x"
+            ),
             "reserved character '******' in \"******\" (quote it)"
         );
         assert_eq!(
             redact_message("must be a string, found number 12345", "12345"),
             "must be a string, found number ******"
         );
-        assert_eq!(redact_message("unterminated \"string", ""), "unterminated \"string");
+        assert_eq!(
+            redact_message("unterminated \"string", ""),
+            "unterminated \"string"
+        );
     }
 
     #[test]

@@ -200,7 +200,10 @@ mod tests {
         )
         .unwrap();
         let shown = format!("{props:?}");
-        assert!(!shown.contains("hunter2") && !shown.contains("s3cr3t"), "{shown}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("s3cr3t"),
+            "{shown}"
+        );
         assert!(shown.contains(r#""sasl.username": "alice""#), "{shown}");
         assert!(shown.contains(r#""sasl.password": "******""#), "{shown}");
         // The value itself is kept for librdkafka.

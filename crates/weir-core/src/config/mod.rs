@@ -22,8 +22,8 @@ mod locate;
 mod options;
 mod parse;
 mod prefetch;
-mod reference;
 mod redact;
+mod reference;
 mod section;
 
 use serde::{Deserialize, Serialize};
