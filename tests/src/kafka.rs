@@ -366,6 +366,126 @@ fn metadata_client(bootstrap: &str) -> BaseConsumer {
         .expect("Kafka metadata consumer")
 }
 
+/// The offsets committed to consumer group `group` for partitions `0..partitions` of `topic`
+/// (`None` where the group has none), read from the broker.
+pub fn committed_offsets(
+    bootstrap: &str,
+    group: &str,
+    topic: &str,
+    partitions: i32,
+) -> Vec<Option<i64>> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("Kafka consumer for committed offsets");
+    let mut list = rdkafka::TopicPartitionList::new();
+    for partition in 0..partitions {
+        list.add_partition(topic, partition);
+    }
+    let committed = consumer
+        .committed_offsets(list, Duration::from_secs(10))
+        .unwrap_or_else(|error| panic!("committed offsets of group {group} on {topic}: {error}"));
+    (0..partitions)
+        .map(|partition| {
+            match committed
+                .find_partition(topic, partition)
+                .map(|element| element.offset())
+            {
+                Some(rdkafka::Offset::Offset(offset)) => Some(offset),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+// ----------------------------------------------------------------------------------------------
+// The SASL_SSL listener
+// ----------------------------------------------------------------------------------------------
+
+/// Environment variable: `host:port` of the stack's SASL_SSL (SCRAM-SHA-512) listener.
+pub const SASL_ENV: &str = "WEIR_TEST_KAFKA_SASL";
+/// Environment variable: the PEM file of the CA that signed the listener's certificate.
+pub const SASL_CA_ENV: &str = "WEIR_TEST_KAFKA_SASL_CA";
+/// Environment variable: the SCRAM-SHA-512 user.
+pub const SASL_USER_ENV: &str = "WEIR_TEST_KAFKA_SASL_USER";
+/// Environment variable: the user's password.
+pub const SASL_PASSWORD_ENV: &str = "WEIR_TEST_KAFKA_SASL_PASSWORD";
+
+/// The stack's SASL_SSL listener and the credentials of its SCRAM user, as `deploy/local/stack
+/// env` prints them. No `Debug`: it holds a password.
+#[derive(Clone)]
+pub struct SaslListener {
+    /// `host:port` of the listener.
+    pub bootstrap: String,
+    /// The CA's PEM file (librdkafka's `ssl.ca.location`).
+    pub ca_location: String,
+    /// The SCRAM-SHA-512 user.
+    pub username: String,
+    /// Its password.
+    pub password: String,
+}
+
+impl SaslListener {
+    /// Reads the `WEIR_TEST_KAFKA_SASL*` variables and checks that the listener accepts
+    /// connections; the error names the variable or address and the command that starts the
+    /// stack.
+    pub fn from_env() -> Result<Self, crate::MissingService> {
+        const SERVICE: &str = "Kafka's SASL_SSL listener";
+        let read = |variable: &'static str| match std::env::var(variable) {
+            Ok(value) if !value.trim().is_empty() => Ok(value.trim().to_string()),
+            _ => Err(crate::MissingService::Unset {
+                variable,
+                service: SERVICE,
+            }),
+        };
+        let listener = SaslListener {
+            bootstrap: read(SASL_ENV)?,
+            ca_location: read(SASL_CA_ENV)?,
+            username: read(SASL_USER_ENV)?,
+            password: read(SASL_PASSWORD_ENV)?,
+        };
+        let unreachable = |reason: String| crate::MissingService::Unreachable {
+            variable: SASL_ENV,
+            service: SERVICE,
+            value: listener.bootstrap.clone(),
+            endpoint: listener.bootstrap.clone(),
+            reason,
+        };
+        if !std::path::Path::new(&listener.ca_location).is_file() {
+            return Err(unreachable(format!(
+                "its CA file {SASL_CA_ENV}={} does not exist",
+                listener.ca_location
+            )));
+        }
+        let address = std::net::ToSocketAddrs::to_socket_addrs(listener.bootstrap.as_str())
+            .ok()
+            .and_then(|mut all| all.next())
+            .ok_or_else(|| unreachable("the address does not resolve".to_string()))?;
+        std::net::TcpStream::connect_timeout(&address, Duration::from_secs(3)).map_err(|error| {
+            unreachable(format!(
+                "{error}; a stack brought up before it had this listener needs `deploy/local/stack down` and `up`"
+            ))
+        })?;
+        Ok(listener)
+    }
+
+    /// A `kafka.config = { ... }` block (HOCON) for this listener, with `password`.
+    pub fn kafka_config(&self, password: &str) -> String {
+        format!(
+            r#"kafka.config = {{
+      security.protocol = "SASL_SSL"
+      sasl.mechanisms = "SCRAM-SHA-512"
+      sasl.username = "{}"
+      sasl.password = "{password}"
+      ssl.ca.location = "{}"
+    }}"#,
+            self.username, self.ca_location
+        )
+    }
+}
+
 /// `(low, high)` watermarks of each partition `0..partitions` of `topic`.
 pub fn watermarks(bootstrap: &str, topic: &str, partitions: i32) -> Vec<(i64, i64)> {
     let consumer = metadata_client(bootstrap);

@@ -37,21 +37,67 @@ pub fn redact_job_text(text: &str) -> String {
     out
 }
 
-fn redact_line(line: &str) -> std::borrow::Cow<'_, str> {
-    let Some(separator) = line.find(['=', ':']) else {
-        return line.into();
-    };
+/// The byte offset of the separator of a `KEY = VALUE` / `KEY : VALUE` line whose key is
+/// secret; `None` for any other line.
+fn secret_separator(line: &str) -> Option<usize> {
+    let separator = line.find(['=', ':'])?;
     let key = line[..separator]
         .trim()
         .trim_matches(|c| c == '"' || c == '\'' || c == '{' || c == ',')
         .trim();
-    if key.is_empty() || !is_secret_key(key) {
-        return line.into();
+    (!key.is_empty() && is_secret_key(key)).then_some(separator)
+}
+
+/// The value of a job-text line `KEY = VALUE` whose key is secret (trimmed, without a trailing
+/// comma or brace and without quotes), as [`redact_job_text`] would hide it; `None` for any
+/// other line or an empty value.
+pub fn secret_value_of_line(line: &str) -> Option<&str> {
+    let separator = secret_separator(line)?;
+    let value = line[separator + 1..]
+        .trim()
+        .trim_end_matches([',', '}'])
+        .trim()
+        .trim_matches(|c| c == '"' || c == '\'');
+    (!value.is_empty()).then_some(value)
+}
+
+/// `message` (an error about the text `secret` came from) with every occurrence of `secret`
+/// and every quoted fragment (`"…"`, `'…'`) replaced by [`REDACTED`]: parsers quote the
+/// offending piece of a value, which for a secret option is a piece of the secret.
+pub fn redact_message(message: &str, secret: &str) -> String {
+    let message = if secret.is_empty() {
+        message.to_string()
+    } else {
+        message.replace(secret, REDACTED)
+    };
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message.as_str();
+    while let Some(open) = rest.find(['"', '\'']) {
+        let quote = rest[open..].chars().next().unwrap_or('"');
+        let Some(close) = rest[open + 1..].find(quote) else {
+            break;
+        };
+        out.push_str(&rest[..open]);
+        out.push(quote);
+        out.push_str(REDACTED);
+        out.push(quote);
+        rest = &rest[open + 1 + close + 1..];
     }
+    out.push_str(rest);
+    out
+}
+
+fn redact_line(line: &str) -> std::borrow::Cow<'_, str> {
+    let Some(separator) = secret_separator(line) else {
+        return line.into();
+    };
     let value_and_end = &line[separator + 1..];
-    // What follows the value on its line (a comma, closing braces) stays.
     let keep_from = value_and_end
-        .trim_end_matches(|c: char| c == ',' || c == '}' || c.is_whitespace())
+        .trim_end_matches(['\n', '\r'])
+        .trim_end()
+        .trim_end_matches([',', '}'])
+        // The blank before a closing brace stays with it: `s3cr3t }` → `"******" }`.
+        .trim_end()
         .len();
     let mut redacted = String::with_capacity(line.len());
     redacted.push_str(&line[..=separator]);
@@ -107,6 +153,40 @@ mod tests {
             "{redacted}"
         );
         assert_eq!(redacted.lines().count(), text.lines().count());
+    }
+
+    #[test]
+    fn secret_values_of_lines_are_found() {
+        assert_eq!(
+            secret_value_of_line("  sasl.password = \"hunter2\","),
+            Some("hunter2")
+        );
+        assert_eq!(
+            secret_value_of_line("\"ssl.key.password\": s3cr3t }"),
+            Some("s3cr3t")
+        );
+        assert_eq!(secret_value_of_line("sasl.username = alice"), None);
+        assert_eq!(secret_value_of_line("sasl.password ="), None);
+        assert_eq!(secret_value_of_line("no separator"), None);
+    }
+
+    #[test]
+    fn messages_lose_the_secret_and_quoted_fragments() {
+        assert_eq!(
+            redact_message(
+                "reserved character '+' in \"hunter2+x\" (quote it)",
+                "hunter2+x"
+            ),
+            "reserved character '******' in \"******\" (quote it)"
+        );
+        assert_eq!(
+            redact_message("must be a string, found number 12345", "12345"),
+            "must be a string, found number ******"
+        );
+        assert_eq!(
+            redact_message("unterminated \"string", ""),
+            "unterminated \"string"
+        );
     }
 
     #[test]

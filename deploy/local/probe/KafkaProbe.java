@@ -1,12 +1,17 @@
 // Readiness probe for the Kafka broker started by deploy/local/stack.
 //
 // Usage: java -cp <kafka lib>/*:<classes> KafkaProbe <host:port> <timeout-seconds>
+//            [<sasl host:port> <client.properties>]
 //
 // Polls, in this one JVM, until the broker answers real metadata requests
 // (DescribeCluster + Metadata/ListTopics) with a live broker that advertises
-// exactly <host:port>. Prints one line and exits 0 when ready; prints the last
-// error and exits 1 on timeout, 2 when the broker answers with the wrong
-// address (a configuration error that waiting will not fix).
+// exactly <host:port>; with the optional pair, then also on a second listener
+// with the client settings of that file (the stack's SASL_SSL listener: TLS
+// handshake and SCRAM login included). Prints one line and exits 0 when ready;
+// prints the last error and exits 1 on timeout, 2 when the broker answers with
+// the wrong address (a configuration error that waiting will not fix).
+import java.io.FileInputStream;
+import java.io.InputStream;
 import java.time.Duration;
 import java.util.Collection;
 import java.util.Properties;
@@ -20,14 +25,36 @@ import org.apache.kafka.common.Node;
 
 public final class KafkaProbe {
     public static void main(String[] args) throws Exception {
-        if (args.length != 2) {
-            System.err.println("usage: KafkaProbe <host:port> <timeout-seconds>");
+        if (args.length != 2 && args.length != 4) {
+            System.err.println("usage: KafkaProbe <host:port> <timeout-seconds> [<sasl host:port> <client.properties>]");
             System.exit(64);
         }
-        String bootstrap = args[0];
         long deadline = System.nanoTime() + Duration.ofSeconds(Long.parseLong(args[1])).toNanos();
+        String ready = probe(args[0], new Properties(), deadline);
+        if (ready != null && args.length == 4) {
+            Properties client = new Properties();
+            try (InputStream in = new FileInputStream(args[3])) {
+                client.load(in);
+            }
+            if (probe(args[2], client, deadline) == null) {
+                ready = null;
+            } else {
+                ready += "; " + client.getProperty("security.protocol") + " ("
+                        + client.getProperty("sasl.mechanism") + " login) at " + args[2] + " too";
+            }
+        }
+        if (ready != null) {
+            System.out.println(ready);
+        }
+        System.exit(ready == null ? code : 0);
+    }
 
-        Properties props = new Properties();
+    private static int code = 1;
+
+    // Polls the listener at `bootstrap` until it is ready or the deadline passes.
+    // Returns what the ready line says about it, or null after printing why not
+    // (the exit code is left in `code`).
+    private static String probe(String bootstrap, Properties props, long deadline) throws Exception {
         props.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
         props.put(AdminClientConfig.CLIENT_ID_CONFIG, "weir-stack-probe");
         props.put(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, "2000");
@@ -38,7 +65,8 @@ public final class KafkaProbe {
         props.put("retry.backoff.max.ms", "200");
 
         String last = "no answer yet";
-        int code = 1;
+        String ready = null;
+        code = 1;
         Admin admin = Admin.create(props);
         try {
             while (System.nanoTime() < deadline) {
@@ -58,8 +86,8 @@ public final class KafkaProbe {
                             code = 2;
                             break;
                         }
-                        System.out.println("Kafka ready: cluster " + clusterId + ", broker " + node.id()
-                                + " at " + advertised + ", " + topics.size() + " topic(s)");
+                        ready = "Kafka ready: cluster " + clusterId + ", broker " + node.id()
+                                + " at " + advertised + ", " + topics.size() + " topic(s)";
                         code = 0;
                         break;
                     }
@@ -72,8 +100,9 @@ public final class KafkaProbe {
             admin.close(Duration.ofMillis(500));
         }
         if (code != 0) {
-            System.out.println("Kafka not ready: " + last);
+            System.out.println("Kafka not ready at " + bootstrap + ": " + last);
+            return null;
         }
-        System.exit(code);
+        return ready;
     }
 }

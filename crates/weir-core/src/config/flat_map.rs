@@ -14,9 +14,24 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value as Json;
 
 /// `kafka.config`: librdkafka properties, every value as the string librdkafka receives.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+///
+/// Its `Debug` shows secret values (`sasl.password`, ...; see [`crate::secrets`]) redacted, so a
+/// `{:?}` of any config holding it never prints a password.
+#[derive(Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
 pub struct KafkaProperties(pub BTreeMap<String, String>);
+
+impl std::fmt::Debug for KafkaProperties {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(
+                self.0
+                    .iter()
+                    .map(|(key, value)| (key, crate::secrets::redact_value(key, value))),
+            )
+            .finish()
+    }
+}
 
 /// `start_mode.offsets`: `"<topic>-<partition>" = offset`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -176,6 +191,23 @@ mod tests {
             serde_json::from_str::<KafkaProperties>(&json).unwrap(),
             props
         );
+    }
+
+    #[test]
+    fn debug_output_redacts_secret_values() {
+        let props: KafkaProperties = serde_json::from_str(
+            r#"{"sasl":{"username":"alice","password":"hunter2"},"ssl.key.password":"s3cr3t"}"#,
+        )
+        .unwrap();
+        let shown = format!("{props:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("s3cr3t"),
+            "{shown}"
+        );
+        assert!(shown.contains(r#""sasl.username": "alice""#), "{shown}");
+        assert!(shown.contains(r#""sasl.password": "******""#), "{shown}");
+        // The value itself is kept for librdkafka.
+        assert_eq!(props.get("sasl.password"), Some("hunter2"));
     }
 
     #[test]

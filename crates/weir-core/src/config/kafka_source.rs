@@ -89,7 +89,11 @@ pub struct KafkaSourceConfig {
     #[serde(default = "default_commit_on_checkpoint")]
     pub commit_on_checkpoint: bool,
     /// librdkafka consumer properties, e.g. `kafka.config = { client.id = weir, security.protocol
-    /// = SSL }`. Properties Weir sets itself are rejected, naming the option to use instead:
+    /// = SSL }`, used by every Kafka client of the job (the master's partition listing, the
+    /// workers' readers and offset commits). Values of secret-looking keys (`sasl.password`,
+    /// `ssl.key.password`, ...) are redacted wherever Weir shows them (logs, errors). Kafka
+    /// with SASL_SSL: docs/security.md. Properties Weir sets itself are rejected, naming the
+    /// option to use instead:
     /// bootstrap.servers, metadata.broker.list, group.id, enable.auto.commit,
     /// enable.auto.offset.store, auto.commit.interval.ms, enable.partition.eof,
     /// queued.max.messages.kbytes, queued.min.messages, fetch.message.max.bytes,

@@ -22,6 +22,7 @@ mod locate;
 mod options;
 mod parse;
 mod prefetch;
+mod redact;
 mod reference;
 mod section;
 

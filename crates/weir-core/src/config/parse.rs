@@ -15,8 +15,13 @@ const SECTIONS: [&str; 3] = ["env", "source", "sink"];
 
 /// Parses a SeaTunnel-style job file. `origin` names the text in errors (usually its path).
 ///
-/// `${VAR}` substitutions are resolved from the process environment.
+/// `${VAR}` substitutions are resolved from the process environment. Errors never show the
+/// value of a secret option (see `redact`).
 pub fn parse_job(text: &str, origin: &str) -> Result<JobConfig, ConfigError> {
+    parse_job_text(text, origin).map_err(|error| super::redact::without_secrets(error, text))
+}
+
+fn parse_job_text(text: &str, origin: &str) -> Result<JobConfig, ConfigError> {
     let tokenize =
         |text: &str| hocon::tokenize(text).map_err(|error| hocon_error(origin, error.into()));
     let mut tokens = tokenize(text)?;
