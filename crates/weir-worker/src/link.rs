@@ -147,13 +147,18 @@ pub async fn run_link(link: Link, stop: CancellationToken) {
         };
         // The master counts its silence timeout from the registration.
         let registered_at = Instant::now();
+        link.session.registering();
         let outcome = tokio::select! {
-            () = stop.cancelled() => return,
+            () = stop.cancelled() => {
+                link.session.clear();
+                return;
+            }
             outcome = tokio::time::timeout(REGISTER_TIMEOUT, client.register_worker(request)) => outcome,
         };
         let registration = match outcome {
             Ok(Ok(response)) => response.into_inner(),
             failed => {
+                link.session.clear();
                 if !warned {
                     let error = match failed {
                         Ok(Err(status)) => status.message().to_string(),
@@ -207,27 +212,30 @@ struct Heartbeats<'a> {
 impl Heartbeats<'_> {
     /// Sends a heartbeat every interval and reads the master's answers, until the session ends:
     /// the worker lost its master (the session is then ended here, before anything else), or
-    /// `stop` fired (the worker deregisters first, while the stream is still open, so that the
-    /// master sees an orderly exit rather than a broken stream).
+    /// `stop` fired (the worker has deregistered).
     async fn until_session_ends(
         &self,
         client: &mut ClusterServiceClient<Channel>,
         stop: &CancellationToken,
     ) -> SessionEnd {
-        let lost = self.run(client, stop).await;
-        let session_id = self.link.session.clear();
-        match lost {
-            Some(cause) => SessionEnd::Lost(cause),
-            None => {
-                if let Some(session_id) = session_id {
-                    deregister(client, &self.link.identity.worker_id, session_id).await;
-                }
-                SessionEnd::Stopping
+        match self.run(client, stop).await {
+            Some(cause) => {
+                self.link.session.clear();
+                SessionEnd::Lost(cause)
             }
+            None => SessionEnd::Stopping,
         }
     }
 
-    /// The cause of the loss of the master, or `None` when `stop` fired.
+    /// The worker is stopping: its session ends, and it deregisters while its heartbeat stream
+    /// is still open, so that the master sees an orderly exit before the stream closes.
+    async fn leave(&self, client: &mut ClusterServiceClient<Channel>) {
+        if let Some(session_id) = self.link.session.clear() {
+            deregister(client, &self.link.identity.worker_id, session_id).await;
+        }
+    }
+
+    /// The cause of the loss of the master, or `None` when `stop` fired (after [`Self::leave`]).
     async fn run(
         &self,
         client: &mut ClusterServiceClient<Channel>,
@@ -251,7 +259,10 @@ impl Heartbeats<'_> {
         let mut heard_at = self.registered_at;
         let (beats, outgoing) = mpsc::channel(BEATS_QUEUED);
         let opened = tokio::select! {
-            () = stop.cancelled() => return None,
+            () = stop.cancelled() => {
+                self.leave(client).await;
+                return None;
+            }
             () = tokio::time::sleep_until((heard_at + timeout).into()) => return Some(no_answer()),
             opened = client.heartbeat(ReceiverStream::new(outgoing)) => opened,
         };
@@ -269,7 +280,11 @@ impl Heartbeats<'_> {
         let mut sequence = 0u64;
         loop {
             tokio::select! {
-                () = stop.cancelled() => return None,
+                () = stop.cancelled() => {
+                    // `beats` and `answers` live on: the stream stays open until this returns.
+                    self.leave(client).await;
+                    return None;
+                }
                 () = tokio::time::sleep_until((heard_at + timeout).into()) => return Some(no_answer()),
                 _ = ticker.tick() => {
                     sequence += 1;

@@ -22,7 +22,7 @@ impl pb::worker_service_server::WorkerService for WorkerApi {
         &self,
         request: Request<pb::DeployTaskRequest>,
     ) -> Result<Response<pb::DeployTaskResponse>, Status> {
-        let session = self.session.check(&request)?;
+        let session = self.session.check(&request).await?;
         self.tasks
             .deploy(request.into_inner(), session, Arc::clone(&self.status))
             .map_err(|error| match error {
@@ -38,7 +38,7 @@ impl pb::worker_service_server::WorkerService for WorkerApi {
         &self,
         request: Request<pb::AddSplitsRequest>,
     ) -> Result<Response<pb::AddSplitsResponse>, Status> {
-        self.session.check(&request)?;
+        self.session.check(&request).await?;
         self.tasks
             .add_splits(request.into_inner())
             .map_err(|error| Status::failed_precondition(error.to_string()))?;
@@ -62,7 +62,7 @@ impl pb::worker_service_server::WorkerService for WorkerApi {
         &self,
         request: Request<pb::TriggerCheckpointRequest>,
     ) -> Result<Response<pb::TriggerCheckpointResponse>, Status> {
-        let session = self.session.check(&request)?;
+        let session = self.session.check(&request).await?;
         let ack = checkpoints::trigger(&self.tasks, request.into_inner())
             .await
             .map_err(checkpoint_status)?;
@@ -79,7 +79,7 @@ impl pb::worker_service_server::WorkerService for WorkerApi {
         &self,
         request: Request<pb::CommitCheckpointRequest>,
     ) -> Result<Response<pb::CommitCheckpointResponse>, Status> {
-        self.session.check(&request)?;
+        self.session.check(&request).await?;
         checkpoints::commit(&self.tasks, request.into_inner())
             .await
             .map_err(checkpoint_status)?;

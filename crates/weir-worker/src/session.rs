@@ -5,44 +5,89 @@
 //! (`weir-session` metadata, stamped by the master): an order for any session but the current one
 //! — sent before the worker was fenced, or to a registration that has ended — is refused, so a
 //! fenced worker neither starts a task nor takes or commits a checkpoint.
+//!
+//! The master may deploy to a worker as soon as it has answered its registration, which can be
+//! before the worker has read that answer: an order that arrives while a registration is in
+//! flight waits for its outcome (at most [`REGISTRATION_WAIT`]) before it is checked.
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
+use tokio::sync::watch;
 use tonic::{Request, Status};
 use weir_proto::SESSION_METADATA;
 
+/// How long an order of the master waits for a registration in flight to complete.
+const REGISTRATION_WAIT: Duration = Duration::from_secs(5);
+
+/// Where the worker stands with the master.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum State {
+    /// Not registered: no order is taken.
+    None,
+    /// A registration was sent; its answer names the session.
+    Registering,
+    /// Registered under this session id.
+    Current(String),
+}
+
 /// The session id of the worker's current registration, if it has one.
-#[derive(Debug, Clone, Default)]
-pub struct CurrentSession(Arc<Mutex<Option<String>>>);
+#[derive(Debug, Clone)]
+pub struct CurrentSession(watch::Sender<State>);
+
+impl Default for CurrentSession {
+    fn default() -> Self {
+        Self(watch::Sender::new(State::None))
+    }
+}
 
 impl CurrentSession {
-    fn lock(&self) -> MutexGuard<'_, Option<String>> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    /// A registration is on its way to the master.
+    pub fn registering(&self) {
+        self.0.send_replace(State::Registering);
     }
 
     /// The worker registered and got `session_id`.
     pub fn set(&self, session_id: String) {
-        *self.lock() = Some(session_id);
+        self.0.send_replace(State::Current(session_id));
     }
 
-    /// The session ended (the worker lost its master, or is stopping); returns it.
+    /// The session ended (the worker lost its master, or is stopping), or a registration
+    /// failed; returns the session that ended, if any.
     pub fn clear(&self) -> Option<String> {
-        self.lock().take()
+        match self.0.send_replace(State::None) {
+            State::Current(session_id) => Some(session_id),
+            State::None | State::Registering => None,
+        }
     }
 
     /// Whether `session_id` is the current session.
     pub fn is(&self, session_id: &str) -> bool {
-        self.lock().as_deref() == Some(session_id)
+        matches!(&*self.0.borrow(), State::Current(current) if current == session_id)
     }
 
-    /// The session a call of the master is addressed to, if it is the current one; otherwise
-    /// a `FailedPrecondition` saying why the call is refused.
-    pub fn check<T>(&self, request: &Request<T>) -> Result<String, Status> {
+    /// The session a call of the master is addressed to, if it is the current one (once a
+    /// registration in flight has completed); otherwise a `FailedPrecondition` saying why the
+    /// call is refused.
+    pub async fn check<T>(&self, request: &Request<T>) -> Result<String, Status> {
         let named = request
             .metadata()
             .get(SESSION_METADATA)
             .and_then(|value| value.to_str().ok());
-        check(self.lock().as_deref(), named).map(str::to_string)
+        let mut state = self.0.subscribe();
+        let settled = tokio::time::timeout(
+            REGISTRATION_WAIT,
+            state.wait_for(|state| *state != State::Registering),
+        )
+        .await;
+        let current = match settled {
+            Ok(Ok(state)) => match &*state {
+                State::Current(current) => Some(current.clone()),
+                State::None | State::Registering => None,
+            },
+            // Still registering (or the link is gone): no session to take orders under.
+            Ok(Err(_)) | Err(_) => None,
+        };
+        check(current.as_deref(), named).map(str::to_string)
     }
 }
 
@@ -80,22 +125,25 @@ mod tests {
         request
     }
 
-    #[test]
-    fn only_calls_to_the_current_session_pass() {
+    #[tokio::test]
+    async fn only_calls_to_the_current_session_pass() {
         let session = CurrentSession::default();
-        let refused = session.check(&addressed_to(Some("s1"))).unwrap_err();
+        let refused = session.check(&addressed_to(Some("s1"))).await.unwrap_err();
         assert_eq!(refused.code(), tonic::Code::FailedPrecondition);
         assert!(refused.message().contains("has no session"), "{refused:?}");
 
         session.set("s1".into());
-        assert_eq!(session.check(&addressed_to(Some("s1"))).unwrap(), "s1");
+        assert_eq!(
+            session.check(&addressed_to(Some("s1"))).await.unwrap(),
+            "s1"
+        );
         assert!(session.is("s1"));
-        let unnamed = session.check(&addressed_to(None)).unwrap_err();
+        let unnamed = session.check(&addressed_to(None)).await.unwrap_err();
         assert!(unnamed.message().contains("names no worker session"));
 
         // Registered again: orders for the earlier registration are refused.
         session.set("s2".into());
-        let stale = session.check(&addressed_to(Some("s1"))).unwrap_err();
+        let stale = session.check(&addressed_to(Some("s1"))).await.unwrap_err();
         assert!(
             stale.message().contains("this worker's session is s2"),
             "{stale:?}"
@@ -103,7 +151,34 @@ mod tests {
 
         // Fenced: nothing passes until it registers again.
         assert_eq!(session.clear().as_deref(), Some("s2"));
-        assert!(session.check(&addressed_to(Some("s2"))).is_err());
+        assert!(session.check(&addressed_to(Some("s2"))).await.is_err());
         assert!(!session.is("s2"));
+    }
+
+    #[tokio::test]
+    async fn an_order_racing_the_registration_answer_waits_for_it() {
+        let session = CurrentSession::default();
+        session.registering();
+        let early = {
+            let session = session.clone();
+            tokio::spawn(async move { session.check(&addressed_to(Some("s3"))).await })
+        };
+        tokio::task::yield_now().await;
+        assert!(
+            !early.is_finished(),
+            "it waits while the registration is in flight"
+        );
+        session.set("s3".into());
+        assert_eq!(early.await.unwrap().unwrap(), "s3");
+
+        // A registration that fails leaves no session to take orders under.
+        session.registering();
+        let orphan = {
+            let session = session.clone();
+            tokio::spawn(async move { session.check(&addressed_to(Some("s3"))).await })
+        };
+        tokio::task::yield_now().await;
+        assert_eq!(session.clear(), None);
+        assert!(orphan.await.unwrap().is_err());
     }
 }

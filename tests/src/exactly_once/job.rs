@@ -31,7 +31,8 @@ impl JobFile {
         }
     }
 
-    fn text(&self, scenario: &Scenario) -> String {
+    /// The job file's text for `scenario`.
+    pub fn text(&self, scenario: &Scenario) -> String {
         let indent = |lines: &[String], by: &str| {
             lines
                 .iter()
