@@ -13,6 +13,7 @@ mod kafka;
 pub mod placement;
 mod plan;
 mod service;
+mod sessions;
 pub mod store;
 
 use std::future::Future;

@@ -33,6 +33,9 @@ const RECONNECT_BACKOFF: (Duration, Duration) =
 const REGISTER_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a stopping worker waits for the master to take its deregistration.
 const DEREGISTER_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long one task status report may take; a master that does not answer (a partition) must
+/// not hold the reports behind it forever.
+const REPORT_TIMEOUT: Duration = Duration::from_secs(5);
 /// HTTP/2 keepalive of the connection to the master: a connection that stops answering pings (a
 /// network partition that drops packets) is replaced, so registering again can reach the master
 /// once the network is back.
@@ -68,7 +71,17 @@ impl MasterReporter {
             while let Some(report) = reports.recv().await {
                 let mut client = client.clone();
                 for attempt in 1..=3u32 {
-                    match client.report_task_status(report.clone()).await {
+                    let sent = tokio::time::timeout(
+                        REPORT_TIMEOUT,
+                        client.report_task_status(report.clone()),
+                    )
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(tonic::Status::deadline_exceeded(format!(
+                            "no answer within {REPORT_TIMEOUT:?}"
+                        )))
+                    });
+                    match sent {
                         Ok(_) => break,
                         // The session ended (fenced or stopping): the master no longer counts
                         // this task, and retrying would not change that.
