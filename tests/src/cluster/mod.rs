@@ -85,7 +85,9 @@ pub fn describe(args: &[&str], output: &Output) -> String {
 /// Settings of a test master.
 #[derive(Debug, Clone)]
 pub struct MasterOptions {
-    /// `--heartbeat-timeout-ms` (short, so tests see dead workers quickly).
+    /// `--heartbeat-timeout-ms`. The default is the product's, 5 s: a worker fences itself when
+    /// the master leaves its heartbeats unanswered this long, and on a loaded test machine the
+    /// master can stall for a few seconds (a job store fsync). Tests of liveness set it shorter.
     pub heartbeat_timeout_ms: u64,
     /// `--heartbeat-interval-ms`.
     pub heartbeat_interval_ms: u64,
@@ -96,7 +98,7 @@ pub struct MasterOptions {
 impl Default for MasterOptions {
     fn default() -> Self {
         Self {
-            heartbeat_timeout_ms: 2000,
+            heartbeat_timeout_ms: 5000,
             heartbeat_interval_ms: 500,
             extra_args: Vec::new(),
         }
