@@ -6,8 +6,10 @@
 //! tested nothing.
 
 pub mod cluster;
+pub mod exactly_once;
 pub mod job_json;
 pub mod kafka;
+pub mod proxy;
 pub mod stack;
 
 use std::net::{TcpStream, ToSocketAddrs};

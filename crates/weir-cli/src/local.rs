@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tonic::transport::Channel;
@@ -21,6 +21,7 @@ use weir_proto::v1::job_service_client::JobServiceClient;
 use weir_worker::{WorkerConfig, WorkerError};
 
 use crate::output::job_state;
+use crate::signals::{StopSignal, StopSignals};
 
 mod progress;
 
@@ -107,30 +108,18 @@ async fn run_job(
     })
 }
 
-/// Ctrl-C presses, counted from when [`Interrupts::listen`] was called. Listening replaces the
-/// default "exit at once", so every wait must also watch these.
-pub struct Interrupts {
-    pressed: mpsc::UnboundedReceiver<()>,
-}
+/// Ctrl-C presses and SIGTERMs, alike, counted from when [`Interrupts::listen`] was called.
+/// Listening replaces the default "exit at once", so every wait must also watch these.
+pub struct Interrupts(StopSignals);
 
 impl Interrupts {
     pub fn listen() -> Self {
-        let (sender, pressed) = mpsc::unbounded_channel();
-        tokio::spawn(async move {
-            while tokio::signal::ctrl_c().await.is_ok() {
-                if sender.send(()).is_err() {
-                    break;
-                }
-            }
-        });
-        Self { pressed }
+        Self(StopSignals::listen())
     }
 
-    /// Completes at the next Ctrl-C; never, when signals cannot be watched.
-    pub async fn next(&mut self) {
-        if self.pressed.recv().await.is_none() {
-            std::future::pending::<()>().await;
-        }
+    /// Completes at the next Ctrl-C or SIGTERM; never, when signals cannot be watched.
+    pub async fn next(&mut self) -> StopSignal {
+        self.0.next().await
     }
 }
 
@@ -325,13 +314,13 @@ pub async fn submit(
 pub enum FollowEnd {
     /// The job reached a terminal state.
     Ended(Snapshot),
-    /// Ctrl-C was pressed.
+    /// Ctrl-C was pressed or SIGTERM arrived.
     Interrupted,
     /// The caller's condition held.
     Reached(Snapshot),
 }
 
-/// Polls the job, showing progress, until it ends, Ctrl-C is pressed or `until` holds.
+/// Polls the job, showing progress, until it ends, Ctrl-C or SIGTERM arrives, or `until` holds.
 pub async fn follow(
     client: &mut JobServiceClient<Channel>,
     job_id: &str,
@@ -351,8 +340,8 @@ pub async fn follow(
         }
         tokio::select! {
             () = tokio::time::sleep(POLL) => {}
-            () = interrupts.next() => {
-                progress.message("interrupted: stopping the job with a final checkpoint (Ctrl-C again to stop waiting)");
+            signal = interrupts.next() => {
+                progress.message(&format!("interrupted ({signal}): stopping the job with a final checkpoint (Ctrl-C again to stop waiting)"));
                 return Ok(FollowEnd::Interrupted);
             }
         }
@@ -360,7 +349,7 @@ pub async fn follow(
 }
 
 /// Stops the job with a final checkpoint (`StopJob`) and waits until it is Stopped (or
-/// otherwise ended), at most [`STOP_WAIT`] or until the next Ctrl-C. Returns the last state
+/// otherwise ended), at most [`STOP_WAIT`] or until the next Ctrl-C or SIGTERM. Returns the last state
 /// seen.
 pub async fn stop_job(
     client: &mut JobServiceClient<Channel>,
@@ -404,8 +393,8 @@ pub async fn stop_job(
         }
         tokio::select! {
             () = tokio::time::sleep(POLL) => {}
-            () = interrupts.next() => {
-                progress.message("interrupted again: shutting down without waiting for the stop");
+            signal = interrupts.next() => {
+                progress.message(&format!("interrupted again ({signal}): shutting down without waiting for the stop"));
                 return Ok(current);
             }
         }

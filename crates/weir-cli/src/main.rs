@@ -18,6 +18,7 @@ mod docs;
 mod local;
 mod output;
 mod servers;
+mod signals;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -69,8 +70,8 @@ enum Command {
         /// The job file (SeaTunnel-compatible HOCON).
         file: PathBuf,
     },
-    /// Run a job with a master and a worker in this process, until it ends or Ctrl-C
-    /// (which stops it with a final checkpoint).
+    /// Run a job with a master and a worker in this process, until it ends or Ctrl-C or SIGTERM
+    /// (which stop it with a final checkpoint).
     Local(local::LocalArgs),
     /// Kafka → files with no external service: an in-process Kafka with a backlog, read
     /// under a rate limit into JSON files under ./weir-demo/out, exactly once.

@@ -10,6 +10,8 @@ use serde::de::DeserializeOwned;
 use weir_master::MasterConfig;
 use weir_worker::WorkerConfig;
 
+use crate::signals::StopSignals;
+
 #[derive(Args)]
 pub struct MasterArgs {
     /// TOML file with master settings (see docs/configuration.md); flags override it.
@@ -83,13 +85,9 @@ fn load_toml<T: DeserializeOwned + Default>(path: Option<&Path>) -> anyhow::Resu
     toml::from_str(&text).with_context(|| format!("settings file {}", path.display()))
 }
 
-async fn ctrl_c() {
-    // If the signal handler cannot be installed the process still stops on SIGINT by default.
-    let _ = tokio::signal::ctrl_c().await;
-    tracing::info!("shutting down");
-}
-
 pub async fn run_master(args: MasterArgs) -> anyhow::Result<ExitCode> {
+    // Before anything else, so that a stop signal during start-up is a stop in order too.
+    let signals = StopSignals::listen();
     let mut config: MasterConfig = load_toml(args.config.as_deref())?;
     if let Some(listen) = args.listen {
         config.listen = listen;
@@ -112,11 +110,12 @@ pub async fn run_master(args: MasterArgs) -> anyhow::Result<ExitCode> {
     if let Some(retained) = args.checkpoint_retained {
         config.checkpoint_retained = retained;
     }
-    weir_master::run(config, ctrl_c()).await?;
+    weir_master::run(config, signals.shutdown()).await?;
     Ok(ExitCode::SUCCESS)
 }
 
 pub async fn run_worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
+    let signals = StopSignals::listen();
     let mut config: WorkerConfig = load_toml(args.config.as_deref())?;
     if let Some(master) = args.master {
         config.master = master;
@@ -145,6 +144,6 @@ pub async fn run_worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     if let Some(interval) = args.memory_sample_interval_ms {
         config.memory_sample_interval_ms = interval;
     }
-    weir_worker::run(config, ctrl_c()).await?;
+    weir_worker::run(config, signals.shutdown()).await?;
     Ok(ExitCode::SUCCESS)
 }

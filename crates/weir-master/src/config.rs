@@ -20,7 +20,8 @@ pub struct MasterConfig {
     #[schemars(with = "String")]
     pub data_dir: PathBuf,
     /// A worker silent for this long (milliseconds) is declared DEAD and its subtasks are placed
-    /// again. A crashed worker is seen sooner: its heartbeat stream closes.
+    /// again. A crashed worker is seen sooner: its heartbeat stream closes. Workers learn it when
+    /// they register: one whose heartbeats go unanswered this long stops all its tasks (fenced).
     #[serde(default = "default_heartbeat_timeout_ms")]
     pub heartbeat_timeout_ms: u64,
     /// Interval (milliseconds) workers are told to heartbeat at.

@@ -43,7 +43,7 @@ impl Master {
                 let span = info_span!("checkpoint", job = %round.job_id, checkpoint_id = round.checkpoint_id);
                 let master = Arc::clone(&self);
                 let storage = Arc::clone(&storage);
-                tokio::spawn(master.take_checkpoint(round, storage).instrument(span));
+                self.spawn(master.take_checkpoint(round, storage).instrument(span));
             }
         }
     }

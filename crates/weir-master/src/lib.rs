@@ -13,6 +13,7 @@ mod kafka;
 pub mod placement;
 mod plan;
 mod service;
+mod sessions;
 pub mod store;
 
 use std::future::Future;
@@ -34,6 +35,9 @@ use crate::store::{JobStore, StoreError};
 
 /// How often the scheduler looks for silent workers even when nothing wakes it.
 const SCHEDULER_TICK: Duration = Duration::from_millis(200);
+/// At shutdown, how long the gRPC server may take to close its connections, and then how long
+/// the background tasks may take to end, before the master stops without them.
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum MasterError {
@@ -70,6 +74,11 @@ pub async fn run(
 /// Runs a master on an already bound `listener` (which replaces `config.listen`) until
 /// `shutdown` completes. Lets an embedding process (`weir local`) bind an ephemeral port and
 /// know it before the master starts.
+///
+/// At shutdown every heartbeat stream is answered "master stopping" and ended (the workers stop
+/// their tasks, as for any loss of the master), the server closes its connections, and every
+/// background task — scheduler, checkpoint coordinator and rounds, split listers, deployments,
+/// cancels — is ended and waited for, each wait bounded by [`SHUTDOWN_WAIT`].
 pub async fn run_with_listener(
     config: MasterConfig,
     listener: TcpListener,
@@ -98,17 +107,38 @@ pub async fn run_with_listener(
 
     let master = Master::new(cluster);
     master.start_split_listers();
-    let scheduler = tokio::spawn(Arc::clone(&master).run_scheduler(SCHEDULER_TICK));
-    let coordinator = tokio::spawn(Arc::clone(&master).run_checkpoints(storage));
-    let result = tonic::transport::Server::builder()
+    master.spawn(Arc::clone(&master).run_scheduler(SCHEDULER_TICK));
+    master.spawn(Arc::clone(&master).run_checkpoints(storage));
+    let stopping = master.shutdown_token();
+    let serve = tonic::transport::Server::builder()
         .add_service(JobServiceServer::new(JobApi(Arc::clone(&master))))
         .add_service(ClusterServiceServer::new(ClusterApi(Arc::clone(&master))))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
-        .await;
-    scheduler.abort();
-    coordinator.abort();
-    if let Err(error) = &result {
-        warn!(%error, "master stopped with an error");
+        .serve_with_incoming_shutdown(
+            TcpListenerStream::new(listener),
+            stopping.clone().cancelled_owned(),
+        );
+    tokio::pin!(serve);
+    // The background tasks are told first: heartbeat streams are long-lived requests, and the
+    // server closes a connection only once its requests are done.
+    let result = tokio::select! {
+        result = &mut serve => result,
+        () = shutdown => {
+            stopping.cancel();
+            match tokio::time::timeout(SHUTDOWN_WAIT, &mut serve).await {
+                Ok(result) => result,
+                Err(_) => {
+                    warn!(wait = ?SHUTDOWN_WAIT, "connections still open at shutdown; stopping without them");
+                    Ok(())
+                }
+            }
+        }
+    };
+    if !master.stopped(SHUTDOWN_WAIT).await {
+        warn!(wait = ?SHUTDOWN_WAIT, "background tasks still running at shutdown; stopping without them");
+    }
+    match &result {
+        Ok(()) => info!("master stopped"),
+        Err(error) => warn!(%error, "master stopped with an error"),
     }
     result.map_err(MasterError::from)
 }

@@ -2,18 +2,27 @@
 //! dispatch of deployments and cancellations to workers' `WorkerService`.
 
 use std::collections::HashMap;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use tokio::sync::Notify;
-use tonic::transport::{Channel, Endpoint};
+use tokio::sync::{Notify, mpsc};
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tonic::metadata::MetadataValue;
+use tonic::transport::Endpoint;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::{debug, warn};
+use weir_proto::SESSION_METADATA;
 use weir_proto::v1 as pb;
 use weir_proto::v1::worker_service_client::WorkerServiceClient;
 
 use crate::cluster::{CancelOrder, Cluster, Deployment, SplitLister, SplitUpdate, StopError};
 use crate::plan::plan_for;
+use crate::sessions::{
+    HEARTBEAT_ANSWERS, SessionStamp, SharedCluster, WorkerClient, answer_heartbeats, lock,
+};
 
 /// How long the master waits for a worker to take a deployment, stop a task or add splits.
 /// Checkpoint barriers wait for the job's `env.checkpoint.timeout` instead, which may be longer:
@@ -42,34 +51,68 @@ async fn within_call_timeout<T>(
         })
 }
 
+/// HTTP/2 keepalive of the master's connections to workers: a worker whose connection stops
+/// answering pings is noticed by calls in flight (a checkpoint barrier would otherwise wait for
+/// its whole `checkpoint.timeout`).
+const WORKER_KEEPALIVE: (Duration, Duration) = (Duration::from_secs(5), Duration::from_secs(5));
 /// State shared by the services and the scheduler loop.
 pub struct Master {
-    cluster: Mutex<Cluster>,
+    cluster: SharedCluster,
     /// Wakes the scheduler loop when capacity or demand changed.
     wake: Notify,
     /// Wakes the checkpoint coordinator (a stop was requested).
     pub(crate) wake_checkpoints: Notify,
-    worker_clients: Mutex<HashMap<String, WorkerServiceClient<Channel>>>,
+    worker_clients: Mutex<HashMap<String, WorkerClient>>,
+    /// Every background task of the master, waited for at shutdown.
+    tasks: TaskTracker,
+    /// Fires when the master shuts down; ends every task of [`Master::spawn`].
+    shutdown: CancellationToken,
 }
 
 impl Master {
     pub fn new(cluster: Cluster) -> Arc<Self> {
         Arc::new(Self {
-            cluster: Mutex::new(cluster),
+            cluster: Arc::new(Mutex::new(cluster)),
             wake: Notify::new(),
             wake_checkpoints: Notify::new(),
             worker_clients: Mutex::new(HashMap::new()),
+            tasks: TaskTracker::new(),
+            shutdown: CancellationToken::new(),
         })
     }
 
-    /// The cluster model. Its methods never await, so holding the guard briefly is fine; a
-    /// panic while holding it leaves a model that is still consistent per operation, so a
-    /// poisoned lock is taken over rather than propagated.
+    /// The cluster model (see [`lock`]).
     pub fn cluster(&self) -> MutexGuard<'_, Cluster> {
-        self.cluster.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.cluster)
     }
 
-    /// Expires silent workers and places waiting work, until `shutdown` fires.
+    /// Runs `task` in the background until it ends or the master shuts down, whichever comes
+    /// first; [`Master::stopped`] waits for it.
+    pub(crate) fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
+        let shutdown = self.shutdown.clone();
+        self.tasks.spawn(async move {
+            tokio::select! {
+                () = shutdown.cancelled() => {}
+                () = task => {}
+            }
+        });
+    }
+
+    /// Fires when the master shuts down.
+    pub(crate) fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Ends every background task and waits for them, at most `bound`. False if some did not
+    /// end in time.
+    pub(crate) async fn stopped(&self, bound: Duration) -> bool {
+        self.shutdown.cancel();
+        self.tasks.close();
+        tokio::time::timeout(bound, self.tasks.wait()).await.is_ok()
+    }
+
+    /// Expires silent workers and places waiting work, until the master shuts down (it runs
+    /// under [`Master::spawn`]).
     pub async fn run_scheduler(self: Arc<Self>, tick: Duration) {
         loop {
             tokio::select! {
@@ -90,7 +133,7 @@ impl Master {
     pub fn start_split_listers(self: &Arc<Self>) {
         let listers = self.cluster().pending_split_listers();
         for (job_id, lister) in listers {
-            tokio::spawn(Arc::clone(self).run_split_lister(job_id, lister, None));
+            self.spawn(Arc::clone(self).run_split_lister(job_id, lister, None));
         }
     }
 
@@ -144,7 +187,7 @@ impl Master {
     fn send_split_updates(self: &Arc<Self>, updates: Vec<SplitUpdate>) {
         for update in updates {
             let master = Arc::clone(self);
-            tokio::spawn(async move { master.add_splits(update).await });
+            self.spawn(async move { master.add_splits(update).await });
         }
     }
 
@@ -187,7 +230,7 @@ impl Master {
         self.wake.notify_one();
     }
 
-    pub(crate) fn client(&self, address: &str) -> Result<WorkerServiceClient<Channel>, Status> {
+    pub(crate) fn client(&self, address: &str) -> Result<WorkerClient, Status> {
         let mut clients = self
             .worker_clients
             .lock()
@@ -199,8 +242,11 @@ impl Master {
             .map_err(|error| {
                 Status::invalid_argument(format!("worker address {address}: {error}"))
             })?
-            .connect_timeout(Duration::from_secs(3));
-        let client = WorkerServiceClient::new(endpoint.connect_lazy());
+            .connect_timeout(Duration::from_secs(3))
+            .http2_keep_alive_interval(WORKER_KEEPALIVE.0)
+            .keep_alive_timeout(WORKER_KEEPALIVE.1);
+        let stamp = SessionStamp::new(Arc::clone(&self.cluster), address);
+        let client = WorkerServiceClient::with_interceptor(endpoint.connect_lazy(), stamp);
         clients.insert(address.to_string(), client.clone());
         Ok(client)
     }
@@ -212,18 +258,32 @@ impl Master {
     ) {
         for deployment in deployments {
             let master = Arc::clone(self);
-            tokio::spawn(async move { master.deploy(deployment).await });
+            self.spawn(async move { master.deploy(deployment).await });
         }
         for order in cancels {
             let master = Arc::clone(self);
-            tokio::spawn(async move { master.cancel_task(order).await });
+            self.spawn(async move { master.cancel_task(order).await });
         }
     }
 
     async fn deploy(&self, deployment: Deployment) {
         let task_id = deployment.request.task_id.clone();
+        // Addressed to the session the subtask was placed under, not to whatever registration
+        // the worker has when the call leaves: a worker that registered again since must not
+        // start an attempt the master already counts as lost.
+        let Some(session) = self
+            .cluster()
+            .deployment_session(&deployment.worker_id, &task_id)
+        else {
+            debug!(task = %task_id, worker = %deployment.worker_id, "not deployed: superseded before it was sent");
+            return;
+        };
+        let mut request = Request::new(deployment.request);
+        if let Ok(value) = MetadataValue::try_from(session.as_str()) {
+            request.metadata_mut().insert(SESSION_METADATA, value);
+        }
         let result = match self.client(&deployment.address) {
-            Ok(mut client) => within_call_timeout(client.deploy_task(deployment.request))
+            Ok(mut client) => within_call_timeout(client.deploy_task(request))
                 .await
                 .map(|_| ()),
             Err(status) => Err(status),
@@ -316,7 +376,8 @@ impl pb::job_service_server::JobService for JobApi {
             // submission at once, an unreachable broker leaves the job waiting with the error.
             let (done, first_listing) = tokio::sync::oneshot::channel();
             let master = Arc::clone(&self.0);
-            tokio::spawn(master.run_split_lister(job_id.clone(), lister, Some(done)));
+            self.0
+                .spawn(master.run_split_lister(job_id.clone(), lister, Some(done)));
             let _ = tokio::time::timeout(FIRST_LISTING_WAIT, first_listing).await;
         }
         let (outcome, deployments) = {
@@ -411,44 +472,52 @@ impl pb::cluster_service_server::ClusterService for ClusterApi {
                 "a worker must register with an id and an address",
             ));
         }
-        let (session_id, interval) = {
+        let (session_id, settings) = {
             let mut cluster = self.0.cluster();
             let session_id = cluster.register_worker(&request);
-            (session_id, cluster.settings().heartbeat_interval)
+            (session_id, cluster.settings())
         };
         self.0.wake_scheduler();
         Ok(Response::new(pb::RegisterWorkerResponse {
             session_id,
-            heartbeat_interval_ms: interval.as_millis() as u64,
+            heartbeat_interval_ms: millis(settings.heartbeat_interval),
+            heartbeat_timeout_ms: millis(settings.heartbeat_timeout),
         }))
     }
+
+    type HeartbeatStream =
+        Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::HeartbeatResponse, Status>> + Send>>;
 
     async fn heartbeat(
         &self,
         request: Request<Streaming<pb::HeartbeatRequest>>,
-    ) -> Result<Response<pb::HeartbeatResponse>, Status> {
-        let mut stream = request.into_inner();
-        let mut identity: Option<(String, String)> = None;
-        let cause = loop {
-            match stream.message().await {
-                Ok(Some(beat)) => {
-                    if let Err(stale) = self.0.cluster().heartbeat(&beat) {
-                        return Err(Status::failed_precondition(stale.to_string()));
-                    }
-                    identity = Some((beat.worker_id, beat.session_id));
-                }
-                Ok(None) => break "its heartbeat stream ended".to_string(),
-                Err(status) => break format!("its heartbeat stream broke ({})", status.message()),
-            }
-        };
-        if let Some((worker_id, session_id)) = identity {
-            debug!(worker = %worker_id, %cause, "heartbeat stream closed");
-            self.0
-                .cluster()
-                .worker_lost(&worker_id, &session_id, &cause);
+    ) -> Result<Response<Self::HeartbeatStream>, Status> {
+        let (answers, stream) = mpsc::channel(HEARTBEAT_ANSWERS);
+        let master = Arc::clone(&self.0);
+        let shutdown = self.0.shutdown_token();
+        // Not under `Master::spawn`: at shutdown it still sends its last answer, then ends.
+        self.0.tasks.spawn(answer_heartbeats(
+            master,
+            request.into_inner(),
+            answers,
+            shutdown,
+        ));
+        Ok(Response::new(Box::pin(ReceiverStream::new(stream))))
+    }
+
+    async fn deregister_worker(
+        &self,
+        request: Request<pb::DeregisterWorkerRequest>,
+    ) -> Result<Response<pb::DeregisterWorkerResponse>, Status> {
+        let request = request.into_inner();
+        let was_current = self
+            .0
+            .cluster()
+            .worker_deregistered(&request.worker_id, &request.session_id);
+        if was_current {
             self.0.wake_scheduler();
         }
-        Ok(Response::new(pb::HeartbeatResponse {}))
+        Ok(Response::new(pb::DeregisterWorkerResponse { was_current }))
     }
 
     async fn report_task_status(
@@ -459,6 +528,14 @@ impl pb::cluster_service_server::ClusterService for ClusterApi {
         let state = pb::TaskState::try_from(report.state).unwrap_or(pb::TaskState::Unspecified);
         let orders = {
             let mut cluster = self.0.cluster();
+            // A fenced worker's tasks belong to a session the master has ended (and whose
+            // subtasks it placed again): nothing they say counts any more.
+            if !cluster.is_current_session(&report.worker_id, &report.session_id) {
+                return Err(Status::failed_precondition(format!(
+                    "task {} reports for session {:?} of worker {}, which is not its current session; the report is refused",
+                    report.task_id, report.session_id, report.worker_id
+                )));
+            }
             if let Some(metrics) = report.metrics {
                 cluster.record_final_metrics(&report.task_id, metrics);
             }
@@ -468,4 +545,8 @@ impl pb::cluster_service_server::ClusterService for ClusterApi {
         self.0.wake_scheduler();
         Ok(Response::new(pb::TaskStatusAck {}))
     }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }

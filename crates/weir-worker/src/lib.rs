@@ -1,11 +1,13 @@
 //! A Weir worker: registers with the master, heartbeats its live memory and task metrics, runs
-//! the subtasks the master deploys, and pauses intake when memory runs high.
+//! the subtasks the master deploys, and pauses intake when memory runs high. A worker that loses
+//! its master is fenced: it stops all its tasks (`link`).
 
 mod checkpoints;
 pub mod config;
 mod link;
 pub mod memory;
 mod service;
+mod session;
 pub mod task;
 mod tasks;
 
@@ -15,15 +17,22 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
-use tracing::info;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
 use weir_proto::v1::cluster_service_client::ClusterServiceClient;
 use weir_proto::v1::worker_service_server::WorkerServiceServer;
 
 pub use crate::config::WorkerConfig;
-use crate::link::{Identity, MasterReporter};
+use crate::link::{Identity, Link, MasterReporter};
 use crate::memory::{MemoryProbe, Watermarks};
 use crate::service::WorkerApi;
+use crate::session::CurrentSession;
 use crate::tasks::TaskTable;
+
+/// At shutdown, how long the link may take to deregister, then the background tasks to end, then
+/// the gRPC server to close its connections, before the worker stops without them.
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
@@ -63,6 +72,11 @@ pub async fn run(
 /// Runs a worker on an already bound `listener` until `shutdown` completes. The listener's
 /// address replaces `config.listen`, so the default worker id and advertised address name the
 /// port actually bound (an embedding process such as `weir local` binds port 0).
+///
+/// At shutdown the worker first deregisters, so that the master places its subtasks elsewhere
+/// at once (its session ends with that: it takes no further order), then stops its tasks, ends
+/// its background tasks (governor, reporter) and finally its server, each wait bounded by
+/// [`SHUTDOWN_WAIT`].
 pub async fn run_with_listener(
     mut config: WorkerConfig,
     listener: TcpListener,
@@ -80,10 +94,15 @@ pub async fn run_with_listener(
         None => memory::default_memory_limit(&first, config.memory_fraction),
     };
     let watermarks = Watermarks::new(memory_limit, config.soft_watermark, config.resume_watermark);
+    // Every background task runs under `tracker`; `stopping` ends the governor and the reporter.
+    let tracker = TaskTracker::new();
+    let stopping = CancellationToken::new();
     let memory = memory::start_governor(
         probe,
         watermarks,
         Duration::from_millis(config.memory_sample_interval_ms),
+        &tracker,
+        stopping.clone(),
     );
 
     let identity = Identity {
@@ -108,24 +127,79 @@ pub async fn run_with_listener(
             address: config.master.clone(),
             source,
         })?;
-    let tasks = TaskTable::new(identity.worker_id.clone(), memory.intake_paused());
-    let reporter = MasterReporter::start(ClusterServiceClient::new(channel.clone()));
-    let link = tokio::spawn(link::run_link(
-        channel,
-        identity,
-        memory.clone(),
-        tasks.clone(),
+    let session = CurrentSession::default();
+    let tasks = TaskTable::new(
+        identity.worker_id.clone(),
+        memory.intake_paused(),
+        session.clone(),
+        tracker.clone(),
+    );
+    let reporter = MasterReporter::start(
+        ClusterServiceClient::new(channel.clone()),
+        &tracker,
+        stopping.clone(),
+    );
+    let leave = CancellationToken::new();
+    let link = tracker.spawn(link::run_link(
+        Link {
+            channel,
+            identity,
+            memory: memory.clone(),
+            tasks: tasks.clone(),
+            session: session.clone(),
+        },
+        leave.clone(),
     ));
 
     let api = WorkerApi {
         tasks: tasks.clone(),
         status: reporter,
+        session,
     };
-    let result = tonic::transport::Server::builder()
+    let server_stop = CancellationToken::new();
+    let serve = tonic::transport::Server::builder()
         .add_service(WorkerServiceServer::new(api))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
-        .await;
-    link.abort();
-    tasks.cancel_all().await;
+        .serve_with_incoming_shutdown(
+            TcpListenerStream::new(listener),
+            server_stop.clone().cancelled_owned(),
+        );
+    tokio::pin!(serve);
+    let failed = tokio::select! {
+        result = &mut serve => Some(result),
+        () = shutdown => None,
+    };
+
+    // Deregister first: the master moves the subtasks now rather than after its heartbeat
+    // timeout, and the ended session refuses its orders while the tasks stop.
+    leave.cancel();
+    if tokio::time::timeout(SHUTDOWN_WAIT, link).await.is_err() {
+        warn!(wait = ?SHUTDOWN_WAIT, "the link to the master did not end at shutdown");
+    }
+    let stopped = tasks.cancel_all().await;
+    info!(tasks = stopped, "all tasks stopped");
+    stopping.cancel();
+    tracker.close();
+    if tokio::time::timeout(SHUTDOWN_WAIT, tracker.wait())
+        .await
+        .is_err()
+    {
+        warn!(wait = ?SHUTDOWN_WAIT, "background tasks still running at shutdown; stopping without them");
+    }
+    let result = match failed {
+        Some(result) => result,
+        None => {
+            server_stop.cancel();
+            tokio::time::timeout(SHUTDOWN_WAIT, &mut serve)
+                .await
+                .unwrap_or_else(|_| {
+                    warn!(wait = ?SHUTDOWN_WAIT, "connections still open at shutdown; stopping without them");
+                    Ok(())
+                })
+        }
+    };
+    match &result {
+        Ok(()) => info!("worker stopped"),
+        Err(error) => warn!(%error, "worker stopped with an error"),
+    }
     result.map_err(WorkerError::from)
 }

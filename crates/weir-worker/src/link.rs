@@ -1,27 +1,47 @@
-//! The worker's link to the master: registration, the heartbeat stream, task status reports.
+//! The worker's link to the master: registration, the heartbeat stream, task status reports,
+//! and deregistration when the worker stops.
 //!
-//! While the heartbeat stream is up the worker runs what the master deployed. When the stream
-//! breaks (master gone, or the master declared this worker dead), the worker stops all its
-//! tasks before registering again: the master has, or will have, placed them elsewhere, and two
-//! copies of a subtask must never run.
+//! While the master answers its heartbeats the worker runs what the master deployed. When it
+//! loses its master — no answer for `heartbeat_timeout_ms` (handed over at registration), an
+//! answer that its session has ended, or the end of the stream — the worker is **fenced**: its
+//! session ends at once, so it takes no further order of the master (`crate::session`), and it
+//! stops all its tasks before it registers again. The master declares it dead after the same
+//! timeout, counted from no earlier a beat, and only then places its subtasks elsewhere: two
+//! copies of a subtask must never commit, and the fenced one has nothing left to commit with.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tonic::transport::{Channel, Endpoint};
 use tracing::{info, warn};
 use weir_proto::v1 as pb;
 use weir_proto::v1::cluster_service_client::ClusterServiceClient;
 
 use crate::memory::MemoryState;
+use crate::session::CurrentSession;
 use crate::tasks::{StatusSink, TaskTable};
 
 /// First and largest pause between attempts to reach the master.
 const RECONNECT_BACKOFF: (Duration, Duration) =
     (Duration::from_millis(200), Duration::from_secs(5));
+/// How long a registration may take before it is tried again.
+const REGISTER_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a stopping worker waits for the master to take its deregistration.
+const DEREGISTER_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long one task status report may take; a master that does not answer (a partition) must
+/// not hold the reports behind it forever.
+const REPORT_TIMEOUT: Duration = Duration::from_secs(5);
+/// HTTP/2 keepalive of the connection to the master: a connection that stops answering pings (a
+/// network partition that drops packets) is replaced, so registering again can reach the master
+/// once the network is back.
+const MASTER_KEEPALIVE: (Duration, Duration) = (Duration::from_secs(5), Duration::from_secs(5));
+/// Heartbeats queued for the stream; when the master stops reading, later beats are skipped.
+const BEATS_QUEUED: usize = 2;
 
 /// What the worker tells the master about itself.
 #[derive(Debug, Clone)]
@@ -38,16 +58,37 @@ pub struct MasterReporter {
 }
 
 impl MasterReporter {
-    pub fn start(client: ClusterServiceClient<Channel>) -> Arc<Self> {
+    /// Starts the sender under `tracker`, until `stop` fires.
+    pub fn start(
+        client: ClusterServiceClient<Channel>,
+        tracker: &TaskTracker,
+        stop: CancellationToken,
+    ) -> Arc<Self> {
         // Unbounded is safe here: at most a few reports per task lifetime, and tasks are bounded
         // by the worker's memory budget.
         let (queue, mut reports) = mpsc::unbounded_channel::<pb::TaskStatusReport>();
-        tokio::spawn(async move {
+        let send_all = async move {
             while let Some(report) = reports.recv().await {
                 let mut client = client.clone();
                 for attempt in 1..=3u32 {
-                    match client.report_task_status(report.clone()).await {
+                    let sent = tokio::time::timeout(
+                        REPORT_TIMEOUT,
+                        client.report_task_status(report.clone()),
+                    )
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(tonic::Status::deadline_exceeded(format!(
+                            "no answer within {REPORT_TIMEOUT:?}"
+                        )))
+                    });
+                    match sent {
                         Ok(_) => break,
+                        // The session ended (fenced or stopping): the master no longer counts
+                        // this task, and retrying would not change that.
+                        Err(status) if status.code() == tonic::Code::FailedPrecondition => {
+                            info!(task = %report.task_id, reason = %status.message(), "task status not taken by the master");
+                            break;
+                        }
                         Err(status) => {
                             warn!(task = %report.task_id, attempt, error = %status.message(), "could not report task status");
                             tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt)))
@@ -55,6 +96,12 @@ impl MasterReporter {
                         }
                     }
                 }
+            }
+        };
+        tracker.spawn(async move {
+            tokio::select! {
+                () = stop.cancelled() => {}
+                () = send_all => {}
             }
         });
         Arc::new(Self { queue })
@@ -70,77 +117,265 @@ impl StatusSink for MasterReporter {
 pub fn master_channel(master: &str) -> Result<Channel, tonic::transport::Error> {
     Ok(Endpoint::from_shared(master.to_string())?
         .connect_timeout(Duration::from_secs(3))
+        .http2_keep_alive_interval(MASTER_KEEPALIVE.0)
+        .keep_alive_timeout(MASTER_KEEPALIVE.1)
+        .keep_alive_while_idle(true)
         .connect_lazy())
 }
 
-/// Registers, heartbeats, and re-registers after every loss of the master, forever.
-pub async fn run_link(channel: Channel, identity: Identity, memory: MemoryState, tasks: TaskTable) {
+/// What the link works with.
+pub struct Link {
+    pub channel: Channel,
+    pub identity: Identity,
+    pub memory: MemoryState,
+    pub tasks: TaskTable,
+    pub session: CurrentSession,
+}
+
+/// How a registration ended.
+enum SessionEnd {
+    /// The worker lost its master, for this reason.
+    Lost(String),
+    /// The worker is stopping (and has deregistered).
+    Stopping,
+}
+
+/// Registers, heartbeats, and re-registers after every loss of the master, until `stop` fires;
+/// then deregisters (if registered) and returns. Stopping the tasks at shutdown is the caller's.
+pub async fn run_link(link: Link, stop: CancellationToken) {
     let mut backoff = RECONNECT_BACKOFF.0;
     let mut warned = false;
     loop {
-        let mut client = ClusterServiceClient::new(channel.clone());
+        let mut client = ClusterServiceClient::new(link.channel.clone());
+        let identity = &link.identity;
         let request = pb::RegisterWorkerRequest {
             worker_id: identity.worker_id.clone(),
             address: identity.address.clone(),
             cores: identity.cores,
             memory_limit_bytes: identity.memory_limit,
-            memory: Some(memory.report(identity.memory_limit, tasks.reserved())),
+            memory: Some(
+                link.memory
+                    .report(identity.memory_limit, link.tasks.reserved()),
+            ),
         };
-        let registration = match client.register_worker(request).await {
-            Ok(response) => response.into_inner(),
-            Err(status) => {
+        // The master counts its silence timeout from the registration.
+        let registered_at = Instant::now();
+        link.session.registering();
+        let outcome = tokio::select! {
+            () = stop.cancelled() => {
+                link.session.clear();
+                return;
+            }
+            outcome = tokio::time::timeout(REGISTER_TIMEOUT, client.register_worker(request)) => outcome,
+        };
+        let registration = match outcome {
+            Ok(Ok(response)) => response.into_inner(),
+            failed => {
+                link.session.clear();
                 if !warned {
-                    warn!(error = %status.message(), "cannot reach the master; retrying");
+                    let error = match failed {
+                        Ok(Err(status)) => status.message().to_string(),
+                        _ => format!("no answer within {REGISTER_TIMEOUT:?}"),
+                    };
+                    warn!(%error, "cannot reach the master; retrying");
                     warned = true;
                 }
-                tokio::time::sleep(backoff).await;
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(backoff) => {}
+                }
                 backoff = (backoff * 2).min(RECONNECT_BACKOFF.1);
                 continue;
             }
         };
         backoff = RECONNECT_BACKOFF.0;
         warned = false;
-        info!(worker = %identity.worker_id, "registered with the master");
+        link.session.set(registration.session_id.clone());
+        info!(worker = %identity.worker_id, session = %registration.session_id, "registered with the master");
 
-        let cause =
-            heartbeat_until_broken(&mut client, &identity, &registration, &memory, &tasks).await;
-        warn!(%cause, "lost the master; stopping all tasks before registering again");
-        tasks.cancel_all().await;
+        let beats = Heartbeats {
+            registration: &registration,
+            registered_at,
+            link: &link,
+        };
+        match beats.until_session_ends(&mut client, &stop).await {
+            SessionEnd::Stopping => return,
+            SessionEnd::Lost(cause) => {
+                let started = Instant::now();
+                warn!(%cause, "lost the master: fenced, stopping all tasks before registering again");
+                let stopped = link.tasks.cancel_all().await;
+                info!(
+                    tasks = stopped,
+                    took_ms = started.elapsed().as_millis() as u64,
+                    "fenced: all tasks stopped"
+                );
+            }
+        }
     }
 }
 
-async fn heartbeat_until_broken(
-    client: &mut ClusterServiceClient<Channel>,
-    identity: &Identity,
-    registration: &pb::RegisterWorkerResponse,
-    memory: &MemoryState,
-    tasks: &TaskTable,
-) -> String {
-    let interval = Duration::from_millis(registration.heartbeat_interval_ms.max(1));
-    let (beats, stream) = mpsc::channel(1);
-    let sender = async {
+/// One registration's heartbeat stream.
+struct Heartbeats<'a> {
+    registration: &'a pb::RegisterWorkerResponse,
+    /// When the registration was sent: the master has heard the worker since.
+    registered_at: Instant,
+    link: &'a Link,
+}
+
+impl Heartbeats<'_> {
+    /// Sends a heartbeat every interval and reads the master's answers, until the session ends:
+    /// the worker lost its master (the session is then ended here, before anything else), or
+    /// `stop` fired (the worker has deregistered).
+    async fn until_session_ends(
+        &self,
+        client: &mut ClusterServiceClient<Channel>,
+        stop: &CancellationToken,
+    ) -> SessionEnd {
+        match self.run(client, stop).await {
+            Some(cause) => {
+                self.link.session.clear();
+                SessionEnd::Lost(cause)
+            }
+            None => SessionEnd::Stopping,
+        }
+    }
+
+    /// The worker is stopping: its session ends, and it deregisters while its heartbeat stream
+    /// is still open, so that the master sees an orderly exit before the stream closes.
+    async fn leave(&self, client: &mut ClusterServiceClient<Channel>) {
+        if let Some(session_id) = self.link.session.clear() {
+            deregister(client, &self.link.identity.worker_id, session_id).await;
+        }
+    }
+
+    /// The cause of the loss of the master, or `None` when `stop` fired (after [`Self::leave`]).
+    async fn run(
+        &self,
+        client: &mut ClusterServiceClient<Channel>,
+        stop: &CancellationToken,
+    ) -> Option<String> {
+        let registration = self.registration;
+        let interval = Duration::from_millis(registration.heartbeat_interval_ms.max(1));
+        let timeout = match registration.heartbeat_timeout_ms {
+            // A master that does not say (it predates fencing): its default ratio.
+            0 => interval * 5,
+            millis => Duration::from_millis(millis),
+        };
+        let no_answer = || {
+            format!(
+                "no answer to its heartbeats for {} ms (the heartbeat timeout)",
+                timeout.as_millis()
+            )
+        };
+        // Sent time of the newest beat the master answered: it heard the worker then, so it
+        // declares it dead no earlier than `timeout` after that.
+        let mut heard_at = self.registered_at;
+        let (beats, outgoing) = mpsc::channel(BEATS_QUEUED);
+        let opened = tokio::select! {
+            () = stop.cancelled() => {
+                self.leave(client).await;
+                return None;
+            }
+            () = tokio::time::sleep_until((heard_at + timeout).into()) => return Some(no_answer()),
+            opened = client.heartbeat(ReceiverStream::new(outgoing)) => opened,
+        };
+        let mut answers = match opened {
+            Ok(response) => response.into_inner(),
+            Err(status) => {
+                return Some(format!("the heartbeat stream failed: {}", status.message()));
+            }
+        };
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut rates = RateTracker::default();
+        // Beats not answered yet, by sequence; at most `timeout / interval` of them.
+        let mut unanswered: VecDeque<(u64, Instant)> = VecDeque::new();
+        let mut sequence = 0u64;
         loop {
-            ticker.tick().await;
-            let beat = pb::HeartbeatRequest {
-                worker_id: identity.worker_id.clone(),
-                session_id: registration.session_id.clone(),
-                memory: Some(memory.report(identity.memory_limit, tasks.reserved())),
-                tasks: rates.fill(tasks.metrics()),
-            };
-            if beats.send(beat).await.is_err() {
-                return;
+            tokio::select! {
+                () = stop.cancelled() => {
+                    // `beats` and `answers` live on: the stream stays open until this returns.
+                    self.leave(client).await;
+                    return None;
+                }
+                () = tokio::time::sleep_until((heard_at + timeout).into()) => return Some(no_answer()),
+                _ = ticker.tick() => {
+                    sequence += 1;
+                    let beat = self.beat(sequence, &mut rates);
+                    match beats.try_send(beat) {
+                        Ok(()) => unanswered.push_back((sequence, Instant::now())),
+                        // The master does not take beats: its answers will stop too.
+                        Err(mpsc::error::TrySendError::Full(_)) => {}
+                        Err(mpsc::error::TrySendError::Closed(_)) => {
+                            return Some("the heartbeat stream closed".to_string());
+                        }
+                    }
+                }
+                answer = answers.message() => match answer {
+                    Ok(Some(answer)) => {
+                        while let Some(&(sent, at)) = unanswered.front()
+                            && sent <= answer.sequence
+                        {
+                            unanswered.pop_front();
+                            if sent == answer.sequence {
+                                heard_at = heard_at.max(at);
+                            }
+                        }
+                        match pb::SessionStatus::try_from(answer.status) {
+                            Ok(pb::SessionStatus::Current) => {}
+                            Ok(pb::SessionStatus::MasterStopping) => {
+                                return Some("the master is shutting down".to_string());
+                            }
+                            _ => {
+                                return Some(format!(
+                                    "the master ended this session: {}",
+                                    answer.message
+                                ));
+                            }
+                        }
+                    }
+                    Ok(None) => return Some("the master closed the heartbeat stream".to_string()),
+                    Err(status) => {
+                        return Some(format!("the heartbeat stream failed: {}", status.message()));
+                    }
+                },
             }
         }
+    }
+
+    fn beat(&self, sequence: u64, rates: &mut RateTracker) -> pb::HeartbeatRequest {
+        let link = self.link;
+        pb::HeartbeatRequest {
+            worker_id: link.identity.worker_id.clone(),
+            session_id: self.registration.session_id.clone(),
+            memory: Some(
+                link.memory
+                    .report(link.identity.memory_limit, link.tasks.reserved()),
+            ),
+            tasks: rates.fill(link.tasks.metrics()),
+            sequence,
+        }
+    }
+}
+
+/// Ends the session with the master, so that it places this worker's subtasks elsewhere at once.
+async fn deregister(
+    client: &mut ClusterServiceClient<Channel>,
+    worker_id: &str,
+    session_id: String,
+) {
+    let request = pb::DeregisterWorkerRequest {
+        worker_id: worker_id.to_string(),
+        session_id,
     };
-    tokio::select! {
-        result = client.heartbeat(ReceiverStream::new(stream)) => match result {
-            Ok(_) => "the master closed the heartbeat stream".to_string(),
-            Err(status) => format!("heartbeat stream failed: {}", status.message()),
-        },
-        () = sender => "heartbeat sender stopped".to_string(),
+    match tokio::time::timeout(DEREGISTER_TIMEOUT, client.deregister_worker(request)).await {
+        Ok(Ok(_)) => info!("deregistered from the master: its subtasks move to other workers"),
+        Ok(Err(status)) => {
+            warn!(error = %status.message(), "could not deregister; the master will declare this worker dead after its heartbeat timeout")
+        }
+        Err(_) => {
+            warn!(wait = ?DEREGISTER_TIMEOUT, "the master did not answer the deregistration; it will declare this worker dead after its heartbeat timeout")
+        }
     }
 }
 

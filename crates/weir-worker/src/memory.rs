@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 use weir_proto::v1 as pb;
 
@@ -138,21 +140,27 @@ impl MemoryState {
     }
 }
 
-/// Starts the governor loop; returns the shared state it keeps up to date.
+/// Starts the governor loop under `tracker`, until `stop` fires; returns the shared state it
+/// keeps up to date.
 pub fn start_governor(
     mut probe: MemoryProbe,
     watermarks: Watermarks,
     interval: Duration,
+    tracker: &TaskTracker,
+    stop: CancellationToken,
 ) -> MemoryState {
     let first = probe.sample();
     let latest = Arc::new(Mutex::new(first));
     let (pause_switch, paused) = watch::channel(false);
     let shared = Arc::clone(&latest);
-    tokio::spawn(async move {
+    tracker.spawn(async move {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            ticker.tick().await;
+            tokio::select! {
+                () = stop.cancelled() => return,
+                _ = ticker.tick() => {}
+            }
             let sample = probe.sample();
             *shared.lock().unwrap_or_else(PoisonError::into_inner) = sample;
             let was_paused = *pause_switch.borrow();

@@ -1,4 +1,5 @@
-//! `WorkerService`: what the master asks of this worker.
+//! `WorkerService`: what the master asks of this worker. Every order but a cancel must be
+//! addressed to the worker's current session (`crate::session`).
 
 use std::sync::Arc;
 
@@ -6,11 +7,13 @@ use tonic::{Request, Response, Status};
 use weir_proto::v1 as pb;
 
 use crate::checkpoints;
+use crate::session::CurrentSession;
 use crate::tasks::{DeployError, StatusSink, TaskTable};
 
 pub struct WorkerApi {
     pub tasks: TaskTable,
     pub status: Arc<dyn StatusSink>,
+    pub session: CurrentSession,
 }
 
 #[tonic::async_trait]
@@ -19,10 +22,12 @@ impl pb::worker_service_server::WorkerService for WorkerApi {
         &self,
         request: Request<pb::DeployTaskRequest>,
     ) -> Result<Response<pb::DeployTaskResponse>, Status> {
+        let session = self.session.check(&request).await?;
         self.tasks
-            .deploy(request.into_inner(), Arc::clone(&self.status))
+            .deploy(request.into_inner(), session, Arc::clone(&self.status))
             .map_err(|error| match error {
                 DeployError::Duplicate(_) => Status::already_exists(error.to_string()),
+                DeployError::SessionEnded { .. } => Status::failed_precondition(error.to_string()),
                 DeployError::Config { .. } => Status::invalid_argument(error.to_string()),
                 DeployError::Start { .. } => Status::internal(error.to_string()),
             })?;
@@ -33,12 +38,14 @@ impl pb::worker_service_server::WorkerService for WorkerApi {
         &self,
         request: Request<pb::AddSplitsRequest>,
     ) -> Result<Response<pb::AddSplitsResponse>, Status> {
+        self.session.check(&request).await?;
         self.tasks
             .add_splits(request.into_inner())
             .map_err(|error| Status::failed_precondition(error.to_string()))?;
         Ok(Response::new(pb::AddSplitsResponse {}))
     }
 
+    /// Served whatever session it names: stopping a task is never unsafe.
     async fn cancel_task(
         &self,
         request: Request<pb::CancelTaskRequest>,
@@ -55,16 +62,24 @@ impl pb::worker_service_server::WorkerService for WorkerApi {
         &self,
         request: Request<pb::TriggerCheckpointRequest>,
     ) -> Result<Response<pb::TriggerCheckpointResponse>, Status> {
-        checkpoints::trigger(&self.tasks, request.into_inner())
+        let session = self.session.check(&request).await?;
+        let ack = checkpoints::trigger(&self.tasks, request.into_inner())
             .await
-            .map(Response::new)
-            .map_err(checkpoint_status)
+            .map_err(checkpoint_status)?;
+        // A barrier takes a while: a worker fenced meanwhile acknowledges nothing.
+        if !self.session.is(&session) {
+            return Err(Status::failed_precondition(format!(
+                "worker session {session} ended while the checkpoint was taken; no acknowledgement"
+            )));
+        }
+        Ok(Response::new(ack))
     }
 
     async fn commit_checkpoint(
         &self,
         request: Request<pb::CommitCheckpointRequest>,
     ) -> Result<Response<pb::CommitCheckpointResponse>, Status> {
+        self.session.check(&request).await?;
         checkpoints::commit(&self.tasks, request.into_inner())
             .await
             .map_err(checkpoint_status)?;

@@ -5,9 +5,11 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::watch;
+use tokio_util::task::TaskTracker;
 use tracing::{Instrument, info, info_span, warn};
 use weir_proto::v1 as pb;
 
+use crate::session::CurrentSession;
 use crate::task::{self, ReadLimitShare, RunningTask, TaskHandle, TaskOutcome, TaskSpec};
 
 /// How long a cancel waits for the task to stop before answering anyway.
@@ -21,6 +23,8 @@ pub trait StatusSink: Send + Sync + 'static {
 struct Slot {
     handle: TaskHandle,
     reserved: u64,
+    /// The worker session the task was deployed under; its reports name it.
+    session_id: String,
     /// Fires when the task has ended.
     ended: watch::Receiver<bool>,
 }
@@ -31,12 +35,19 @@ pub struct TaskTable {
     worker_id: String,
     slots: Arc<Mutex<HashMap<String, Slot>>>,
     intake_paused: watch::Receiver<bool>,
+    session: CurrentSession,
+    /// Tracks each task's watcher, which ends once the task has ended and been reported.
+    tracker: TaskTracker,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeployError {
     #[error("task {0} is already deployed on this worker")]
     Duplicate(String),
+    #[error(
+        "task {task} was deployed under worker session {session}, which ended while it started; it was stopped"
+    )]
+    SessionEnded { task: String, session: String },
     #[error("job file of task {task}: {source}")]
     Config {
         task: String,
@@ -50,11 +61,18 @@ pub enum DeployError {
 }
 
 impl TaskTable {
-    pub fn new(worker_id: String, intake_paused: watch::Receiver<bool>) -> Self {
+    pub fn new(
+        worker_id: String,
+        intake_paused: watch::Receiver<bool>,
+        session: CurrentSession,
+        tracker: TaskTracker,
+    ) -> Self {
         Self {
             worker_id,
             slots: Arc::new(Mutex::new(HashMap::new())),
             intake_paused,
+            session,
+            tracker,
         }
     }
 
@@ -67,10 +85,12 @@ impl TaskTable {
         self.slots().get(task_id).map(|slot| slot.handle.clone())
     }
 
-    /// Starts a deployed task and reports it running; its end is reported to `status`.
+    /// Starts a task deployed under worker session `session_id` and reports it running; its end
+    /// is reported to `status`.
     pub fn deploy(
         &self,
         request: pb::DeployTaskRequest,
+        session_id: String,
         status: Arc<dyn StatusSink>,
     ) -> Result<(), DeployError> {
         let task_id = request.task_id.clone();
@@ -105,20 +125,34 @@ impl TaskTable {
             }
         })?;
         let (ended_tx, ended) = watch::channel(false);
-        self.slots().insert(
-            task_id.clone(),
-            Slot {
-                handle: running.handle(),
-                reserved: request.reserved_bytes,
-                ended,
-            },
-        );
+        {
+            let mut slots = self.slots();
+            // Checked again under the lock the fence's `cancel_all` takes after it ends the
+            // session: either the fence sees this task and stops it, or this sees the fence.
+            if !self.session.is(&session_id) {
+                drop(slots);
+                running.cancel();
+                return Err(DeployError::SessionEnded {
+                    task: task_id,
+                    session: session_id,
+                });
+            }
+            slots.insert(
+                task_id.clone(),
+                Slot {
+                    handle: running.handle(),
+                    reserved: request.reserved_bytes,
+                    session_id,
+                    ended,
+                },
+            );
+        }
         info!(task = %task_id, job = %request.job_id, reserved = request.reserved_bytes, "task deployed");
         status.report(self.report(&task_id, pb::TaskState::Running, String::new()));
 
         let table = self.clone();
         let span = info_span!("task", job = %request.job_id, task = %task_id);
-        tokio::spawn(
+        self.tracker.spawn(
             async move {
                 let outcome = table.watch(running).await;
                 let (state, message) = match outcome {
@@ -146,19 +180,22 @@ impl TaskTable {
     }
 
     fn report(&self, task_id: &str, state: pb::TaskState, message: String) -> pb::TaskStatusReport {
+        let (metrics, session_id) = self
+            .slots()
+            .get(task_id)
+            .map(|slot| {
+                let metrics = to_proto(task_id, slot.handle.metrics());
+                (Some(metrics), slot.session_id.clone())
+            })
+            .unwrap_or_default();
         pb::TaskStatusReport {
             worker_id: self.worker_id.clone(),
             task_id: task_id.to_string(),
             state: state as i32,
             message,
-            metrics: self.metrics_of(task_id),
+            metrics,
+            session_id,
         }
-    }
-
-    fn metrics_of(&self, task_id: &str) -> Option<pb::TaskMetrics> {
-        self.slots()
-            .get(task_id)
-            .map(|slot| to_proto(task_id, slot.handle.metrics()))
     }
 
     /// Adds splits to a running task (partition discovery) and re-rates its read limit.
@@ -202,12 +239,13 @@ impl TaskTable {
         true
     }
 
-    /// Stops every task: the worker lost its master and can no longer be told what to run.
-    pub async fn cancel_all(&self) {
+    /// Stops every task, all at once, and waits (each bounded) until they have stopped: the
+    /// worker lost its master or is stopping, and can no longer be told what to run. Returns how
+    /// many there were.
+    pub async fn cancel_all(&self) -> usize {
         let task_ids: Vec<String> = self.slots().keys().cloned().collect();
-        for task_id in task_ids {
-            self.cancel(&task_id, false).await;
-        }
+        futures::future::join_all(task_ids.iter().map(|task_id| self.cancel(task_id, false))).await;
+        task_ids.len()
     }
 
     /// Sum of the reservations of the deployed tasks.

@@ -22,7 +22,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read as _, Write as _};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Output, Stdio};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Output, Stdio};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -85,7 +85,9 @@ pub fn describe(args: &[&str], output: &Output) -> String {
 /// Settings of a test master.
 #[derive(Debug, Clone)]
 pub struct MasterOptions {
-    /// `--heartbeat-timeout-ms` (short, so tests see dead workers quickly).
+    /// `--heartbeat-timeout-ms`. The default is the product's, 5 s: a worker fences itself when
+    /// the master leaves its heartbeats unanswered this long, and on a loaded test machine the
+    /// master can stall for a few seconds (a job store fsync). Tests of liveness set it shorter.
     pub heartbeat_timeout_ms: u64,
     /// `--heartbeat-interval-ms`.
     pub heartbeat_interval_ms: u64,
@@ -96,7 +98,7 @@ pub struct MasterOptions {
 impl Default for MasterOptions {
     fn default() -> Self {
         Self {
-            heartbeat_timeout_ms: 2000,
+            heartbeat_timeout_ms: 5000,
             heartbeat_interval_ms: 500,
             extra_args: Vec::new(),
         }
@@ -155,6 +157,50 @@ fn stop(child: &mut Option<Child>) {
         let _ = child.kill();
         let _ = child.wait();
     }
+}
+
+/// Sends SIGTERM to `child` (with kill(1)) and waits until it exits, at most `within`; on success
+/// the child is reaped and gone. `Err` says what went wrong; the child is then left running (its
+/// handle kills it when dropped).
+fn terminate(child: &mut Option<Child>, within: Duration) -> Result<ExitStatus, String> {
+    let process = child.as_mut().ok_or("the process is not running")?;
+    let pid = process.id();
+    let status = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .map_err(|error| format!("cannot run `kill -TERM {pid}`: {error}"))?;
+    if !status.success() {
+        return Err(format!("`kill -TERM {pid}` exited with {status}"));
+    }
+    let sent = Instant::now();
+    loop {
+        match process.try_wait() {
+            Ok(Some(status)) => {
+                *child = None;
+                return Ok(status);
+            }
+            Ok(None) if sent.elapsed() < within => std::thread::sleep(POLL_EVERY),
+            Ok(None) => {
+                return Err(format!(
+                    "pid {pid} did not exit within {within:?} of SIGTERM"
+                ));
+            }
+            Err(error) => return Err(format!("cannot wait for pid {pid}: {error}")),
+        }
+    }
+}
+
+/// The lines of the log at `path` that contain `needle` (none if it cannot be read yet).
+pub fn log_lines_with(path: &Path, needle: &str) -> Vec<String> {
+    std::fs::read(path)
+        .map(|bytes| {
+            String::from_utf8_lossy(&bytes)
+                .lines()
+                .filter(|line| line.contains(needle))
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn tail(path: &Path, lines: usize) -> String {
@@ -255,9 +301,34 @@ impl Master {
         self.spawn();
     }
 
+    /// Sends the master SIGTERM and waits until it exits, at most `within`; fails the test with
+    /// the logs if it does not. Returns its exit status.
+    pub fn terminate(&mut self, within: Duration) -> ExitStatus {
+        terminate(&mut self.child, within).unwrap_or_else(|error| self.fail(error))
+    }
+
+    /// Starts the master again, on the same port and data directory, after it exited
+    /// ([`Master::terminate`]); waits until it answers.
+    pub fn start_again(&mut self) {
+        self.check(self.child.is_none(), || {
+            "start_again: the master is still running".to_string()
+        });
+        self.spawn();
+    }
+
+    /// The master's log file.
+    pub fn log_path(&self) -> PathBuf {
+        self.log_path.clone()
+    }
+
     /// `http://127.0.0.1:PORT`.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn address(&self) -> SocketAddr {
+        self.address
     }
 
     /// The directory of this test's files and logs.

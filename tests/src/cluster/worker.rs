@@ -10,6 +10,8 @@ pub struct WorkerOptions {
     pub memory_limit: String,
     /// Further arguments for `weir worker`.
     pub extra_args: Vec<String>,
+    /// `--master` URL, when not the master's own: e.g. a proxy between them.
+    pub master_url: Option<String>,
     /// Capture the worker's stdout (where the Console sink prints rows) in its own file,
     /// `worker-ID.stdout` in the master's directory, through a pipe the test can stop reading
     /// ([`Worker::pause_stdout`]) to stall the Console sink. Without it, stdout goes to the log.
@@ -22,6 +24,7 @@ impl WorkerOptions {
         WorkerOptions {
             memory_limit: memory_limit.to_string(),
             extra_args: Vec::new(),
+            master_url: None,
             capture_stdout: false,
         }
     }
@@ -100,7 +103,10 @@ impl Worker {
         let mut args = vec![
             "worker".to_string(),
             "--master".to_string(),
-            master.url().to_string(),
+            options
+                .master_url
+                .clone()
+                .unwrap_or_else(|| master.url().to_string()),
             "--listen".to_string(),
             address.to_string(),
             "--id".to_string(),
@@ -168,6 +174,12 @@ impl Worker {
     /// `kill -9` the worker and reap it.
     pub fn kill_9(&mut self) {
         stop(&mut self.child);
+    }
+
+    /// Sends the worker SIGTERM and waits until it exits, at most `within`. Returns its exit
+    /// status, or why it did not exit (the worker is then killed when dropped).
+    pub fn terminate(&mut self, within: Duration) -> Result<ExitStatus, String> {
+        terminate(&mut self.child, within)
     }
 
     /// The worker's resident set size now (VmRSS from /proc), if it is running.

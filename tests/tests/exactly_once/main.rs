@@ -28,44 +28,21 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use weir_e2e::cluster::{Master, describe};
-use weir_e2e::stack::remove_recursive;
-
-use job::JobFile;
-use job_json::{checkpoints, cli_json, status_line, tasks, text, u64_of};
-use scenario::Scenario;
-use support::{Codec, Format, read_committed};
-use wait::{
+use weir_e2e::exactly_once::job_json::{checkpoints, cli_json, status_line, tasks, text, u64_of};
+use weir_e2e::exactly_once::support::{self, Codec, Format, read_committed};
+use weir_e2e::exactly_once::wait::{
     check_exactly_once, settle_and_check_job, wait_caught_up, wait_first_checkpoint, wait_job,
     wait_running,
 };
+use weir_e2e::exactly_once::{
+    CHECKPOINT_INTERVAL_MS, JobFile, PARALLELISM, START, Scenario, WORKER_MEMORY,
+};
+use weir_e2e::stack::remove_recursive;
 
 mod cancel;
 mod crash;
 mod hdfs_restart;
-mod job;
-mod job_json;
-mod scenario;
 mod stop_restore;
-mod support;
-mod wait;
-
-/// `env.checkpoint.interval` of every job, in ms.
-const CHECKPOINT_INTERVAL_MS: u64 = 2000;
-/// `env.parallelism` of every job.
-const PARALLELISM: u64 = 2;
-/// Memory limit of every test worker.
-const WORKER_MEMORY: &str = "1GiB";
-
-/// Bound for a job to be placed and running (also again after a recovery).
-const START: Duration = Duration::from_secs(60);
-/// Bound for the first checkpoint to complete once the job runs.
-const FIRST_CHECKPOINT: Duration = Duration::from_secs(120);
-/// Bound for reading a whole backlog (generous: debug builds on a loaded machine).
-const CATCH_UP: Duration = Duration::from_secs(600);
-/// Bound for checkpoints to complete once the job has caught up.
-const SETTLE: Duration = Duration::from_secs(120);
-/// How often a waiting test prints the job's state even when nothing changed.
-const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 
 // ----------------------------------------------------------------------------------------------
 // HDFS outages

@@ -178,6 +178,9 @@ impl Cluster {
         let job = self.jobs.get_mut(job_id)?;
         let subtask = job.subtasks.get_mut(index as usize)?;
         subtask.attempt += 1;
+        // A checkpoint in flight cannot complete any more: the new attempt resumes from the last
+        // completed one, so an ack of the attempt it replaces must not become a later one.
+        job.checkpoint_timer.in_flight = None;
         subtask.worker_id = Some(worker_id.to_string());
         subtask.state = SubtaskState::Deploying;
         subtask.reason = String::new();

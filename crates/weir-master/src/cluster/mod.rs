@@ -267,21 +267,62 @@ impl Cluster {
 
     /// Marks a worker dead (if `session_id` is still its current one) and its subtasks lost.
     pub fn worker_lost(&mut self, worker_id: &str, session_id: &str, cause: &str) -> bool {
-        let Some(worker) = self
-            .workers
-            .get_mut(worker_id)
-            .filter(|worker| worker.alive && worker.session_id == session_id)
-        else {
+        if !self.is_current_session(worker_id, session_id) {
             return false;
-        };
-        worker.alive = false;
+        }
         warn!(worker = %worker_id, %cause, "worker is DEAD");
-        let reason = format!("worker {worker_id} lost: {cause}");
+        self.end_session(worker_id, &format!("worker {worker_id} lost: {cause}"));
+        true
+    }
+
+    /// A stopping worker ended its session (`DeregisterWorker`): like [`Cluster::worker_lost`],
+    /// its subtasks are placed elsewhere at once, but this is an orderly exit, not an alarm.
+    pub fn worker_deregistered(&mut self, worker_id: &str, session_id: &str) -> bool {
+        if !self.is_current_session(worker_id, session_id) {
+            return false;
+        }
+        info!(worker = %worker_id, "worker deregistered (it is stopping)");
+        self.end_session(worker_id, &format!("worker {worker_id} stopped"));
+        true
+    }
+
+    fn end_session(&mut self, worker_id: &str, reason: &str) {
+        if let Some(worker) = self.workers.get_mut(worker_id) {
+            worker.alive = false;
+        }
         let job_ids: Vec<String> = self.jobs.keys().cloned().collect();
         for job_id in job_ids {
-            self.lose_subtasks_on(&job_id, worker_id, &reason);
+            self.lose_subtasks_on(&job_id, worker_id, reason);
         }
-        true
+    }
+
+    /// Whether `session_id` is the current registration of a live `worker_id`: only then are its
+    /// heartbeats, task reports and deregistration taken.
+    pub fn is_current_session(&self, worker_id: &str, session_id: &str) -> bool {
+        self.workers
+            .get(worker_id)
+            .is_some_and(|worker| worker.alive && worker.session_id == session_id)
+    }
+
+    /// The session of the live worker serving at `address`, which calls to it are addressed to.
+    pub fn live_session_at(&self, address: &str) -> Option<String> {
+        self.workers
+            .values()
+            .find(|worker| worker.alive && worker.address == address)
+            .map(|worker| worker.session_id.clone())
+    }
+
+    /// The session to send the deployment of `task_id` to `worker_id` under: the worker's
+    /// current one, if the task is still that subtask's current attempt waiting for that worker.
+    /// `None` when it was superseded meanwhile (the worker was lost or registered again).
+    pub fn deployment_session(&self, worker_id: &str, task_id: &str) -> Option<String> {
+        let (job_id, index, attempt) = parse_task_id(task_id)?;
+        let subtask = self.jobs.get(job_id)?.subtasks.get(index as usize)?;
+        let waiting = subtask.attempt == attempt
+            && subtask.state == SubtaskState::Deploying
+            && subtask.worker_id.as_deref() == Some(worker_id);
+        let worker = self.workers.get(worker_id).filter(|worker| worker.alive)?;
+        waiting.then(|| worker.session_id.clone())
     }
 
     /// Current reservations on each worker, derived from the subtasks that hold one.
@@ -358,5 +399,7 @@ impl Cluster {
 
 #[cfg(test)]
 mod checkpoint_tests;
+#[cfg(test)]
+mod fencing_tests;
 #[cfg(test)]
 mod tests;

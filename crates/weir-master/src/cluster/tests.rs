@@ -489,6 +489,7 @@ fn worker_summaries_keep_the_workers_own_reservation_apart() {
             ..Default::default()
         }),
         tasks: Vec::new(),
+        sequence: 1,
     };
     cluster.heartbeat(&beat(100 * MIB)).unwrap();
     let worker = &cluster.worker_summaries(Instant::now())[0];

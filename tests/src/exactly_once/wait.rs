@@ -5,17 +5,17 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 use std::time::{Duration, Instant};
 
+use crate::cluster::Master;
 use serde_json::Value;
-use weir_e2e::cluster::Master;
 
-use crate::job_json::{checkpoints, is_terminal, splits, status_line, tasks, text, u64_of};
-use crate::scenario::Scenario;
-use crate::support::{Codec, Committed, Format};
-use crate::{CATCH_UP, FIRST_CHECKPOINT, PARALLELISM, PROGRESS_EVERY, SETTLE};
+use super::job_json::{checkpoints, is_terminal, splits, status_line, tasks, text, u64_of};
+use super::scenario::Scenario;
+use super::support::{Codec, Committed, Format};
+use super::{CATCH_UP, FIRST_CHECKPOINT, PARALLELISM, PROGRESS_EVERY, SETTLE};
 
 /// Polls `weir job` until `condition(job)` holds; prints the job's status line whenever the
 /// parts that matter change (and every 10 s); fails at once if the job ends.
-pub(crate) fn wait_job(
+pub fn wait_job(
     scenario: &Scenario,
     master: &Master,
     job_id: &str,
@@ -59,7 +59,7 @@ pub(crate) fn wait_job(
 }
 
 /// Whether the job and all its `PARALLELISM` tasks are Running (on `worker`, when given).
-pub(crate) fn all_running(job: &Value, worker: Option<&str>) -> bool {
+pub fn all_running(job: &Value, worker: Option<&str>) -> bool {
     let tasks = tasks(job);
     text(job, "state") == "Running"
         && tasks.len() as u64 == PARALLELISM
@@ -69,7 +69,7 @@ pub(crate) fn all_running(job: &Value, worker: Option<&str>) -> bool {
 }
 
 /// Waits until the job and all its tasks run (on `worker`, when given).
-pub(crate) fn wait_running(
+pub fn wait_running(
     scenario: &Scenario,
     master: &Master,
     job_id: &str,
@@ -87,7 +87,7 @@ pub(crate) fn wait_running(
 
 /// Waits until the running job has completed a checkpoint and written rows, and checks it has
 /// not read everything yet (so what follows happens mid-run).
-pub(crate) fn wait_first_checkpoint(scenario: &Scenario, master: &Master, job_id: &str) -> Value {
+pub fn wait_first_checkpoint(scenario: &Scenario, master: &Master, job_id: &str) -> Value {
     let job = wait_job(
         scenario,
         master,
@@ -113,7 +113,7 @@ pub(crate) fn wait_first_checkpoint(scenario: &Scenario, master: &Master, job_id
 /// Waits until the job has read everything (`consumer_lag` 0, every split at its end offset,
 /// nothing queued), then until two more checkpoints completed: the second was triggered after
 /// everything had been read, so once it is committed the committed files are complete.
-pub(crate) fn wait_caught_up(
+pub fn wait_caught_up(
     scenario: &Scenario,
     master: &Master,
     job_id: &str,
@@ -169,7 +169,7 @@ pub(crate) fn wait_caught_up(
 /// Reads the committed files and checks every id of `expected` is there exactly once and
 /// nothing else is, and that the file names follow the contract. When only ids are missing and
 /// the job still runs, it waits two more checkpoints and reads again, to tell "late" from "lost".
-pub(crate) fn check_exactly_once(
+pub fn check_exactly_once(
     scenario: &Scenario,
     master: &Master,
     running_job: Option<&str>,
@@ -218,7 +218,7 @@ pub(crate) fn check_exactly_once(
 /// Waits until job `job_id` has read to `ends` and checkpointed, then checks that every id of
 /// `expected` is committed exactly once (plain files of `format`) under names of this job.
 /// Returns the settled job and what is committed.
-pub(crate) fn settle_and_check_job(
+pub fn settle_and_check_job(
     scenario: &Scenario,
     master: &Master,
     job_id: &str,

@@ -2,26 +2,26 @@
 
 use std::path::PathBuf;
 
-use weir_e2e::cluster::{Master, write_file};
+use crate::cluster::{Master, write_file};
 
-use crate::scenario::Scenario;
-use crate::support::{Codec, Format};
-use crate::{CHECKPOINT_INTERVAL_MS, PARALLELISM};
+use super::scenario::Scenario;
+use super::support::{Codec, Format};
+use super::{CHECKPOINT_INTERVAL_MS, PARALLELISM};
 
 /// A Kafka → HdfsFile job of a scenario.
-pub(crate) struct JobFile {
+pub struct JobFile {
     format: Format,
-    pub(crate) codec: Codec,
+    pub codec: Codec,
     /// Job-wide `read_limit.rows_per_second`.
     rows_per_second: u64,
     /// `tmp_path`; `None` keeps the sink's default (a hidden sibling of `path`).
-    pub(crate) tmp_path: Option<String>,
+    pub tmp_path: Option<String>,
     /// Further `env {}` lines.
-    pub(crate) env: Vec<String>,
+    pub env: Vec<String>,
 }
 
 impl JobFile {
-    pub(crate) fn new(format: Format, rows_per_second: u64) -> Self {
+    pub fn new(format: Format, rows_per_second: u64) -> Self {
         JobFile {
             format,
             codec: Codec::None,
@@ -31,7 +31,8 @@ impl JobFile {
         }
     }
 
-    fn text(&self, scenario: &Scenario) -> String {
+    /// The job file's text for `scenario`.
+    pub fn text(&self, scenario: &Scenario) -> String {
         let indent = |lines: &[String], by: &str| {
             lines
                 .iter()
@@ -73,7 +74,7 @@ sink {{
             env = indent(&self.env, "  "),
             bootstrap = scenario.bootstrap,
             topic = scenario.topic.name(),
-            group = weir_e2e::unique_name("weir-eo-group"),
+            group = crate::unique_name("weir-eo-group"),
             source = indent(&self.format.source_lines(), "    "),
             hdfs = scenario.hdfs,
             path = scenario.path(),
@@ -83,14 +84,14 @@ sink {{
     }
 
     /// Writes the job file into the master's directory (printing it) and returns its path.
-    pub(crate) fn write(&self, scenario: &Scenario, master: &Master) -> PathBuf {
+    pub fn write(&self, scenario: &Scenario, master: &Master) -> PathBuf {
         let text = self.text(scenario);
         scenario.say(format!("job file:\n{text}"));
         write_file(master.dir(), &format!("{}.conf", scenario.name), &text)
     }
 
     /// Writes and submits the job; returns its id.
-    pub(crate) fn submit(&self, scenario: &Scenario, master: &Master) -> String {
+    pub fn submit(&self, scenario: &Scenario, master: &Master) -> String {
         let path = self.write(scenario, master);
         let job_id = master.submit(&path);
         scenario.say(format!("submitted job {job_id}"));

@@ -1,20 +1,20 @@
 //! Reading `weir job -o json` (and `weir ARGS -o json`).
 
+use crate::cluster::{Master, describe};
+pub use crate::job_json::{is_terminal, splits, tasks, text, u64_of};
 use serde_json::Value;
-use weir_e2e::cluster::{Master, describe};
-pub(crate) use weir_e2e::job_json::{is_terminal, splits, tasks, text, u64_of};
 
 /// The `checkpoints` object of `weir job -o json`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Checkpoints {
-    pub(crate) last_completed_id: u64,
+pub struct Checkpoints {
+    pub last_completed_id: u64,
     completed: u64,
-    pub(crate) failed: u64,
-    pub(crate) last_failure: String,
-    pub(crate) restored_from_id: u64,
+    pub failed: u64,
+    pub last_failure: String,
+    pub restored_from_id: u64,
 }
 
-pub(crate) fn checkpoints(job: &Value) -> Checkpoints {
+pub fn checkpoints(job: &Value) -> Checkpoints {
     let stats = &job["checkpoints"];
     Checkpoints {
         // The summary's `last_checkpoint_id` says the same; either will do.
@@ -30,7 +30,7 @@ pub(crate) fn checkpoints(job: &Value) -> Checkpoints {
 }
 
 /// One line about the job: state, lag, rows, checkpoints, where its tasks run.
-pub(crate) fn status_line(job: &Value) -> String {
+pub fn status_line(job: &Value) -> String {
     let cp = checkpoints(job);
     let tasks: Vec<String> = tasks(job)
         .iter()
@@ -69,7 +69,7 @@ pub(crate) fn status_line(job: &Value) -> String {
 
 /// Runs `weir ARGS -o json` against the master; returns the parsed stdout and whether it
 /// exited 0.
-pub(crate) fn cli_json(master: &Master, args: &[&str]) -> (Value, bool, String) {
+pub fn cli_json(master: &Master, args: &[&str]) -> (Value, bool, String) {
     let mut all = args.to_vec();
     all.extend(["-o", "json"]);
     let output = master.cli(&all);

@@ -3,8 +3,8 @@
 
 use std::ops::Range;
 
+use crate::kafka::Record;
 use serde_json::Value;
-use weir_e2e::kafka::Record;
 
 /// Partitions of every test topic.
 pub const PARTITIONS: u64 = 4;

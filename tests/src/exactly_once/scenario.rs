@@ -4,32 +4,32 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 use std::time::Instant;
 
-use weir_e2e::kafka::{self, Topic, produce};
-use weir_e2e::stack::remove_recursive;
+use crate::kafka::{self, Topic, produce};
+use crate::stack::remove_recursive;
 
-use crate::support::{Codec, Committed, Format, PARTITIONS, partition_of, read_committed, records};
+use super::support::{Codec, Committed, Format, PARTITIONS, partition_of, read_committed, records};
 
 /// One test's Kafka topic (4 partitions) and HDFS directory.
-pub(crate) struct Scenario {
-    pub(crate) name: &'static str,
-    pub(crate) bootstrap: String,
-    pub(crate) hdfs: String,
-    pub(crate) topic: Topic,
+pub struct Scenario {
+    pub name: &'static str,
+    pub bootstrap: String,
+    pub hdfs: String,
+    pub topic: Topic,
     /// `/weir-e2e/exactly-once/<name>-<pid>-<nanos>`; the sink writes to `<base>/out`.
-    pub(crate) base: String,
+    pub base: String,
     started: Instant,
 }
 
 impl Scenario {
     /// Reads the stack's addresses (failing with how to start the stack when they are not
     /// set) and creates the topic.
-    pub(crate) fn new(name: &'static str) -> Self {
-        let bootstrap = weir_e2e::kafka_bootstrap().unwrap_or_else(|missing| panic!("{missing}"));
-        let hdfs = weir_e2e::hdfs_url().unwrap_or_else(|missing| panic!("{missing}"));
+    pub fn new(name: &'static str) -> Self {
+        let bootstrap = crate::kafka_bootstrap().unwrap_or_else(|missing| panic!("{missing}"));
+        let hdfs = crate::hdfs_url().unwrap_or_else(|missing| panic!("{missing}"));
         let topic = Topic::create(&bootstrap, &format!("weir-eo-{name}"), PARTITIONS as i32);
         let base = format!(
             "/weir-e2e/exactly-once/{}",
-            weir_e2e::unique_name(&name.replace('_', "-"))
+            crate::unique_name(&name.replace('_', "-"))
         );
         let scenario = Scenario {
             name,
@@ -49,12 +49,12 @@ impl Scenario {
     }
 
     /// The sink's `path`.
-    pub(crate) fn path(&self) -> String {
+    pub fn path(&self) -> String {
         format!("{}/out", self.base)
     }
 
     /// A progress line on stderr, with the time since the test started.
-    pub(crate) fn say(&self, message: impl std::fmt::Display) {
+    pub fn say(&self, message: impl std::fmt::Display) {
         eprintln!(
             "[{} +{:>5.1}s] {message}",
             self.name,
@@ -64,7 +64,7 @@ impl Scenario {
 
     /// Produces the records of `ids` and checks each landed where the tests expect it
     /// (partition `id % 4`, offset `id / 4`).
-    pub(crate) fn produce(&self, format: Format, ids: Range<u64>) {
+    pub fn produce(&self, format: Format, ids: Range<u64>) {
         let records = records(format, ids.clone());
         let produced = produce(&self.bootstrap, self.topic.name(), records.clone());
         for (id, delivered) in ids.clone().zip(&produced.deliveries) {
@@ -86,7 +86,7 @@ impl Scenario {
     }
 
     /// The end offset of each partition, keyed by split name (`topic-partition`).
-    pub(crate) fn end_offsets(&self) -> BTreeMap<String, i64> {
+    pub fn end_offsets(&self) -> BTreeMap<String, i64> {
         kafka::watermarks(&self.bootstrap, self.topic.name(), PARTITIONS as i32)
             .into_iter()
             .enumerate()
@@ -95,7 +95,7 @@ impl Scenario {
     }
 
     /// Reads everything committed under the sink's path with FsShell.
-    pub(crate) fn committed(&self, format: Format, codec: Codec) -> Result<Committed, String> {
+    pub fn committed(&self, format: Format, codec: Codec) -> Result<Committed, String> {
         read_committed(&self.path(), format, codec)
     }
 }
