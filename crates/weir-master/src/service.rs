@@ -14,6 +14,7 @@ use weir_proto::v1::worker_service_client::WorkerServiceClient;
 
 use crate::cluster::{CancelOrder, Cluster, Deployment, SplitLister, SplitUpdate, StopError};
 use crate::plan::plan_for;
+use crate::store::JobStore;
 
 /// How long the master waits for a worker to take a deployment, stop a task or add splits.
 /// Checkpoint barriers wait for the job's `env.checkpoint.timeout` instead, which may be longer:
@@ -45,6 +46,8 @@ async fn within_call_timeout<T>(
 /// State shared by the services and the scheduler loop.
 pub struct Master {
     cluster: Mutex<Cluster>,
+    /// Where job records are written, off the lock (`crate::persist`).
+    pub(crate) store: Arc<dyn JobStore>,
     /// Wakes the scheduler loop when capacity or demand changed.
     wake: Notify,
     /// Wakes the checkpoint coordinator (a stop was requested).
@@ -53,9 +56,10 @@ pub struct Master {
 }
 
 impl Master {
-    pub fn new(cluster: Cluster) -> Arc<Self> {
+    pub fn new(cluster: Cluster, store: Arc<dyn JobStore>) -> Arc<Self> {
         Arc::new(Self {
             cluster: Mutex::new(cluster),
+            store,
             wake: Notify::new(),
             wake_checkpoints: Notify::new(),
             worker_clients: Mutex::new(HashMap::new()),
@@ -64,7 +68,9 @@ impl Master {
 
     /// The cluster model. Its methods never await, so holding the guard briefly is fine; a
     /// panic while holding it leaves a model that is still consistent per operation, so a
-    /// poisoned lock is taken over rather than propagated.
+    /// poisoned lock is taken over rather than propagated. Changes go through
+    /// [`Master::update`], which writes the records they changed; the guard itself is for
+    /// reads and for changes no record holds (heartbeats).
     pub fn cluster(&self) -> MutexGuard<'_, Cluster> {
         self.cluster.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -77,11 +83,13 @@ impl Master {
                 _ = tokio::time::sleep(tick) => {}
             }
             let now = Instant::now();
-            let deployments = {
-                let mut cluster = self.cluster();
-                cluster.expire_silent_workers(now);
-                cluster.schedule(now)
-            };
+            // Also writes records whose earlier write failed.
+            let deployments = self
+                .update(|cluster| {
+                    cluster.expire_silent_workers(now);
+                    cluster.schedule(now)
+                })
+                .await;
             self.dispatch(deployments, Vec::new());
         }
     }
@@ -106,19 +114,21 @@ impl Master {
         let mut backoff = LISTING_BACKOFF.0;
         loop {
             let result = lister.list().await;
-            let (updates, cancels, listed) = {
-                let mut cluster = self.cluster();
-                if cluster.split_lister(&job_id).is_none() {
-                    return;
-                }
-                match result {
-                    Ok(splits) => (cluster.splits_listed(&job_id, splits), Vec::new(), true),
-                    Err(error) => {
-                        warn!(job = %job_id, source = %lister.describe(), error = %error, "cannot list splits");
-                        let cancels = cluster.splits_unlisted(&job_id, &error, backoff);
-                        (Vec::new(), cancels, false)
-                    }
-                }
+            let listing = self
+                .update(|cluster| {
+                    cluster.split_lister(&job_id)?;
+                    Some(match result {
+                        Ok(splits) => (cluster.splits_listed(&job_id, splits), Vec::new(), true),
+                        Err(error) => {
+                            warn!(job = %job_id, source = %lister.describe(), error = %error, "cannot list splits");
+                            let cancels = cluster.splits_unlisted(&job_id, &error, backoff);
+                            (Vec::new(), cancels, false)
+                        }
+                    })
+                })
+                .await;
+            let Some((updates, cancels, listed)) = listing else {
+                return;
             };
             if let Some(done) = first_done.take() {
                 let _ = done.send(());
@@ -230,7 +240,8 @@ impl Master {
         };
         if let Err(status) = result {
             warn!(task = %task_id, worker = %deployment.worker_id, error = %status.message(), "deployment failed");
-            self.cluster().deployment_failed(&task_id, status.message());
+            self.update(|cluster| cluster.deployment_failed(&task_id, status.message()))
+                .await;
             self.wake_scheduler();
         }
     }
@@ -247,12 +258,15 @@ impl Master {
         match result {
             // The worker answers once the task has stopped, so its reservation is free now.
             Ok(_) => {
-                self.cluster().task_status(
-                    &order.worker_id,
-                    &order.task_id,
-                    pb::TaskState::Cancelled,
-                    "",
-                );
+                self.update(|cluster| {
+                    cluster.task_status(
+                        &order.worker_id,
+                        &order.task_id,
+                        pb::TaskState::Cancelled,
+                        "",
+                    )
+                })
+                .await;
                 self.wake_scheduler();
             }
             // An unreachable worker is declared dead by the heartbeat timeout, which ends the
@@ -310,6 +324,12 @@ impl pb::job_service_server::JobService for JobApi {
         }
         let job_id = record.id.clone();
         let lister = plan.split_lister.clone();
+        // Accepted only once it survives a restart.
+        self.0.write_new_job(&record).await.map_err(|error| {
+            Status::unavailable(format!(
+                "job {job_id} could not be recorded in the job store: {error}"
+            ))
+        })?;
         self.0.cluster().submit(record, plan);
         if let Some(lister) = lister {
             // Answer with the outcome of the first listing: a missing topic fails the
@@ -319,17 +339,19 @@ impl pb::job_service_server::JobService for JobApi {
             tokio::spawn(master.run_split_lister(job_id.clone(), lister, Some(done)));
             let _ = tokio::time::timeout(FIRST_LISTING_WAIT, first_listing).await;
         }
-        let (outcome, deployments) = {
-            let mut cluster = self.0.cluster();
-            let deployments = cluster.schedule(Instant::now());
-            (cluster.submission_outcome(&job_id), deployments)
-        };
+        let (outcome, deployments) = self
+            .0
+            .update(|cluster| {
+                let deployments = cluster.schedule(Instant::now());
+                (cluster.submission_outcome(&job_id), deployments)
+            })
+            .await;
         self.0.dispatch(deployments, Vec::new());
         let (state, reason) =
             outcome.map_err(|rejected| Status::resource_exhausted(rejected.to_string()))?;
         Ok(Response::new(pb::SubmitJobResponse {
             job_id,
-            state: state.to_proto() as i32,
+            state: pb::JobState::from(state) as i32,
             state_reason: reason,
         }))
     }
@@ -361,13 +383,13 @@ impl pb::job_service_server::JobService for JobApi {
         let job_id = request.into_inner().job_id;
         let (state, orders) = self
             .0
-            .cluster()
-            .cancel(&job_id)
+            .update(|cluster| cluster.cancel(&job_id))
+            .await
             .ok_or_else(|| Status::not_found(format!("no job with id {job_id}")))?;
         self.0.dispatch(Vec::new(), orders);
         self.0.wake_scheduler();
         Ok(Response::new(pb::CancelJobResponse {
-            state: state.to_proto() as i32,
+            state: pb::JobState::from(state) as i32,
         }))
     }
 
@@ -378,15 +400,15 @@ impl pb::job_service_server::JobService for JobApi {
         let job_id = request.into_inner().job_id;
         let state = self
             .0
-            .cluster()
-            .request_stop(&job_id)
+            .update(|cluster| cluster.request_stop(&job_id))
+            .await
             .map_err(|error| match error {
                 StopError::UnknownJob(_) => Status::not_found(error.to_string()),
                 StopError::NotLive { .. } => Status::failed_precondition(error.to_string()),
             })?;
         self.0.wake_checkpoints();
         Ok(Response::new(pb::StopJobResponse {
-            state: state.to_proto() as i32,
+            state: pb::JobState::from(state) as i32,
         }))
     }
 
@@ -411,11 +433,13 @@ impl pb::cluster_service_server::ClusterService for ClusterApi {
                 "a worker must register with an id and an address",
             ));
         }
-        let (session_id, interval) = {
-            let mut cluster = self.0.cluster();
-            let session_id = cluster.register_worker(&request);
-            (session_id, cluster.settings().heartbeat_interval)
-        };
+        let (session_id, interval) = self
+            .0
+            .update(|cluster| {
+                let session_id = cluster.register_worker(&request);
+                (session_id, cluster.settings().heartbeat_interval)
+            })
+            .await;
         self.0.wake_scheduler();
         Ok(Response::new(pb::RegisterWorkerResponse {
             session_id,
@@ -444,8 +468,8 @@ impl pb::cluster_service_server::ClusterService for ClusterApi {
         if let Some((worker_id, session_id)) = identity {
             debug!(worker = %worker_id, %cause, "heartbeat stream closed");
             self.0
-                .cluster()
-                .worker_lost(&worker_id, &session_id, &cause);
+                .update(|cluster| cluster.worker_lost(&worker_id, &session_id, &cause))
+                .await;
             self.0.wake_scheduler();
         }
         Ok(Response::new(pb::HeartbeatResponse {}))
@@ -457,13 +481,15 @@ impl pb::cluster_service_server::ClusterService for ClusterApi {
     ) -> Result<Response<pb::TaskStatusAck>, Status> {
         let report = request.into_inner();
         let state = pb::TaskState::try_from(report.state).unwrap_or(pb::TaskState::Unspecified);
-        let orders = {
-            let mut cluster = self.0.cluster();
-            if let Some(metrics) = report.metrics {
-                cluster.record_final_metrics(&report.task_id, metrics);
-            }
-            cluster.task_status(&report.worker_id, &report.task_id, state, &report.message)
-        };
+        let orders = self
+            .0
+            .update(|cluster| {
+                if let Some(metrics) = report.metrics {
+                    cluster.record_final_metrics(&report.task_id, metrics);
+                }
+                cluster.task_status(&report.worker_id, &report.task_id, state, &report.message)
+            })
+            .await;
         self.0.dispatch(Vec::new(), orders);
         self.0.wake_scheduler();
         Ok(Response::new(pb::TaskStatusAck {}))

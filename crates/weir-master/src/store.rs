@@ -1,7 +1,16 @@
-//! The master's job store: every job's record in an embedded `redb` database, so a restarted
-//! master lists its jobs and resumes the ones that were live.
+//! The master's job store: every job's record, so a restarted master lists its jobs and resumes
+//! the ones that were live. Its write of a completed checkpoint is the commit point of
+//! exactly-once (`docs/architecture.md`).
+//!
+//! [`JobStore`] is what the master needs of it; [`RedbStore`] keeps records in an embedded
+//! `redb` database, [`MemoryStore`] in memory (for tests, with writes that fail on demand). The
+//! methods block (fsync): the master calls them off the async runtime and never under its
+//! `Cluster` lock (`crate::persist`).
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
@@ -30,6 +39,18 @@ pub struct JobRecord {
     /// The job's checkpoints: the last completed one is what its subtasks resume from.
     #[serde(default)]
     pub checkpoints: crate::checkpoint::CheckpointLog,
+    /// Raised with every change of the record. Writes of a record run concurrently, off the
+    /// master's lock; the store keeps the highest revision it was given, so an older snapshot
+    /// that arrives late never overwrites a newer one.
+    #[serde(default)]
+    pub revision: u64,
+}
+
+/// Only the revision of a stored record, read before replacing it.
+#[derive(Deserialize)]
+struct StoredRevision {
+    #[serde(default)]
+    revision: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -44,61 +65,142 @@ pub enum StoreError {
         path: String,
         source: Box<redb::DatabaseError>,
     },
-    #[error("job store: {0}")]
-    Database(String),
+    #[error("job store {path}: {source}")]
+    Database {
+        path: String,
+        source: Box<redb::Error>,
+    },
+    #[error("job store: cannot encode the record of job {id}: {source}")]
+    Encode {
+        id: String,
+        source: serde_json::Error,
+    },
     #[error("job store holds an unreadable record for job {id}: {source}")]
     Corrupt {
         id: String,
         source: serde_json::Error,
     },
+    /// [`MemoryStore::fail_writes`] is on.
+    #[error("job store: writes fail on purpose (test store)")]
+    Injected,
 }
 
-fn database_error(error: impl std::fmt::Display) -> StoreError {
-    StoreError::Database(error.to_string())
+/// Where the master keeps job records.
+pub trait JobStore: Send + Sync + 'static {
+    /// Writes `record` durably, unless the store holds a record of the job with the same or a
+    /// higher [`JobRecord::revision`] already. `Ok` means: the store now durably holds this
+    /// revision of the job or a newer one.
+    fn put(&self, record: &JobRecord) -> Result<(), StoreError>;
+
+    /// Every stored job, oldest submission first.
+    fn load_all(&self) -> Result<Vec<JobRecord>, StoreError>;
+}
+
+fn sort_records(records: &mut [JobRecord]) {
+    records.sort_by_key(|record| (record.submitted_at_ms, record.id.clone()));
 }
 
 /// Jobs kept in `<data_dir>/jobs.redb`.
-pub struct JobStore {
-    db: Database,
+///
+/// After an I/O error (a full disk, say) redb refuses every later operation on the same
+/// `Database` (`PreviousIo`); the store then drops it and opens the file again on the next
+/// call, so writes succeed again once the cause is gone.
+pub struct RedbStore {
+    path: PathBuf,
+    /// The open database; `None` after an I/O error until reopened. The lock is held only to
+    /// take or swap the handle, never across a read or write of the file.
+    db: Mutex<Option<Arc<Database>>>,
 }
 
-impl JobStore {
+impl RedbStore {
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
         std::fs::create_dir_all(data_dir).map_err(|source| StoreError::CreateDir {
             path: data_dir.display().to_string(),
             source,
         })?;
-        let path = data_dir.join("jobs.redb");
-        let db = Database::create(&path).map_err(|source| StoreError::Open {
-            path: path.display().to_string(),
+        let store = Self {
+            path: data_dir.join("jobs.redb"),
+            db: Mutex::new(None),
+        };
+        store.database()?;
+        Ok(store)
+    }
+
+    fn error(&self, source: impl Into<redb::Error>) -> StoreError {
+        StoreError::Database {
+            path: self.path.display().to_string(),
+            source: Box::new(source.into()),
+        }
+    }
+
+    /// The open database, opened (and its table created) if there is none.
+    fn database(&self) -> Result<Arc<Database>, StoreError> {
+        if let Some(db) = self.db.lock().unwrap_or_else(PoisonError::into_inner).as_ref() {
+            return Ok(Arc::clone(db));
+        }
+        let db = Database::create(&self.path).map_err(|source| StoreError::Open {
+            path: self.path.display().to_string(),
             source: Box::new(source),
         })?;
-        let txn = db.begin_write().map_err(database_error)?;
-        txn.open_table(JOBS).map_err(database_error)?;
-        txn.commit().map_err(database_error)?;
-        Ok(Self { db })
+        let txn = db.begin_write().map_err(|error| self.error(error))?;
+        txn.open_table(JOBS).map_err(|error| self.error(error))?;
+        txn.commit().map_err(|error| self.error(error))?;
+        let db = Arc::new(db);
+        let mut slot = self.db.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(Arc::clone(slot.get_or_insert(db)))
     }
 
-    /// Writes (or replaces) a job's record durably.
-    pub fn put(&self, record: &JobRecord) -> Result<(), StoreError> {
-        let bytes = serde_json::to_vec(record).map_err(database_error)?;
-        let txn = self.db.begin_write().map_err(database_error)?;
-        {
-            let mut table = txn.open_table(JOBS).map_err(database_error)?;
-            table
-                .insert(record.id.as_str(), bytes.as_slice())
-                .map_err(database_error)?;
+    /// Forgets `failed` after an error, so the next call opens the file again (redb's
+    /// `Database` stays failed after an I/O error).
+    fn discard(&self, failed: &Arc<Database>) {
+        let mut slot = self.db.lock().unwrap_or_else(PoisonError::into_inner);
+        if slot.as_ref().is_some_and(|db| Arc::ptr_eq(db, failed)) {
+            *slot = None;
         }
-        txn.commit().map_err(database_error)
     }
 
-    /// Every stored job, oldest submission first.
-    pub fn load_all(&self) -> Result<Vec<JobRecord>, StoreError> {
-        let txn = self.db.begin_read().map_err(database_error)?;
-        let table = txn.open_table(JOBS).map_err(database_error)?;
+    fn write(&self, db: &Database, record: &JobRecord, bytes: &[u8]) -> Result<(), StoreError> {
+        let txn = db.begin_write().map_err(|error| self.error(error))?;
+        {
+            let mut table = txn.open_table(JOBS).map_err(|error| self.error(error))?;
+            let stored = table
+                .get(record.id.as_str())
+                .map_err(|error| self.error(error))?
+                .and_then(|value| serde_json::from_slice::<StoredRevision>(value.value()).ok())
+                .map(|stored| stored.revision);
+            if stored.is_some_and(|stored| stored >= record.revision) {
+                // A newer snapshot is durable already; the transaction is dropped unchanged.
+                return Ok(());
+            }
+            table
+                .insert(record.id.as_str(), bytes)
+                .map_err(|error| self.error(error))?;
+        }
+        txn.commit().map_err(|error| self.error(error))
+    }
+}
+
+impl JobStore for RedbStore {
+    fn put(&self, record: &JobRecord) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(record).map_err(|source| StoreError::Encode {
+            id: record.id.clone(),
+            source,
+        })?;
+        let db = self.database()?;
+        let result = self.write(&db, record, &bytes);
+        if result.is_err() {
+            self.discard(&db);
+        }
+        result
+    }
+
+    fn load_all(&self) -> Result<Vec<JobRecord>, StoreError> {
+        let db = self.database()?;
+        let txn = db.begin_read().map_err(|error| self.error(error))?;
+        let table = txn.open_table(JOBS).map_err(|error| self.error(error))?;
         let mut records = Vec::new();
-        for entry in table.iter().map_err(database_error)? {
-            let (key, value) = entry.map_err(database_error)?;
+        for entry in table.iter().map_err(|error| self.error(error))? {
+            let (key, value) = entry.map_err(|error| self.error(error))?;
             let record: JobRecord =
                 serde_json::from_slice(value.value()).map_err(|source| StoreError::Corrupt {
                     id: key.value().to_string(),
@@ -106,7 +208,63 @@ impl JobStore {
                 })?;
             records.push(record);
         }
-        records.sort_by_key(|record| (record.submitted_at_ms, record.id.clone()));
+        sort_records(&mut records);
+        Ok(records)
+    }
+}
+
+/// Job records in memory, for tests: the same revision rule as [`RedbStore`], and writes that
+/// fail on demand ([`MemoryStore::fail_writes`]).
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    records: Mutex<BTreeMap<String, JobRecord>>,
+    failing: AtomicBool,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// From now on every [`JobStore::put`] fails (`true`) or works again (`false`).
+    pub fn fail_writes(&self, fail: bool) {
+        self.failing.store(fail, Ordering::SeqCst);
+    }
+
+    /// The stored record of a job.
+    pub fn get(&self, job_id: &str) -> Option<JobRecord> {
+        self.records
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(job_id)
+            .cloned()
+    }
+}
+
+impl JobStore for MemoryStore {
+    fn put(&self, record: &JobRecord) -> Result<(), StoreError> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(StoreError::Injected);
+        }
+        let mut records = self.records.lock().unwrap_or_else(PoisonError::into_inner);
+        let newer = records
+            .get(&record.id)
+            .is_some_and(|stored| stored.revision >= record.revision);
+        if !newer {
+            records.insert(record.id.clone(), record.clone());
+        }
+        Ok(())
+    }
+
+    fn load_all(&self) -> Result<Vec<JobRecord>, StoreError> {
+        let mut records: Vec<JobRecord> = self
+            .records
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect();
+        sort_records(&mut records);
         Ok(records)
     }
 }
@@ -127,27 +285,61 @@ mod tests {
             state_changed_at_ms: submitted_at_ms,
             attempts: vec![2, 0],
             checkpoints: Default::default(),
+            revision: 1,
         }
     }
 
     #[test]
     fn records_survive_reopening_in_submission_order() {
-        let dir = std::env::temp_dir().join(format!("weir-store-test-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = tempfile::tempdir().unwrap();
         {
-            let store = JobStore::open(&dir).unwrap();
+            let store = RedbStore::open(dir.path()).unwrap();
             store.put(&record("j-b", 2)).unwrap();
             store.put(&record("j-a", 1)).unwrap();
             let mut updated = record("j-b", 2);
             updated.state = JobState::Running;
+            updated.revision = 2;
             store.put(&updated).unwrap();
         }
-        let store = JobStore::open(&dir).unwrap();
+        let store = RedbStore::open(dir.path()).unwrap();
         let loaded = store.load_all().unwrap();
         assert_eq!(loaded.len(), 2);
         assert_eq!(loaded[0], record("j-a", 1));
         assert_eq!(loaded[1].id, "j-b");
         assert_eq!(loaded[1].state, JobState::Running);
-        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Both stores: an older revision arriving after a newer one changes nothing.
+    fn keeps_the_newest_revision(store: &dyn JobStore) {
+        let mut newer = record("j-a", 1);
+        newer.revision = 5;
+        newer.state = JobState::Running;
+        store.put(&newer).unwrap();
+        let mut older = record("j-a", 1);
+        older.revision = 4;
+        store.put(&older).unwrap();
+        store.put(&newer).unwrap();
+        assert_eq!(store.load_all().unwrap(), [newer]);
+    }
+
+    #[test]
+    fn a_late_older_snapshot_never_overwrites_a_newer_one() {
+        let dir = tempfile::tempdir().unwrap();
+        keeps_the_newest_revision(&RedbStore::open(dir.path()).unwrap());
+        keeps_the_newest_revision(&MemoryStore::new());
+    }
+
+    #[test]
+    fn the_memory_store_fails_writes_on_demand() {
+        let store = MemoryStore::new();
+        store.fail_writes(true);
+        assert!(matches!(
+            store.put(&record("j-a", 1)),
+            Err(StoreError::Injected)
+        ));
+        assert!(store.get("j-a").is_none());
+        store.fail_writes(false);
+        store.put(&record("j-a", 1)).unwrap();
+        assert_eq!(store.get("j-a"), Some(record("j-a", 1)));
     }
 }

@@ -23,7 +23,9 @@ impl pb::worker_service_server::WorkerService for WorkerApi {
             .deploy(request.into_inner(), Arc::clone(&self.status))
             .map_err(|error| match error {
                 DeployError::Duplicate(_) => Status::already_exists(error.to_string()),
-                DeployError::Config { .. } => Status::invalid_argument(error.to_string()),
+                DeployError::Config { .. } | DeployError::Malformed { .. } => {
+                    Status::invalid_argument(error.to_string())
+                }
                 DeployError::Start { .. } => Status::internal(error.to_string()),
             })?;
         Ok(Response::new(pb::DeployTaskResponse {}))
@@ -76,5 +78,8 @@ fn checkpoint_status(error: checkpoints::CheckpointError) -> Status {
     match error {
         checkpoints::CheckpointError::UnknownTask(_) => Status::not_found(error.to_string()),
         checkpoints::CheckpointError::Task { .. } => Status::aborted(error.to_string()),
+        checkpoints::CheckpointError::Malformed { .. } => {
+            Status::invalid_argument(error.to_string())
+        }
     }
 }
