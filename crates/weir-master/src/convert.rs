@@ -95,6 +95,9 @@ mod tests {
             pb::TaskState::from(SubtaskState::Cancelled),
             pb::TaskState::Cancelled
         );
-        assert_eq!(pb::JobState::from(JobState::Stopping), pb::JobState::Stopping);
+        assert_eq!(
+            pb::JobState::from(JobState::Stopping),
+            pb::JobState::Stopping
+        );
     }
 }

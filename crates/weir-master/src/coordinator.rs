@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
+use tokio::task::JoinHandle;
 use tracing::{Instrument, info_span, warn};
 use weir_core::checkpoint::PendingFile;
 use weir_core::split::SplitId;
@@ -56,42 +57,49 @@ impl Master {
                 () = self.wake_checkpoints.notified() => {}
                 () = tokio::time::sleep(COORDINATOR_TICK) => {}
             }
-            let (rounds, outcomes) = self
-                .update_with_outcomes(|cluster| cluster.due_checkpoints(Instant::now()))
-                .await;
-            for round in rounds {
-                let span = info_span!("checkpoint", job = %round.job_id, checkpoint_id = round.checkpoint_id);
-                // No barrier before the id is durable: after a crash it is never issued again.
-                if let Some(error) =
-                    WriteOutcome::error_of(&outcomes, &round.job_id, round.revision)
-                {
-                    let reason = format!("its id could not be recorded in the job store: {error}");
-                    self.update(|cluster| {
-                        cluster.checkpoint_failed(&round.job_id, round.checkpoint_id, &reason)
-                    })
-                    .await;
-                    continue;
-                }
-                let master = Arc::clone(&self);
-                let storage = Arc::clone(&storage);
-                tokio::spawn(
-                    async move {
-                        master.take_checkpoint(round, storage).await;
-                    }
-                    .instrument(span),
-                );
-            }
+            self.start_due_checkpoints(&storage).await;
         }
     }
 
-    /// One checkpoint round, from the barrier to the commits.
+    /// Starts the checkpoints due now, each once its id is durable; returns their rounds.
+    pub(crate) async fn start_due_checkpoints(
+        self: &Arc<Self>,
+        storage: &Arc<CheckpointStorage>,
+    ) -> Vec<JoinHandle<CheckpointOutcome>> {
+        let (rounds, outcomes) = self
+            .update_with_outcomes(|cluster| cluster.due_checkpoints(Instant::now()))
+            .await;
+        rounds
+            .into_iter()
+            .map(|round| {
+                let span = info_span!("checkpoint", job = %round.job_id, checkpoint_id = round.checkpoint_id);
+                let id_error = WriteOutcome::error_of(&outcomes, &round.job_id, round.revision);
+                let master = Arc::clone(self);
+                let storage = Arc::clone(storage);
+                tokio::spawn(
+                    master
+                        .take_checkpoint(round, id_error, storage)
+                        .instrument(span),
+                )
+            })
+            .collect()
+    }
+
+    /// One checkpoint round, from the barrier to the commits. `id_error` is why its id could
+    /// not be recorded, if it could not.
     async fn take_checkpoint(
         self: Arc<Self>,
         round: CheckpointRound,
+        id_error: Option<String>,
         storage: Arc<CheckpointStorage>,
     ) -> CheckpointOutcome {
         let started = Instant::now();
         let (job_id, checkpoint_id) = (round.job_id.clone(), round.checkpoint_id);
+        // No barrier before the id is durable: after a crash it is never issued again.
+        if let Some(error) = id_error {
+            let reason = format!("its id could not be recorded in the job store: {error}");
+            return self.fail(&round, reason).await;
+        }
         reached(FaultPoint::BeforeTrigger);
         let completed = match self.collect_acks(&round).await {
             Ok(completed) => completed,
@@ -162,8 +170,10 @@ impl Master {
 
     /// Counts checkpoint `round` failed for `reason`.
     async fn fail(&self, round: &CheckpointRound, reason: String) -> CheckpointOutcome {
-        self.update(|cluster| cluster.checkpoint_failed(&round.job_id, round.checkpoint_id, &reason))
-            .await;
+        self.update(|cluster| {
+            cluster.checkpoint_failed(&round.job_id, round.checkpoint_id, &reason)
+        })
+        .await;
         CheckpointOutcome::Failed { reason }
     }
 

@@ -109,7 +109,11 @@ fn armed() -> Option<Armed> {
         let spec = std::env::var(FAULT_ENV).ok()?;
         match parse_spec(spec.trim()) {
             Ok(armed) => {
-                tracing::warn!(point = armed.point.name(), nth = armed.nth, "{FAULT_ENV} is set: the master aborts there (a test hook)");
+                tracing::warn!(
+                    point = armed.point.name(),
+                    nth = armed.nth,
+                    "{FAULT_ENV} is set: the master aborts there (a test hook)"
+                );
                 Some(armed)
             }
             Err(problem) => {

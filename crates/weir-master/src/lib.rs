@@ -9,6 +9,8 @@ pub mod cluster;
 pub mod config;
 mod convert;
 mod coordinator;
+#[cfg(test)]
+mod coordinator_tests;
 pub mod fault;
 pub mod job_state;
 mod kafka;

@@ -135,7 +135,12 @@ impl RedbStore {
 
     /// The open database, opened (and its table created) if there is none.
     fn database(&self) -> Result<Arc<Database>, StoreError> {
-        if let Some(db) = self.db.lock().unwrap_or_else(PoisonError::into_inner).as_ref() {
+        if let Some(db) = self
+            .db
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+        {
             return Ok(Arc::clone(db));
         }
         let db = Database::create(&self.path).map_err(|source| StoreError::Open {

@@ -59,7 +59,9 @@ impl TryFrom<&pb::SplitOffset> for (SplitId, i64) {
 }
 
 /// Every offset of `offsets`, or the first malformed one's error.
-pub fn offsets_from_proto(offsets: &[pb::SplitOffset]) -> Result<Vec<(SplitId, i64)>, ConvertError> {
+pub fn offsets_from_proto(
+    offsets: &[pb::SplitOffset],
+) -> Result<Vec<(SplitId, i64)>, ConvertError> {
     offsets.iter().map(<(SplitId, i64)>::try_from).collect()
 }
 
@@ -95,7 +97,11 @@ impl From<&RestorePoint> for pb::RestorePoint {
         pb::RestorePoint {
             checkpoint_id: point.checkpoint_id,
             offsets: point.offsets.iter().map(pb::SplitOffset::from).collect(),
-            pending_files: point.pending_files.iter().map(pb::PendingFile::from).collect(),
+            pending_files: point
+                .pending_files
+                .iter()
+                .map(pb::PendingFile::from)
+                .collect(),
         }
     }
 }

@@ -334,7 +334,10 @@ fn while_the_completion_is_written_the_job_s_other_writes_and_placements_wait() 
 
     // Written: the checkpoint is the job's; the held-back change is written next, with it.
     let orders = cluster.checkpoint_recorded(&job, 1, None);
-    assert!(orders.is_empty(), "its subtask no longer runs: no commit to send");
+    assert!(
+        orders.is_empty(),
+        "its subtask no longer runs: no commit to send"
+    );
     let writes = cluster.take_writes();
     assert_eq!(writes.len(), 1);
     assert!(writes[0].revision > completion.record.revision);
@@ -348,7 +351,11 @@ fn while_the_completion_is_written_the_job_s_other_writes_and_placements_wait() 
         Some(1)
     );
     let deployments = cluster.schedule(Instant::now());
-    let restore = deployments[0].request.restore.as_ref().expect("a restore point");
+    let restore = deployments[0]
+        .request
+        .restore
+        .as_ref()
+        .expect("a restore point");
     assert_eq!(restore.checkpoint_id, 1);
     assert_eq!(restore.pending_files[0].final_path, "/out/0.json");
 }

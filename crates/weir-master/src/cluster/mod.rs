@@ -25,11 +25,11 @@ use crate::store::JobRecord;
 pub use crate::subtask_state::{SubtaskEvent, SubtaskState};
 
 pub use checkpoints::{
-    CheckpointRound, CheckpointTimer, CommitOrder, CompletionRecord, Recording, RoundEnded, RoundTask,
-    StopError, now_ms,
+    CheckpointRound, CheckpointTimer, CommitOrder, CompletionRecord, Recording, RoundEnded,
+    RoundTask, StopError, now_ms,
 };
-pub use persist::WriteOutcome;
 pub use jobs::SubmitError;
+pub use persist::WriteOutcome;
 pub use plan::{JobPlan, JobReadLimit, ListSplitsError, SplitLister};
 pub use splits::{SplitUpdate, Splits};
 

@@ -52,13 +52,12 @@ impl Cluster {
     /// without the checkpoint must not be written over the one with it.
     pub fn take_writes(&mut self) -> Vec<JobRecord> {
         let jobs = &self.jobs;
-        let (ready, held): (Vec<String>, Vec<String>) =
-            std::mem::take(&mut self.unwritten)
-                .into_iter()
-                .partition(|job_id| {
-                    jobs.get(job_id)
-                        .is_some_and(|job| job.checkpoint_timer.recording.is_none())
-                });
+        let (ready, held): (Vec<String>, Vec<String>) = std::mem::take(&mut self.unwritten)
+            .into_iter()
+            .partition(|job_id| {
+                jobs.get(job_id)
+                    .is_some_and(|job| job.checkpoint_timer.recording.is_none())
+            });
         self.unwritten.extend(held);
         ready
             .iter()
