@@ -6,6 +6,7 @@
 //! tested nothing.
 
 pub mod cluster;
+pub mod exactly_once;
 pub mod job_json;
 pub mod kafka;
 pub mod stack;

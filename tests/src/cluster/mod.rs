@@ -22,7 +22,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read as _, Write as _};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Output, Stdio};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Output, Stdio};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -91,6 +91,10 @@ pub struct MasterOptions {
     pub heartbeat_interval_ms: u64,
     /// Further arguments for `weir master`.
     pub extra_args: Vec<String>,
+    /// Environment variables of the master process (e.g. the `WEIR_FAULT_ABORT_AT` test hook).
+    pub env: Vec<(String, String)>,
+    /// `--data-dir`; `None`: `master-data` in the test's directory.
+    pub data_dir: Option<PathBuf>,
 }
 
 impl Default for MasterOptions {
@@ -99,17 +103,29 @@ impl Default for MasterOptions {
             heartbeat_timeout_ms: 2000,
             heartbeat_interval_ms: 500,
             extra_args: Vec::new(),
+            env: Vec::new(),
+            data_dir: None,
         }
     }
 }
 
-fn spawn_logged(args: &[String], log_path: &Path) -> Child {
-    spawn_process(args, log_path, false)
+fn spawn_logged(args: &[String], log_path: &Path, env: &[(String, String)]) -> Child {
+    spawn_with_env(args, log_path, false, env)
 }
 
 /// Starts `weir ARGS` with stderr appended to `log_path`; stdout goes to the same log, or, with
 /// `pipe_stdout`, to a pipe the caller takes from the child.
 fn spawn_process(args: &[String], log_path: &Path, pipe_stdout: bool) -> Child {
+    spawn_with_env(args, log_path, pipe_stdout, &[])
+}
+
+/// [`spawn_process`] with further environment variables.
+fn spawn_with_env(
+    args: &[String],
+    log_path: &Path,
+    pipe_stdout: bool,
+    env: &[(String, String)],
+) -> Child {
     let mut log = OpenOptions::new()
         .create(true)
         .append(true)
@@ -144,6 +160,7 @@ fn spawn_process(args: &[String], log_path: &Path, pipe_stdout: bool) -> Child {
     if std::env::var_os("RUST_LOG").is_none() {
         command.env("RUST_LOG", "info");
     }
+    command.envs(env.iter().map(|(name, value)| (name, value)));
     command
         .spawn()
         .unwrap_or_else(|error| panic!("cannot start `weir {}`: {error}", args.join(" ")))
@@ -189,7 +206,10 @@ impl Master {
     /// Starts a master on a free port with a fresh data directory and waits until it answers.
     pub fn start(name: &str, options: MasterOptions) -> Self {
         let dir = std::env::temp_dir().join(crate::unique_name(&format!("weir-e2e-{name}")));
-        let data_dir = dir.join("master-data");
+        let data_dir = options
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| dir.join("master-data"));
         std::fs::create_dir_all(&data_dir)
             .unwrap_or_else(|error| panic!("cannot create {}: {error}", data_dir.display()));
         let address = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
@@ -220,7 +240,7 @@ impl Master {
             self.options.heartbeat_interval_ms.to_string(),
         ];
         args.extend(self.options.extra_args.iter().cloned());
-        self.child = Some(spawn_logged(&args, &self.log_path));
+        self.child = Some(spawn_logged(&args, &self.log_path, &self.options.env));
         let started = Instant::now();
         loop {
             if let Some(child) = self.child.as_mut()
@@ -253,6 +273,38 @@ impl Master {
     pub fn restart(&mut self) {
         stop(&mut self.child);
         self.spawn();
+    }
+
+    /// The options the master was started with; a change applies at the next
+    /// [`Master::restart`].
+    pub fn options_mut(&mut self) -> &mut MasterOptions {
+        &mut self.options
+    }
+
+    /// The master's `--data-dir`.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// Waits (polling, at most `within`) until the master process exits by itself, and returns
+    /// how it ended; `Err` says it still runs. [`Master::restart`] starts it again.
+    pub fn wait_exited(&mut self, within: Duration) -> Result<ExitStatus, String> {
+        let started = Instant::now();
+        loop {
+            let child = self
+                .child
+                .as_mut()
+                .ok_or_else(|| "the master is not running".to_string())?;
+            match child.try_wait() {
+                Ok(Some(status)) => {
+                    self.child = None;
+                    return Ok(status);
+                }
+                Ok(None) if started.elapsed() < within => std::thread::sleep(POLL_EVERY),
+                Ok(None) => return Err(format!("the master still runs after {within:?}")),
+                Err(error) => return Err(format!("cannot wait for the master: {error}")),
+            }
+        }
     }
 
     /// `http://127.0.0.1:PORT`.

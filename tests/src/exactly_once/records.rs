@@ -4,7 +4,7 @@
 use std::ops::Range;
 
 use serde_json::Value;
-use weir_e2e::kafka::Record;
+use crate::kafka::Record;
 
 /// Partitions of every test topic.
 pub const PARTITIONS: u64 = 4;

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use weir_e2e::stack::{HdfsEntry, list_recursive, read_files};
+use crate::stack::{HdfsEntry, list_recursive, read_files};
 
 use super::records::{Codec, Format};
 

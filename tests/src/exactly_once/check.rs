@@ -246,10 +246,10 @@ impl Committed {
 
 #[cfg(test)]
 mod tests {
-    use weir_e2e::stack::HdfsEntry;
+    use crate::stack::HdfsEntry;
 
     use super::*;
-    use crate::support::committed::CommittedFile;
+    use crate::exactly_once::committed::CommittedFile;
 
     fn file(name: &str, ids: &[u64]) -> CommittedFile {
         CommittedFile {
