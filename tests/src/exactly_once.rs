@@ -11,6 +11,8 @@
 mod check;
 mod committed;
 mod records;
+mod scenario;
 
 pub use committed::{Committed, CommittedFile, read_committed, show_entries};
 pub use records::{Codec, Format, PARTITIONS, pad, partition_of, records};
+pub use scenario::Scenario;

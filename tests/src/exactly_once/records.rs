@@ -3,8 +3,8 @@
 
 use std::ops::Range;
 
-use serde_json::Value;
 use crate::kafka::Record;
+use serde_json::Value;
 
 /// Partitions of every test topic.
 pub const PARTITIONS: u64 = 4;
