@@ -107,10 +107,14 @@ fn sort_records(records: &mut [JobRecord]) {
 /// call, so writes succeed again once the cause is gone.
 pub struct RedbStore {
     path: PathBuf,
+    /// Opens (or creates) the database.
+    open: Opener,
     /// The open database; `None` after an I/O error until reopened. The lock is held only to
     /// take or swap the handle, never across a read or write of the file.
     db: Mutex<Option<Arc<Database>>>,
 }
+
+type Opener = Box<dyn Fn() -> Result<Database, redb::DatabaseError> + Send + Sync>;
 
 impl RedbStore {
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
@@ -118,8 +122,16 @@ impl RedbStore {
             path: data_dir.display().to_string(),
             source,
         })?;
+        let path = data_dir.join("jobs.redb");
+        let file = path.clone();
+        Self::with_opener(path, Box::new(move || Database::create(&file)))
+    }
+
+    /// A store whose database `open` opens; `path` names it in errors.
+    fn with_opener(path: PathBuf, open: Opener) -> Result<Self, StoreError> {
         let store = Self {
-            path: data_dir.join("jobs.redb"),
+            path,
+            open,
             db: Mutex::new(None),
         };
         store.database()?;
@@ -143,7 +155,7 @@ impl RedbStore {
         {
             return Ok(Arc::clone(db));
         }
-        let db = Database::create(&self.path).map_err(|source| StoreError::Open {
+        let db = (self.open)().map_err(|source| StoreError::Open {
             path: self.path.display().to_string(),
             source: Box::new(source),
         })?;
@@ -332,6 +344,95 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         keeps_the_newest_revision(&RedbStore::open(dir.path()).unwrap());
         keeps_the_newest_revision(&MemoryStore::new());
+    }
+
+    /// Storage in memory, shared by every database opened on it, whose writes fail on demand
+    /// (as on a full disk).
+    #[derive(Debug, Clone, Default)]
+    struct FlakyMemory {
+        bytes: Arc<Mutex<Vec<u8>>>,
+        failing: Arc<AtomicBool>,
+    }
+
+    impl FlakyMemory {
+        fn check(&self) -> std::io::Result<()> {
+            if self.failing.load(Ordering::SeqCst) {
+                return Err(std::io::Error::from_raw_os_error(28));
+            }
+            Ok(())
+        }
+
+        fn bytes(&self) -> std::sync::MutexGuard<'_, Vec<u8>> {
+            self.bytes.lock().unwrap_or_else(PoisonError::into_inner)
+        }
+    }
+
+    impl redb::StorageBackend for FlakyMemory {
+        fn len(&self) -> std::io::Result<u64> {
+            Ok(self.bytes().len() as u64)
+        }
+
+        fn read(&self, offset: u64, out: &mut [u8]) -> std::io::Result<()> {
+            let bytes = self.bytes();
+            let start = offset as usize;
+            let source = bytes
+                .get(start..start + out.len())
+                .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::UnexpectedEof))?;
+            out.copy_from_slice(source);
+            Ok(())
+        }
+
+        fn set_len(&self, len: u64) -> std::io::Result<()> {
+            self.check()?;
+            self.bytes().resize(len as usize, 0);
+            Ok(())
+        }
+
+        fn sync_data(&self) -> std::io::Result<()> {
+            self.check()
+        }
+
+        fn write(&self, offset: u64, data: &[u8]) -> std::io::Result<()> {
+            self.check()?;
+            let mut bytes = self.bytes();
+            let start = offset as usize;
+            if bytes.len() < start + data.len() {
+                bytes.resize(start + data.len(), 0);
+            }
+            bytes[start..start + data.len()].copy_from_slice(data);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_redb_store_writes_again_once_the_disk_is_no_longer_full() {
+        let memory = FlakyMemory::default();
+        let backend = memory.clone();
+        let store = RedbStore::with_opener(
+            PathBuf::from("memory.redb"),
+            Box::new(move || Database::builder().create_with_backend(backend.clone())),
+        )
+        .unwrap();
+        let mut job = record("j-a", 1);
+        store.put(&job).unwrap();
+
+        memory.failing.store(true, Ordering::SeqCst);
+        job.revision = 2;
+        job.state = JobState::Running;
+        let error = store.put(&job).unwrap_err();
+        assert!(
+            error.to_string().contains("No space left on device"),
+            "{error}"
+        );
+        job.revision = 3;
+        assert!(store.put(&job).is_err(), "still full");
+
+        // redb refuses every operation of a database that saw an I/O error; the store opens
+        // it again, and the record written last before the failure is what it holds.
+        memory.failing.store(false, Ordering::SeqCst);
+        assert_eq!(store.load_all().unwrap(), [record("j-a", 1)]);
+        store.put(&job).unwrap();
+        assert_eq!(store.load_all().unwrap(), [job]);
     }
 
     #[test]

@@ -210,8 +210,10 @@ impl Master {
             .data_dir
             .clone()
             .unwrap_or_else(|| dir.join("master-data"));
-        std::fs::create_dir_all(&data_dir)
-            .unwrap_or_else(|error| panic!("cannot create {}: {error}", data_dir.display()));
+        for dir in [&dir, &data_dir] {
+            std::fs::create_dir_all(dir)
+                .unwrap_or_else(|error| panic!("cannot create {}: {error}", dir.display()));
+        }
         let address = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
         let mut master = Self {
             child: None,
