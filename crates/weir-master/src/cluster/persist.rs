@@ -89,9 +89,4 @@ impl Cluster {
             }
         }
     }
-
-    /// Whether records wait to be written (a failed write to retry).
-    pub fn has_unwritten(&self) -> bool {
-        !self.unwritten.is_empty()
-    }
 }
