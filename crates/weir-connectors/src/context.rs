@@ -98,16 +98,9 @@ pub enum Discard {
     All,
 }
 
-/// A file a checkpoint has closed but not yet published: invisible to readers at
-/// `pending_path` until the checkpoint completes and the sink renames it to `final_path`.
-/// Both are full paths of the sink's file system (an `hdfs://` URL or a local path).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub struct PendingFile {
-    /// Where the closed file is now (hidden from readers of the sink's `path`).
-    pub pending_path: String,
-    /// Where the commit puts it.
-    pub final_path: String,
-}
+/// A file a checkpoint has closed but not yet published (defined with the other checkpoint
+/// data in `weir_core::checkpoint`).
+pub use weir_core::checkpoint::PendingFile;
 
 /// How much a sink writer holds in its bounded write buffers, readable by metrics code at any
 /// time from any thread. The writer updates it as its buffers fill and empty; `max_bytes` is

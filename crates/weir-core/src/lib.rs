@@ -8,9 +8,11 @@
 //! - [`rate`]: token-bucket arithmetic for read limits and generator pacing;
 //! - [`memory`]: the admission arithmetic a master uses to decide whether a subtask fits;
 //! - [`bytesize`]: byte quantities as written in settings (`"512MiB"`);
+//! - [`checkpoint`]: the pending files and restore points checkpoints carry;
 //! - [`secrets`]: which option values are secrets, and their redaction.
 
 pub mod bytesize;
+pub mod checkpoint;
 pub mod config;
 pub mod memory;
 pub mod queue;

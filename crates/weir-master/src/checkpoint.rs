@@ -4,9 +4,8 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use weir_connectors::PendingFile;
+use weir_core::checkpoint::{PendingFile, RestorePoint};
 use weir_core::split::SplitId;
-use weir_proto::v1 as pb;
 
 /// A checkpoint every subtask of a job acknowledged: where each split resumes and which
 /// files it publishes.
@@ -27,12 +26,7 @@ impl CompletedCheckpoint {
     /// What subtask `index` of a job with `parallelism` subtasks resumes from: the offsets of
     /// `splits` and the subtask's pending files. Files of subtasks beyond `parallelism` (a job
     /// restored with fewer subtasks) go to subtask 0, so every file is re-committed.
-    pub fn restore_point(
-        &self,
-        index: u32,
-        parallelism: u32,
-        splits: &[SplitId],
-    ) -> pb::RestorePoint {
+    pub fn restore_point(&self, index: u32, parallelism: u32, splits: &[SplitId]) -> RestorePoint {
         let mut files: Vec<&PendingFile> = self.files.get(&index).into_iter().flatten().collect();
         if index == 0 {
             files.extend(
@@ -41,27 +35,15 @@ impl CompletedCheckpoint {
                     .flat_map(|(_, files)| files.iter()),
             );
         }
-        pb::RestorePoint {
+        RestorePoint {
             checkpoint_id: self.checkpoint_id,
             offsets: self
                 .offsets
                 .iter()
                 .filter(|(split, _)| splits.contains(split))
-                .map(|(split, offset)| pb::SplitOffset {
-                    split: Some(pb::Split {
-                        topic: split.topic.clone(),
-                        partition: split.partition,
-                    }),
-                    offset: *offset,
-                })
+                .cloned()
                 .collect(),
-            pending_files: files
-                .into_iter()
-                .map(|file| pb::PendingFile {
-                    pending_path: file.pending_path.clone(),
-                    final_path: file.final_path.clone(),
-                })
-                .collect(),
+            pending_files: files.into_iter().cloned().collect(),
         }
     }
 
@@ -104,23 +86,6 @@ impl CheckpointLog {
             ..CheckpointLog::default()
         }
     }
-
-    pub fn to_proto(&self) -> pb::CheckpointStats {
-        let last = self.last_completed.as_ref();
-        pb::CheckpointStats {
-            last_completed_id: last.map_or(0, |checkpoint| checkpoint.checkpoint_id),
-            last_completed_at_ms: last.map_or(0, |checkpoint| checkpoint.completed_at_ms),
-            last_duration_ms: self.last_duration_ms,
-            completed: self.completed,
-            failed: self.failed,
-            last_failure: self.last_failure.clone(),
-            last_completed_path: self.last_completed_path.clone(),
-            restored_from_id: self
-                .restored_from
-                .as_ref()
-                .map_or(0, |checkpoint| checkpoint.checkpoint_id),
-        }
-    }
 }
 
 #[cfg(test)]
@@ -150,8 +115,7 @@ mod tests {
         };
         let point = checkpoint.restore_point(1, 2, &[SplitId::new("t", 1)]);
         assert_eq!(point.checkpoint_id, 7);
-        assert_eq!(point.offsets.len(), 1);
-        assert_eq!(point.offsets[0].offset, 20);
+        assert_eq!(point.offsets, [(SplitId::new("t", 1), 20)]);
         assert_eq!(point.pending_files.len(), 1);
         assert_eq!(point.pending_files[0].final_path, "/out/b");
         // Subtask 2 no longer exists with parallelism 2: subtask 0 re-commits its files.

@@ -17,7 +17,6 @@
 //! ```
 
 use serde::{Deserialize, Serialize};
-use weir_proto::v1 as pb;
 
 /// Where a job is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -114,22 +113,6 @@ impl JobState {
     /// Whether the scheduler has subtasks of this job to place.
     pub fn wants_placement(self) -> bool {
         matches!(self, Self::Submitted | Self::Queued | Self::Recovering)
-    }
-
-    pub fn to_proto(self) -> pb::JobState {
-        match self {
-            Self::Submitted => pb::JobState::Submitted,
-            Self::Queued => pb::JobState::Queued,
-            Self::Scheduled => pb::JobState::Scheduled,
-            Self::Running => pb::JobState::Running,
-            Self::Recovering => pb::JobState::Recovering,
-            Self::Cancelling => pb::JobState::Cancelling,
-            Self::Cancelled => pb::JobState::Cancelled,
-            Self::Failed => pb::JobState::Failed,
-            Self::Finished => pb::JobState::Finished,
-            Self::Stopping => pb::JobState::Stopping,
-            Self::Stopped => pb::JobState::Stopped,
-        }
     }
 }
 

@@ -7,14 +7,20 @@ pub mod checkpoint;
 mod checkpoint_store;
 pub mod cluster;
 pub mod config;
+mod convert;
 mod coordinator;
+#[cfg(test)]
+mod coordinator_tests;
+pub mod fault;
 pub mod job_state;
 mod kafka;
+mod persist;
 pub mod placement;
 mod plan;
 mod service;
 mod sessions;
 pub mod store;
+pub mod subtask_state;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -31,7 +37,7 @@ use crate::checkpoint_store::CheckpointStorage;
 use crate::cluster::{Cluster, ClusterSettings};
 pub use crate::config::MasterConfig;
 use crate::service::{ClusterApi, JobApi, Master};
-use crate::store::{JobStore, StoreError};
+use crate::store::{JobStore, RedbStore, StoreError};
 
 /// How often the scheduler looks for silent workers even when nothing wakes it.
 const SCHEDULER_TICK: Duration = Duration::from_millis(200);
@@ -85,7 +91,8 @@ pub async fn run_with_listener(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), MasterError> {
     config.validate()?;
-    let store = JobStore::open(&config.data_dir)?;
+    fault::init();
+    let store = RedbStore::open(&config.data_dir)?;
     let records = store.load_all()?;
     let settings = ClusterSettings {
         heartbeat_timeout: Duration::from_millis(config.heartbeat_timeout_ms),
@@ -96,7 +103,7 @@ pub async fn run_with_listener(
         &config.checkpoint_storage(),
         config.checkpoint_retained,
     )?);
-    let mut cluster = Cluster::new(settings, store);
+    let mut cluster = Cluster::new(settings);
     let restored = records.len();
     for record in records {
         cluster.restore_record(record);
@@ -105,7 +112,10 @@ pub async fn run_with_listener(
     let address = listener.local_addr().unwrap_or(config.listen);
     info!(%address, data_dir = %config.data_dir.display(), checkpoints = %config.checkpoint_storage(), jobs = restored, "master listening");
 
-    let master = Master::new(cluster);
+    let master = Master::new(cluster, Arc::new(store) as Arc<dyn JobStore>);
+    // What the restore changed (live jobs to place again, cancels completed).
+    let writes = master.cluster().take_writes();
+    master.write_records(writes).await;
     master.start_split_listers();
     master.spawn(Arc::clone(&master).run_scheduler(SCHEDULER_TICK));
     master.spawn(Arc::clone(&master).run_checkpoints(storage));

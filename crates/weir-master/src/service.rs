@@ -23,6 +23,7 @@ use crate::plan::plan_for;
 use crate::sessions::{
     HEARTBEAT_ANSWERS, SessionStamp, SharedCluster, WorkerClient, answer_heartbeats, lock,
 };
+use crate::store::JobStore;
 
 /// How long the master waits for a worker to take a deployment, stop a task or add splits.
 /// Checkpoint barriers wait for the job's `env.checkpoint.timeout` instead, which may be longer:
@@ -58,6 +59,8 @@ const WORKER_KEEPALIVE: (Duration, Duration) = (Duration::from_secs(5), Duration
 /// State shared by the services and the scheduler loop.
 pub struct Master {
     cluster: SharedCluster,
+    /// Where job records are written, off the lock (`crate::persist`).
+    pub(crate) store: Arc<dyn JobStore>,
     /// Wakes the scheduler loop when capacity or demand changed.
     wake: Notify,
     /// Wakes the checkpoint coordinator (a stop was requested).
@@ -70,9 +73,10 @@ pub struct Master {
 }
 
 impl Master {
-    pub fn new(cluster: Cluster) -> Arc<Self> {
+    pub fn new(cluster: Cluster, store: Arc<dyn JobStore>) -> Arc<Self> {
         Arc::new(Self {
             cluster: Arc::new(Mutex::new(cluster)),
+            store,
             wake: Notify::new(),
             wake_checkpoints: Notify::new(),
             worker_clients: Mutex::new(HashMap::new()),
@@ -81,7 +85,11 @@ impl Master {
         })
     }
 
-    /// The cluster model (see [`lock`]).
+    /// The cluster model. Its methods never await, so holding the guard briefly is fine; a
+    /// panic while holding it leaves a model that is still consistent per operation, so a
+    /// poisoned lock is taken over rather than propagated. Changes go through
+    /// [`Master::update`], which writes the records they changed; the guard itself is for
+    /// reads and for changes no record holds (heartbeats).
     pub fn cluster(&self) -> MutexGuard<'_, Cluster> {
         lock(&self.cluster)
     }
@@ -96,6 +104,15 @@ impl Master {
                 () = task => {}
             }
         });
+    }
+
+    /// Spawns a tracked task whose result the caller awaits (checkpoint rounds); it is waited
+    /// for at shutdown like every other task.
+    pub(crate) fn spawn_tracked<T: Send + 'static>(
+        &self,
+        task: impl Future<Output = T> + Send + 'static,
+    ) -> tokio::task::JoinHandle<T> {
+        self.tasks.spawn(task)
     }
 
     /// Fires when the master shuts down.
@@ -120,11 +137,13 @@ impl Master {
                 _ = tokio::time::sleep(tick) => {}
             }
             let now = Instant::now();
-            let deployments = {
-                let mut cluster = self.cluster();
-                cluster.expire_silent_workers(now);
-                cluster.schedule(now)
-            };
+            // Also writes records whose earlier write failed.
+            let deployments = self
+                .update(|cluster| {
+                    cluster.expire_silent_workers(now);
+                    cluster.schedule(now)
+                })
+                .await;
             self.dispatch(deployments, Vec::new());
         }
     }
@@ -149,19 +168,21 @@ impl Master {
         let mut backoff = LISTING_BACKOFF.0;
         loop {
             let result = lister.list().await;
-            let (updates, cancels, listed) = {
-                let mut cluster = self.cluster();
-                if cluster.split_lister(&job_id).is_none() {
-                    return;
-                }
-                match result {
-                    Ok(splits) => (cluster.splits_listed(&job_id, splits), Vec::new(), true),
-                    Err(error) => {
-                        warn!(job = %job_id, source = %lister.describe(), error = %error, "cannot list splits");
-                        let cancels = cluster.splits_unlisted(&job_id, &error, backoff);
-                        (Vec::new(), cancels, false)
-                    }
-                }
+            let listing = self
+                .update(|cluster| {
+                    cluster.split_lister(&job_id)?;
+                    Some(match result {
+                        Ok(splits) => (cluster.splits_listed(&job_id, splits), Vec::new(), true),
+                        Err(error) => {
+                            warn!(job = %job_id, source = %lister.describe(), error = %error, "cannot list splits");
+                            let cancels = cluster.splits_unlisted(&job_id, &error, backoff);
+                            (Vec::new(), cancels, false)
+                        }
+                    })
+                })
+                .await;
+            let Some((updates, cancels, listed)) = listing else {
+                return;
             };
             if let Some(done) = first_done.take() {
                 let _ = done.send(());
@@ -290,7 +311,8 @@ impl Master {
         };
         if let Err(status) = result {
             warn!(task = %task_id, worker = %deployment.worker_id, error = %status.message(), "deployment failed");
-            self.cluster().deployment_failed(&task_id, status.message());
+            self.update(|cluster| cluster.deployment_failed(&task_id, status.message()))
+                .await;
             self.wake_scheduler();
         }
     }
@@ -307,12 +329,15 @@ impl Master {
         match result {
             // The worker answers once the task has stopped, so its reservation is free now.
             Ok(_) => {
-                self.cluster().task_status(
-                    &order.worker_id,
-                    &order.task_id,
-                    pb::TaskState::Cancelled,
-                    "",
-                );
+                self.update(|cluster| {
+                    cluster.task_status(
+                        &order.worker_id,
+                        &order.task_id,
+                        pb::TaskState::Cancelled,
+                        "",
+                    )
+                })
+                .await;
                 self.wake_scheduler();
             }
             // An unreachable worker is declared dead by the heartbeat timeout, which ends the
@@ -370,6 +395,12 @@ impl pb::job_service_server::JobService for JobApi {
         }
         let job_id = record.id.clone();
         let lister = plan.split_lister.clone();
+        // Accepted only once it survives a restart.
+        self.0.write_new_job(&record).await.map_err(|error| {
+            Status::unavailable(format!(
+                "job {job_id} could not be recorded in the job store: {error}"
+            ))
+        })?;
         self.0.cluster().submit(record, plan);
         if let Some(lister) = lister {
             // Answer with the outcome of the first listing: a missing topic fails the
@@ -380,17 +411,19 @@ impl pb::job_service_server::JobService for JobApi {
                 .spawn(master.run_split_lister(job_id.clone(), lister, Some(done)));
             let _ = tokio::time::timeout(FIRST_LISTING_WAIT, first_listing).await;
         }
-        let (outcome, deployments) = {
-            let mut cluster = self.0.cluster();
-            let deployments = cluster.schedule(Instant::now());
-            (cluster.submission_outcome(&job_id), deployments)
-        };
+        let (outcome, deployments) = self
+            .0
+            .update(|cluster| {
+                let deployments = cluster.schedule(Instant::now());
+                (cluster.submission_outcome(&job_id), deployments)
+            })
+            .await;
         self.0.dispatch(deployments, Vec::new());
         let (state, reason) =
             outcome.map_err(|rejected| Status::resource_exhausted(rejected.to_string()))?;
         Ok(Response::new(pb::SubmitJobResponse {
             job_id,
-            state: state.to_proto() as i32,
+            state: pb::JobState::from(state) as i32,
             state_reason: reason,
         }))
     }
@@ -422,13 +455,13 @@ impl pb::job_service_server::JobService for JobApi {
         let job_id = request.into_inner().job_id;
         let (state, orders) = self
             .0
-            .cluster()
-            .cancel(&job_id)
+            .update(|cluster| cluster.cancel(&job_id))
+            .await
             .ok_or_else(|| Status::not_found(format!("no job with id {job_id}")))?;
         self.0.dispatch(Vec::new(), orders);
         self.0.wake_scheduler();
         Ok(Response::new(pb::CancelJobResponse {
-            state: state.to_proto() as i32,
+            state: pb::JobState::from(state) as i32,
         }))
     }
 
@@ -439,15 +472,15 @@ impl pb::job_service_server::JobService for JobApi {
         let job_id = request.into_inner().job_id;
         let state = self
             .0
-            .cluster()
-            .request_stop(&job_id)
+            .update(|cluster| cluster.request_stop(&job_id))
+            .await
             .map_err(|error| match error {
                 StopError::UnknownJob(_) => Status::not_found(error.to_string()),
                 StopError::NotLive { .. } => Status::failed_precondition(error.to_string()),
             })?;
         self.0.wake_checkpoints();
         Ok(Response::new(pb::StopJobResponse {
-            state: state.to_proto() as i32,
+            state: pb::JobState::from(state) as i32,
         }))
     }
 
@@ -472,11 +505,13 @@ impl pb::cluster_service_server::ClusterService for ClusterApi {
                 "a worker must register with an id and an address",
             ));
         }
-        let (session_id, settings) = {
-            let mut cluster = self.0.cluster();
-            let session_id = cluster.register_worker(&request);
-            (session_id, cluster.settings())
-        };
+        let (session_id, settings) = self
+            .0
+            .update(|cluster| {
+                let session_id = cluster.register_worker(&request);
+                (session_id, cluster.settings())
+            })
+            .await;
         self.0.wake_scheduler();
         Ok(Response::new(pb::RegisterWorkerResponse {
             session_id,
@@ -512,8 +547,8 @@ impl pb::cluster_service_server::ClusterService for ClusterApi {
         let request = request.into_inner();
         let was_current = self
             .0
-            .cluster()
-            .worker_deregistered(&request.worker_id, &request.session_id);
+            .update(|cluster| cluster.worker_deregistered(&request.worker_id, &request.session_id))
+            .await;
         if was_current {
             self.0.wake_scheduler();
         }
@@ -526,21 +561,23 @@ impl pb::cluster_service_server::ClusterService for ClusterApi {
     ) -> Result<Response<pb::TaskStatusAck>, Status> {
         let report = request.into_inner();
         let state = pb::TaskState::try_from(report.state).unwrap_or(pb::TaskState::Unspecified);
-        let orders = {
-            let mut cluster = self.0.cluster();
-            // A fenced worker's tasks belong to a session the master has ended (and whose
-            // subtasks it placed again): nothing they say counts any more.
-            if !cluster.is_current_session(&report.worker_id, &report.session_id) {
-                return Err(Status::failed_precondition(format!(
-                    "task {} reports for session {:?} of worker {}, which is not its current session; the report is refused",
-                    report.task_id, report.session_id, report.worker_id
-                )));
-            }
-            if let Some(metrics) = report.metrics {
-                cluster.record_final_metrics(&report.task_id, metrics);
-            }
-            cluster.task_status(&report.worker_id, &report.task_id, state, &report.message)
-        };
+        let orders = self
+            .0
+            .update(|cluster| {
+                // A fenced worker's tasks belong to a session the master has ended (and whose
+                // subtasks it placed again): nothing they say counts any more.
+                if !cluster.is_current_session(&report.worker_id, &report.session_id) {
+                    return Err(Status::failed_precondition(format!(
+                        "task {} reports for session {:?} of worker {}, which is not its current session; the report is refused",
+                        report.task_id, report.session_id, report.worker_id
+                    )));
+                }
+                if let Some(metrics) = report.metrics {
+                    cluster.record_final_metrics(&report.task_id, metrics);
+                }
+                Ok(cluster.task_status(&report.worker_id, &report.task_id, state, &report.message))
+            })
+            .await?;
         self.0.dispatch(Vec::new(), orders);
         self.0.wake_scheduler();
         Ok(Response::new(pb::TaskStatusAck {}))

@@ -10,3 +10,4 @@ pub mod v1 {
 /// The gRPC metadata key naming the worker session a master → worker call is addressed to (see
 /// `WorkerService` in `proto/weir/v1/worker_service.proto`).
 pub const SESSION_METADATA: &str = "weir-session";
+pub mod convert;

@@ -1,12 +1,12 @@
 //! `TriggerCheckpoint` / `CommitCheckpoint`: the master's checkpoint requests, handed to the
-//! running task they name, and the proto forms of what they carry.
+//! running task they name. What they carry is converted in `weir_proto::convert`.
 
 use weir_connectors::PendingFile;
-use weir_core::split::SplitId;
+use weir_proto::convert::{ConvertError, offsets_from_proto};
 use weir_proto::v1 as pb;
 
-use crate::task::{RestorePoint, TaskError};
-use crate::tasks::{TaskTable, split_from_proto};
+use crate::task::TaskError;
+use crate::tasks::TaskTable;
 
 /// Why a checkpoint request could not be served.
 #[derive(Debug, thiserror::Error)]
@@ -15,6 +15,8 @@ pub enum CheckpointError {
     UnknownTask(String),
     #[error("task {task}: {source}")]
     Task { task: String, source: TaskError },
+    #[error("checkpoint request for task {task}: {source}")]
+    Malformed { task: String, source: ConvertError },
 }
 
 /// Takes checkpoint `checkpoint_id` of a running task.
@@ -33,8 +35,12 @@ pub async fn trigger(
             source,
         })?;
     Ok(pb::TriggerCheckpointResponse {
-        offsets: ack.offsets.iter().map(offset_to_proto).collect(),
-        pending_files: ack.pending_files.into_iter().map(file_to_proto).collect(),
+        offsets: ack.offsets.iter().map(pb::SplitOffset::from).collect(),
+        pending_files: ack
+            .pending_files
+            .into_iter()
+            .map(pb::PendingFile::from)
+            .collect(),
     })
 }
 
@@ -46,68 +52,24 @@ pub async fn commit(
     let handle = tasks
         .handle(&request.task_id)
         .ok_or_else(|| CheckpointError::UnknownTask(request.task_id.clone()))?;
+    let offsets =
+        offsets_from_proto(&request.offsets).map_err(|source| CheckpointError::Malformed {
+            task: request.task_id.clone(),
+            source,
+        })?;
     handle
         .commit(
             request.checkpoint_id,
             request
                 .pending_files
                 .into_iter()
-                .map(file_from_proto)
+                .map(PendingFile::from)
                 .collect(),
-            request
-                .offsets
-                .iter()
-                .filter_map(offset_from_proto)
-                .collect(),
+            offsets,
         )
         .await
         .map_err(|source| CheckpointError::Task {
             task: request.task_id.clone(),
             source,
         })
-}
-
-pub(crate) fn restore_from_proto(restore: &pb::RestorePoint) -> RestorePoint {
-    RestorePoint {
-        checkpoint_id: restore.checkpoint_id,
-        offsets: restore
-            .offsets
-            .iter()
-            .filter_map(offset_from_proto)
-            .collect(),
-        pending_files: restore
-            .pending_files
-            .iter()
-            .cloned()
-            .map(file_from_proto)
-            .collect(),
-    }
-}
-
-fn offset_to_proto((split, offset): &(SplitId, i64)) -> pb::SplitOffset {
-    pb::SplitOffset {
-        split: Some(pb::Split {
-            topic: split.topic.clone(),
-            partition: split.partition,
-        }),
-        offset: *offset,
-    }
-}
-
-fn offset_from_proto(offset: &pb::SplitOffset) -> Option<(SplitId, i64)> {
-    Some((split_from_proto(offset.split.as_ref()?), offset.offset))
-}
-
-fn file_to_proto(file: PendingFile) -> pb::PendingFile {
-    pb::PendingFile {
-        pending_path: file.pending_path,
-        final_path: file.final_path,
-    }
-}
-
-fn file_from_proto(file: pb::PendingFile) -> PendingFile {
-    PendingFile {
-        pending_path: file.pending_path,
-        final_path: file.final_path,
-    }
 }

@@ -28,7 +28,9 @@ impl pb::worker_service_server::WorkerService for WorkerApi {
             .map_err(|error| match error {
                 DeployError::Duplicate(_) => Status::already_exists(error.to_string()),
                 DeployError::SessionEnded { .. } => Status::failed_precondition(error.to_string()),
-                DeployError::Config { .. } => Status::invalid_argument(error.to_string()),
+                DeployError::Config { .. } | DeployError::Malformed { .. } => {
+                    Status::invalid_argument(error.to_string())
+                }
                 DeployError::Start { .. } => Status::internal(error.to_string()),
             })?;
         Ok(Response::new(pb::DeployTaskResponse {}))
@@ -91,5 +93,8 @@ fn checkpoint_status(error: checkpoints::CheckpointError) -> Status {
     match error {
         checkpoints::CheckpointError::UnknownTask(_) => Status::not_found(error.to_string()),
         checkpoints::CheckpointError::Task { .. } => Status::aborted(error.to_string()),
+        checkpoints::CheckpointError::Malformed { .. } => {
+            Status::invalid_argument(error.to_string())
+        }
     }
 }

@@ -9,8 +9,12 @@ use tokio_util::task::TaskTracker;
 use tracing::{Instrument, info, info_span, warn};
 use weir_proto::v1 as pb;
 
+use weir_core::split::SplitId;
+
 use crate::session::CurrentSession;
-use crate::task::{self, ReadLimitShare, RunningTask, TaskHandle, TaskOutcome, TaskSpec};
+use crate::task::{
+    self, ReadLimitShare, RestorePoint, RunningTask, TaskHandle, TaskOutcome, TaskSpec,
+};
 
 /// How long a cancel waits for the task to stop before answering anyway.
 const CANCEL_WAIT: Duration = Duration::from_secs(10);
@@ -57,6 +61,11 @@ pub enum DeployError {
     Start {
         task: String,
         source: task::TaskError,
+    },
+    #[error("deployment of task {task}: {source}")]
+    Malformed {
+        task: String,
+        source: weir_proto::convert::ConvertError,
     },
 }
 
@@ -110,13 +119,18 @@ impl TaskTable {
             subtask_index: request.subtask_index,
             parallelism: request.parallelism,
             config,
-            splits: request.splits.iter().map(split_from_proto).collect(),
+            splits: request.splits.iter().map(SplitId::from).collect(),
             read_limit: read_limit_from_proto(request.read_limit),
             attempt: request.attempt,
             restore: request
                 .restore
                 .as_ref()
-                .map(crate::checkpoints::restore_from_proto),
+                .map(RestorePoint::try_from)
+                .transpose()
+                .map_err(|source| DeployError::Malformed {
+                    task: task_id.clone(),
+                    source,
+                })?,
         };
         let running = task::spawn_task(spec, self.intake_paused.clone()).map_err(|source| {
             DeployError::Start {
@@ -204,7 +218,7 @@ impl TaskTable {
         let slot = slots
             .get_mut(&request.task_id)
             .ok_or_else(|| AddSplitsError::UnknownTask(request.task_id.clone()))?;
-        let splits = request.splits.iter().map(split_from_proto).collect();
+        let splits = request.splits.iter().map(SplitId::from).collect();
         slot.handle
             .add_splits(splits, read_limit_from_proto(request.read_limit))
             .map_err(|source| AddSplitsError::Task {
@@ -271,10 +285,6 @@ pub enum AddSplitsError {
         task: String,
         source: task::TaskError,
     },
-}
-
-pub(crate) fn split_from_proto(split: &pb::Split) -> weir_core::split::SplitId {
-    weir_core::split::SplitId::new(split.topic.clone(), split.partition)
 }
 
 fn read_limit_from_proto(limit: Option<pb::ReadLimit>) -> ReadLimitShare {

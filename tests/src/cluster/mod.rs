@@ -93,6 +93,10 @@ pub struct MasterOptions {
     pub heartbeat_interval_ms: u64,
     /// Further arguments for `weir master`.
     pub extra_args: Vec<String>,
+    /// Environment variables of the master process (e.g. the `WEIR_FAULT_ABORT_AT` test hook).
+    pub env: Vec<(String, String)>,
+    /// `--data-dir`; `None`: `master-data` in the test's directory.
+    pub data_dir: Option<PathBuf>,
 }
 
 impl Default for MasterOptions {
@@ -101,17 +105,29 @@ impl Default for MasterOptions {
             heartbeat_timeout_ms: 5000,
             heartbeat_interval_ms: 500,
             extra_args: Vec::new(),
+            env: Vec::new(),
+            data_dir: None,
         }
     }
 }
 
-fn spawn_logged(args: &[String], log_path: &Path) -> Child {
-    spawn_process(args, log_path, false)
+fn spawn_logged(args: &[String], log_path: &Path, env: &[(String, String)]) -> Child {
+    spawn_with_env(args, log_path, false, env)
 }
 
 /// Starts `weir ARGS` with stderr appended to `log_path`; stdout goes to the same log, or, with
 /// `pipe_stdout`, to a pipe the caller takes from the child.
 fn spawn_process(args: &[String], log_path: &Path, pipe_stdout: bool) -> Child {
+    spawn_with_env(args, log_path, pipe_stdout, &[])
+}
+
+/// [`spawn_process`] with further environment variables.
+fn spawn_with_env(
+    args: &[String],
+    log_path: &Path,
+    pipe_stdout: bool,
+    env: &[(String, String)],
+) -> Child {
     let mut log = OpenOptions::new()
         .create(true)
         .append(true)
@@ -146,6 +162,7 @@ fn spawn_process(args: &[String], log_path: &Path, pipe_stdout: bool) -> Child {
     if std::env::var_os("RUST_LOG").is_none() {
         command.env("RUST_LOG", "info");
     }
+    command.envs(env.iter().map(|(name, value)| (name, value)));
     command
         .spawn()
         .unwrap_or_else(|error| panic!("cannot start `weir {}`: {error}", args.join(" ")))
@@ -235,9 +252,14 @@ impl Master {
     /// Starts a master on a free port with a fresh data directory and waits until it answers.
     pub fn start(name: &str, options: MasterOptions) -> Self {
         let dir = std::env::temp_dir().join(crate::unique_name(&format!("weir-e2e-{name}")));
-        let data_dir = dir.join("master-data");
-        std::fs::create_dir_all(&data_dir)
-            .unwrap_or_else(|error| panic!("cannot create {}: {error}", data_dir.display()));
+        let data_dir = options
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| dir.join("master-data"));
+        for dir in [&dir, &data_dir] {
+            std::fs::create_dir_all(dir)
+                .unwrap_or_else(|error| panic!("cannot create {}: {error}", dir.display()));
+        }
         let address = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
         let mut master = Self {
             child: None,
@@ -266,7 +288,7 @@ impl Master {
             self.options.heartbeat_interval_ms.to_string(),
         ];
         args.extend(self.options.extra_args.iter().cloned());
-        self.child = Some(spawn_logged(&args, &self.log_path));
+        self.child = Some(spawn_logged(&args, &self.log_path, &self.options.env));
         let started = Instant::now();
         loop {
             if let Some(child) = self.child.as_mut()
@@ -319,6 +341,38 @@ impl Master {
     /// The master's log file.
     pub fn log_path(&self) -> PathBuf {
         self.log_path.clone()
+    }
+
+    /// The options the master was started with; a change applies at the next
+    /// [`Master::restart`].
+    pub fn options_mut(&mut self) -> &mut MasterOptions {
+        &mut self.options
+    }
+
+    /// The master's `--data-dir`.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// Waits (polling, at most `within`) until the master process exits by itself, and returns
+    /// how it ended; `Err` says it still runs. [`Master::restart`] starts it again.
+    pub fn wait_exited(&mut self, within: Duration) -> Result<ExitStatus, String> {
+        let started = Instant::now();
+        loop {
+            let child = self
+                .child
+                .as_mut()
+                .ok_or_else(|| "the master is not running".to_string())?;
+            match child.try_wait() {
+                Ok(Some(status)) => {
+                    self.child = None;
+                    return Ok(status);
+                }
+                Ok(None) if started.elapsed() < within => std::thread::sleep(POLL_EVERY),
+                Ok(None) => return Err(format!("the master still runs after {within:?}")),
+                Err(error) => return Err(format!("cannot wait for the master: {error}")),
+            }
+        }
     }
 
     /// `http://127.0.0.1:PORT`.

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 pub use job::JobFile;
 pub use scenario::Scenario;
+pub use support::{Codec, Committed, Format};
 
 /// `env.checkpoint.interval` of every job, in ms.
 pub const CHECKPOINT_INTERVAL_MS: u64 = 2000;

@@ -4,31 +4,45 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 use std::time::Instant;
 
+use super::support::{Codec, Committed, Format, PARTITIONS, partition_of, read_committed, records};
 use crate::kafka::{self, Topic, produce};
 use crate::stack::remove_recursive;
 
-use super::support::{Codec, Committed, Format, PARTITIONS, partition_of, read_committed, records};
-
 /// One test's Kafka topic (4 partitions) and HDFS directory.
 pub struct Scenario {
+    /// The test's name, at the start of its progress lines.
     pub name: &'static str,
+    /// Bootstrap servers of the stack's Kafka.
     pub bootstrap: String,
+    /// `hdfs://` URL of the stack's NameNode.
     pub hdfs: String,
+    /// The test's topic.
     pub topic: Topic,
-    /// `/weir-e2e/exactly-once/<name>-<pid>-<nanos>`; the sink writes to `<base>/out`.
+    /// `/weir-e2e/<suite>/<name>-<pid>-<nanos>`; the sink writes to `<base>/out`.
     pub base: String,
     started: Instant,
 }
 
 impl Scenario {
-    /// Reads the stack's addresses (failing with how to start the stack when they are not
-    /// set) and creates the topic.
+    /// A scenario of the `exactly_once` tests: topic `weir-eo-<name>-…`, HDFS directory
+    /// `/weir-e2e/exactly-once/<name>-…`.
     pub fn new(name: &'static str) -> Self {
+        Self::in_suite("exactly-once", "weir-eo", name)
+    }
+
+    /// Reads the stack's addresses (failing with how to start the stack when they are not
+    /// set) and creates the topic `<topic_prefix>-<name>-…`; files go under
+    /// `/weir-e2e/<suite>/<name>-…`.
+    pub fn in_suite(suite: &str, topic_prefix: &str, name: &'static str) -> Self {
         let bootstrap = crate::kafka_bootstrap().unwrap_or_else(|missing| panic!("{missing}"));
         let hdfs = crate::hdfs_url().unwrap_or_else(|missing| panic!("{missing}"));
-        let topic = Topic::create(&bootstrap, &format!("weir-eo-{name}"), PARTITIONS as i32);
+        let topic = Topic::create(
+            &bootstrap,
+            &format!("{topic_prefix}-{name}"),
+            PARTITIONS as i32,
+        );
         let base = format!(
-            "/weir-e2e/exactly-once/{}",
+            "/weir-e2e/{suite}/{}",
             crate::unique_name(&name.replace('_', "-"))
         );
         let scenario = Scenario {

@@ -11,5 +11,5 @@ mod check;
 mod committed;
 mod records;
 
-pub use committed::{Committed, read_committed};
+pub use committed::{Committed, CommittedFile, read_committed, show_entries};
 pub use records::{Codec, Format, PARTITIONS, pad, partition_of, records};

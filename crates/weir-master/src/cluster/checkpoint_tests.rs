@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use weir_connectors::PendingFile;
+use weir_core::checkpoint::PendingFile;
 use weir_core::split::SplitId;
 use weir_proto::v1 as pb;
 
@@ -35,7 +35,11 @@ fn complete(cluster: &mut Cluster, round: &CheckpointRound) -> Vec<CommitOrder> 
             })
             .collect::<BTreeMap<_, _>>(),
     };
-    cluster.checkpoint_completed(checkpoint, "/chk".into(), Duration::from_millis(5))
+    match cluster.checkpoint_acked(round, checkpoint, "/chk".into(), Duration::from_millis(5)) {
+        // Written: the commit point is passed.
+        Ok(_) => cluster.checkpoint_recorded(&round.job_id, round.checkpoint_id, None),
+        Err(_) => Vec::new(),
+    }
 }
 
 /// The first checkpoint of a job that just started running: one interval later.
@@ -148,6 +152,7 @@ fn a_replaced_subtask_resumes_from_the_last_completed_checkpoint() {
         stop: false,
         timeout: Duration::from_secs(1),
         tasks: Vec::new(),
+        revision: 0,
     };
     assert!(complete(&mut cluster, &stale).is_empty());
 }
@@ -256,4 +261,180 @@ fn a_bounded_job_takes_its_final_checkpoint_once_every_subtask_read_its_input() 
         cluster.task_status("w-1", task, pb::TaskState::Finished, "");
     }
     assert_eq!(job_state(&cluster, &job).0, JobState::Finished);
+}
+
+/// Checkpoint `round` of one file per subtask, acknowledged and persisted but not recorded.
+fn acked(cluster: &mut Cluster, round: &CheckpointRound) -> Result<CompletionRecord, RoundEnded> {
+    let checkpoint = CompletedCheckpoint {
+        job_id: round.job_id.clone(),
+        checkpoint_id: round.checkpoint_id,
+        completed_at_ms: 0,
+        stop: round.stop,
+        offsets: Vec::new(),
+        files: round
+            .tasks
+            .iter()
+            .map(|task| (task.index, vec![pending(&format!("{}", task.index))]))
+            .collect(),
+    };
+    cluster.checkpoint_acked(round, checkpoint, "/chk".into(), Duration::from_millis(5))
+}
+
+#[test]
+fn a_checkpoint_id_is_written_before_its_round_is_handed_out() {
+    let mut cluster = cluster();
+    register(&mut cluster, "w-1", 1024);
+    let job = submit(&mut cluster, 1, 100, false);
+    let deployments = cluster.schedule(Instant::now());
+    run_all(&mut cluster, &deployments);
+    cluster.take_writes();
+    let round = first_round(&mut cluster);
+    let writes = cluster.take_writes();
+    assert_eq!(writes.len(), 1);
+    assert_eq!(writes[0].checkpoints.last_id, round.checkpoint_id);
+    assert_eq!(
+        writes[0].revision, round.revision,
+        "the round waits for exactly this write"
+    );
+    assert_eq!(writes[0].id, job);
+}
+
+#[test]
+fn while_the_completion_is_written_the_job_s_other_writes_and_placements_wait() {
+    let mut cluster = cluster();
+    let session = register(&mut cluster, "w-1", 1024);
+    let job = submit(&mut cluster, 1, 100, false);
+    let deployments = cluster.schedule(Instant::now());
+    run_all(&mut cluster, &deployments);
+    let round = first_round(&mut cluster);
+    cluster.take_writes();
+    let completion = acked(&mut cluster, &round).expect("every subtask still runs");
+    assert_eq!(
+        completion
+            .record
+            .checkpoints
+            .last_completed
+            .as_ref()
+            .map(|c| c.checkpoint_id),
+        Some(1)
+    );
+    // Not completed in the model until written: a placement now would resume from nothing.
+    let stats = cluster.job_detail(&job).unwrap().checkpoints.unwrap();
+    assert_eq!((stats.last_completed_id, stats.completed), (0, 0));
+
+    // The worker dies meanwhile: the job recovers, but its record (without checkpoint 1) is
+    // not written over the completion, and its subtask is not placed yet.
+    cluster.worker_lost("w-1", &session, "killed");
+    register(&mut cluster, "w-2", 1024);
+    assert!(cluster.take_writes().is_empty(), "held back");
+    assert!(
+        cluster.schedule(Instant::now()).is_empty(),
+        "placement waits for the outcome"
+    );
+
+    // Written: the checkpoint is the job's; the held-back change is written next, with it.
+    let orders = cluster.checkpoint_recorded(&job, 1, None);
+    assert!(
+        orders.is_empty(),
+        "its subtask no longer runs: no commit to send"
+    );
+    let writes = cluster.take_writes();
+    assert_eq!(writes.len(), 1);
+    assert!(writes[0].revision > completion.record.revision);
+    assert_eq!(writes[0].state, JobState::Recovering);
+    assert_eq!(
+        writes[0]
+            .checkpoints
+            .last_completed
+            .as_ref()
+            .map(|c| c.checkpoint_id),
+        Some(1)
+    );
+    let deployments = cluster.schedule(Instant::now());
+    let restore = deployments[0]
+        .request
+        .restore
+        .as_ref()
+        .expect("a restore point");
+    assert_eq!(restore.checkpoint_id, 1);
+    assert_eq!(restore.pending_files[0].final_path, "/out/0.json");
+}
+
+#[test]
+fn a_failed_completion_write_commits_nothing_and_the_job_resumes_from_the_previous_checkpoint() {
+    let mut cluster = cluster();
+    let session = register(&mut cluster, "w-1", 1024);
+    let job = submit(&mut cluster, 2, 100, false);
+    let deployments = cluster.schedule(Instant::now());
+    run_all(&mut cluster, &deployments);
+    let round = first_round(&mut cluster);
+    complete(&mut cluster, &round);
+    cluster.checkpoint_committed(&job, 1);
+
+    let round = cluster
+        .due_checkpoints(Instant::now() + Duration::from_secs(30))
+        .pop()
+        .expect("checkpoint 2 is due");
+    assert_eq!(round.checkpoint_id, 2);
+    acked(&mut cluster, &round).expect("every subtask still runs");
+    let orders = cluster.checkpoint_recorded(&job, 2, Some("disk full"));
+    assert!(orders.is_empty(), "no commit without the record");
+    let stats = cluster.job_detail(&job).unwrap().checkpoints.unwrap();
+    assert_eq!(
+        (stats.last_completed_id, stats.completed, stats.failed),
+        (1, 1, 1)
+    );
+    assert_eq!(
+        stats.last_failure,
+        "checkpoint 2: could not be recorded in the job store: disk full"
+    );
+    // The failure is written (and retried until it is); the next checkpoint has a new id.
+    let writes = cluster.take_writes();
+    assert_eq!(writes[0].checkpoints.failed, 1);
+    let next = cluster
+        .due_checkpoints(Instant::now() + Duration::from_secs(60))
+        .pop()
+        .expect("checkpoint 3 is due one interval later");
+    assert_eq!(next.checkpoint_id, 3);
+
+    // A subtask placed again resumes from checkpoint 1, the last one recorded.
+    cluster.worker_lost("w-1", &session, "killed");
+    register(&mut cluster, "w-2", 1024);
+    let deployments = cluster.schedule(Instant::now());
+    assert_eq!(deployments.len(), 2);
+    for deployment in deployments {
+        assert_eq!(deployment.request.restore.unwrap().checkpoint_id, 1);
+    }
+}
+
+#[test]
+fn a_subtask_replaced_after_its_ack_fails_the_checkpoint() {
+    let mut cluster = cluster();
+    let session = register(&mut cluster, "w-1", 1024);
+    let job = submit(&mut cluster, 1, 100, false);
+    let deployments = cluster.schedule(Instant::now());
+    run_all(&mut cluster, &deployments);
+    let round = first_round(&mut cluster);
+    // Lost, placed again and running before the acks are taken in (the coordinator did not
+    // look in between): the new attempt resumes without this checkpoint's files.
+    cluster.worker_lost("w-1", &session, "killed");
+    register(&mut cluster, "w-2", 1024);
+    let again = cluster.schedule(Instant::now());
+    run_all(&mut cluster, &again);
+    assert_eq!(job_state(&cluster, &job).0, JobState::Running);
+    match acked(&mut cluster, &round) {
+        Err(RoundEnded::Failed(reason)) => {
+            assert!(reason.contains("stopped running"), "{reason}")
+        }
+        other => panic!("the checkpoint must fail: {other:?}"),
+    }
+    assert_eq!(
+        cluster
+            .job_detail(&job)
+            .unwrap()
+            .checkpoints
+            .unwrap()
+            .failed,
+        1
+    );
 }

@@ -1,6 +1,15 @@
 //! The checkpoint coordinator's bookkeeping: which job is due for a checkpoint, what a
-//! completed one commits, what a failed one records, what a restarted subtask resumes from,
-//! and `weir stop`. The I/O (barriers, storage, commits) is in `crate::coordinator`.
+//! completed one must record and then commits, what a failed one records, what a restarted
+//! subtask resumes from, and `weir stop`. The I/O (barriers, storage, the job store, commits) is
+//! in `crate::coordinator`.
+//!
+//! Two job-store writes bracket a checkpoint, and the coordinator waits for each:
+//! - its id, before any barrier ([`CheckpointRound::revision`]): ids never repeat, even after a
+//!   crash, so no file is ever named twice;
+//! - the completed checkpoint ([`Cluster::checkpoint_acked`] → [`CompletionRecord`]), before any
+//!   commit: the commit point. Until its outcome is known ([`Cluster::checkpoint_recorded`]) the
+//!   job's other writes and its placements wait, and the model keeps resuming from the previous
+//!   checkpoint; only a durable checkpoint becomes the one subtasks resume from.
 
 use std::time::{Duration, Instant};
 
@@ -10,6 +19,7 @@ use weir_proto::v1 as pb;
 use super::{Cluster, JobEntry, SubtaskState, task_id, unix_millis};
 use crate::checkpoint::{CheckpointLog, CompletedCheckpoint};
 use crate::job_state::{JobEvent, JobState};
+use crate::store::JobRecord;
 
 /// When a job's next checkpoint is due and whether one is in flight (not persisted: after a
 /// master restart the jobs are placed again and their first checkpoint is one interval later).
@@ -17,6 +27,27 @@ use crate::job_state::{JobEvent, JobState};
 pub struct CheckpointTimer {
     pub in_flight: Option<u64>,
     pub next_at: Option<Instant>,
+    /// The completed checkpoint whose job-store write is under way.
+    pub recording: Option<Recording>,
+}
+
+/// A completed checkpoint being written to the job store.
+#[derive(Debug, Clone)]
+pub struct Recording {
+    pub checkpoint: CompletedCheckpoint,
+    /// Where it was persisted in checkpoint storage.
+    pub path: String,
+    pub duration: Duration,
+}
+
+impl Recording {
+    /// `log` with this checkpoint as the last completed one.
+    fn apply_to(&self, log: &mut CheckpointLog) {
+        log.completed += 1;
+        log.last_duration_ms = u64::try_from(self.duration.as_millis()).unwrap_or(u64::MAX);
+        log.last_completed_path = self.path.clone();
+        log.last_completed = Some(self.checkpoint.clone());
+    }
 }
 
 /// One subtask a checkpoint round talks to.
@@ -28,7 +59,8 @@ pub struct RoundTask {
     pub address: String,
 }
 
-/// Checkpoint `checkpoint_id` of a job, to be triggered on every subtask.
+/// Checkpoint `checkpoint_id` of a job, to be triggered on every subtask once revision
+/// `revision` of the job's record (the first holding the id) is durable.
 #[derive(Debug, Clone)]
 pub struct CheckpointRound {
     pub job_id: String,
@@ -36,6 +68,26 @@ pub struct CheckpointRound {
     pub stop: bool,
     pub timeout: Duration,
     pub tasks: Vec<RoundTask>,
+    pub revision: u64,
+}
+
+/// The job-store write that makes a checkpoint complete: `record` holds it as the job's last
+/// completed checkpoint. Its outcome goes to [`Cluster::checkpoint_recorded`].
+#[derive(Debug, Clone)]
+pub struct CompletionRecord {
+    pub job_id: String,
+    pub checkpoint_id: u64,
+    pub record: JobRecord,
+}
+
+/// Why a round ended without a completed checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoundEnded {
+    /// The job stopped running meanwhile (a lost worker, a cancel): the round is forgotten, not
+    /// counted; the next one starts once every subtask runs again.
+    Abandoned,
+    /// Counted as a failed checkpoint, for this reason (shown in `weir job`).
+    Failed(String),
 }
 
 /// Publish a completed checkpoint on one subtask.
@@ -86,6 +138,9 @@ impl Cluster {
             let Some(job) = self.jobs.get_mut(&job_id) else {
                 continue;
             };
+            if job.checkpoint_timer.recording.is_some() {
+                continue;
+            }
             let runs = matches!(job.record.state, JobState::Running | JobState::Stopping)
                 && tasks.len() == job.subtasks.len();
             if !runs {
@@ -101,20 +156,21 @@ impl Cluster {
             if !stop && now < next_at {
                 continue;
             }
-            let log = &mut job.record.checkpoints;
-            log.last_id += 1;
-            let checkpoint_id = log.last_id;
+            job.record.checkpoints.last_id += 1;
+            let checkpoint_id = job.record.checkpoints.last_id;
             job.checkpoint_timer.in_flight = Some(checkpoint_id);
-            // Ids are never reused, even across a master restart.
-            if let Err(error) = self.store.put(&job.record) {
-                warn!(job = %job_id, %error, "could not persist the checkpoint id");
-            }
+            let timeout = job.plan.checkpoint_timeout;
+            // Ids are never reused, even across a master restart: the id is written before the
+            // barrier goes out (the caller waits for `revision`).
+            self.record_changed(&job_id);
+            let revision = self.jobs.get(&job_id).map_or(0, |job| job.record.revision);
             rounds.push(CheckpointRound {
                 job_id,
                 checkpoint_id,
                 stop,
-                timeout: job.plan.checkpoint_timeout,
+                timeout,
                 tasks,
+                revision,
             });
         }
         rounds
@@ -144,42 +200,109 @@ impl Cluster {
         let Some(job) = self.jobs.get_mut(job_id) else {
             return;
         };
-        if job.checkpoint_timer.in_flight != Some(checkpoint_id) {
+        // A checkpoint being recorded ends with the outcome of its write, nothing else.
+        if job.checkpoint_timer.in_flight != Some(checkpoint_id)
+            || job.checkpoint_timer.recording.is_some()
+        {
             return;
         }
         warn!(job = %job_id, checkpoint_id, %reason, "checkpoint failed");
         job.checkpoint_timer = CheckpointTimer {
             in_flight: None,
             next_at: Some(Instant::now() + job.plan.checkpoint_interval),
+            recording: None,
         };
         let log = &mut job.record.checkpoints;
         log.failed += 1;
         log.last_failure = format!("checkpoint {checkpoint_id}: {reason}");
-        if let Err(error) = self.store.put(&job.record) {
-            warn!(job = %job_id, %error, "could not persist the checkpoint failure");
-        }
+        self.record_changed(job_id);
     }
 
-    /// Records a checkpoint persisted at `path` as the job's last completed one (what its
-    /// subtasks resume from from now on), and returns the commits to send.
-    pub fn checkpoint_completed(
+    /// Every subtask acknowledged `checkpoint` of `round` and it is persisted at `path`:
+    /// returns the job-store write that completes it. The round is over instead when the job
+    /// stopped running meanwhile, and failed when a subtask of the round no longer runs as the
+    /// attempt that acknowledged it: a new attempt resumes from the previous checkpoint and
+    /// discards the files this one would publish.
+    pub fn checkpoint_acked(
         &mut self,
+        round: &CheckpointRound,
         checkpoint: CompletedCheckpoint,
         path: String,
         duration: Duration,
+    ) -> Result<CompletionRecord, RoundEnded> {
+        let job_id = round.job_id.clone();
+        let checkpoint_id = round.checkpoint_id;
+        let job = self.jobs.get(&job_id).ok_or(RoundEnded::Abandoned)?;
+        if job.checkpoint_timer.in_flight != Some(checkpoint_id)
+            || job.checkpoint_timer.recording.is_some()
+        {
+            return Err(RoundEnded::Abandoned);
+        }
+        let current = self.round_tasks(job);
+        if let Some(task) = round.tasks.iter().find(|task| !current.contains(task)) {
+            let reason = format!(
+                "subtask {} ({}) stopped running before it was recorded",
+                task.index, task.task_id
+            );
+            self.checkpoint_failed(&job_id, checkpoint_id, &reason);
+            return Err(RoundEnded::Failed(reason));
+        }
+        let job = self.jobs.get_mut(&job_id).ok_or(RoundEnded::Abandoned)?;
+        let recording = Recording {
+            checkpoint,
+            path,
+            duration,
+        };
+        let mut record = job.record.clone();
+        recording.apply_to(&mut record.checkpoints);
+        // The snapshot takes the next revision; changes made while it is written get later
+        // ones, and are written after it (`take_writes` holds them back meanwhile).
+        job.record.revision += 1;
+        record.revision = job.record.revision;
+        job.checkpoint_timer.recording = Some(recording);
+        Ok(CompletionRecord {
+            job_id,
+            checkpoint_id,
+            record,
+        })
+    }
+
+    /// The outcome of a [`CompletionRecord`]'s write. Written (`error` is `None`): the
+    /// checkpoint is the job's last completed one — what its subtasks resume from — and the
+    /// commits to send are returned. Not written: the checkpoint failed (counted, with the
+    /// store's error as its reason); nothing is committed, the subtasks list its files again in
+    /// the next checkpoint, which is one interval later.
+    pub fn checkpoint_recorded(
+        &mut self,
+        job_id: &str,
+        checkpoint_id: u64,
+        error: Option<&str>,
     ) -> Vec<CommitOrder> {
-        let job_id = checkpoint.job_id.clone();
-        let checkpoint_id = checkpoint.checkpoint_id;
-        let Some(job) = self.jobs.get(&job_id) else {
+        let Some(job) = self.jobs.get_mut(job_id) else {
             return Vec::new();
         };
-        if job.checkpoint_timer.in_flight != Some(checkpoint_id) {
+        let recording = match job.checkpoint_timer.recording.take() {
+            Some(recording) if recording.checkpoint.checkpoint_id == checkpoint_id => recording,
+            other => {
+                job.checkpoint_timer.recording = other;
+                return Vec::new();
+            }
+        };
+        if let Some(error) = error {
+            let reason = format!("could not be recorded in the job store: {error}");
+            self.checkpoint_failed(job_id, checkpoint_id, &reason);
             return Vec::new();
         }
-        let tasks = self.round_tasks(job);
-        let Some(job) = self.jobs.get_mut(&job_id) else {
+        let Some(job) = self.jobs.get(job_id) else {
             return Vec::new();
         };
+        let tasks = self.round_tasks(job);
+        let Some(job) = self.jobs.get_mut(job_id) else {
+            return Vec::new();
+        };
+        // Memory now matches the written snapshot (plus changes made meanwhile, which are
+        // marked and written next), so this needs no write of its own.
+        recording.apply_to(&mut job.record.checkpoints);
         // Stays in flight until its commits are sent (`checkpoint_committed`): a barrier of
         // the next checkpoint must not overtake them.
         job.checkpoint_timer.next_at = Some(Instant::now() + job.plan.checkpoint_interval);
@@ -188,6 +311,7 @@ impl Cluster {
         for subtask in &mut job.subtasks {
             subtask.failures = 0;
         }
+        let checkpoint = &recording.checkpoint;
         let orders = tasks
             .into_iter()
             .map(|task| {
@@ -204,12 +328,9 @@ impl Cluster {
                         .get(&task.index)
                         .into_iter()
                         .flatten()
-                        .map(|file| pb::PendingFile {
-                            pending_path: file.pending_path.clone(),
-                            final_path: file.final_path.clone(),
-                        })
+                        .map(pb::PendingFile::from)
                         .collect(),
-                    offsets: point.offsets,
+                    offsets: point.offsets.iter().map(pb::SplitOffset::from).collect(),
                 };
                 CommitOrder { task, request }
             })
@@ -218,17 +339,9 @@ impl Cluster {
             job = %job_id,
             checkpoint_id,
             files = checkpoint.file_count(),
-            duration_ms = duration.as_millis() as u64,
+            duration_ms = recording.duration.as_millis() as u64,
             "checkpoint completed"
         );
-        let log = &mut job.record.checkpoints;
-        log.completed += 1;
-        log.last_duration_ms = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
-        log.last_completed_path = path;
-        log.last_completed = Some(checkpoint);
-        if let Err(error) = self.store.put(&job.record) {
-            warn!(job = %job_id, %error, "could not persist the completed checkpoint");
-        }
         orders
     }
 
@@ -258,9 +371,7 @@ impl Cluster {
         }
         if !job.record.checkpoints.stop_requested {
             job.record.checkpoints.stop_requested = true;
-            if let Err(error) = self.store.put(&job.record) {
-                warn!(job = %job_id, %error, "could not persist the stop request");
-            }
+            self.record_changed(job_id);
         }
         if state == JobState::Running {
             self.transition(job_id, JobEvent::StopRequested, STOP_REASON);
@@ -274,7 +385,8 @@ impl Cluster {
     /// What subtask `index` of `job` resumes from, if the job has a checkpoint.
     pub(super) fn restore_point_of(job: &JobEntry, index: u32) -> Option<pb::RestorePoint> {
         job.record.checkpoints.resume_point().map(|checkpoint| {
-            checkpoint.restore_point(index, job.plan.parallelism, job.splits_of(index))
+            let point = checkpoint.restore_point(index, job.plan.parallelism, job.splits_of(index));
+            pb::RestorePoint::from(&point)
         })
     }
 

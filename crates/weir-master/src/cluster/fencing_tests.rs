@@ -111,10 +111,11 @@ fn an_ack_of_a_replaced_attempt_cannot_complete_a_checkpoint() {
         offsets: Vec::new(),
         files: BTreeMap::from([(0, Vec::new())]),
     };
-    let orders = cluster.checkpoint_completed(checkpoint, "/chk".into(), Duration::from_millis(1));
+    let acked =
+        cluster.checkpoint_acked(&round, checkpoint, "/chk".into(), Duration::from_millis(1));
     assert!(
-        orders.is_empty(),
-        "no commit of the replaced attempt's files"
+        acked.is_err(),
+        "no record (and so no commit) of the replaced attempt's checkpoint"
     );
     assert!(
         cluster.jobs[&job]

@@ -7,19 +7,12 @@ use weir_proto::v1 as pb;
 
 use super::CheckpointTimer;
 use super::{
-    CancelOrder, Cluster, Deployment, JobEntry, JobPlan, Splits, Subtask, SubtaskState, task_id,
-    unix_millis,
+    CancelOrder, Cluster, Deployment, JobEntry, JobPlan, Splits, Subtask, SubtaskEvent,
+    SubtaskState, task_id, unix_millis,
 };
 use crate::job_state::{JobEvent, JobState};
 use crate::placement::{Capacity, place};
 use crate::store::JobRecord;
-
-pub(super) fn split_to_proto(split: &weir_core::split::SplitId) -> pb::Split {
-    pb::Split {
-        topic: split.topic.clone(),
-        partition: split.partition,
-    }
-}
 
 /// A submission the master refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -42,12 +35,11 @@ pub(super) fn retry_delay(interval: Duration, failures: u32) -> Duration {
 }
 
 impl Cluster {
-    /// Adds a job in state Submitted. Call [`Cluster::schedule`] afterwards.
+    /// Adds a job in state Submitted, whose record the caller has written to the job store
+    /// (`crate::persist`): a submission is accepted only once it survives a restart. Call
+    /// [`Cluster::schedule`] afterwards.
     pub fn submit(&mut self, record: JobRecord, plan: JobPlan) {
         let subtasks = (0..plan.parallelism).map(Subtask::new).collect();
-        if let Err(error) = self.store.put(&record) {
-            tracing::warn!(job = %record.id, %error, "could not persist the submitted job");
-        }
         let splits = Splits::initial(&plan);
         self.jobs.insert(
             record.id.clone(),
@@ -127,7 +119,13 @@ impl Cluster {
         let mut waiting: Vec<(i64, String)> = self
             .jobs
             .values()
-            .filter(|job| job.record.state.wants_placement() && job.splits.known())
+            // A job whose completed checkpoint is being recorded waits: what a new attempt
+            // resumes from is decided by that write's outcome.
+            .filter(|job| {
+                job.record.state.wants_placement()
+                    && job.splits.known()
+                    && job.checkpoint_timer.recording.is_none()
+            })
             .map(|job| (job.record.submitted_at_ms, job.record.id.clone()))
             .collect();
         waiting.sort();
@@ -177,12 +175,14 @@ impl Cluster {
         let address = self.workers.get(worker_id)?.address.clone();
         let job = self.jobs.get_mut(job_id)?;
         let subtask = job.subtasks.get_mut(index as usize)?;
+        if !subtask.on(job_id, SubtaskEvent::Placed) {
+            return None;
+        }
         subtask.attempt += 1;
         // A checkpoint in flight cannot complete any more: the new attempt resumes from the last
         // completed one, so an ack of the attempt it replaces must not become a later one.
         job.checkpoint_timer.in_flight = None;
         subtask.worker_id = Some(worker_id.to_string());
-        subtask.state = SubtaskState::Deploying;
         subtask.reason = String::new();
         subtask.not_before = None;
         subtask.metrics = pb::TaskMetrics::default();
@@ -205,7 +205,7 @@ impl Cluster {
                 config: job.record.config.clone(),
                 origin: job.record.origin.clone(),
                 reserved_bytes: job.reservation_of(index),
-                splits: job.splits_of(index).iter().map(split_to_proto).collect(),
+                splits: job.splits_of(index).iter().map(pb::Split::from).collect(),
                 read_limit: Some(job.read_limit_of(index)),
                 attempt,
                 restore: Cluster::restore_point_of(job, index),
@@ -232,20 +232,22 @@ impl Cluster {
 
     /// A worker could not take a deployment: the subtask needs a place again.
     pub fn deployment_failed(&mut self, task: &str, error: &str) {
+        let Some((job_id, _, _)) = super::parse_task_id(task) else {
+            return;
+        };
         let Some(subtask) = self.current_subtask_mut(task) else {
             return;
         };
+        // Only a deployment still under way failed; a later report (running, lost) stands.
         if subtask.state != SubtaskState::Deploying {
             return;
         }
-        subtask.state = SubtaskState::Lost;
+        subtask.on(job_id, SubtaskEvent::DeployFailed);
         subtask.reason = format!("deployment failed: {error}");
         // Avoid a tight deploy loop against a worker that keeps refusing.
         subtask.not_before = Some(Instant::now() + Duration::from_secs(1));
-        if let Some((job_id, _, _)) = super::parse_task_id(task) {
-            let reason = format!("deploying {task} failed: {error}");
-            self.after_subtask_ended(job_id, JobEvent::SubtaskLost, reason);
-        }
+        let reason = format!("deploying {task} failed: {error}");
+        self.after_subtask_ended(job_id, JobEvent::SubtaskLost, reason);
     }
 
     /// A worker reports that a task changed state. Returns cancel orders when the job failed and
@@ -269,7 +271,7 @@ impl Cluster {
         }
         match state {
             pb::TaskState::Running => {
-                subtask.state = SubtaskState::Running;
+                subtask.on(&job_id, SubtaskEvent::Started);
                 let all_running = self.jobs.get(&job_id).is_some_and(|job| {
                     job.subtasks.iter().all(|subtask| {
                         matches!(
@@ -284,13 +286,26 @@ impl Cluster {
                 Vec::new()
             }
             pb::TaskState::Finished => {
-                subtask.state = SubtaskState::Finished;
+                subtask.on(&job_id, SubtaskEvent::Finished);
                 self.after_subtask_ended(&job_id, JobEvent::AllFinished, "finished".into());
                 Vec::new()
             }
-            pb::TaskState::Cancelled | pb::TaskState::Lost => {
-                subtask.state = SubtaskState::Cancelled;
+            pb::TaskState::Cancelled => {
+                subtask.on(&job_id, SubtaskEvent::Cancelled);
                 self.after_subtask_ended(&job_id, JobEvent::AllTasksEnded, "cancelled".into());
+                Vec::new()
+            }
+            // Lost, not cancelled: it is placed again (unless its job is being cancelled).
+            pb::TaskState::Lost => {
+                subtask.on(&job_id, SubtaskEvent::Lost);
+                let reason = if message.is_empty() {
+                    format!("its worker {worker_id} lost it")
+                } else {
+                    format!("its worker {worker_id} lost it: {message}")
+                };
+                subtask.reason = reason.clone();
+                let reason = format!("{task} lost; {reason}");
+                self.after_subtask_ended(&job_id, JobEvent::SubtaskLost, reason);
                 Vec::new()
             }
             pb::TaskState::Failed => self.subtask_failed(&job_id, task, message),
@@ -306,7 +321,7 @@ impl Cluster {
         let Some(subtask) = self.current_subtask_mut(task) else {
             return Vec::new();
         };
-        subtask.state = SubtaskState::Failed;
+        subtask.on(job_id, SubtaskEvent::Failed);
         subtask.failures += 1;
         subtask.reason = message.to_string();
         let (index, failures) = (subtask.index, subtask.failures);
@@ -317,7 +332,7 @@ impl Cluster {
         if failures <= plan.retry_times {
             let delay = retry_delay(plan.retry_interval, failures);
             if let Some(subtask) = self.current_subtask_mut(task) {
-                subtask.state = SubtaskState::Pending;
+                subtask.on(job_id, SubtaskEvent::Retry);
                 subtask.not_before = Some(Instant::now() + delay);
             }
             let reason = format!(
@@ -379,9 +394,10 @@ impl Cluster {
         };
         let mut lost = 0;
         for subtask in &mut job.subtasks {
-            if subtask.state.holds_reservation() && subtask.worker_id.as_deref() == Some(worker_id)
+            if subtask.state.holds_reservation()
+                && subtask.worker_id.as_deref() == Some(worker_id)
+                && subtask.on(job_id, SubtaskEvent::Lost)
             {
-                subtask.state = SubtaskState::Lost;
                 subtask.reason = reason.to_string();
                 lost += 1;
             }
@@ -404,8 +420,9 @@ impl Cluster {
         }
         if let Some(job) = self.jobs.get_mut(job_id) {
             for subtask in &mut job.subtasks {
-                if !subtask.state.holds_reservation() && subtask.state != SubtaskState::Finished {
-                    subtask.state = SubtaskState::Cancelled;
+                // What runs is cancelled by its worker and reported; the rest ends here.
+                if subtask.state.on(SubtaskEvent::JobCancelled).is_ok() {
+                    subtask.on(job_id, SubtaskEvent::JobCancelled);
                 }
             }
         }
@@ -445,6 +462,7 @@ impl Cluster {
             state_changed_at_ms: now,
             attempts: Vec::new(),
             checkpoints: Default::default(),
+            revision: 1,
         }
     }
 }

@@ -1,29 +1,35 @@
 //! The master's picture of the cluster: registered workers, jobs and their subtasks.
 //!
-//! Everything here is synchronous and free of I/O except the job store writes, so it runs under
-//! one lock and its rules are unit-tested directly. The gRPC layer (`crate::service`) turns
-//! requests into calls on [`Cluster`] and sends the [`Deployment`]s and [`CancelOrder`]s those
-//! calls return.
+//! Everything here is synchronous and free of I/O, so it runs under one lock and its rules are
+//! unit-tested directly: methods take what was observed and return what must be done. The gRPC
+//! layer (`crate::service`) turns requests into calls on [`Cluster`] and sends the
+//! [`Deployment`]s and [`CancelOrder`]s those calls return. A method that changes a job marks its
+//! record; [`Cluster::take_writes`] hands the marked records to the caller, which writes them to
+//! the job store with the lock released and only then sends (`crate::persist`).
 
 mod checkpoints;
 mod jobs;
+mod persist;
 mod plan;
 mod splits;
 mod views;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
 use weir_proto::v1 as pb;
 
 use crate::job_state::{JobEvent, JobState};
-use crate::store::{JobRecord, JobStore};
+use crate::store::JobRecord;
+pub use crate::subtask_state::{SubtaskEvent, SubtaskState};
 
 pub use checkpoints::{
-    CheckpointRound, CheckpointTimer, CommitOrder, RoundTask, StopError, now_ms,
+    CheckpointRound, CheckpointTimer, CommitOrder, CompletionRecord, Recording, RoundEnded,
+    RoundTask, StopError, now_ms,
 };
 pub use jobs::SubmitError;
+pub use persist::WriteOutcome;
 pub use plan::{JobPlan, JobReadLimit, ListSplitsError, SplitLister};
 pub use splits::{SplitUpdate, Splits};
 
@@ -48,39 +54,6 @@ pub struct WorkerEntry {
     pub alive: bool,
     pub last_heard: Instant,
     pub memory: pb::MemoryReport,
-}
-
-/// Lifecycle of one attempt of one subtask.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SubtaskState {
-    /// Needs a worker.
-    Pending,
-    Deploying,
-    Running,
-    Finished,
-    Failed,
-    Cancelled,
-    /// Its worker died; needs a worker again.
-    Lost,
-}
-
-impl SubtaskState {
-    /// Whether the subtask holds memory on a worker.
-    pub fn holds_reservation(self) -> bool {
-        matches!(self, Self::Deploying | Self::Running)
-    }
-
-    fn to_proto(self) -> pb::TaskState {
-        match self {
-            Self::Pending => pb::TaskState::Unspecified,
-            Self::Deploying => pb::TaskState::Deploying,
-            Self::Running => pb::TaskState::Running,
-            Self::Finished => pb::TaskState::Finished,
-            Self::Failed => pb::TaskState::Failed,
-            Self::Cancelled => pb::TaskState::Cancelled,
-            Self::Lost => pb::TaskState::Lost,
-        }
-    }
 }
 
 /// One parallel instance of a job.
@@ -114,8 +87,22 @@ impl Subtask {
     }
 
     fn needs_placement(&self, now: Instant) -> bool {
-        matches!(self.state, SubtaskState::Pending | SubtaskState::Lost)
-            && self.not_before.is_none_or(|at| at <= now)
+        self.state.wants_placement() && self.not_before.is_none_or(|at| at <= now)
+    }
+
+    /// Applies `event` through the subtask lifecycle ([`SubtaskState::on`]); an illegal one is
+    /// logged and changes nothing. Returns whether the state changed.
+    fn on(&mut self, job_id: &str, event: SubtaskEvent) -> bool {
+        match self.state.on(event) {
+            Ok(next) => {
+                self.state = next;
+                true
+            }
+            Err(illegal) => {
+                warn!(job = %job_id, subtask = self.index, attempt = self.attempt, %illegal, "ignored an illegal subtask transition");
+                false
+            }
+        }
     }
 }
 
@@ -169,9 +156,12 @@ pub struct StaleSession(pub String);
 
 pub struct Cluster {
     settings: ClusterSettings,
-    store: JobStore,
     workers: BTreeMap<String, WorkerEntry>,
     jobs: BTreeMap<String, JobEntry>,
+    /// Jobs whose record changed since it was last handed out by [`Cluster::take_writes`].
+    unwritten: BTreeSet<String>,
+    /// Jobs whose last write failed (logged once until one succeeds).
+    failing_writes: BTreeSet<String>,
 }
 
 pub(crate) fn unix_millis() -> i64 {
@@ -182,12 +172,13 @@ pub(crate) fn unix_millis() -> i64 {
 }
 
 impl Cluster {
-    pub fn new(settings: ClusterSettings, store: JobStore) -> Self {
+    pub fn new(settings: ClusterSettings) -> Self {
         Self {
             settings,
-            store,
             workers: BTreeMap::new(),
             jobs: BTreeMap::new(),
+            unwritten: BTreeSet::new(),
+            failing_writes: BTreeSet::new(),
         }
     }
 
@@ -365,7 +356,8 @@ impl Cluster {
             .filter(|subtask| subtask.attempt == attempt)
     }
 
-    /// Applies `event` to a job, records `reason`, and persists the record when it changed.
+    /// Applies `event` to a job, records `reason`, and marks the record to be written when it
+    /// changed.
     fn transition(&mut self, job_id: &str, event: JobEvent, reason: impl Into<String>) {
         let Some(job) = self.jobs.get_mut(job_id) else {
             return;
@@ -387,9 +379,7 @@ impl Cluster {
         }
         job.record.state = next;
         job.record.reason = reason;
-        if let Err(error) = self.store.put(&job.record) {
-            warn!(job = %job_id, %error, "could not persist the job's state");
-        }
+        self.record_changed(job_id);
     }
 
     fn job_state(&self, job_id: &str) -> Option<JobState> {

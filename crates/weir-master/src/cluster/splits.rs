@@ -5,7 +5,6 @@ use tracing::info;
 use weir_core::split::{SplitId, assign_round_robin, read_limit_share};
 use weir_proto::v1 as pb;
 
-use super::jobs::split_to_proto;
 use super::{CancelOrder, Cluster, JobEntry, JobPlan, task_id};
 use crate::job_state::{JobEvent, JobState};
 
@@ -160,7 +159,7 @@ impl Cluster {
                     address,
                     request: pb::AddSplitsRequest {
                         task_id: task_id(job_id, subtask.index, subtask.attempt),
-                        splits: added.iter().map(split_to_proto).collect(),
+                        splits: added.iter().map(pb::Split::from).collect(),
                         read_limit: Some(job.read_limit_of(subtask.index)),
                         reserved_bytes: job.reservation_of(subtask.index),
                     },
@@ -196,7 +195,7 @@ impl Cluster {
             address,
             request: pb::AddSplitsRequest {
                 task_id: task_id.to_string(),
-                splits: job.splits_of(index).iter().map(split_to_proto).collect(),
+                splits: job.splits_of(index).iter().map(pb::Split::from).collect(),
                 read_limit: Some(job.read_limit_of(index)),
                 reserved_bytes: job.reservation_of(index),
             },

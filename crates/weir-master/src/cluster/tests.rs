@@ -3,22 +3,16 @@ use std::time::{Duration, Instant};
 use weir_proto::v1 as pb;
 
 use super::*;
-use crate::store::JobStore;
 
 const MIB: u64 = 1024 * 1024;
 
 pub(super) fn cluster() -> Cluster {
-    let dir = std::env::temp_dir().join(format!(
-        "weir-cluster-test-{}-{}",
-        std::process::id(),
-        uuid::Uuid::new_v4().simple()
-    ));
     let settings = ClusterSettings {
         heartbeat_timeout: Duration::from_secs(5),
         heartbeat_interval: Duration::from_secs(1),
         high_watermark: 0.9,
     };
-    Cluster::new(settings, JobStore::open(&dir).unwrap())
+    Cluster::new(settings)
 }
 
 pub(super) fn register(cluster: &mut Cluster, id: &str, limit_mib: u64) -> String {
@@ -505,4 +499,33 @@ fn worker_summaries_keep_the_workers_own_reservation_apart() {
     assert_eq!(worker.memory.unwrap().reserved_bytes, 0);
     assert_eq!(worker.worker_reserved_bytes, 100 * MIB);
     assert_eq!(worker.memory.unwrap().process_rss_bytes, 10 * MIB);
+}
+
+#[test]
+fn a_subtask_its_worker_reports_lost_shows_lost_and_is_placed_again() {
+    let mut cluster = cluster();
+    register(&mut cluster, "w-1", 1024);
+    let job = submit(&mut cluster, 2, 100, false);
+    let deployments = cluster.schedule(Instant::now());
+    run_all(&mut cluster, &deployments);
+    let task = &deployments[0].request.task_id;
+    cluster.task_status("w-1", task, pb::TaskState::Lost, "its slot vanished");
+    let detail = cluster.job_detail(&job).unwrap();
+    let lost = &detail.tasks[deployments[0].request.subtask_index as usize];
+    assert_eq!(lost.state, pb::TaskState::Lost as i32, "not Cancelled");
+    assert!(
+        lost.state_reason.contains("its slot vanished"),
+        "{}",
+        lost.state_reason
+    );
+    assert_eq!(job_state(&cluster, &job).0, JobState::Recovering);
+    let again = cluster.schedule(Instant::now());
+    assert_eq!(again.len(), 1);
+    assert_eq!(
+        again[0].request.subtask_index,
+        deployments[0].request.subtask_index
+    );
+    assert_eq!(again[0].request.attempt, 2);
+    run_all(&mut cluster, &again);
+    assert_eq!(job_state(&cluster, &job).0, JobState::Running);
 }

@@ -25,7 +25,7 @@ impl Cluster {
                 subtask_index: subtask.index,
                 attempt: subtask.attempt,
                 worker_id: subtask.worker_id.clone().unwrap_or_default(),
-                state: subtask.state.to_proto() as i32,
+                state: pb::TaskState::from(subtask.state) as i32,
                 state_reason: subtask.reason.clone(),
                 reserved_bytes: if subtask.state.holds_reservation() {
                     job.reservation_of(subtask.index)
@@ -39,7 +39,7 @@ impl Cluster {
             summary: Some(summary(job)),
             tasks,
             config: job.record.config.clone(),
-            checkpoints: Some(job.record.checkpoints.to_proto()),
+            checkpoints: Some(pb::CheckpointStats::from(&job.record.checkpoints)),
         })
     }
 
@@ -98,7 +98,7 @@ fn summary(job: &JobEntry) -> pb::JobSummary {
     pb::JobSummary {
         job_id: job.record.id.clone(),
         name: job.record.name.clone(),
-        state: job.record.state.to_proto() as i32,
+        state: pb::JobState::from(job.record.state) as i32,
         state_reason: job.record.reason.clone(),
         submitted_at_ms: job.record.submitted_at_ms,
         state_changed_at_ms: job.record.state_changed_at_ms,

@@ -68,15 +68,7 @@ pub struct TaskSpec {
 }
 
 /// What a subtask resumes from: a completed checkpoint's offsets and pending files.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RestorePoint {
-    /// The checkpoint's id.
-    pub checkpoint_id: u64,
-    /// Next offset to read, per split of this subtask.
-    pub offsets: Vec<(SplitId, i64)>,
-    /// The checkpoint's pending files of this subtask, (re-)committed before reading.
-    pub pending_files: Vec<PendingFile>,
-}
+pub use weir_core::checkpoint::RestorePoint;
 
 /// How a subtask ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
