@@ -22,7 +22,7 @@ use weir_core::split::SplitId;
 
 pub use self::console::ConsoleSink;
 pub use self::context::{
-    BoxFuture, Discard, PendingFile, SinkBufferStats, SinkWriter, SourceContext, SourceReader,
+    BoxFuture, Discard, PendingFile, Restored, SinkBufferStats, SinkWriter, SourceContext, SourceReader,
     SourceRecord, SubtaskInfo,
 };
 pub use self::error::ConnectorError;

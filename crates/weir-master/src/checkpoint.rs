@@ -43,6 +43,7 @@ impl CompletedCheckpoint {
         }
         pb::RestorePoint {
             checkpoint_id: self.checkpoint_id,
+            job_id: self.job_id.clone(),
             offsets: self
                 .offsets
                 .iter()

@@ -38,15 +38,19 @@ pub async fn trigger(
     })
 }
 
-/// Publishes a completed checkpoint of a running task.
+/// Publishes a completed checkpoint of a running task: the files (and positions) the task
+/// itself reported for that checkpoint. A request listing other files is refused, logged as a
+/// security event naming `caller` (the peer address, when known); the task runs on. The
+/// request's offsets are not used: the task commits the positions it reported.
 pub async fn commit(
     tasks: &TaskTable,
     request: pb::CommitCheckpointRequest,
+    caller: Option<std::net::SocketAddr>,
 ) -> Result<(), CheckpointError> {
     let handle = tasks
         .handle(&request.task_id)
         .ok_or_else(|| CheckpointError::UnknownTask(request.task_id.clone()))?;
-    handle
+    let result = handle
         .commit(
             request.checkpoint_id,
             request
@@ -54,22 +58,29 @@ pub async fn commit(
                 .into_iter()
                 .map(file_from_proto)
                 .collect(),
-            request
-                .offsets
-                .iter()
-                .filter_map(offset_from_proto)
-                .collect(),
         )
-        .await
-        .map_err(|source| CheckpointError::Task {
-            task: request.task_id.clone(),
-            source,
-        })
+        .await;
+    if let Err(TaskError::CommitRefused(reason)) = &result {
+        let caller = caller.map_or_else(|| "unknown".to_string(), |address| address.to_string());
+        tracing::warn!(
+            target: "weir::security",
+            task = %request.task_id,
+            checkpoint_id = request.checkpoint_id,
+            %caller,
+            %reason,
+            "refused a CommitCheckpoint request"
+        );
+    }
+    result.map_err(|source| CheckpointError::Task {
+        task: request.task_id.clone(),
+        source,
+    })
 }
 
 pub(crate) fn restore_from_proto(restore: &pb::RestorePoint) -> RestorePoint {
     RestorePoint {
         checkpoint_id: restore.checkpoint_id,
+        job_id: restore.job_id.clone(),
         offsets: restore
             .offsets
             .iter()

@@ -33,7 +33,7 @@ pub use self::writer::FileSink;
 use self::writer::Limits;
 use crate::context::{SinkBufferStats, SubtaskInfo};
 use crate::error::ConnectorError;
-use crate::fs::{FsOptions, open_filesystem};
+use crate::fs::{Confined, FsOptions, open_filesystem};
 
 /// Opens the file sink writer of `subtask` for rows of `schema`. Checks the options that
 /// depend on the schema (`partition_by`, `sink_columns`) and connects to the file system
@@ -64,17 +64,26 @@ pub fn open(
     let (fs, root) = open_filesystem(&root_url, &options)?;
     let tmp = config.tmp_path();
     let tmp = tmp.strip_prefix("file://").unwrap_or(&tmp).to_string();
-    let naming = Naming::new(
-        config,
-        &root,
-        &tmp,
-        &subtask.job_id,
-        subtask.subtask_index,
-        partition_fields,
-    )
-    .map_err(|message| ConnectorError::InvalidSinkOption {
-        option: "file_name_expression",
-        message,
+    // Every file operation of the sink goes through this: only the job's own directories.
+    let owner = format!(
+        "job {} subtask {} attempt {}",
+        subtask.job_id, subtask.subtask_index, subtask.attempt
+    );
+    let fs = Arc::new(Confined::new(
+        fs,
+        &[&root, &tmp],
+        kind == FileSystemKind::Local,
+        owner,
+    )?);
+    let (root, tmp) = match fs.roots() {
+        [root, tmp] => (root.clone(), tmp.clone()),
+        _ => (root, tmp),
+    };
+    let naming = Naming::new(config, (&root, &tmp), subtask, partition_fields).map_err(|message| {
+        ConnectorError::InvalidSinkOption {
+            option: "file_name_expression",
+            message,
+        }
     })?;
     let encoder = RowEncoder::new(
         config.file_format_type,

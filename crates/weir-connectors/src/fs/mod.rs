@@ -6,6 +6,7 @@
 //! within it (`/data/x`) or full URLs of it (`hdfs://nn:9000/data/x`); the paths it returns
 //! are paths within it, and [`FileSystem::url_of`] turns them into full URLs.
 
+mod confined;
 mod hdfs;
 mod local;
 
@@ -14,6 +15,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+pub use self::confined::Confined;
 pub use self::hdfs::HdfsFs;
 pub use self::local::LocalFs;
 use crate::context::BoxFuture;
