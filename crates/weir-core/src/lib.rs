@@ -8,10 +8,12 @@
 //! - [`rate`]: token-bucket arithmetic for read limits and generator pacing;
 //! - [`memory`]: the admission arithmetic a master uses to decide whether a subtask fits;
 //! - [`bytesize`]: byte quantities as written in settings (`"512MiB"`);
+//! - [`duration`]: intervals as written in settings (whole milliseconds);
 //! - [`secrets`]: which option values are secrets, and their redaction.
 
 pub mod bytesize;
 pub mod config;
+pub mod duration;
 pub mod memory;
 pub mod queue;
 pub mod rate;

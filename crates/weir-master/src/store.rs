@@ -44,6 +44,13 @@ pub enum StoreError {
         path: String,
         source: Box<redb::DatabaseError>,
     },
+    /// The job store file exists but cannot be a job store: starting empty would silently
+    /// forget every job, so the master refuses to start.
+    #[error(
+        "the job store {path} {problem}; move it away to start with no jobs, or put back a \
+         good copy"
+    )]
+    Unusable { path: String, problem: String },
     #[error("job store: {0}")]
     Database(String),
     #[error("job store holds an unreadable record for job {id}: {source}")]
@@ -69,7 +76,23 @@ impl JobStore {
             source,
         })?;
         let path = data_dir.join("jobs.redb");
-        let db = Database::create(&path).map_err(|source| StoreError::Open {
+        let unusable = |problem: String| StoreError::Unusable {
+            path: path.display().to_string(),
+            problem,
+        };
+        // A new data directory starts an empty store; an existing file must be a store.
+        let opened = match std::fs::metadata(&path) {
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Database::create(&path),
+            Err(error) => return Err(unusable(format!("cannot be inspected: {error}"))),
+            Ok(metadata) if !metadata.is_file() => {
+                return Err(unusable("is not a regular file".into()));
+            }
+            Ok(metadata) if metadata.len() == 0 => {
+                return Err(unusable("is empty (0 bytes), not a job store".into()));
+            }
+            Ok(_) => Database::open(&path),
+        };
+        let db = opened.map_err(|source| StoreError::Open {
             path: path.display().to_string(),
             source: Box::new(source),
         })?;
@@ -148,6 +171,35 @@ mod tests {
         assert_eq!(loaded[0], record("j-a", 1));
         assert_eq!(loaded[1].id, "j-b");
         assert_eq!(loaded[1].state, JobState::Running);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_existing_file_that_is_not_a_store_is_refused_naming_it() {
+        let dir = std::env::temp_dir().join(format!("weir-store-bad-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("jobs.redb");
+        let shown = path.display().to_string();
+        let refusal = |expected: &str| {
+            let error = JobStore::open(&dir).err().expect("refused").to_string();
+            assert!(
+                error.contains(&shown) && error.contains(expected),
+                "{expected}: {error}"
+            );
+        };
+
+        std::fs::write(&path, b"").unwrap();
+        refusal("empty (0 bytes)");
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 0, "left as it was");
+        std::fs::write(&path, b"these are not the jobs you are looking for").unwrap();
+        refusal("cannot open the job store");
+        std::fs::remove_file(&path).unwrap();
+        std::fs::create_dir(&path).unwrap();
+        refusal("not a regular file");
+        std::fs::remove_dir(&path).unwrap();
+        // Gone altogether: a new, empty store.
+        assert!(JobStore::open(&dir).unwrap().load_all().unwrap().is_empty());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -11,7 +11,6 @@ mod tasks;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -74,16 +73,15 @@ pub async fn run_with_listener(
     config.validate()?;
     let mut probe = MemoryProbe::new()?;
     let first = probe.sample();
-    let memory_limit = match &config.memory_limit {
-        // `validate` checked that it parses.
-        Some(limit) => weir_core::bytesize::parse_bytes(limit).unwrap_or_default(),
+    let memory_limit = match config.memory_limit {
+        Some(limit) => limit.0,
         None => memory::default_memory_limit(&first, config.memory_fraction),
     };
     let watermarks = Watermarks::new(memory_limit, config.soft_watermark, config.resume_watermark);
     let memory = memory::start_governor(
         probe,
         watermarks,
-        Duration::from_millis(config.memory_sample_interval_ms),
+        config.memory_sample_interval,
     );
 
     let identity = Identity {
