@@ -20,7 +20,8 @@ struct Scratch(PathBuf);
 
 impl Scratch {
     fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(weir_e2e::unique_name(&format!("weir-settings-{name}")));
+        let dir =
+            std::env::temp_dir().join(weir_e2e::unique_name(&format!("weir-settings-{name}")));
         std::fs::create_dir_all(&dir).expect("a scratch directory");
         Scratch(dir)
     }
@@ -86,7 +87,10 @@ fn listen() -> String {
 
 fn assert_names(stderr: &str, needles: &[&str]) {
     for needle in needles {
-        assert!(stderr.contains(needle), "stderr does not name {needle:?}:\n{stderr}");
+        assert!(
+            stderr.contains(needle),
+            "stderr does not name {needle:?}:\n{stderr}"
+        );
     }
 }
 
@@ -96,7 +100,15 @@ fn a_master_settings_file_that_is_a_device_is_refused_before_reading() {
     let data = scratch.0.join("data").display().to_string();
     let stderr = refused_start(
         &scratch,
-        &["master", "--config", "/dev/zero", "--listen", &listen(), "--data-dir", &data],
+        &[
+            "master",
+            "--config",
+            "/dev/zero",
+            "--listen",
+            &listen(),
+            "--data-dir",
+            &data,
+        ],
     );
     assert_names(&stderr, &["/dev/zero", "not a regular file"]);
 }
@@ -106,7 +118,15 @@ fn a_worker_whose_master_is_not_an_http_url_does_not_start() {
     let scratch = Scratch::new("ftp");
     let stderr = refused_start(
         &scratch,
-        &["worker", "--master", "ftp://x", "--listen", &listen(), "--memory-limit", "1GiB"],
+        &[
+            "worker",
+            "--master",
+            "ftp://x",
+            "--listen",
+            &listen(),
+            "--memory-limit",
+            "1GiB",
+        ],
     );
     assert_names(&stderr, &["'master'", "ftp://x", "http://"]);
 }
@@ -124,7 +144,13 @@ fn a_zero_memory_limit_is_refused() {
     std::fs::write(&settings, "memory_limit = \"0B\"\n").expect("write worker.toml");
     let stderr = refused_start(
         &scratch,
-        &["worker", "--config", &settings.display().to_string(), "--listen", &listen()],
+        &[
+            "worker",
+            "--config",
+            &settings.display().to_string(),
+            "--listen",
+            &listen(),
+        ],
     );
     assert_names(&stderr, &["'memory_limit'", "more than 0"]);
 }
@@ -135,7 +161,15 @@ fn an_empty_or_unprintable_worker_id_is_refused() {
     for id in ["", "w 1", "w\u{1b}[2J"] {
         let stderr = refused_start(
             &scratch,
-            &["worker", "--id", id, "--listen", &listen(), "--memory-limit", "1GiB"],
+            &[
+                "worker",
+                "--id",
+                id,
+                "--listen",
+                &listen(),
+                "--memory-limit",
+                "1GiB",
+            ],
         );
         assert_names(&stderr, &["'id'"]);
     }
@@ -150,11 +184,19 @@ fn an_empty_job_store_stops_the_master_naming_the_file() {
     File::create(store).expect("a 0-byte jobs.redb");
     let stderr = refused_start(
         &scratch,
-        &["master", "--listen", &listen(), "--data-dir", &data.display().to_string()],
+        &[
+            "master",
+            "--listen",
+            &listen(),
+            "--data-dir",
+            &data.display().to_string(),
+        ],
     );
     assert_names(&stderr, &[&store.display().to_string(), "empty"]);
     assert_eq!(
-        std::fs::metadata(store).expect("jobs.redb is still there").len(),
+        std::fs::metadata(store)
+            .expect("jobs.redb is still there")
+            .len(),
         0,
         "the master must not overwrite the store it refused"
     );

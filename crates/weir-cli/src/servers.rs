@@ -95,8 +95,8 @@ fn load_toml<T: DeserializeOwned + Default>(path: Option<&Path>) -> anyhow::Resu
 /// forever or into memory).
 fn read_settings_file(path: &Path) -> anyhow::Result<String> {
     let shown = path.display();
-    let file = std::fs::File::open(path)
-        .with_context(|| format!("cannot read settings file {shown}"))?;
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot read settings file {shown}"))?;
     let metadata = file
         .metadata()
         .with_context(|| format!("cannot read settings file {shown}"))?;
@@ -214,11 +214,17 @@ mod tests {
         assert_eq!(config.memory_sample_interval, Duration::from_millis(100));
         std::fs::write(&path, "memory_limit = \"lots\"\n").unwrap();
         let error = format!("{:#}", load_toml::<WorkerConfig>(Some(&path)).unwrap_err());
-        assert!(error.contains("512MiB") && error.contains("worker.toml"), "{error}");
+        assert!(
+            error.contains("512MiB") && error.contains("worker.toml"),
+            "{error}"
+        );
 
         let path = dir.join("master.toml");
-        std::fs::write(&path, "heartbeat_timeout_ms = 3000\nheartbeat_interval_ms = \"500\"\n")
-            .unwrap();
+        std::fs::write(
+            &path,
+            "heartbeat_timeout_ms = 3000\nheartbeat_interval_ms = \"500\"\n",
+        )
+        .unwrap();
         let config: MasterConfig = load_toml(Some(&path)).unwrap();
         assert_eq!(config.heartbeat_timeout, Duration::from_secs(3));
         assert_eq!(config.heartbeat_interval, Duration::from_millis(500));
@@ -241,7 +247,10 @@ mod tests {
             panic!("not the worker command");
         };
         assert_eq!(args.memory_limit, Some(ByteSize(512 << 20)));
-        assert_eq!(args.memory_sample_interval_ms, Some(Duration::from_millis(100)));
+        assert_eq!(
+            args.memory_sample_interval_ms,
+            Some(Duration::from_millis(100))
+        );
         for bad in [
             ["weir", "worker", "--memory-limit", "lots"],
             ["weir", "worker", "--memory-sample-interval-ms", "1s"],
@@ -254,7 +263,10 @@ mod tests {
 
     #[test]
     fn settings_files_that_are_not_small_regular_files_are_refused_before_reading() {
-        let error = format!("{:#}", read_settings_file(Path::new("/dev/zero")).unwrap_err());
+        let error = format!(
+            "{:#}",
+            read_settings_file(Path::new("/dev/zero")).unwrap_err()
+        );
         assert!(
             error.contains("/dev/zero") && error.contains("not a regular file"),
             "{error}"
@@ -271,7 +283,10 @@ mod tests {
             error.contains("big.toml") && error.contains("at most"),
             "{error}"
         );
-        let error = format!("{:#}", read_settings_file(&dir.join("missing.toml")).unwrap_err());
+        let error = format!(
+            "{:#}",
+            read_settings_file(&dir.join("missing.toml")).unwrap_err()
+        );
         assert!(error.contains("missing.toml"), "{error}");
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -107,8 +107,14 @@ mod tests {
     fn flags_and_files_read_the_same_milliseconds() {
         assert_eq!(parse_millis("5000"), Ok(Duration::from_secs(5)));
         assert_eq!(parse_millis(" 250 "), Ok(Duration::from_millis(250)));
-        assert_eq!(from_json(r#"{"interval": 5000}"#), Ok(Duration::from_secs(5)));
-        assert_eq!(from_json(r#"{"interval": "5000"}"#), Ok(Duration::from_secs(5)));
+        assert_eq!(
+            from_json(r#"{"interval": 5000}"#),
+            Ok(Duration::from_secs(5))
+        );
+        assert_eq!(
+            from_json(r#"{"interval": "5000"}"#),
+            Ok(Duration::from_secs(5))
+        );
         let written = serde_json::to_string(&Settings {
             interval: Duration::from_millis(1500),
         })

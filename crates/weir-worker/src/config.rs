@@ -241,7 +241,10 @@ mod tests {
             ..WorkerConfig::default()
         };
         let problem = problem(&config);
-        assert!(problem.contains("'memory_limit'") && problem.contains("more than 0"), "{problem}");
+        assert!(
+            problem.contains("'memory_limit'") && problem.contains("more than 0"),
+            "{problem}"
+        );
     }
 
     #[test]
@@ -291,7 +294,10 @@ mod tests {
                 ..WorkerConfig::default()
             };
             let problem = problem(&config);
-            assert!(problem.contains("'id'") && problem.contains(expected), "{id:?}: {problem}");
+            assert!(
+                problem.contains("'id'") && problem.contains(expected),
+                "{id:?}: {problem}"
+            );
         }
         let long = "w".repeat(MAX_WORKER_ID_LEN + 1);
         let config = WorkerConfig {

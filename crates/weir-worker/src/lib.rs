@@ -78,11 +78,7 @@ pub async fn run_with_listener(
         None => memory::default_memory_limit(&first, config.memory_fraction),
     };
     let watermarks = Watermarks::new(memory_limit, config.soft_watermark, config.resume_watermark);
-    let memory = memory::start_governor(
-        probe,
-        watermarks,
-        config.memory_sample_interval,
-    );
+    let memory = memory::start_governor(probe, watermarks, config.memory_sample_interval);
 
     let identity = Identity {
         worker_id: config.worker_id(),

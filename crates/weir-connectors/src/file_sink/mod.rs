@@ -79,12 +79,13 @@ pub fn open(
         [root, tmp] => (root.clone(), tmp.clone()),
         _ => (root, tmp),
     };
-    let naming = Naming::new(config, (&root, &tmp), subtask, partition_fields).map_err(|message| {
-        ConnectorError::InvalidSinkOption {
-            option: "file_name_expression",
-            message,
-        }
-    })?;
+    let naming =
+        Naming::new(config, (&root, &tmp), subtask, partition_fields).map_err(|message| {
+            ConnectorError::InvalidSinkOption {
+                option: "file_name_expression",
+                message,
+            }
+        })?;
     let encoder = RowEncoder::new(
         config.file_format_type,
         config.field_delimiter(),

@@ -177,8 +177,8 @@ impl Naming {
             .ok()
             .filter(|index| index.to_string() == file_subtask)
             .ok_or_else(|| format!("'{file_subtask}' is not a subtask directory"))?;
-        let ours = file_subtask == self.subtask
-            || (self.subtask == 0 && file_subtask >= self.parallelism);
+        let ours =
+            file_subtask == self.subtask || (self.subtask == 0 && file_subtask >= self.parallelism);
         if !ours {
             return Err(format!(
                 "the pending file belongs to subtask {file_subtask}, not {}",
@@ -245,7 +245,10 @@ impl Naming {
             return false;
         }
         let mut tokens = Vec::new();
-        for (literal, variable) in literals.iter().zip(variables.iter().map(Some).chain([None])) {
+        for (literal, variable) in literals
+            .iter()
+            .zip(variables.iter().map(Some).chain([None]))
+        {
             tokens.push(Token::Literal(literal.to_string()));
             match variable.map(String::as_str) {
                 Some("transactionId") => {

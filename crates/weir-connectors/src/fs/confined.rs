@@ -97,7 +97,9 @@ impl Confined {
         if within.contains("://") {
             let rest = within
                 .strip_prefix(self.url_base.as_str())
-                .filter(|rest| !self.url_base.is_empty() && (rest.is_empty() || rest.starts_with('/')))
+                .filter(|rest| {
+                    !self.url_base.is_empty() && (rest.is_empty() || rest.starts_with('/'))
+                })
                 .ok_or_else(|| format!("is not on this file system ({})", self.inner.describe()))?;
             within = if rest.is_empty() { "/" } else { rest };
         }
@@ -131,16 +133,17 @@ impl Confined {
                 what: "resolving a path",
                 reason: format!("{action} {path}: {join}"),
             })?;
-            let (resolved, resolved_root) = resolved.map_err(|cause| ConnectorError::FileSystem {
-                fs: self.inner.describe(),
-                action: "resolving",
-                path: normalised.clone(),
-                cause: cause.to_string(),
-                kind: super::FsErrorKind::Other,
-            })?;
-            let below = resolved.strip_prefix(&resolved_root).is_ok_and(|rest| {
-                access == Access::Look || rest.components().next().is_some()
-            });
+            let (resolved, resolved_root) =
+                resolved.map_err(|cause| ConnectorError::FileSystem {
+                    fs: self.inner.describe(),
+                    action: "resolving",
+                    path: normalised.clone(),
+                    cause: cause.to_string(),
+                    kind: super::FsErrorKind::Other,
+                })?;
+            let below = resolved
+                .strip_prefix(&resolved_root)
+                .is_ok_and(|rest| access == Access::Look || rest.components().next().is_some());
             if !below {
                 return Err(self.refusal(
                     action,

@@ -104,7 +104,10 @@ impl Acknowledged {
         let requested: HashSet<&PendingFile> = files.iter().collect();
         if listed != requested || files.len() != ack.pending_files.len() {
             let stranger = files.iter().find(|file| !listed.contains(file));
-            let missing = ack.pending_files.iter().find(|file| !requested.contains(file));
+            let missing = ack
+                .pending_files
+                .iter()
+                .find(|file| !requested.contains(file));
             let detail = match (stranger, missing) {
                 (Some(file), _) => format!(
                     "it lists {} -> {}, which the subtask did not report",

@@ -199,10 +199,7 @@ async fn a_barrier_snapshots_exactly_the_rows_the_sink_took() {
     assert_eq!(ack.pending_files.len(), 1);
     assert_eq!(ack.pending_files[0].final_path, "/out/1-10");
 
-    handle
-        .commit(1, ack.pending_files.clone())
-        .await
-        .unwrap();
+    handle.commit(1, ack.pending_files.clone()).await.unwrap();
     assert_eq!(
         sink.journal().events,
         ["recover []", "prepare 1", "commit [\"/out/1-10\"]"]
@@ -232,20 +229,14 @@ async fn a_stop_barrier_ends_the_task_after_its_commit() {
     let ack = handle.checkpoint(4, true).await.unwrap();
     assert_eq!(task.try_outcome(), None, "waits for the commit");
     // An earlier checkpoint's commit arriving after the stop barrier does not end the task.
-    handle
-        .commit(3, earlier.pending_files)
-        .await
-        .unwrap();
+    handle.commit(3, earlier.pending_files).await.unwrap();
     tokio::task::yield_now().await;
     assert_eq!(
         task.try_outcome(),
         None,
         "waits for the stop checkpoint's commit"
     );
-    handle
-        .commit(4, ack.pending_files)
-        .await
-        .unwrap();
+    handle.commit(4, ack.pending_files).await.unwrap();
     assert_eq!(
         timeout(LIMIT, task.wait()).await.unwrap(),
         TaskOutcome::Finished
@@ -291,10 +282,7 @@ async fn the_end_of_a_bounded_input_waits_for_a_final_checkpoint() {
     let handle = task.handle();
     let ack = handle.checkpoint(8, true).await.unwrap();
     assert_eq!(ack.offsets, vec![(SplitId::new("t", 0), 9)]);
-    handle
-        .commit(8, ack.pending_files)
-        .await
-        .unwrap();
+    handle.commit(8, ack.pending_files).await.unwrap();
     assert_eq!(
         timeout(LIMIT, task.wait()).await.unwrap(),
         TaskOutcome::Finished
@@ -392,7 +380,11 @@ async fn a_commit_publishes_only_what_the_subtask_reported() {
         );
     }
     assert_eq!(sink.journal().events, ["recover []", "prepare 1"]);
-    assert_eq!(task.try_outcome(), None, "a refused commit does not stop the task");
+    assert_eq!(
+        task.try_outcome(),
+        None,
+        "a refused commit does not stop the task"
+    );
 
     // The real commit still goes through, once; a repeat does nothing.
     handle.commit(1, ack.pending_files.clone()).await.unwrap();

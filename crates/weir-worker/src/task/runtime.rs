@@ -296,13 +296,9 @@ impl Input<'_> {
                     return Ok(None);
                 };
                 let files = ack.pending_files.len();
-                let published = checkpoint::publish(
-                    sink,
-                    &self.splits.states,
-                    ack.pending_files,
-                    &ack.offsets,
-                )
-                .await;
+                let published =
+                    checkpoint::publish(sink, &self.splits.states, ack.pending_files, &ack.offsets)
+                        .await;
                 let failed = published.as_ref().err().cloned();
                 tracing::debug!(
                     checkpoint_id,

@@ -51,7 +51,10 @@ async fn a_commit_outside_the_jobs_directories_renames_nothing() {
         file(&pending, &victim),
         // The same through `..`.
         file(&pending, fixture.out().join("../outside/victim.txt")),
-        file(fixture.tmp().join("../outside/victim.txt"), fixture.out().join("x.txt")),
+        file(
+            fixture.tmp().join("../outside/victim.txt"),
+            fixture.out().join("x.txt"),
+        ),
     ] {
         let error = sink.commit(vec![forged.clone()]).await.unwrap_err();
         assert!(
@@ -120,17 +123,26 @@ async fn recovery_refuses_files_the_subtask_did_not_write() {
         ),
         // ... or into a directory below `path` (the sink is not partitioned).
         (
-            file(tmp.join("job1/2/a1-0.pending"), out.join("d/job1_2_1_0.txt")),
+            file(
+                tmp.join("job1/2/a1-0.pending"),
+                out.join("d/job1_2_1_0.txt"),
+            ),
             "directories below path",
         ),
         // `..` anywhere.
         (
-            file(tmp.join("job1/2/../1/a1-0.pending"), out.join("job1_2_1_0.txt")),
+            file(
+                tmp.join("job1/2/../1/a1-0.pending"),
+                out.join("job1_2_1_0.txt"),
+            ),
             "'..'",
         ),
         // Not a pending file (an in-progress file of a live attempt).
         (
-            file(tmp.join("job1/2/a1-0.inprogress"), out.join("job1_2_1_0.txt")),
+            file(
+                tmp.join("job1/2/a1-0.inprogress"),
+                out.join("job1_2_1_0.txt"),
+            ),
             "not a pending file",
         ),
         // A file that is not in the job's tmp_path at all.
@@ -220,7 +232,12 @@ async fn recovery_takes_files_of_the_job_restored_from_and_of_removed_subtasks()
     let name = listed[0].final_path.rsplit('/').next().unwrap().to_string();
     listed[0].final_path = fixture.out().join(&name).display().to_string();
     let error = fixture.sink(4).recover(listed.into()).await.unwrap_err();
-    assert!(error.to_string().contains("0 directories below path, not 1"), "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("0 directories below path, not 1"),
+        "{error}"
+    );
 }
 
 #[tokio::test]
@@ -252,7 +269,11 @@ async fn a_late_commit_finds_files_moved_away_after_the_earlier_one() {
     let first = sink.prepare_commit(1).await.unwrap();
     write(&mut sink, 2..3).await;
     let second = sink.prepare_commit(2).await.unwrap();
-    assert_eq!(second.len(), 2, "checkpoint 2 lists checkpoint 1's file again");
+    assert_eq!(
+        second.len(),
+        2,
+        "checkpoint 2 lists checkpoint 1's file again"
+    );
     sink.commit(first).await.unwrap();
     std::fs::remove_file(fixture.out().join("job1_2_1_0.txt")).unwrap();
     sink.commit(second).await.unwrap();

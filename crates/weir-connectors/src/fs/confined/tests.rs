@@ -39,9 +39,10 @@ impl Dirs {
 
 fn refused<T>(result: Result<T, ConnectorError>, reason: &str) {
     match result {
-        Err(ConnectorError::OutsideJobPaths {
-            reason: actual, ..
-        }) => assert!(actual.contains(reason), "refused for {actual:?}, not {reason:?}"),
+        Err(ConnectorError::OutsideJobPaths { reason: actual, .. }) => assert!(
+            actual.contains(reason),
+            "refused for {actual:?}, not {reason:?}"
+        ),
         Err(other) => panic!("failed otherwise than refused ({reason}): {other}"),
         Ok(_) => panic!("not refused ({reason})"),
     }
@@ -49,7 +50,10 @@ fn refused<T>(result: Result<T, ConnectorError>, reason: &str) {
 
 async fn write(fs: &Confined, path: &str, text: &str) {
     let mut writer = fs.create(path).await.unwrap();
-    writer.write(bytes::Bytes::from(text.to_string())).await.unwrap();
+    writer
+        .write(bytes::Bytes::from(text.to_string()))
+        .await
+        .unwrap();
     writer.close().await.unwrap();
 }
 
@@ -99,7 +103,10 @@ async fn paths_outside_the_roots_are_refused_and_left_alone() {
     assert!(fs.exists(&dirs.path("out")).await.unwrap());
     // Relative paths and other file systems.
     refused(fs.create("out/x").await, "not an absolute path");
-    refused(fs.create("hdfs://nn:9000/out/x").await, "not on this file system");
+    refused(
+        fs.create("hdfs://nn:9000/out/x").await,
+        "not on this file system",
+    );
 
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
     assert!(Path::new(&pending).exists());
@@ -139,7 +146,8 @@ async fn a_symbolic_link_out_of_a_root_is_not_followed() {
     write(&fs, &pending, "row\n").await;
 
     refused(
-        fs.rename(&pending, &dirs.path("out/escape/victim.txt")).await,
+        fs.rename(&pending, &dirs.path("out/escape/victim.txt"))
+            .await,
         "symbolic link",
     );
     refused(
@@ -151,7 +159,10 @@ async fn a_symbolic_link_out_of_a_root_is_not_followed() {
             .await,
         "symbolic link",
     );
-    refused(fs.delete(&dirs.path("out/escape/victim.txt"), false).await, "symbolic link");
+    refused(
+        fs.delete(&dirs.path("out/escape/victim.txt"), false).await,
+        "symbolic link",
+    );
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
     assert!(!Path::new(&dirs.path("outside/new")).exists());
     assert!(!Path::new(&dirs.path("out/stolen.txt")).exists());
@@ -189,7 +200,10 @@ fn hdfs_paths_are_normalised_as_strings() {
             "HDFS hdfs://nn:9000".into()
         }
         fn url_of(&self, path: &str) -> String {
-            format!("hdfs://nn:9000{}", path.strip_prefix("hdfs://nn:9000").unwrap_or(path))
+            format!(
+                "hdfs://nn:9000{}",
+                path.strip_prefix("hdfs://nn:9000").unwrap_or(path)
+            )
         }
         fn create<'a>(
             &'a self,
@@ -197,7 +211,11 @@ fn hdfs_paths_are_normalised_as_strings() {
         ) -> BoxFuture<'a, Result<Box<dyn FileWriter>, ConnectorError>> {
             unimplemented!()
         }
-        fn rename<'a>(&'a self, _: &'a str, _: &'a str) -> BoxFuture<'a, Result<(), ConnectorError>> {
+        fn rename<'a>(
+            &'a self,
+            _: &'a str,
+            _: &'a str,
+        ) -> BoxFuture<'a, Result<(), ConnectorError>> {
             unimplemented!()
         }
         fn replace<'a>(
@@ -210,7 +228,10 @@ fn hdfs_paths_are_normalised_as_strings() {
         fn delete<'a>(&'a self, _: &'a str, _: bool) -> BoxFuture<'a, Result<(), ConnectorError>> {
             unimplemented!()
         }
-        fn list<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<Vec<FileStatus>, ConnectorError>> {
+        fn list<'a>(
+            &'a self,
+            _: &'a str,
+        ) -> BoxFuture<'a, Result<Vec<FileStatus>, ConnectorError>> {
             unimplemented!()
         }
         fn mkdirs<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<(), ConnectorError>> {
