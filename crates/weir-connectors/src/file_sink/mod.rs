@@ -11,6 +11,11 @@
 //! abort deletes the attempt's in-progress files and the pending files no checkpoint listed
 //! yet; listed ones may belong to a completed checkpoint and are left to recovery.
 //!
+//! Every file operation goes through [`Confined`] with the job's `path` and `tmp_path` as
+//! roots, and recovery accepts only restored files that follow this naming for the job and
+//! subtask (docs/security-confinement.md). A restored file found at neither its pending nor
+//! its final path was published and then moved away downstream: a warning, not a failure.
+//!
 //! Memory: one bounded output buffer (`write.buffer_bytes`) per open file, plus gzip state,
 //! plus what the HDFS client keeps in flight ([`FileSinkConfig::buffer_bytes`]). The output
 //! buffers' level is the task metric `sink_buffer_bytes`, against `write.buffer_bytes` × the
