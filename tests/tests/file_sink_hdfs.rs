@@ -155,7 +155,7 @@ async fn two_checkpoints(options: &str, extension: &str, json: bool) {
     let job = Job::new("file-sink", options);
     let mut writer = job.writer(1);
     writer
-        .recover(Vec::new())
+        .recover(Default::default())
         .await
         .unwrap_or_else(|e| panic!("recover: {e}"));
 
@@ -210,7 +210,7 @@ async fn recovery_commits_the_restored_checkpoint_and_removes_leftovers() {
     let job = Job::new("file-sink-recovery", "");
     let mut first = job.writer(1);
     first
-        .recover(Vec::new())
+        .recover(Default::default())
         .await
         .unwrap_or_else(|e| panic!("recover: {e}"));
     write(&mut first, 0..500).await;
@@ -228,7 +228,7 @@ async fn recovery_commits_the_restored_checkpoint_and_removes_leftovers() {
 
     let mut second = job.writer(2);
     second
-        .recover(completed.clone())
+        .recover(completed.clone().into())
         .await
         .unwrap_or_else(|e| panic!("recover: {e}"));
     assert!(job.files("tmp").is_empty(), "leftovers of attempt 1 remain");
@@ -242,7 +242,7 @@ async fn recovery_commits_the_restored_checkpoint_and_removes_leftovers() {
     commit(&mut second, files).await;
     // A third attempt restoring checkpoint 1 again finds it committed already.
     job.writer(3)
-        .recover(completed)
+        .recover(completed.into())
         .await
         .unwrap_or_else(|e| panic!("recover again: {e}"));
     assert_eq!(rows_of(&job.files("out"), false), expected(0..1000));

@@ -42,7 +42,7 @@ pub struct LocalArgs {
     /// Memory budget of the embedded worker, e.g. 2GiB [default: cgroup limit, else half the
     /// RAM].
     #[arg(long = "memory-limit", env = "WEIR_MEMORY_LIMIT")]
-    memory_limit: Option<String>,
+    memory_limit: Option<weir_core::bytesize::ByteSize>,
 }
 
 /// How often the job's state is polled (conditions such as "lag is 0" are checked this often).
@@ -140,7 +140,7 @@ impl LocalCluster {
     /// `memory_limit`, and waits until the worker has registered.
     pub async fn start(
         data_dir: Option<PathBuf>,
-        memory_limit: Option<String>,
+        memory_limit: Option<weir_core::bytesize::ByteSize>,
     ) -> anyhow::Result<Self> {
         let (data_dir, temp) = match data_dir {
             Some(dir) => (dir, None),

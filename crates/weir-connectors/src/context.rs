@@ -102,6 +102,28 @@ pub enum Discard {
 /// data in `weir_core::checkpoint`).
 pub use weir_core::checkpoint::PendingFile;
 
+/// What a subtask's sink recovers before its first row: the pending files of the checkpoint it
+/// resumes from, and which job took that checkpoint.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Restored {
+    /// The job that took the checkpoint: this one, or the one it was submitted to resume from
+    /// (`weir submit --restore`). Empty: this one. A file sink recovers only files it could
+    /// have written for that job and this subtask.
+    pub job_id: String,
+    /// The checkpoint's pending files of this subtask (empty for a fresh start).
+    pub files: Vec<PendingFile>,
+}
+
+impl From<Vec<PendingFile>> for Restored {
+    /// Files of a checkpoint of this job.
+    fn from(files: Vec<PendingFile>) -> Self {
+        Restored {
+            job_id: String::new(),
+            files,
+        }
+    }
+}
+
 /// How much a sink writer holds in its bounded write buffers, readable by metrics code at any
 /// time from any thread. The writer updates it as its buffers fill and empty; `max_bytes` is
 /// the configured bound of what it counts (see [`SinkWriter::buffer_stats`]).
@@ -193,19 +215,21 @@ pub trait SinkWriter: Send {
         })
     }
 
-    /// Publishes `files` (from a completed checkpoint). Idempotent: a file already at its
-    /// final path is not an error; one at neither path is ([`ConnectorError`] naming it).
+    /// Publishes `files` (from a completed checkpoint; the runtime passes exactly the files
+    /// this writer returned from `prepare_commit` for it). Idempotent: a file already at its
+    /// final path is not an error. One at neither path is an error ([`ConnectorError`] naming
+    /// it) if this writer still held it uncommitted (it was lost), and a warning if this writer
+    /// published it before (moved away downstream since).
     fn commit(&mut self, _files: Vec<PendingFile>) -> BoxFuture<'_, Result<(), ConnectorError>> {
         Box::pin(async { Ok(()) })
     }
 
     /// Called once before the first `write` of every attempt: publishes `restored` (the
-    /// pending files of the checkpoint the subtask resumes from; empty for a fresh start) and
-    /// removes what earlier attempts of this subtask left uncommitted.
-    fn recover(
-        &mut self,
-        _restored: Vec<PendingFile>,
-    ) -> BoxFuture<'_, Result<(), ConnectorError>> {
+    /// pending files of the checkpoint the subtask resumes from; none for a fresh start) and
+    /// removes what earlier attempts of this subtask left uncommitted. The checkpoint is
+    /// complete, so a file already published and since moved away downstream (neither at its
+    /// pending nor at its final path) is a warning, not an error.
+    fn recover(&mut self, _restored: Restored) -> BoxFuture<'_, Result<(), ConnectorError>> {
         Box::pin(async { Ok(()) })
     }
 

@@ -75,6 +75,30 @@ pub enum ConnectorError {
         /// Where the commit puts it.
         final_path: String,
     },
+    /// A file operation outside the directories of the job the sink writes for (see
+    /// `fs::Confined`): refused, and logged as a security event.
+    #[error("refused {action} {path}: it {reason} (this job's files are under {roots})")]
+    OutsideJobPaths {
+        /// What was attempted, e.g. `renaming`.
+        action: &'static str,
+        /// The path as it was given.
+        path: String,
+        /// Why it was refused, phrased to follow "it", e.g. `contains a '..' segment`.
+        reason: String,
+        /// The job's directories.
+        roots: String,
+    },
+    /// A file handed to a sink to publish (a restore point's pending file) is not one the sink
+    /// could have written for this job and subtask: refused, and logged as a security event.
+    #[error("refused to recover {pending} -> {final_path}: {reason}")]
+    ForeignFile {
+        /// The pending path given.
+        pending: String,
+        /// The final path given.
+        final_path: String,
+        /// How it differs from the sink's own naming.
+        reason: String,
+    },
     /// A sink option does not fit the rows the job produces (e.g. `partition_by` names a
     /// field the rows do not have).
     #[error("sink option '{option}' {message}")]

@@ -1,5 +1,35 @@
 //! Byte quantities as people write them in settings: `"512MiB"`, `"2 GiB"`, `"64MB"`, `1048576`.
 
+use std::str::FromStr;
+
+/// The byte quantity of settings and job options (defined with the job model, where it
+/// serialises); parsed by [`parse_bytes`] whether it comes from TOML, HOCON, a flag or a
+/// `WEIR_*` variable.
+pub use crate::config::ByteSize;
+
+impl FromStr for ByteSize {
+    type Err = InvalidByteSize;
+
+    /// The same parse as the serde form (for clap's `value_parser`).
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        parse_bytes(text).map(ByteSize)
+    }
+}
+
+impl std::fmt::Display for ByteSize {
+    /// The largest binary unit that divides it exactly (`512MiB`), else bytes (`1000`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let bytes = self.0;
+        let unit = [("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)]
+            .into_iter()
+            .find(|(_, shift)| bytes != 0 && bytes.trailing_zeros() >= *shift);
+        match unit {
+            Some((name, shift)) => write!(f, "{}{name}", bytes >> shift),
+            None => write!(f, "{bytes}"),
+        }
+    }
+}
+
 /// A byte quantity that does not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
@@ -59,6 +89,15 @@ mod tests {
         assert_eq!(parse_bytes("64MB"), Ok(64_000_000));
         assert_eq!(parse_bytes("1.5GiB"), Ok(3 << 29));
         assert_eq!(parse_bytes(" 10 kib "), Ok(10 << 10));
+    }
+
+    #[test]
+    fn byte_sizes_parse_and_print_alike() {
+        assert_eq!("2GiB".parse::<ByteSize>(), Ok(ByteSize(2 << 30)));
+        assert_eq!(ByteSize(2 << 30).to_string(), "2GiB");
+        assert_eq!(ByteSize(1000).to_string(), "1000");
+        assert_eq!(ByteSize(0).to_string(), "0");
+        assert!("two gigs".parse::<ByteSize>().is_err());
     }
 
     #[test]

@@ -22,6 +22,10 @@ pub struct PendingFile {
 pub struct RestorePoint {
     /// The checkpoint's id.
     pub checkpoint_id: u64,
+    /// The job that took the checkpoint: this one, or the one this job was submitted to
+    /// resume from (`--restore`); empty means this one. The sink recovers only files it could
+    /// have written for that job.
+    pub job_id: String,
     /// Next offset to read, per split of this subtask.
     pub offsets: Vec<(SplitId, i64)>,
     /// The checkpoint's pending files of this subtask, (re-)committed before reading.

@@ -9,11 +9,13 @@
 //! - [`memory`]: the admission arithmetic a master uses to decide whether a subtask fits;
 //! - [`bytesize`]: byte quantities as written in settings (`"512MiB"`);
 //! - [`checkpoint`]: the pending files and restore points checkpoints carry;
+//! - [`duration`]: intervals as written in settings (whole milliseconds);
 //! - [`secrets`]: which option values are secrets, and their redaction.
 
 pub mod bytesize;
 pub mod checkpoint;
 pub mod config;
+pub mod duration;
 pub mod memory;
 pub mod queue;
 pub mod rate;

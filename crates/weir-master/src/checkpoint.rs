@@ -37,6 +37,7 @@ impl CompletedCheckpoint {
         }
         RestorePoint {
             checkpoint_id: self.checkpoint_id,
+            job_id: self.job_id.clone(),
             offsets: self
                 .offsets
                 .iter()

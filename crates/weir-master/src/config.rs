@@ -3,9 +3,11 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use weir_core::duration::millis;
 
 /// Settings of `weir master`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -22,11 +24,21 @@ pub struct MasterConfig {
     /// A worker silent for this long (milliseconds) is declared DEAD and its subtasks are placed
     /// again. A crashed worker is seen sooner: its heartbeat stream closes. Workers learn it when
     /// they register: one whose heartbeats go unanswered this long stops all its tasks (fenced).
-    #[serde(default = "default_heartbeat_timeout_ms")]
-    pub heartbeat_timeout_ms: u64,
+    #[serde(
+        rename = "heartbeat_timeout_ms",
+        with = "millis",
+        default = "default_heartbeat_timeout"
+    )]
+    #[schemars(with = "u64")]
+    pub heartbeat_timeout: Duration,
     /// Interval (milliseconds) workers are told to heartbeat at.
-    #[serde(default = "default_heartbeat_interval_ms")]
-    pub heartbeat_interval_ms: u64,
+    #[serde(
+        rename = "heartbeat_interval_ms",
+        with = "millis",
+        default = "default_heartbeat_interval"
+    )]
+    #[schemars(with = "u64")]
+    pub heartbeat_interval: Duration,
     /// Admission refuses a worker whose live RSS is at or above this fraction of its
     /// worker `memory_limit`, whatever its free budget.
     #[serde(default = "default_high_watermark")]
@@ -61,12 +73,12 @@ pub fn default_data_dir() -> PathBuf {
     PathBuf::from("weir-master-data")
 }
 
-pub fn default_heartbeat_timeout_ms() -> u64 {
-    5_000
+pub fn default_heartbeat_timeout() -> Duration {
+    Duration::from_secs(5)
 }
 
-pub fn default_heartbeat_interval_ms() -> u64 {
-    1_000
+pub fn default_heartbeat_interval() -> Duration {
+    Duration::from_secs(1)
 }
 
 pub fn default_high_watermark() -> f64 {
@@ -78,8 +90,8 @@ impl Default for MasterConfig {
         Self {
             listen: default_listen(),
             data_dir: default_data_dir(),
-            heartbeat_timeout_ms: default_heartbeat_timeout_ms(),
-            heartbeat_interval_ms: default_heartbeat_interval_ms(),
+            heartbeat_timeout: default_heartbeat_timeout(),
+            heartbeat_interval: default_heartbeat_interval(),
             high_watermark: default_high_watermark(),
             checkpoint_storage: None,
             checkpoint_retained: default_checkpoint_retained(),
@@ -97,18 +109,19 @@ pub struct InvalidSetting {
 
 impl MasterConfig {
     pub fn validate(&self) -> Result<(), InvalidSetting> {
-        if self.heartbeat_interval_ms == 0 {
+        if self.heartbeat_interval.is_zero() {
             return Err(InvalidSetting {
                 option: "heartbeat_interval_ms",
                 problem: "must be at least 1".into(),
             });
         }
-        if self.heartbeat_timeout_ms <= self.heartbeat_interval_ms {
+        if self.heartbeat_timeout <= self.heartbeat_interval {
             return Err(InvalidSetting {
                 option: "heartbeat_timeout_ms",
                 problem: format!(
                     "{} must exceed heartbeat_interval_ms ({})",
-                    self.heartbeat_timeout_ms, self.heartbeat_interval_ms
+                    self.heartbeat_timeout.as_millis(),
+                    self.heartbeat_interval.as_millis()
                 ),
             });
         }

@@ -95,8 +95,8 @@ pub async fn run_with_listener(
     let store = RedbStore::open(&config.data_dir)?;
     let records = store.load_all()?;
     let settings = ClusterSettings {
-        heartbeat_timeout: Duration::from_millis(config.heartbeat_timeout_ms),
-        heartbeat_interval: Duration::from_millis(config.heartbeat_interval_ms),
+        heartbeat_timeout: config.heartbeat_timeout,
+        heartbeat_interval: config.heartbeat_interval,
         high_watermark: config.high_watermark,
     };
     let storage = Arc::new(CheckpointStorage::open(

@@ -75,6 +75,13 @@ pub enum StoreError {
         id: String,
         source: serde_json::Error,
     },
+    /// The job store file exists but cannot be a job store: starting empty would silently
+    /// forget every job, so the master refuses to start.
+    #[error(
+        "the job store {path} {problem}; move it away to start with no jobs, or put back a \
+         good copy"
+    )]
+    Unusable { path: String, problem: String },
     #[error("job store holds an unreadable record for job {id}: {source}")]
     Corrupt {
         id: String,
@@ -123,6 +130,29 @@ impl RedbStore {
             source,
         })?;
         let path = data_dir.join("jobs.redb");
+        let unusable = |problem: String| StoreError::Unusable {
+            path: path.display().to_string(),
+            problem,
+        };
+        // A new data directory starts an empty store; an existing file must be a store.
+        match std::fs::metadata(&path) {
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => return Err(unusable(format!("cannot be inspected: {error}"))),
+            Ok(metadata) if !metadata.is_file() => {
+                return Err(unusable("is not a regular file".into()));
+            }
+            Ok(metadata) if metadata.len() == 0 => {
+                return Err(unusable("is empty (0 bytes), not a job store".into()));
+            }
+            Ok(_) => {
+                // Opened once to prove it is a redb database (create would not refuse one
+                // that is not); the handle is dropped, `with_opener` opens it for good.
+                Database::open(&path).map_err(|source| StoreError::Open {
+                    path: path.display().to_string(),
+                    source: Box::new(source),
+                })?;
+            }
+        }
         let file = path.clone();
         Self::with_opener(path, Box::new(move || Database::create(&file)))
     }
@@ -447,5 +477,40 @@ mod tests {
         store.fail_writes(false);
         store.put(&record("j-a", 1)).unwrap();
         assert_eq!(store.get("j-a"), Some(record("j-a", 1)));
+    }
+
+    #[test]
+    fn an_existing_file_that_is_not_a_store_is_refused_naming_it() {
+        let dir = std::env::temp_dir().join(format!("weir-store-bad-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("jobs.redb");
+        let shown = path.display().to_string();
+        let refusal = |expected: &str| {
+            let error = RedbStore::open(&dir).err().expect("refused").to_string();
+            assert!(
+                error.contains(&shown) && error.contains(expected),
+                "{expected}: {error}"
+            );
+        };
+
+        std::fs::write(&path, b"").unwrap();
+        refusal("empty (0 bytes)");
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 0, "left as it was");
+        std::fs::write(&path, b"these are not the jobs you are looking for").unwrap();
+        refusal("cannot open the job store");
+        std::fs::remove_file(&path).unwrap();
+        std::fs::create_dir(&path).unwrap();
+        refusal("not a regular file");
+        std::fs::remove_dir(&path).unwrap();
+        // Gone altogether: a new, empty store.
+        assert!(
+            RedbStore::open(&dir)
+                .unwrap()
+                .load_all()
+                .unwrap()
+                .is_empty()
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

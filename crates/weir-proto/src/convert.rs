@@ -96,6 +96,7 @@ impl From<&RestorePoint> for pb::RestorePoint {
     fn from(point: &RestorePoint) -> Self {
         pb::RestorePoint {
             checkpoint_id: point.checkpoint_id,
+            job_id: point.job_id.clone(),
             offsets: point.offsets.iter().map(pb::SplitOffset::from).collect(),
             pending_files: point
                 .pending_files
@@ -112,6 +113,7 @@ impl TryFrom<&pb::RestorePoint> for RestorePoint {
     fn try_from(point: &pb::RestorePoint) -> Result<Self, ConvertError> {
         Ok(RestorePoint {
             checkpoint_id: point.checkpoint_id,
+            job_id: point.job_id.clone(),
             offsets: offsets_from_proto(&point.offsets)?,
             pending_files: point
                 .pending_files
@@ -131,6 +133,7 @@ mod tests {
     fn a_restore_point_survives_the_round_trip() {
         let point = RestorePoint {
             checkpoint_id: 7,
+            job_id: "j-1".into(),
             offsets: vec![(SplitId::new("t", 0), 10), (SplitId::new("u", 3), 0)],
             pending_files: vec![PendingFile {
                 pending_path: "/tmp/.weir-tmp/a".into(),
@@ -146,6 +149,7 @@ mod tests {
     fn an_offset_without_its_split_is_refused_with_the_missing_part() {
         let proto = pb::RestorePoint {
             checkpoint_id: 1,
+            job_id: String::new(),
             offsets: vec![pb::SplitOffset {
                 split: None,
                 offset: 5,

@@ -2,7 +2,6 @@
 //! running task they name. What they carry is converted in `weir_proto::convert`.
 
 use weir_connectors::PendingFile;
-use weir_proto::convert::{ConvertError, offsets_from_proto};
 use weir_proto::v1 as pb;
 
 use crate::task::TaskError;
@@ -15,8 +14,6 @@ pub enum CheckpointError {
     UnknownTask(String),
     #[error("task {task}: {source}")]
     Task { task: String, source: TaskError },
-    #[error("checkpoint request for task {task}: {source}")]
-    Malformed { task: String, source: ConvertError },
 }
 
 /// Takes checkpoint `checkpoint_id` of a running task.
@@ -44,20 +41,19 @@ pub async fn trigger(
     })
 }
 
-/// Publishes a completed checkpoint of a running task.
+/// Publishes a completed checkpoint of a running task: the files (and positions) the task
+/// itself reported for that checkpoint. A request listing other files is refused, logged as a
+/// security event naming `caller` (the peer address, when known); the task runs on. The
+/// request's offsets are not used: the task commits the positions it reported.
 pub async fn commit(
     tasks: &TaskTable,
     request: pb::CommitCheckpointRequest,
+    caller: Option<std::net::SocketAddr>,
 ) -> Result<(), CheckpointError> {
     let handle = tasks
         .handle(&request.task_id)
         .ok_or_else(|| CheckpointError::UnknownTask(request.task_id.clone()))?;
-    let offsets =
-        offsets_from_proto(&request.offsets).map_err(|source| CheckpointError::Malformed {
-            task: request.task_id.clone(),
-            source,
-        })?;
-    handle
+    let result = handle
         .commit(
             request.checkpoint_id,
             request
@@ -65,11 +61,21 @@ pub async fn commit(
                 .into_iter()
                 .map(PendingFile::from)
                 .collect(),
-            offsets,
         )
-        .await
-        .map_err(|source| CheckpointError::Task {
-            task: request.task_id.clone(),
-            source,
-        })
+        .await;
+    if let Err(TaskError::CommitRefused(reason)) = &result {
+        let caller = caller.map_or_else(|| "unknown".to_string(), |address| address.to_string());
+        tracing::warn!(
+            target: "weir::security",
+            task = %request.task_id,
+            checkpoint_id = request.checkpoint_id,
+            %caller,
+            %reason,
+            "refused a CommitCheckpoint request"
+        );
+    }
+    result.map_err(|source| CheckpointError::Task {
+        task: request.task_id.clone(),
+        source,
+    })
 }

@@ -2,32 +2,40 @@
 //! environment variables. `docs/configuration.md` is generated from these doc comments.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use weir_core::bytesize::ByteSize;
+use weir_core::duration::millis;
+
+/// The longest worker id accepted (a DNS name's limit: ids are often host names).
+pub const MAX_WORKER_ID_LEN: usize = 253;
 
 /// Settings of `weir worker`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WorkerConfig {
-    /// URL of the master's gRPC server.
+    /// URL of the master's gRPC server: `http://host:port` or `https://host:port`.
     #[serde(default = "default_master")]
     pub master: String,
     /// Address the worker's own gRPC server (deployments from the master) listens on.
     #[serde(default = "default_listen")]
     #[schemars(with = "String")]
     pub listen: SocketAddr,
-    /// URL the master uses to reach this worker. Default: `http://<listen>`.
+    /// URL the master uses to reach this worker (`http://` or `https://`). Default:
+    /// `http://<listen>`.
     #[serde(default)]
     pub advertise: Option<String>,
-    /// Identity of the worker in the cluster. Default: `w-<hostname>-<listen port>`.
+    /// Identity of the worker in the cluster: 1 to 253 characters, no whitespace or control
+    /// characters. Default: `w-<hostname>-<listen port>`.
     #[serde(default)]
     pub id: Option<String>,
     /// Memory budget that admission control places subtasks against, e.g. `"2GiB"`, `"512MiB"`
-    /// or a number of bytes. Default: the cgroup memory limit when the worker runs under one,
-    /// else `memory_fraction` of the machine's RAM.
+    /// or a number of bytes; more than 0. Default: the cgroup memory limit when the worker runs
+    /// under one, else `memory_fraction` of the machine's RAM.
     #[serde(default)]
-    pub memory_limit: Option<String>,
+    pub memory_limit: Option<ByteSize>,
     /// Fraction of the machine's RAM used as `memory_limit` when neither it nor a cgroup limit
     /// is set.
     #[serde(default = "default_memory_fraction")]
@@ -39,8 +47,13 @@ pub struct WorkerConfig {
     #[serde(default = "default_resume_watermark")]
     pub resume_watermark: f64,
     /// How often (milliseconds) the memory governor samples the process RSS.
-    #[serde(default = "default_memory_sample_interval_ms")]
-    pub memory_sample_interval_ms: u64,
+    #[serde(
+        rename = "memory_sample_interval_ms",
+        with = "millis",
+        default = "default_memory_sample_interval"
+    )]
+    #[schemars(with = "u64")]
+    pub memory_sample_interval: Duration,
 }
 
 pub fn default_master() -> String {
@@ -63,8 +76,8 @@ pub fn default_resume_watermark() -> f64 {
     0.75
 }
 
-pub fn default_memory_sample_interval_ms() -> u64 {
-    250
+pub fn default_memory_sample_interval() -> Duration {
+    Duration::from_millis(250)
 }
 
 impl Default for WorkerConfig {
@@ -78,7 +91,7 @@ impl Default for WorkerConfig {
             memory_fraction: default_memory_fraction(),
             soft_watermark: default_soft_watermark(),
             resume_watermark: default_resume_watermark(),
-            memory_sample_interval_ms: default_memory_sample_interval_ms(),
+            memory_sample_interval: default_memory_sample_interval(),
         }
     }
 }
@@ -115,17 +128,26 @@ impl WorkerConfig {
                 ),
             });
         }
-        if let Some(limit) = &self.memory_limit {
-            weir_core::bytesize::parse_bytes(limit).map_err(|error| InvalidSetting {
+        if self.memory_limit == Some(ByteSize(0)) {
+            return Err(InvalidSetting {
                 option: "memory_limit",
-                problem: error.to_string(),
-            })?;
+                problem: "must be more than 0 bytes (with 0 the governor would pause intake \
+                          forever), e.g. \"2GiB\""
+                    .into(),
+            });
         }
-        if self.memory_sample_interval_ms == 0 {
+        if self.memory_sample_interval.is_zero() {
             return Err(InvalidSetting {
                 option: "memory_sample_interval_ms",
                 problem: "must be at least 1".into(),
             });
+        }
+        check_url("master", &self.master)?;
+        if let Some(advertise) = &self.advertise {
+            check_url("advertise", advertise)?;
+        }
+        if let Some(id) = &self.id {
+            check_worker_id(id)?;
         }
         Ok(())
     }
@@ -143,5 +165,147 @@ impl WorkerConfig {
             let host = sysinfo::System::host_name().unwrap_or_else(|_| "localhost".into());
             format!("w-{host}-{}", self.listen.port())
         })
+    }
+}
+
+/// `url` must be `http://` or `https://` with a host: anything else would be retried forever.
+fn check_url(option: &'static str, url: &str) -> Result<(), InvalidSetting> {
+    let invalid = |problem: String| InvalidSetting { option, problem };
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or_else(|| {
+            invalid(format!(
+                "must be an http:// or https:// URL such as http://127.0.0.1:5800, found {:?}",
+                shorten(url)
+            ))
+        })?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.is_empty() {
+        return Err(invalid(format!("has no host: {:?}", shorten(url))));
+    }
+    url.parse::<tonic::codegen::http::Uri>()
+        .map_err(|error| invalid(format!("is not a valid URL ({error}): {:?}", shorten(url))))?;
+    Ok(())
+}
+
+/// A worker id must name the worker in logs, tables and certificates: not empty, no
+/// whitespace or control characters, at most [`MAX_WORKER_ID_LEN`] characters.
+pub fn check_worker_id(id: &str) -> Result<(), InvalidSetting> {
+    let invalid = |problem: String| InvalidSetting {
+        option: "id",
+        problem,
+    };
+    if id.is_empty() {
+        return Err(invalid("must not be empty".into()));
+    }
+    let length = id.chars().count();
+    if length > MAX_WORKER_ID_LEN {
+        return Err(invalid(format!(
+            "is {length} characters long; at most {MAX_WORKER_ID_LEN} are allowed"
+        )));
+    }
+    if let Some(bad) = id.chars().find(|c| c.is_whitespace() || c.is_control()) {
+        return Err(invalid(format!(
+            "must not contain whitespace or control characters, found {bad:?} in {:?}",
+            shorten(id)
+        )));
+    }
+    Ok(())
+}
+
+/// `text` cut to 80 characters for an error message.
+fn shorten(text: &str) -> String {
+    const SHOWN: usize = 80;
+    if text.chars().count() <= SHOWN {
+        text.to_string()
+    } else {
+        let mut cut: String = text.chars().take(SHOWN).collect();
+        cut.push('…');
+        cut
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problem(config: &WorkerConfig) -> String {
+        config.validate().unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_zero_memory_limit_is_refused() {
+        let config = WorkerConfig {
+            memory_limit: Some(ByteSize(0)),
+            ..WorkerConfig::default()
+        };
+        let problem = problem(&config);
+        assert!(
+            problem.contains("'memory_limit'") && problem.contains("more than 0"),
+            "{problem}"
+        );
+    }
+
+    #[test]
+    fn the_master_must_be_an_http_url() {
+        for (master, expected) in [
+            ("ftp://x", "http:// or https://"),
+            ("127.0.0.1:5800", "http:// or https://"),
+            ("http://", "no host"),
+            ("http:///x", "no host"),
+            ("http://a b", "not a valid URL"),
+        ] {
+            let config = WorkerConfig {
+                master: master.into(),
+                ..WorkerConfig::default()
+            };
+            let problem = problem(&config);
+            assert!(
+                problem.contains("'master'") && problem.contains(expected),
+                "{master}: {problem}"
+            );
+        }
+        for master in ["http://127.0.0.1:5800", "https://master.example:443"] {
+            let config = WorkerConfig {
+                master: master.into(),
+                ..WorkerConfig::default()
+            };
+            config.validate().unwrap();
+        }
+        let config = WorkerConfig {
+            advertise: Some("grpc://w:1".into()),
+            ..WorkerConfig::default()
+        };
+        assert!(problem(&config).contains("'advertise'"));
+    }
+
+    #[test]
+    fn worker_ids_must_be_printable_and_bounded() {
+        for (id, expected) in [
+            ("", "must not be empty"),
+            (" ", "whitespace"),
+            ("w 1", "whitespace"),
+            ("w\u{7}", "control"),
+            ("w\n", "whitespace"),
+        ] {
+            let config = WorkerConfig {
+                id: Some(id.into()),
+                ..WorkerConfig::default()
+            };
+            let problem = problem(&config);
+            assert!(
+                problem.contains("'id'") && problem.contains(expected),
+                "{id:?}: {problem}"
+            );
+        }
+        let long = "w".repeat(MAX_WORKER_ID_LEN + 1);
+        let config = WorkerConfig {
+            id: Some(long),
+            ..WorkerConfig::default()
+        };
+        assert!(problem(&config).contains("at most 253"));
+        check_worker_id(&"w".repeat(MAX_WORKER_ID_LEN)).unwrap();
+        check_worker_id("w-host-5801").unwrap();
     }
 }

@@ -88,9 +88,8 @@ pub async fn run_with_listener(
     config.validate()?;
     let mut probe = MemoryProbe::new()?;
     let first = probe.sample();
-    let memory_limit = match &config.memory_limit {
-        // `validate` checked that it parses.
-        Some(limit) => weir_core::bytesize::parse_bytes(limit).unwrap_or_default(),
+    let memory_limit = match config.memory_limit {
+        Some(limit) => limit.0,
         None => memory::default_memory_limit(&first, config.memory_fraction),
     };
     let watermarks = Watermarks::new(memory_limit, config.soft_watermark, config.resume_watermark);
@@ -100,7 +99,7 @@ pub async fn run_with_listener(
     let memory = memory::start_governor(
         probe,
         watermarks,
-        Duration::from_millis(config.memory_sample_interval_ms),
+        config.memory_sample_interval,
         &tracker,
         stopping.clone(),
     );

@@ -82,7 +82,8 @@ impl pb::worker_service_server::WorkerService for WorkerApi {
         request: Request<pb::CommitCheckpointRequest>,
     ) -> Result<Response<pb::CommitCheckpointResponse>, Status> {
         self.session.check(&request).await?;
-        checkpoints::commit(&self.tasks, request.into_inner())
+        let caller = request.remote_addr();
+        checkpoints::commit(&self.tasks, request.into_inner(), caller)
             .await
             .map_err(checkpoint_status)?;
         Ok(Response::new(pb::CommitCheckpointResponse {}))
@@ -92,9 +93,10 @@ impl pb::worker_service_server::WorkerService for WorkerApi {
 fn checkpoint_status(error: checkpoints::CheckpointError) -> Status {
     match error {
         checkpoints::CheckpointError::UnknownTask(_) => Status::not_found(error.to_string()),
+        checkpoints::CheckpointError::Task {
+            source: crate::task::TaskError::CommitRefused(_),
+            ..
+        } => Status::permission_denied(error.to_string()),
         checkpoints::CheckpointError::Task { .. } => Status::aborted(error.to_string()),
-        checkpoints::CheckpointError::Malformed { .. } => {
-            Status::invalid_argument(error.to_string())
-        }
     }
 }

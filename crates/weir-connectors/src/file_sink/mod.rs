@@ -11,6 +11,11 @@
 //! abort deletes the attempt's in-progress files and the pending files no checkpoint listed
 //! yet; listed ones may belong to a completed checkpoint and are left to recovery.
 //!
+//! Every file operation goes through [`Confined`] with the job's `path` and `tmp_path` as
+//! roots, and recovery accepts only restored files that follow this naming for the job and
+//! subtask (docs/security-confinement.md). A restored file found at neither its pending nor
+//! its final path was published and then moved away downstream: a warning, not a failure.
+//!
 //! Memory: one bounded output buffer (`write.buffer_bytes`) per open file, plus gzip state,
 //! plus what the HDFS client keeps in flight ([`FileSinkConfig::buffer_bytes`]). The output
 //! buffers' level is the task metric `sink_buffer_bytes`, against `write.buffer_bytes` × the
@@ -33,7 +38,7 @@ pub use self::writer::FileSink;
 use self::writer::Limits;
 use crate::context::{SinkBufferStats, SubtaskInfo};
 use crate::error::ConnectorError;
-use crate::fs::{FsOptions, open_filesystem};
+use crate::fs::{Confined, FsOptions, open_filesystem};
 
 /// Opens the file sink writer of `subtask` for rows of `schema`. Checks the options that
 /// depend on the schema (`partition_by`, `sink_columns`) and connects to the file system
@@ -64,18 +69,28 @@ pub fn open(
     let (fs, root) = open_filesystem(&root_url, &options)?;
     let tmp = config.tmp_path();
     let tmp = tmp.strip_prefix("file://").unwrap_or(&tmp).to_string();
-    let naming = Naming::new(
-        config,
-        &root,
-        &tmp,
-        &subtask.job_id,
-        subtask.subtask_index,
-        partition_fields,
-    )
-    .map_err(|message| ConnectorError::InvalidSinkOption {
-        option: "file_name_expression",
-        message,
-    })?;
+    // Every file operation of the sink goes through this: only the job's own directories.
+    let owner = format!(
+        "job {} subtask {} attempt {}",
+        subtask.job_id, subtask.subtask_index, subtask.attempt
+    );
+    let fs = Arc::new(Confined::new(
+        fs,
+        &[&root, &tmp],
+        kind == FileSystemKind::Local,
+        owner,
+    )?);
+    let (root, tmp) = match fs.roots() {
+        [root, tmp] => (root.clone(), tmp.clone()),
+        _ => (root, tmp),
+    };
+    let naming =
+        Naming::new(config, (&root, &tmp), subtask, partition_fields).map_err(|message| {
+            ConnectorError::InvalidSinkOption {
+                option: "file_name_expression",
+                message,
+            }
+        })?;
     let encoder = RowEncoder::new(
         config.file_format_type,
         config.field_delimiter(),

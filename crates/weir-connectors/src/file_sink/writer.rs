@@ -12,9 +12,9 @@ use weir_core::row::Row;
 
 use super::format::{Content, RowEncoder};
 use super::naming::Naming;
-use crate::context::{BoxFuture, Discard, PendingFile, SinkBufferStats, SinkWriter};
+use crate::context::{BoxFuture, Discard, PendingFile, Restored, SinkBufferStats, SinkWriter};
 use crate::error::ConnectorError;
-use crate::fs::{FileSystem, FileWriter};
+use crate::fs::{Confined, FileSystem, FileWriter};
 
 /// Renames (commits) or closes run this many at a time: enough to hide NameNode round trips,
 /// few enough not to flood it.
@@ -37,7 +37,8 @@ pub(super) struct Limits {
 /// Writes one subtask's rows to files, exactly once through checkpoints (see the crate's
 /// [`SinkWriter`] contract and `FileSinkConfig`).
 pub struct FileSink {
-    pub(super) fs: Arc<dyn FileSystem>,
+    /// Confined to the job's `path` and `tmp_path`: every file operation goes through it.
+    pub(super) fs: Arc<Confined>,
     pub(super) naming: Naming,
     pub(super) encoder: RowEncoder,
     pub(super) limits: Limits,
@@ -245,8 +246,17 @@ impl FileSink {
 
     async fn commit_files(&mut self, files: Vec<PendingFile>) -> Result<(), ConnectorError> {
         let fs = self.fs.clone();
+        // Files this attempt closed and has not published: if one is gone, it was lost.
+        let uncommitted: HashSet<String> = self
+            .pending
+            .iter()
+            .map(|pending| fs.url_of(&pending.path))
+            .collect();
         let results: Vec<_> = futures::stream::iter(files)
-            .map(|file| commit_one(fs.clone(), file))
+            .map(|file| {
+                let lost_if_gone = uncommitted.contains(&file.pending_path);
+                commit_one(fs.clone(), file, lost_if_gone)
+            })
             .buffer_unordered(CONCURRENT_FILE_OPERATIONS)
             .collect()
             .await;
@@ -267,9 +277,16 @@ impl FileSink {
         first_error.map_or(Ok(()), Err)
     }
 
-    async fn recover_files(&mut self, restored: Vec<PendingFile>) -> Result<(), ConnectorError> {
-        let count = restored.len();
-        self.commit_files(restored).await?;
+    async fn recover_files(&mut self, restored: Restored) -> Result<(), ConnectorError> {
+        let Restored { job_id, files } = restored;
+        // The restore point comes from the master's record of what the subtasks acknowledged;
+        // a file this sink could not have written for that job and this subtask is refused
+        // before anything is renamed.
+        for file in &files {
+            self.check_restored(&job_id, file)?;
+        }
+        let count = files.len();
+        self.commit_files(files).await?;
         // Whatever is left in the subtask's directory was never part of a completed
         // checkpoint: in-progress files, and pending files of checkpoints that failed.
         let dir = self.naming.subtask_dir().to_string();
@@ -283,6 +300,30 @@ impl FileSink {
             "file sink recovered"
         );
         Ok(())
+    }
+
+    /// Refuses (as a security event) a restored file that is not one of this sink's own.
+    fn check_restored(&self, job_id: &str, file: &PendingFile) -> Result<(), ConnectorError> {
+        let normalise = |path: &str| self.fs.normalise(path);
+        let checked = normalise(&file.pending_path).and_then(|pending| {
+            let final_path = normalise(&file.final_path)?;
+            self.naming.check_restored(job_id, &pending, &final_path)
+        });
+        checked.map_err(|reason| {
+            tracing::warn!(
+                target: "weir::security",
+                pending = %file.pending_path,
+                final_path = %file.final_path,
+                restored_job = %job_id,
+                %reason,
+                "refused to recover a file this subtask did not write"
+            );
+            ConnectorError::ForeignFile {
+                pending: file.pending_path.clone(),
+                final_path: file.final_path.clone(),
+                reason,
+            }
+        })
     }
 
     /// Removes the subtask's temporary directory, and the job's when it is the last, if
@@ -380,8 +421,15 @@ async fn close_to_pending(
 }
 
 /// Renames one pending file to its final path; returns its pending path. Idempotent: a file
-/// already renamed (pending gone, final there) is committed.
-async fn commit_one(fs: Arc<dyn FileSystem>, file: PendingFile) -> Result<String, ConnectorError> {
+/// already renamed (pending gone, final there) is committed. A file at neither path is lost
+/// if `lost_if_gone` (this attempt held it uncommitted); otherwise it belongs to a completed
+/// checkpoint that was published before, and a downstream consumer has moved it out of
+/// `path` since: a warning, so that recovery goes on.
+async fn commit_one(
+    fs: Arc<dyn FileSystem>,
+    file: PendingFile,
+    lost_if_gone: bool,
+) -> Result<String, ConnectorError> {
     let PendingFile {
         pending_path,
         final_path,
@@ -390,13 +438,21 @@ async fn commit_one(fs: Arc<dyn FileSystem>, file: PendingFile) -> Result<String
         if fs.exists(&pending_path).await? {
             return Err(error);
         }
-        if !fs.exists(&final_path).await? {
+        if fs.exists(&final_path).await? {
+            tracing::debug!(file = %final_path, "already committed");
+        } else if lost_if_gone {
             return Err(ConnectorError::PendingFileLost {
                 pending: pending_path,
                 final_path,
             });
+        } else {
+            tracing::warn!(
+                pending = %pending_path,
+                final_path = %final_path,
+                "committed earlier and moved away downstream: neither the pending file nor its \
+                 final path exists; its checkpoint completed, so it counts as committed"
+            );
         }
-        tracing::debug!(file = %final_path, "already committed");
     }
     Ok(pending_path)
 }
@@ -436,7 +492,7 @@ impl SinkWriter for FileSink {
         Box::pin(self.commit_files(files))
     }
 
-    fn recover(&mut self, restored: Vec<PendingFile>) -> BoxFuture<'_, Result<(), ConnectorError>> {
+    fn recover(&mut self, restored: Restored) -> BoxFuture<'_, Result<(), ConnectorError>> {
         Box::pin(self.recover_files(restored))
     }
 

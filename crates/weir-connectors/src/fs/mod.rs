@@ -4,8 +4,11 @@
 //! [`LocalFs`] (tokio and std on the local file system) and [`HdfsFs`] (hdfs-native).
 //! [`open_filesystem`] picks one from a URL. Paths given to a file system are either paths
 //! within it (`/data/x`) or full URLs of it (`hdfs://nn:9000/data/x`); the paths it returns
-//! are paths within it, and [`FileSystem::url_of`] turns them into full URLs.
+//! are paths within it, and [`FileSystem::url_of`] turns them into full URLs. [`Confined`]
+//! wraps either so that its user touches nothing outside given directories (a file sink: its
+//! job's `path` and `tmp_path`).
 
+mod confined;
 mod hdfs;
 mod local;
 
@@ -14,6 +17,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+pub use self::confined::Confined;
 pub use self::hdfs::HdfsFs;
 pub use self::local::LocalFs;
 use crate::context::BoxFuture;

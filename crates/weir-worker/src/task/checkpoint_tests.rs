@@ -8,8 +8,8 @@ use tokio::sync::watch;
 use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
 use weir_connectors::{
-    BoxFuture, ConnectorError, Discard, OpenedSource, PendingFile, ReadLimiter, SinkWriter,
-    SourceContext, SourceReader, SourceRecord, SplitReader, SplitState,
+    BoxFuture, ConnectorError, Discard, OpenedSource, PendingFile, ReadLimiter, Restored,
+    SinkWriter, SourceContext, SourceReader, SourceRecord, SplitReader, SplitState,
 };
 use weir_core::config::QueueBounds;
 use weir_core::queue::QueueSender;
@@ -80,8 +80,12 @@ impl SinkWriter for JournalSink {
         Box::pin(async { Ok(()) })
     }
 
-    fn recover(&mut self, restored: Vec<PendingFile>) -> BoxFuture<'_, Result<(), ConnectorError>> {
-        let names: Vec<String> = restored.into_iter().map(|file| file.final_path).collect();
+    fn recover(&mut self, restored: Restored) -> BoxFuture<'_, Result<(), ConnectorError>> {
+        let names: Vec<String> = restored
+            .files
+            .into_iter()
+            .map(|file| file.final_path)
+            .collect();
         self.journal().events.push(format!("recover {names:?}"));
         Box::pin(async { Ok(()) })
     }
@@ -195,10 +199,7 @@ async fn a_barrier_snapshots_exactly_the_rows_the_sink_took() {
     assert_eq!(ack.pending_files.len(), 1);
     assert_eq!(ack.pending_files[0].final_path, "/out/1-10");
 
-    handle
-        .commit(1, ack.pending_files.clone(), ack.offsets.clone())
-        .await
-        .unwrap();
+    handle.commit(1, ack.pending_files.clone()).await.unwrap();
     assert_eq!(
         sink.journal().events,
         ["recover []", "prepare 1", "commit [\"/out/1-10\"]"]
@@ -228,20 +229,14 @@ async fn a_stop_barrier_ends_the_task_after_its_commit() {
     let ack = handle.checkpoint(4, true).await.unwrap();
     assert_eq!(task.try_outcome(), None, "waits for the commit");
     // An earlier checkpoint's commit arriving after the stop barrier does not end the task.
-    handle
-        .commit(3, earlier.pending_files, earlier.offsets)
-        .await
-        .unwrap();
+    handle.commit(3, earlier.pending_files).await.unwrap();
     tokio::task::yield_now().await;
     assert_eq!(
         task.try_outcome(),
         None,
         "waits for the stop checkpoint's commit"
     );
-    handle
-        .commit(4, ack.pending_files, ack.offsets)
-        .await
-        .unwrap();
+    handle.commit(4, ack.pending_files).await.unwrap();
     assert_eq!(
         timeout(LIMIT, task.wait()).await.unwrap(),
         TaskOutcome::Finished
@@ -254,6 +249,7 @@ async fn the_end_of_a_bounded_input_waits_for_a_final_checkpoint() {
     let sink = JournalSink::default();
     let restore = RestorePoint {
         checkpoint_id: 7,
+        job_id: String::new(),
         offsets: vec![(SplitId::new("t", 0), 5)],
         pending_files: vec![PendingFile {
             pending_path: "/tmp/7.pending".into(),
@@ -286,10 +282,7 @@ async fn the_end_of_a_bounded_input_waits_for_a_final_checkpoint() {
     let handle = task.handle();
     let ack = handle.checkpoint(8, true).await.unwrap();
     assert_eq!(ack.offsets, vec![(SplitId::new("t", 0), 9)]);
-    handle
-        .commit(8, ack.pending_files, ack.offsets)
-        .await
-        .unwrap();
+    handle.commit(8, ack.pending_files).await.unwrap();
     assert_eq!(
         timeout(LIMIT, task.wait()).await.unwrap(),
         TaskOutcome::Finished
@@ -347,4 +340,62 @@ async fn cancel_discards_uncommitted_files() {
         TaskOutcome::Cancelled
     );
     assert_eq!(sink.journal().aborted, Some(Discard::All));
+}
+
+#[tokio::test]
+async fn a_commit_publishes_only_what_the_subtask_reported() {
+    let sink = JournalSink::default();
+    let mut task = start(
+        OffsetReader {
+            start: 0,
+            end: 4,
+            endless: true,
+        },
+        sink.clone(),
+        RestorePoint::default(),
+    );
+    written(&task, 4).await;
+    let handle = task.handle();
+    let ack = handle.checkpoint(1, false).await.unwrap();
+    let forged = |pending: &str, final_path: &str| PendingFile {
+        pending_path: pending.into(),
+        final_path: final_path.into(),
+    };
+    let mut extra = ack.pending_files.clone();
+    extra.push(forged("/etc/passwd", "/out/passwd"));
+    for (checkpoint_id, files) in [
+        // Another file than the one reported.
+        (1, vec![forged("/tmp/1.pending", "/elsewhere")]),
+        // One more than reported.
+        (1, extra),
+        // None of them.
+        (1, Vec::new()),
+        // A checkpoint the subtask never took.
+        (2, ack.pending_files.clone()),
+    ] {
+        let refused = handle.commit(checkpoint_id, files.clone()).await;
+        assert!(
+            matches!(refused, Err(TaskError::CommitRefused(_))),
+            "commit {checkpoint_id} of {files:?}: {refused:?}"
+        );
+    }
+    assert_eq!(sink.journal().events, ["recover []", "prepare 1"]);
+    assert_eq!(
+        task.try_outcome(),
+        None,
+        "a refused commit does not stop the task"
+    );
+
+    // The real commit still goes through, once; a repeat does nothing.
+    handle.commit(1, ack.pending_files.clone()).await.unwrap();
+    handle.commit(1, ack.pending_files.clone()).await.unwrap();
+    assert_eq!(
+        sink.journal().events,
+        ["recover []", "prepare 1", "commit [\"/out/1-4\"]"]
+    );
+    task.cancel();
+    assert_eq!(
+        timeout(LIMIT, task.wait()).await.unwrap(),
+        TaskOutcome::Cancelled
+    );
 }

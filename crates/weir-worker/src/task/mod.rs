@@ -31,7 +31,7 @@ use weir_core::config::{JobConfig, QueueBounds};
 use weir_core::split::SplitId;
 
 pub use self::checkpoint::CheckpointAck;
-use self::checkpoint::{Barrier, Commit};
+use self::checkpoint::{Barrier, Commit, CommitError};
 use self::metrics::TaskMetrics;
 pub use self::metrics::{SplitMetricsSnapshot, TaskMetricsSnapshot};
 use self::runtime::{Command, Pipeline};
@@ -126,6 +126,25 @@ pub enum TaskError {
     /// The task could not take or commit a checkpoint (it fails with the same reason).
     #[error("{0}")]
     Checkpoint(String),
+    /// A commit request did not match what the task acknowledged: nothing was published, and
+    /// the task runs on.
+    #[error("commit refused: {0}")]
+    CommitRefused(String),
+}
+
+impl From<String> for TaskError {
+    fn from(reason: String) -> Self {
+        TaskError::Checkpoint(reason)
+    }
+}
+
+impl From<CommitError> for TaskError {
+    fn from(error: CommitError) -> Self {
+        match error {
+            CommitError::Refused(reason) => TaskError::CommitRefused(reason),
+            CommitError::Failed(reason) => TaskError::Checkpoint(reason),
+        }
+    }
 }
 
 /// A cloneable handle to a running subtask: metrics and cancel, for whoever keeps the table
@@ -209,19 +228,20 @@ impl TaskHandle {
         .await
     }
 
-    /// Publishes a completed checkpoint's files and marks its positions committed; waits
-    /// until done.
+    /// Publishes completed checkpoint `checkpoint_id` and marks its positions committed;
+    /// waits until done. What is published is what the task answered to that barrier:
+    /// `pending_files` (the master's record of that answer) must be exactly those files, else
+    /// the commit is refused ([`TaskError::CommitRefused`]) and the task runs on. A checkpoint
+    /// already committed is not published again.
     pub async fn commit(
         &self,
         checkpoint_id: u64,
         pending_files: Vec<PendingFile>,
-        offsets: Vec<(SplitId, i64)>,
     ) -> Result<(), TaskError> {
         self.ask(|reply| {
             Command::Commit(Commit {
                 checkpoint_id,
                 pending_files,
-                offsets,
                 reply,
             })
         })
@@ -229,16 +249,19 @@ impl TaskHandle {
     }
 
     /// Sends the command `with_reply` builds and waits for the task's answer.
-    async fn ask<T>(
+    async fn ask<T, E>(
         &self,
-        with_reply: impl FnOnce(tokio::sync::oneshot::Sender<Result<T, String>>) -> Command,
-    ) -> Result<T, TaskError> {
+        with_reply: impl FnOnce(tokio::sync::oneshot::Sender<Result<T, E>>) -> Command,
+    ) -> Result<T, TaskError>
+    where
+        TaskError: From<E>,
+    {
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.send(with_reply(reply))?;
         answer
             .await
             .map_err(|_| TaskError::NotRunning)?
-            .map_err(TaskError::Checkpoint)
+            .map_err(TaskError::from)
     }
 
     fn send(&self, command: Command) -> Result<(), TaskError> {
@@ -403,6 +426,7 @@ fn assemble(
         bounds,
         sink,
         restored_files: restore.pending_files,
+        restored_job: restore.job_id,
         restored_checkpoint: restore.checkpoint_id,
         discard_all,
         reader_ctx,

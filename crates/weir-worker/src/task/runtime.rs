@@ -9,15 +9,15 @@ use tokio::task::{JoinError, JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use weir_connectors::{
-    ConnectorError, Discard, PendingFile, SinkWriter, SourceContext, SourceDriver, SourceRecord,
-    SplitOpener, SplitReader, SplitState,
+    ConnectorError, Discard, PendingFile, Restored, SinkWriter, SourceContext, SourceDriver,
+    SourceRecord, SplitOpener, SplitReader, SplitState,
 };
 use weir_core::config::QueueBounds;
 use weir_core::queue::bounded_queue;
 use weir_core::split::SplitId;
 
 use super::TaskOutcome;
-use super::checkpoint::{self, Barrier, Commit};
+use super::checkpoint::{self, Acknowledged, Barrier, Commit, CommitError};
 use super::metrics::TaskMetrics;
 
 /// Requests from [`super::TaskHandle`] to the running task.
@@ -45,6 +45,8 @@ pub(super) struct Pipeline {
     pub sink: Box<dyn SinkWriter>,
     /// Pending files of the checkpoint the subtask resumes from, published before any row.
     pub restored_files: Vec<PendingFile>,
+    /// The job that took that checkpoint (empty: this one).
+    pub restored_job: String,
     /// The checkpoint the subtask resumes from (0: none); checkpoint ids only grow.
     pub restored_checkpoint: u64,
     /// Set when the job was cancelled: a cancel then discards even listed files.
@@ -107,6 +109,7 @@ pub(super) async fn run(pipeline: Pipeline, cancel: CancellationToken) -> TaskOu
         bounds,
         mut sink,
         restored_files,
+        restored_job,
         restored_checkpoint,
         discard_all,
         reader_ctx,
@@ -137,9 +140,14 @@ pub(super) async fn run(pipeline: Pipeline, cancel: CancellationToken) -> TaskOu
         unbounded,
         last_checkpoint: restored_checkpoint,
         stop_checkpoint: None,
+        acknowledged: Acknowledged::new(restored_checkpoint),
     };
 
-    let drained = match sink.recover(restored_files).await {
+    let restored = Restored {
+        job_id: restored_job,
+        files: restored_files,
+    };
+    let drained = match sink.recover(restored).await {
         Ok(()) => drain(&mut input, &mut driver, sink.as_mut(), &cancel, &metrics).await,
         Err(error) => Err(Ended::SinkFailed(format!(
             "recovering the files of checkpoint {restored_checkpoint}: {error}"
@@ -203,6 +211,8 @@ struct Input<'a> {
     last_checkpoint: u64,
     /// The stop barrier taken, if any: no more rows; the task ends after its commit.
     stop_checkpoint: Option<u64>,
+    /// What the subtask answered to barriers not committed yet: all a commit may publish.
+    acknowledged: Acknowledged,
 }
 
 /// How the drain loop ended without failing.
@@ -245,7 +255,8 @@ impl Input<'_> {
             }) => {
                 let taken = checkpoint::take(sink, &self.splits.states, checkpoint_id).await;
                 let failed = taken.as_ref().err().cloned();
-                if taken.is_ok() {
+                if let Ok(ack) = &taken {
+                    self.acknowledged.taken(checkpoint_id, ack);
                     self.last_checkpoint = self.last_checkpoint.max(checkpoint_id);
                     if stop {
                         self.stop_checkpoint = Some(checkpoint_id);
@@ -268,12 +279,26 @@ impl Input<'_> {
             Command::Commit(Commit {
                 checkpoint_id,
                 pending_files,
-                offsets,
                 reply,
             }) => {
-                let files = pending_files.len();
+                let ack = match self.acknowledged.to_commit(checkpoint_id, &pending_files) {
+                    Ok(ack) => ack,
+                    Err(reason) => {
+                        // A forged or confused request: refused (the caller logs it as a
+                        // security event); the subtask and its own checkpoints go on.
+                        let _ = reply.send(Err(CommitError::Refused(reason)));
+                        return Ok(None);
+                    }
+                };
+                let Some(ack) = ack else {
+                    tracing::debug!(checkpoint_id, "checkpoint already committed");
+                    let _ = reply.send(Ok(()));
+                    return Ok(None);
+                };
+                let files = ack.pending_files.len();
                 let published =
-                    checkpoint::publish(sink, &self.splits.states, pending_files, &offsets).await;
+                    checkpoint::publish(sink, &self.splits.states, ack.pending_files, &ack.offsets)
+                        .await;
                 let failed = published.as_ref().err().cloned();
                 tracing::debug!(
                     checkpoint_id,
@@ -281,12 +306,13 @@ impl Input<'_> {
                     ok = failed.is_none(),
                     "checkpoint committed"
                 );
-                let _ = reply.send(published);
+                let _ = reply.send(published.map_err(CommitError::Failed));
                 if let Some(error) = failed {
                     return Err(Ended::SinkFailed(format!(
                         "committing checkpoint {checkpoint_id}: {error}"
                     )));
                 }
+                self.acknowledged.committed(checkpoint_id);
                 // The commit of an earlier checkpoint can arrive after the stop barrier; only
                 // the stop checkpoint's own commit (or a later one) ends the task.
                 if self
