@@ -128,7 +128,12 @@ mod tests {
                 .unwrap_or_else(|error| panic!("{name}: {error}"))
         };
         for job in ["kafka-to-console.conf", "fake-to-console.conf"] {
-            weir_core::config::parse_job(&read(job), job).unwrap_or_else(|error| panic!("{error}"));
+            weir_core::config::parse_job(
+                &read(job),
+                job,
+                &weir_core::config::ParsePolicy::SelfContained,
+            )
+            .unwrap_or_else(|error| panic!("{error}"));
         }
         let master: MasterConfig = toml::from_str(&read("master.toml")).expect("master.toml");
         master.validate().expect("master.toml settings");

@@ -1,0 +1,137 @@
+//! Job text → resolved HOCON document, every limit checked before the expensive step it
+//! guards: the text's size and nesting before parsing ([`super::syntax`]), keys, depth,
+//! duplicates and includes on the syntax tree ([`super::normalize`]), the size after
+//! substitution before substituting ([`super::bound`]). What the text may use besides itself
+//! (environment variables, included files) is the [`ParsePolicy`]'s to say.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use hocon::resolver::InternalResolveOptions;
+use hocon::{HoconError, HoconValue};
+
+use super::bound::{PathTree, check_resolved_bounds};
+use super::error::ConfigError;
+use super::limits::MAX_KEYS;
+use super::locate::KeyIndex;
+use super::normalize::{Normalized, normalize};
+use super::policy::ParsePolicy;
+use super::syntax::{self, SourceText, hocon_error};
+
+/// A job text, parsed and resolved.
+pub(crate) struct Document {
+    /// The resolved root object.
+    pub value: HoconValue,
+    /// Lines of the keys of the main text.
+    pub keys: KeyIndex,
+    /// Paths whose value is written as a bare word.
+    pub unquoted: HashSet<String>,
+    /// Whether the document used an environment variable or an included file, so that its
+    /// text alone does not say what it means.
+    pub used_outside: bool,
+}
+
+/// Parses and resolves `text` (named `origin` in errors) under `policy`.
+pub(crate) fn load(
+    text: &str,
+    origin: &str,
+    policy: &ParsePolicy<'_>,
+) -> Result<Document, ConfigError> {
+    let origin: Arc<str> = Arc::from(origin);
+    let source = SourceText::tokenize(text, origin.clone())?;
+    let root = syntax::parse(&source)?;
+    let keys = KeyIndex::build(source.tokens());
+    let normalized = normalize(&source, root, policy)?;
+    let (tree, nodes) = PathTree::build(&normalized);
+    let (environment, external) = environment(&normalized, &tree, policy)?;
+    check_resolved_bounds(&normalized, &tree, &nodes, &external)?;
+    let used_outside = normalized.includes > 0 || external.iter().any(|bound| bound.1 > 0);
+    let Normalized { root, unquoted, .. } = normalized;
+    let options = InternalResolveOptions::new(environment);
+    let value = hocon::resolver::resolve(root, &options)
+        .map_err(|error| resolve_error(&origin, error, policy))?;
+    Ok(Document {
+        value,
+        keys,
+        unquoted,
+        used_outside,
+    })
+}
+
+/// The environment variables the document's substitutions need, from the policy's host, and
+/// a bound `(bytes, levels + 1)` for each substitution the document does not define
+/// (`(0, 0)` for those it does). Under [`ParsePolicy::SelfContained`] such a substitution is
+/// an error that names it and never looks at this process's environment.
+fn environment(
+    normalized: &Normalized,
+    tree: &PathTree,
+    policy: &ParsePolicy<'_>,
+) -> Result<(HashMap<String, String>, Vec<(u64, usize)>), ConfigError> {
+    let mut environment = HashMap::new();
+    let mut external = vec![(0u64, 0usize); normalized.substitutions.len()];
+    for (index, substitution) in normalized.substitutions.iter().enumerate() {
+        if tree.defines(&substitution.path) {
+            continue;
+        }
+        let host = match policy {
+            ParsePolicy::SelfContained => {
+                return Err(ConfigError::Substitution {
+                    at: substitution.at.clone(),
+                    substitution: substitution.name(),
+                    message: NOT_IN_TEXT.into(),
+                });
+            }
+            ParsePolicy::ClientFile { host, .. } => *host,
+        };
+        let name = substitution.name();
+        // The second element marks "from outside" even for an unset variable: the master
+        // could not tell `${?UNSET}` from a variable of its own.
+        let mut bound = (2u64, 1usize);
+        if substitution.list {
+            for element in 0..MAX_KEYS {
+                let key = format!("{name}_{element}");
+                let Some(value) = host.env_var(&key) else {
+                    break;
+                };
+                bound.0 = bound.0.saturating_add(value.len() as u64 + 3);
+                environment.insert(key, value);
+            }
+            bound.1 = 2;
+        } else if let Some(value) = host.env_var(&name) {
+            bound.0 = bound.0.saturating_add(value.len() as u64);
+            environment.insert(name, value);
+        }
+        external[index] = bound;
+    }
+    Ok((environment, external))
+}
+
+/// Why the master refuses a `${VAR}` its job text does not define.
+const NOT_IN_TEXT: &str = "the job text does not define it, and the master and the workers \
+     read no environment variable: `weir submit`, `weir validate` and `weir local` resolve \
+     environment variables on the machine that submits the job";
+
+fn resolve_error(
+    origin: &Arc<str>,
+    error: hocon::ResolveError,
+    policy: &ParsePolicy<'_>,
+) -> ConfigError {
+    let unresolved = error.message.starts_with("could not resolve substitution");
+    match hocon_error(origin, HoconError::Resolve(error)) {
+        ConfigError::Substitution {
+            at, substitution, ..
+        } if unresolved => ConfigError::Substitution {
+            at,
+            substitution,
+            message: match policy {
+                ParsePolicy::SelfContained => NOT_IN_TEXT.into(),
+                ParsePolicy::ClientFile { .. } => {
+                    "the job file does not define it and no environment variable of that \
+                     name is set"
+                        .into()
+                }
+            },
+        },
+        other => other,
+    }
+}
