@@ -10,7 +10,7 @@ use std::sync::Arc;
 use hocon::resolver::InternalResolveOptions;
 use hocon::{HoconError, HoconValue};
 
-use super::bound::{PathTree, check_resolved_bounds};
+use super::bound::{External, PathTree, check_resolved_bounds};
 use super::error::ConfigError;
 use super::limits::MAX_KEYS;
 use super::locate::KeyIndex;
@@ -44,8 +44,12 @@ pub(crate) fn load(
     let normalized = normalize(&source, root, policy)?;
     let (tree, nodes) = PathTree::build(&normalized);
     let (environment, external) = environment(&normalized, &tree, policy)?;
+    let used_outside = normalized.includes > 0 || external.iter().any(Option::is_some);
+    let external: Vec<External> = external
+        .into_iter()
+        .map(Option::unwrap_or_default)
+        .collect();
     check_resolved_bounds(&normalized, &tree, &nodes, &external)?;
-    let used_outside = normalized.includes > 0 || external.iter().any(|bound| bound.1 > 0);
     let Normalized { root, unquoted, .. } = normalized;
     let options = InternalResolveOptions::new(environment);
     let value = hocon::resolver::resolve(root, &options)
@@ -59,16 +63,16 @@ pub(crate) fn load(
 }
 
 /// The environment variables the document's substitutions need, from the policy's host, and
-/// a bound `(bytes, levels + 1)` for each substitution the document does not define
-/// (`(0, 0)` for those it does). Under [`ParsePolicy::SelfContained`] such a substitution is
-/// an error that names it and never looks at this process's environment.
+/// a bound for each substitution the document does not define (`None` for those it does).
+/// Under [`ParsePolicy::SelfContained`] such a substitution is an error that names it, and
+/// this process's environment is never looked at.
 fn environment(
     normalized: &Normalized,
     tree: &PathTree,
     policy: &ParsePolicy<'_>,
-) -> Result<(HashMap<String, String>, Vec<(u64, usize)>), ConfigError> {
+) -> Result<(HashMap<String, String>, Vec<Option<External>>), ConfigError> {
     let mut environment = HashMap::new();
-    let mut external = vec![(0u64, 0usize); normalized.substitutions.len()];
+    let mut external = vec![None; normalized.substitutions.len()];
     for (index, substitution) in normalized.substitutions.iter().enumerate() {
         if tree.defines(&substitution.path) {
             continue;
@@ -84,24 +88,24 @@ fn environment(
             ParsePolicy::ClientFile { host, .. } => *host,
         };
         let name = substitution.name();
-        // The second element marks "from outside" even for an unset variable: the master
-        // could not tell `${?UNSET}` from a variable of its own.
-        let mut bound = (2u64, 1usize);
+        // Even an unset variable counts as used: the master could not tell `${?UNSET}` from
+        // a variable of its own, so the client resolves it.
+        let mut bound = External { bytes: 2, depth: 0 };
         if substitution.list {
             for element in 0..MAX_KEYS {
                 let key = format!("{name}_{element}");
                 let Some(value) = host.env_var(&key) else {
                     break;
                 };
-                bound.0 = bound.0.saturating_add(value.len() as u64 + 3);
+                bound.bytes = bound.bytes.saturating_add(value.len() as u64 + 3);
                 environment.insert(key, value);
             }
-            bound.1 = 2;
+            bound.depth = 1;
         } else if let Some(value) = host.env_var(&name) {
-            bound.0 = bound.0.saturating_add(value.len() as u64);
+            bound.bytes = bound.bytes.saturating_add(value.len() as u64);
             environment.insert(name, value);
         }
-        external[index] = bound;
+        external[index] = Some(bound);
     }
     Ok((environment, external))
 }

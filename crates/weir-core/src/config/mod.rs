@@ -185,6 +185,8 @@ impl SinkConfig {
 }
 
 #[cfg(test)]
+mod corpus_tests;
+#[cfg(test)]
 mod file_sink_tests;
 #[cfg(test)]
 mod hostile_tests;

@@ -58,6 +58,20 @@ pub(crate) struct Assignment {
     /// The substitutions in the value (not in objects within it, which are assignments of
     /// their own).
     pub references: Vec<Reference>,
+    /// How the value combines with what was set at the path before.
+    pub merge: Merge,
+}
+
+/// How an assignment's value combines with the value already at its path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Merge {
+    /// It replaces it: a scalar, a list, or a value built on the earlier one (`a = ${a} [x]`).
+    Replace,
+    /// It may merge into it: a substitution that may be an object (`a = ${b}`).
+    Add,
+    /// An object literal's key (`a { ... }`): written once however often the block repeats;
+    /// its fields are assignments of their own.
+    Key,
 }
 
 /// A substitution inside an assignment's value.
@@ -228,11 +242,23 @@ fn kind_of(node: &AstNode) -> Kind {
 }
 
 /// Accumulates one assignment's value.
-#[derive(Default)]
 struct ValueStats {
     literal_bytes: u64,
     depth: usize,
     references: Vec<Reference>,
+    merge: Merge,
+}
+
+impl ValueStats {
+    /// An object literal at a key of `key_bytes`: its fields are assignments of their own.
+    fn object(key_bytes: usize, depth: usize) -> Self {
+        ValueStats {
+            literal_bytes: key_bytes as u64 + 2,
+            depth,
+            references: Vec::new(),
+            merge: Merge::Key,
+        }
+    }
 }
 
 struct Walker<'p> {
@@ -365,9 +391,7 @@ impl Walker<'_> {
                 &child_path,
                 file,
                 &pos,
-                head.len() as u64 + 2,
-                depth + 1,
-                Vec::new(),
+                ValueStats::object(head.len(), depth + 1),
             );
             if let Some(index) = previous {
                 let earlier = &mut object.fields[index];
@@ -414,16 +438,14 @@ impl Walker<'_> {
             literal_bytes: head.len() as u64 + 2,
             depth: depth + 1,
             references: Vec::new(),
+            merge: if kind == Kind::Plain || refers_to(&value, &child_path) {
+                Merge::Replace
+            } else {
+                Merge::Add
+            },
         };
         let value = self.value(value, &child_path, depth + 1, file, mount, &mut stats)?;
-        self.record(
-            &child_path,
-            file,
-            &pos,
-            stats.literal_bytes,
-            stats.depth,
-            stats.references,
-        );
+        self.record(&child_path, file, &pos, stats);
         object.last.insert(head.clone(), object.fields.len());
         object.fields.push(NField {
             key: head,
@@ -435,21 +457,14 @@ impl Walker<'_> {
         Ok(())
     }
 
-    fn record(
-        &mut self,
-        path: &[String],
-        file: usize,
-        pos: &Pos,
-        literal_bytes: u64,
-        depth: usize,
-        references: Vec<Reference>,
-    ) {
+    fn record(&mut self, path: &[String], file: usize, pos: &Pos, stats: ValueStats) {
         self.out.assignments.push(Assignment {
             path: path.to_vec(),
             at: self.at(file, pos),
-            literal_bytes,
-            depth,
-            references,
+            literal_bytes: stats.literal_bytes,
+            depth: stats.depth,
+            references: stats.references,
+            merge: stats.merge,
         });
     }
 

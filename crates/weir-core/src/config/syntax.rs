@@ -9,7 +9,7 @@ use hocon::{HoconError, Token, TokenKind};
 
 use super::dotted_keys::quote_scalar_prefixed_keys;
 use super::error::{ConfigError, Location};
-use super::limits::{MAX_DEPTH, MAX_TEXT_BYTES, describe_bytes};
+use super::limits::{MAX_DEPTH, MAX_TEXT_BYTES, MAX_TOKENS, describe_bytes};
 
 /// One file's text, tokenized, with SeaTunnel's scalar-prefixed keys quoted
 /// ([`quote_scalar_prefixed_keys`]).
@@ -34,6 +34,17 @@ impl<'t> SourceText<'t> {
                     "the job text is {} bytes, more than the limit of {}",
                     text.len(),
                     describe_bytes(MAX_TEXT_BYTES)
+                ),
+            });
+        }
+        // Tokenizing 4 MiB of one-character tokens takes seconds: estimate first.
+        let tokens = estimated_tokens(text);
+        if tokens > MAX_TOKENS {
+            return Err(ConfigError::Limit {
+                at: at(None),
+                message: format!(
+                    "the job text has about {tokens} tokens (keys, values and punctuation), \
+                     more than the limit of {MAX_TOKENS}"
                 ),
             });
         }
@@ -78,6 +89,28 @@ impl<'t> SourceText<'t> {
     pub(crate) fn text_len(&self) -> usize {
         self.text.len()
     }
+}
+
+/// An upper estimate of the tokens of `text`: its punctuation and newlines, and its runs of
+/// other non-blank characters (a quoted string with blanks counts once per word).
+fn estimated_tokens(text: &str) -> usize {
+    let mut count = 0;
+    let mut in_run = false;
+    for byte in text.bytes() {
+        match byte {
+            b'{' | b'}' | b'[' | b']' | b',' | b':' | b'=' | b'\n' => {
+                count += 1;
+                in_run = false;
+            }
+            b' ' | b'\t' | b'\r' => in_run = false,
+            _ if !in_run => {
+                count += 1;
+                in_run = true;
+            }
+            _ => {}
+        }
+    }
+    count
 }
 
 /// The syntax tree of `source`.
