@@ -91,6 +91,8 @@ pub struct MasterOptions {
     pub heartbeat_interval_ms: u64,
     /// Further arguments for `weir master`.
     pub extra_args: Vec<String>,
+    /// Environment variables set for the master process (name, value).
+    pub env: Vec<(String, String)>,
 }
 
 impl Default for MasterOptions {
@@ -99,17 +101,28 @@ impl Default for MasterOptions {
             heartbeat_timeout_ms: 2000,
             heartbeat_interval_ms: 500,
             extra_args: Vec::new(),
+            env: Vec::new(),
         }
     }
 }
 
-fn spawn_logged(args: &[String], log_path: &Path) -> Child {
-    spawn_process(args, log_path, false)
+fn spawn_logged(args: &[String], log_path: &Path, env: &[(String, String)]) -> Child {
+    spawn_process_with(args, log_path, false, env)
 }
 
 /// Starts `weir ARGS` with stderr appended to `log_path`; stdout goes to the same log, or, with
 /// `pipe_stdout`, to a pipe the caller takes from the child.
 fn spawn_process(args: &[String], log_path: &Path, pipe_stdout: bool) -> Child {
+    spawn_process_with(args, log_path, pipe_stdout, &[])
+}
+
+/// [`spawn_process`] with `env` set for the process.
+fn spawn_process_with(
+    args: &[String],
+    log_path: &Path,
+    pipe_stdout: bool,
+    env: &[(String, String)],
+) -> Child {
     let mut log = OpenOptions::new()
         .create(true)
         .append(true)
@@ -144,6 +157,7 @@ fn spawn_process(args: &[String], log_path: &Path, pipe_stdout: bool) -> Child {
     if std::env::var_os("RUST_LOG").is_none() {
         command.env("RUST_LOG", "info");
     }
+    command.envs(env.iter().map(|(name, value)| (name, value)));
     command
         .spawn()
         .unwrap_or_else(|error| panic!("cannot start `weir {}`: {error}", args.join(" ")))
@@ -220,7 +234,7 @@ impl Master {
             self.options.heartbeat_interval_ms.to_string(),
         ];
         args.extend(self.options.extra_args.iter().cloned());
-        self.child = Some(spawn_logged(&args, &self.log_path));
+        self.child = Some(spawn_logged(&args, &self.log_path, &self.options.env));
         let started = Instant::now();
         loop {
             if let Some(child) = self.child.as_mut()
