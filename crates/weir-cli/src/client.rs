@@ -76,8 +76,8 @@ pub fn load_job_file(file: &Path) -> anyhow::Result<JobFile> {
     let job = weir_core::config::parse_job_file(&text, &origin, file, &ClientFiles)?;
     if job.resolved {
         eprintln!(
-            "{origin} uses environment variables or included files: the master receives it \
-             with them resolved"
+            "{origin} uses environment variables or included files: they are resolved on this \
+             machine, and a submission sends the master the resolved document"
         );
     }
     Ok(job)

@@ -43,7 +43,10 @@ pub(crate) fn load(
     let keys = KeyIndex::build(source.tokens());
     let normalized = normalize(&source, root, policy)?;
     let (tree, nodes) = PathTree::build(&normalized);
-    let (environment, external) = environment(&normalized, &tree, policy)?;
+    let Outside {
+        environment,
+        bounds: external,
+    } = outside(&normalized, &tree, policy)?;
     let used_outside = normalized.includes > 0 || external.iter().any(Option::is_some);
     let external: Vec<External> = external
         .into_iter()
@@ -62,15 +65,22 @@ pub(crate) fn load(
     })
 }
 
-/// The environment variables the document's substitutions need, from the policy's host, and
-/// a bound for each substitution the document does not define (`None` for those it does).
-/// Under [`ParsePolicy::SelfContained`] such a substitution is an error that names it, and
-/// this process's environment is never looked at.
-fn environment(
+/// What the document's substitutions take from outside it.
+struct Outside {
+    /// The environment variables they need, from the policy's host.
+    environment: HashMap<String, String>,
+    /// A bound for each substitution the document does not define (`None` for those it does).
+    bounds: Vec<Option<External>>,
+}
+
+/// The environment variables the document's substitutions need. Under
+/// [`ParsePolicy::SelfContained`] a substitution the document does not define is an error that
+/// names it, and this process's environment is never looked at.
+fn outside(
     normalized: &Normalized,
     tree: &PathTree,
     policy: &ParsePolicy<'_>,
-) -> Result<(HashMap<String, String>, Vec<Option<External>>), ConfigError> {
+) -> Result<Outside, ConfigError> {
     let mut environment = HashMap::new();
     let mut external = vec![None; normalized.substitutions.len()];
     for (index, substitution) in normalized.substitutions.iter().enumerate() {
@@ -107,7 +117,10 @@ fn environment(
         }
         external[index] = Some(bound);
     }
-    Ok((environment, external))
+    Ok(Outside {
+        environment,
+        bounds: external,
+    })
 }
 
 /// Why the master refuses a `${VAR}` its job text does not define.

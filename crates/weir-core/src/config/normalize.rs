@@ -16,15 +16,18 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use hocon::parser::{AstField, AstNode, Pos};
-use hocon::{ScalarType, Segment, Token, TokenKind};
+use hocon::{ScalarType, Token, TokenKind};
 
 use super::error::{ConfigError, Location, elide};
-use super::limits::{
-    MAX_DEPTH, MAX_INCLUDES, MAX_KEYS, MAX_SUBSTITUTIONS, MAX_TEXT_BYTES, MAX_VALUE_NODES,
-    describe_bytes,
-};
+use super::limits::{MAX_DEPTH, MAX_KEYS};
 use super::policy::ParsePolicy;
-use super::syntax::{self, SourceText};
+use super::syntax::SourceText;
+
+mod include;
+mod value;
+
+use self::include::Mount;
+use self::value::{Kind, kind_of, refers_to};
 
 /// The path segment standing for "an element of the list at this path" in [`Assignment`]
 /// paths. No key written in a job file contains a NUL character in practice; one that does
@@ -208,37 +211,14 @@ impl NObject {
     }
 }
 
-/// What a value is, as far as duplicate keys are concerned.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    /// An object: merges with another object.
-    Object,
-    /// A scalar or a list: replaces what was there.
-    Plain,
-    /// A substitution alone: could be either until resolved.
-    Unknown,
-}
-
-fn kind_of(node: &AstNode) -> Kind {
-    match node {
-        AstNode::Object { .. } => Kind::Object,
-        AstNode::Scalar { .. } | AstNode::Array { .. } => Kind::Plain,
-        AstNode::Concat { nodes, .. } => {
-            let mut kind = Kind::Unknown;
-            for node in nodes {
-                match node {
-                    AstNode::Object { .. } => return Kind::Object,
-                    AstNode::Scalar {
-                        separator: false, ..
-                    }
-                    | AstNode::Array { .. } => kind = Kind::Plain,
-                    _ => {}
-                }
-            }
-            kind
-        }
-        _ => Kind::Unknown,
-    }
+/// A key being added to an object: its last segment, where it is written, its full path and
+/// the nesting of its value.
+struct Field {
+    head: String,
+    pos: Pos,
+    file: usize,
+    path: Vec<String>,
+    depth: usize,
 }
 
 /// Accumulates one assignment's value.
@@ -380,39 +360,76 @@ impl Walker<'_> {
         };
         let mut child_path = path.to_vec();
         child_path.push(head.clone());
+        let field = Field {
+            head,
+            pos,
+            file,
+            path: child_path,
+            depth: depth + 1,
+        };
+        match value {
+            AstNode::Object { fields, .. } if !append => {
+                self.add_object(object, field, fields, mount)
+            }
+            value => self.add_value(object, field, value, append, mount),
+        }
+    }
+
+    /// Adds the object literal `fields` at `field`, merged into an earlier object literal at
+    /// the same key.
+    fn add_object(
+        &mut self,
+        object: &mut NObject,
+        field: Field,
+        fields: Vec<AstField>,
+        mount: Option<&Mount>,
+    ) -> Result<(), ConfigError> {
+        let Field {
+            head,
+            pos,
+            file,
+            path,
+            depth,
+        } = field;
+        self.record(&path, file, &pos, ValueStats::object(head.len(), depth));
+        if let Some(index) = object.last.get(&head).copied() {
+            let earlier = &mut object.fields[index];
+            if let NValue::Object(target) = &mut earlier.value {
+                return self.add_fields(target, &path, depth, fields, file, mount);
+            }
+            self.check_duplicate(earlier, Kind::Object, &path, file, &pos)?;
+        }
+        let mut nested = NObject::default();
+        self.add_fields(&mut nested, &path, depth, fields, file, mount)?;
+        object.last.insert(head.clone(), object.fields.len());
+        object.fields.push(NField {
+            key: head,
+            value: NValue::Object(nested),
+            append: false,
+            pos,
+            file,
+        });
+        Ok(())
+    }
+
+    /// Adds any other value at `field`.
+    fn add_value(
+        &mut self,
+        object: &mut NObject,
+        field: Field,
+        value: AstNode,
+        append: bool,
+        mount: Option<&Mount>,
+    ) -> Result<(), ConfigError> {
+        let Field {
+            head,
+            pos,
+            file,
+            path: child_path,
+            depth,
+        } = field;
         let kind = if append { Kind::Plain } else { kind_of(&value) };
         let previous = object.last.get(&head).copied();
-
-        if let (AstNode::Object { .. }, false) = (&value, append) {
-            let AstNode::Object { fields, .. } = value else {
-                return Ok(());
-            };
-            self.record(
-                &child_path,
-                file,
-                &pos,
-                ValueStats::object(head.len(), depth + 1),
-            );
-            if let Some(index) = previous {
-                let earlier = &mut object.fields[index];
-                if let NValue::Object(target) = &mut earlier.value {
-                    return self.add_fields(target, &child_path, depth + 1, fields, file, mount);
-                }
-                self.check_duplicate(earlier, Kind::Object, &child_path, file, &pos)?;
-            }
-            let mut nested = NObject::default();
-            self.add_fields(&mut nested, &child_path, depth + 1, fields, file, mount)?;
-            object.last.insert(head.clone(), object.fields.len());
-            object.fields.push(NField {
-                key: head,
-                value: NValue::Object(nested),
-                append,
-                pos,
-                file,
-            });
-            return Ok(());
-        }
-
         if let Some(index) = previous
             && !append
             && !refers_to(&value, &child_path)
@@ -436,7 +453,7 @@ impl Walker<'_> {
         }
         let mut stats = ValueStats {
             literal_bytes: head.len() as u64 + 2,
-            depth: depth + 1,
+            depth,
             references: Vec::new(),
             merge: if kind == Kind::Plain || refers_to(&value, &child_path) {
                 Merge::Replace
@@ -444,7 +461,7 @@ impl Walker<'_> {
                 Merge::Add
             },
         };
-        let value = self.value(value, &child_path, depth + 1, file, mount, &mut stats)?;
+        let value = self.value(value, &child_path, depth, file, mount, &mut stats)?;
         self.record(&child_path, file, &pos, stats);
         object.last.insert(head.clone(), object.fields.len());
         object.fields.push(NField {
@@ -497,316 +514,11 @@ impl Walker<'_> {
         })
     }
 
-    /// Rewrites a value: objects within it normalized, substitutions recorded (relative to
-    /// `mount` in included files), sizes and depth added to `stats`.
-    fn value(
-        &mut self,
-        node: AstNode,
-        path: &[String],
-        depth: usize,
-        file: usize,
-        mount: Option<&Mount>,
-        stats: &mut ValueStats,
-    ) -> Result<AstNode, ConfigError> {
-        self.nodes += 1;
-        if self.nodes > MAX_VALUE_NODES {
-            return Err(self.limit(
-                file,
-                node_pos(&node),
-                format!("the job text has more than {MAX_VALUE_NODES} values (the limit)"),
-            ));
-        }
-        if depth > MAX_DEPTH {
-            return Err(self.limit(
-                file,
-                node_pos(&node),
-                format!(
-                    "a value at '{}' nests more than {MAX_DEPTH} levels deep (the limit)",
-                    elide(&display_path(path))
-                ),
-            ));
-        }
-        stats.depth = stats.depth.max(depth);
-        match node {
-            AstNode::Scalar { ref value, .. } => {
-                stats.literal_bytes += value.raw.len() as u64 + 2;
-                Ok(node)
-            }
-            AstNode::Array { items, pos } => {
-                stats.literal_bytes += 2;
-                let mut element_path = path.to_vec();
-                element_path.push(LIST_ELEMENT.to_string());
-                let mut out = Vec::with_capacity(items.len());
-                for item in items {
-                    out.push(match item {
-                        AstNode::Object { fields, pos } => {
-                            stats.depth = stats.depth.max(depth + 1);
-                            let mut element = NObject::default();
-                            self.add_fields(
-                                &mut element,
-                                &element_path,
-                                depth + 1,
-                                fields,
-                                file,
-                                mount,
-                            )?;
-                            element.into_ast(pos)
-                        }
-                        other => self.value(other, &element_path, depth + 1, file, mount, stats)?,
-                    });
-                }
-                Ok(AstNode::Array { items: out, pos })
-            }
-            // An object within a concatenation (`${base} { x = 1 }`) is merged into the
-            // value at `path` itself.
-            AstNode::Object { fields, pos } => {
-                let mut object = NObject::default();
-                self.add_fields(&mut object, path, depth, fields, file, mount)?;
-                Ok(object.into_ast(pos))
-            }
-            AstNode::Concat { nodes, pos } => {
-                let mut out = Vec::with_capacity(nodes.len());
-                for node in nodes {
-                    out.push(self.value(node, path, depth, file, mount, stats)?);
-                }
-                Ok(AstNode::Concat { nodes: out, pos })
-            }
-            mut substitution @ AstNode::Substitution { .. } => {
-                let AstNode::Substitution {
-                    segments,
-                    list_suffix,
-                    pos,
-                    ..
-                } = &mut substitution
-                else {
-                    return Ok(substitution);
-                };
-                if let Some(mount) = mount
-                    && mount.defines(segments)
-                {
-                    let prefix = mount.prefix.iter().map(|text| Segment {
-                        text: text.clone(),
-                        line: pos.line,
-                        col: pos.col,
-                    });
-                    segments.splice(0..0, prefix);
-                }
-                if self.out.substitutions.len() >= MAX_SUBSTITUTIONS {
-                    return Err(self.limit(
-                        file,
-                        pos,
-                        format!(
-                            "the job text has more than {MAX_SUBSTITUTIONS} substitutions \
-                             (the limit)"
-                        ),
-                    ));
-                }
-                stats.references.push(Reference {
-                    substitution: self.out.substitutions.len(),
-                    depth,
-                });
-                let at = self.at(file, pos);
-                self.out.substitutions.push(Substitution {
-                    path: segments
-                        .iter()
-                        .map(|segment| segment.text.clone())
-                        .collect(),
-                    list: *list_suffix,
-                    at,
-                });
-                Ok(substitution)
-            }
-            other => Ok(other),
-        }
-    }
-
-    /// Inlines the file an `include` names into `object`, or refuses it.
-    #[allow(clippy::too_many_arguments)]
-    fn include(
-        &mut self,
-        object: &mut NObject,
-        path: &[String],
-        depth: usize,
-        target: &str,
-        is_file: bool,
-        file: usize,
-        pos: &Pos,
-    ) -> Result<(), ConfigError> {
-        let at = self.at(file, pos);
-        let ParsePolicy::ClientFile { host, .. } = *self.policy else {
-            return Err(ConfigError::Include {
-                at,
-                message: format!(
-                    "`include {}` is refused: job text sent to the master must be \
-                     self-contained, and the master reads no file for it. `weir submit`, \
-                     `weir validate` and `weir local` inline included files on the machine \
-                     that submits the job",
-                    super::error::quote(target)
-                ),
-            });
-        };
-        self.out.includes += 1;
-        if self.out.includes > MAX_INCLUDES {
-            return Err(ConfigError::Limit {
-                at,
-                message: format!(
-                    "the job file includes more than {MAX_INCLUDES} files (the limit)"
-                ),
-            });
-        }
-        // `file("x")` is relative to the working directory, a bare `"x"` to the including
-        // file's directory (as the HOCON library does).
-        let base = if is_file || Path::new(target).is_absolute() {
-            PathBuf::from(target)
-        } else {
-            self.files[file]
-                .dir
-                .clone()
-                .unwrap_or_default()
-                .join(target)
-        };
-        let candidates: Vec<PathBuf> = if base.extension().is_some() {
-            vec![base.clone()]
-        } else {
-            ["json", "conf"]
-                .iter()
-                .map(|extension| base.with_extension(extension))
-                .collect()
-        };
-        let mut found = false;
-        for candidate in candidates.iter() {
-            if candidate.extension().is_some_and(|e| e == "properties") {
-                return Err(ConfigError::Include {
-                    at,
-                    message: format!(
-                        "cannot include {}: .properties files are not supported; write it as \
-                         HOCON (.conf)",
-                        candidate.display()
-                    ),
-                });
-            }
-            if self.include_stack.contains(candidate) {
-                return Err(ConfigError::Include {
-                    at,
-                    message: format!("{} includes itself", candidate.display()),
-                });
-            }
-            let budget = MAX_TEXT_BYTES.saturating_sub(self.text_bytes);
-            let text =
-                host.read_file(candidate, budget)
-                    .map_err(|message| ConfigError::Include {
-                        at: at.clone(),
-                        message: format!("cannot include {}: {message}", candidate.display()),
-                    })?;
-            let Some(text) = text else { continue };
-            found = true;
-            self.text_bytes += text.len() as u64;
-            if self.text_bytes > MAX_TEXT_BYTES {
-                return Err(ConfigError::Limit {
-                    at,
-                    message: format!(
-                        "the job file and the files it includes are more than {} together \
-                         (the limit)",
-                        describe_bytes(MAX_TEXT_BYTES)
-                    ),
-                });
-            }
-            self.inline(object, path, depth, candidate, &text)?;
-        }
-        if !found {
-            let tried: Vec<String> = candidates
-                .iter()
-                .map(|candidate| candidate.display().to_string())
-                .collect();
-            return Err(ConfigError::Include {
-                at,
-                message: format!("included file not found: {}", tried.join(" or ")),
-            });
-        }
-        Ok(())
-    }
-
-    fn inline(
-        &mut self,
-        object: &mut NObject,
-        path: &[String],
-        depth: usize,
-        included: &Path,
-        text: &str,
-    ) -> Result<(), ConfigError> {
-        let origin: Arc<str> = Arc::from(included.display().to_string());
-        let source = SourceText::tokenize(text, origin.clone())?;
-        let root = syntax::parse(&source)?;
-        let fields = root_fields(root, &origin)?;
-        let mount = (!path.is_empty()).then(|| Mount::new(path, &fields));
-        let file = self.add_file(origin, Some(parent_dir(included)), source.tokens());
-        self.include_stack.push(included.to_path_buf());
-        let result = self.add_fields(object, path, depth, fields, file, mount.as_ref());
-        self.include_stack.pop();
-        result
-    }
-
     fn limit(&self, file: usize, pos: &Pos, message: String) -> ConfigError {
         ConfigError::Limit {
             at: self.at(file, pos),
             message,
         }
-    }
-}
-
-/// An included file's place in the including document: its substitutions of keys it sets
-/// itself are relative to `prefix`, the others are resolved from the document's root.
-struct Mount {
-    prefix: Vec<String>,
-    /// First segments of the keys the included file sets.
-    defined: HashSet<String>,
-}
-
-impl Mount {
-    fn new(prefix: &[String], fields: &[AstField]) -> Self {
-        Mount {
-            prefix: prefix.to_vec(),
-            defined: fields
-                .iter()
-                .filter_map(|field| field.key.first().cloned())
-                .collect(),
-        }
-    }
-
-    fn defines(&self, segments: &[Segment]) -> bool {
-        segments
-            .first()
-            .is_some_and(|first| self.defined.contains(&first.text))
-    }
-}
-
-/// Whether `node` contains a substitution of `path`, an ancestor or a descendant of it: a
-/// self-reference (`a = ${a} [x]`, `path = ${path}":/x"`), which builds on the earlier value
-/// rather than replacing it.
-fn refers_to(node: &AstNode, path: &[String]) -> bool {
-    match node {
-        AstNode::Substitution { segments, .. } => segments
-            .iter()
-            .zip(path)
-            .all(|(segment, key)| segment.text == *key),
-        AstNode::Concat { nodes, .. } => nodes.iter().any(|node| refers_to(node, path)),
-        AstNode::Array { items, .. } => items.iter().any(|node| refers_to(node, path)),
-        AstNode::Object { fields, .. } => fields.iter().any(|field| refers_to(&field.value, path)),
-        _ => false,
-    }
-}
-
-fn node_pos(node: &AstNode) -> &Pos {
-    static NOWHERE: Pos = Pos { line: 0, col: 0 };
-    match node {
-        AstNode::Object { pos, .. }
-        | AstNode::Array { pos, .. }
-        | AstNode::Scalar { pos, .. }
-        | AstNode::Concat { pos, .. }
-        | AstNode::Substitution { pos, .. }
-        | AstNode::Include { pos, .. } => pos,
-        #[allow(unreachable_patterns)]
-        _ => &NOWHERE,
     }
 }
 
