@@ -524,3 +524,66 @@ pub async fn workers(args: ClientArgs) -> anyhow::Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::ErrorKind;
+
+    use super::*;
+
+    #[test]
+    fn job_files_are_refused_before_reading_when_not_regular_or_too_large() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("job.conf");
+        std::fs::write(&file, "x".repeat(101)).unwrap();
+        let error = read_text_file(&file, 100).unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::FileTooLarge);
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "it is 101 bytes, more than the limit of {}",
+                format_bytes(100)
+            )
+        );
+        assert_eq!(read_text_file(&file, 101).unwrap().len(), 101);
+
+        let error = read_text_file(dir.path(), 100).unwrap_err();
+        assert!(error.to_string().contains("it is a directory"), "{error}");
+        let error = read_text_file(Path::new("/dev/zero"), 100).unwrap_err();
+        assert!(error.to_string().contains("it is a device"), "{error}");
+        let error = read_text_file(&dir.path().join("missing.conf"), 100).unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::NotFound);
+
+        std::fs::write(&file, [b'a', 0xff, b'b']).unwrap();
+        let error = read_text_file(&file, 100).unwrap_err();
+        assert!(error.to_string().contains("not UTF-8 text"), "{error}");
+    }
+
+    #[test]
+    fn job_files_resolve_their_includes_and_environment_on_this_machine() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("sink.conf"),
+            "sink { Console { log.print_data = false } }\n",
+        )
+        .unwrap();
+        let job = dir.path().join("job.conf");
+        std::fs::write(
+            &job,
+            "include \"sink.conf\"\n\
+             source { FakeSource { schema = { fields { id = bigint } } } }\n",
+        )
+        .unwrap();
+        let file = load_job_file(&job).unwrap();
+        assert!(file.resolved);
+        assert_eq!(file.config.sink.plugin_name(), "Console");
+        assert!(file.text.contains("\"Console\""), "{}", file.text);
+
+        std::fs::write(&job, "include \"gone.conf\"\n").unwrap();
+        let error = load_job_file(&job).unwrap_err().to_string();
+        assert!(
+            error.contains("gone.conf") && error.contains("not found"),
+            "{error}"
+        );
+    }
+}
