@@ -42,17 +42,20 @@ pub(crate) fn load(
     let root = syntax::parse(&source)?;
     let keys = KeyIndex::build(source.tokens());
     let normalized = normalize(&source, root, policy)?;
-    let (tree, nodes) = PathTree::build(&normalized);
-    let Outside {
-        environment,
-        bounds: external,
-    } = outside(&normalized, &tree, policy)?;
-    let used_outside = normalized.includes > 0 || external.iter().any(Option::is_some);
-    let external: Vec<External> = external
-        .into_iter()
-        .map(Option::unwrap_or_default)
-        .collect();
-    check_resolved_bounds(&normalized, &tree, &nodes, &external)?;
+    let mut environment = HashMap::new();
+    let mut used_outside = normalized.includes > 0;
+    if !normalized.substitutions.is_empty() {
+        let (tree, nodes) = PathTree::build(&normalized);
+        let outside = outside(&normalized, &tree, policy)?;
+        used_outside |= outside.bounds.iter().any(Option::is_some);
+        let external: Vec<External> = outside
+            .bounds
+            .into_iter()
+            .map(Option::unwrap_or_default)
+            .collect();
+        check_resolved_bounds(&normalized, &tree, &nodes, &external)?;
+        environment = outside.environment;
+    }
     let Normalized { root, unquoted, .. } = normalized;
     let options = InternalResolveOptions::new(environment);
     let value = hocon::resolver::resolve(root, &options)

@@ -7,7 +7,7 @@
 //! merge), so the library never merges copies of deep objects — which it does in time
 //! exponential in the number of keys sharing a prefix. On the way it
 //! - refuses a key set twice to values that do not merge (a scalar or a list, in one file);
-//! - inlines `include` files read through the [`ClientHost`], or refuses `include`;
+//! - inlines `include` files read through the [`super::ClientHost`], or refuses `include`;
 //! - records every assignment and substitution for the size bound ([`super::bound`]);
 //! - records which options are written as bare words (`row_delimiter = NaN`).
 
