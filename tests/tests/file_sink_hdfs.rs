@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use weir_connectors::{PendingFile, SinkWriter, SubtaskInfo, open_sink};
-use weir_core::config::{JobConfig, parse_job};
+use weir_core::config::{JobConfig, ParsePolicy, parse_job};
 use weir_core::row::{Row, Value};
 use weir_e2e::stack::{HdfsEntry, list_recursive, read_files, remove_recursive};
 
@@ -38,7 +38,8 @@ impl Job {
             }}
             "#
         );
-        let config = parse_job(&text, "file_sink_hdfs.conf").unwrap_or_else(|e| panic!("{e}"));
+        let config = parse_job(&text, "file_sink_hdfs.conf", &ParsePolicy::SelfContained)
+            .unwrap_or_else(|e| panic!("{e}"));
         Job {
             base,
             config,

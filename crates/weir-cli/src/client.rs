@@ -8,6 +8,7 @@ use anyhow::Context;
 use clap::Args;
 use serde_json::json;
 use tonic::transport::Channel;
+use weir_core::config::{ClientHost, JobFile, limits};
 use weir_core::memory::format_bytes;
 use weir_proto::v1 as pb;
 use weir_proto::v1::job_service_client::JobServiceClient;
@@ -65,15 +66,113 @@ fn rpc_error(status: tonic::Status) -> anyhow::Error {
     anyhow::anyhow!("{}", status.message())
 }
 
-fn read_job_file(file: &Path) -> anyhow::Result<String> {
-    std::fs::read_to_string(file)
-        .with_context(|| format!("cannot read job file {}", file.display()))
+/// A job file read from disk and parsed as the client parses it: `${VAR}` from this process's
+/// environment, `include` relative to the file. The one place the CLI reads job files
+/// (`weir validate`, `weir submit`, `weir local`).
+pub fn load_job_file(file: &Path) -> anyhow::Result<JobFile> {
+    let text = read_text_file(file, limits::MAX_TEXT_BYTES)
+        .with_context(|| format!("cannot read job file {}", file.display()))?;
+    let origin = file.display().to_string();
+    let job = weir_core::config::parse_job_file(&text, &origin, file, &ClientFiles)?;
+    if job.resolved {
+        eprintln!(
+            "{origin} uses environment variables or included files: they are resolved on this \
+             machine, and a submission sends the master the resolved document"
+        );
+    }
+    Ok(job)
+}
+
+/// The client's environment and files, as the job parser reads them.
+struct ClientFiles;
+
+impl ClientHost for ClientFiles {
+    fn env_var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+
+    fn read_file(&self, path: &Path, max_bytes: u64) -> Result<Option<String>, String> {
+        match read_text_file(path, max_bytes) {
+            Ok(text) => Ok(Some(text)),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(error) => Err(error.to_string()),
+        }
+    }
+}
+
+/// The text of the regular file `path`, refused before it is read when it is something else
+/// (`/dev/zero`, a FIFO, a directory) or larger than `max_bytes`, and read through a bound
+/// anyway (it may grow meanwhile).
+fn read_text_file(path: &Path, max_bytes: u64) -> std::io::Result<String> {
+    use std::io::{Error, ErrorKind, Read};
+
+    // Checked before opening: opening a FIFO blocks until someone writes to it.
+    check_regular(&std::fs::metadata(path)?, max_bytes)?;
+    let file = std::fs::File::open(path)?;
+    check_regular(&file.metadata()?, max_bytes)?;
+    let mut bytes = Vec::new();
+    file.take(max_bytes.saturating_add(1))
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max_bytes {
+        return Err(Error::new(
+            ErrorKind::InvalidData,
+            format!(
+                "it grew past {} while being read (the limit)",
+                format_bytes(max_bytes)
+            ),
+        ));
+    }
+    String::from_utf8(bytes).map_err(|error| {
+        Error::new(
+            ErrorKind::InvalidData,
+            format!(
+                "it is not UTF-8 text (invalid byte at offset {})",
+                error.utf8_error().valid_up_to()
+            ),
+        )
+    })
+}
+
+fn check_regular(metadata: &std::fs::Metadata, max_bytes: u64) -> std::io::Result<()> {
+    use std::io::{Error, ErrorKind};
+    use std::os::unix::fs::FileTypeExt;
+
+    let kind = metadata.file_type();
+    let what = if kind.is_file() {
+        None
+    } else if kind.is_dir() {
+        Some("a directory")
+    } else if kind.is_char_device() || kind.is_block_device() {
+        Some("a device")
+    } else if kind.is_fifo() {
+        Some("a FIFO")
+    } else if kind.is_socket() {
+        Some("a socket")
+    } else {
+        Some("not a regular file")
+    };
+    if let Some(what) = what {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!("it is {what}; a job file must be a regular file"),
+        ));
+    }
+    if metadata.len() > max_bytes {
+        return Err(Error::new(
+            ErrorKind::FileTooLarge,
+            format!(
+                "it is {} bytes, more than the limit of {}",
+                metadata.len(),
+                format_bytes(max_bytes)
+            ),
+        ));
+    }
+    Ok(())
 }
 
 pub fn validate(file: &Path) -> anyhow::Result<ExitCode> {
-    let text = read_job_file(file)?;
     let origin = file.display().to_string();
-    let config = weir_core::config::parse_job(&text, &origin)?;
+    let config = load_job_file(file)?.config;
     let base = weir_core::memory::subtask_reservation(&config, 0);
     let per_split = weir_core::memory::subtask_reservation(&config, 1).saturating_sub(base);
     let per_partition = if per_split > 0 {
@@ -92,15 +191,14 @@ pub fn validate(file: &Path) -> anyhow::Result<ExitCode> {
 }
 
 pub async fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
-    let text = read_job_file(&args.file)?;
+    // Parsed here first: the master parses it again (without this machine's environment and
+    // files), but a local error is quicker and works without a cluster.
+    let job = load_job_file(&args.file)?;
     let origin = args.file.display().to_string();
-    // Check locally first: the same parser runs on the master, but a local error is quicker
-    // and works without a cluster.
-    weir_core::config::parse_job(&text, &origin)?;
     let mut client = connect(&args.client.master).await?;
     let response = client
         .submit_job(pb::SubmitJobRequest {
-            config: text,
+            config: job.text,
             origin,
             name: args.name.unwrap_or_default(),
             restore_from_job_id: args.restore.unwrap_or_default(),
@@ -425,4 +523,67 @@ pub async fn workers(args: ClientArgs) -> anyhow::Result<ExitCode> {
         eprintln!("no worker has registered with this master yet");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::ErrorKind;
+
+    use super::*;
+
+    #[test]
+    fn job_files_are_refused_before_reading_when_not_regular_or_too_large() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("job.conf");
+        std::fs::write(&file, "x".repeat(101)).unwrap();
+        let error = read_text_file(&file, 100).unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::FileTooLarge);
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "it is 101 bytes, more than the limit of {}",
+                format_bytes(100)
+            )
+        );
+        assert_eq!(read_text_file(&file, 101).unwrap().len(), 101);
+
+        let error = read_text_file(dir.path(), 100).unwrap_err();
+        assert!(error.to_string().contains("it is a directory"), "{error}");
+        let error = read_text_file(Path::new("/dev/zero"), 100).unwrap_err();
+        assert!(error.to_string().contains("it is a device"), "{error}");
+        let error = read_text_file(&dir.path().join("missing.conf"), 100).unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::NotFound);
+
+        std::fs::write(&file, [b'a', 0xff, b'b']).unwrap();
+        let error = read_text_file(&file, 100).unwrap_err();
+        assert!(error.to_string().contains("not UTF-8 text"), "{error}");
+    }
+
+    #[test]
+    fn job_files_resolve_their_includes_and_environment_on_this_machine() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("sink.conf"),
+            "sink { Console { log.print_data = false } }\n",
+        )
+        .unwrap();
+        let job = dir.path().join("job.conf");
+        std::fs::write(
+            &job,
+            "include \"sink.conf\"\n\
+             source { FakeSource { schema = { fields { id = bigint } } } }\n",
+        )
+        .unwrap();
+        let file = load_job_file(&job).unwrap();
+        assert!(file.resolved);
+        assert_eq!(file.config.sink.plugin_name(), "Console");
+        assert!(file.text.contains("\"Console\""), "{}", file.text);
+
+        std::fs::write(&job, "include \"gone.conf\"\n").unwrap();
+        let error = load_job_file(&job).unwrap_err().to_string();
+        assert!(
+            error.contains("gone.conf") && error.contains("not found"),
+            "{error}"
+        );
+    }
 }

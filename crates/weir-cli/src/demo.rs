@@ -68,7 +68,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     std::fs::write(&job_file, &text)
         .with_context(|| format!("cannot write {}", job_file.display()))?;
     let origin = job_file.display().to_string();
-    weir_core::config::parse_job(&text, &origin)?;
+    weir_core::config::parse_job(
+        &text,
+        &origin,
+        &weir_core::config::ParsePolicy::SelfContained,
+    )?;
     eprintln!(
         "running {origin}: Kafka → {} at {} rows/s, checkpoint every {} s",
         out.display(),
@@ -437,7 +441,12 @@ mod tests {
         let text = job_text("127.0.0.1:1234", Path::new("/tmp/a \"b\"/out"), 5000).unwrap();
         assert!(text.contains(r#"path = "/tmp/a \"b\"/out""#), "{text}");
         assert!(text.contains("read_limit.rows_per_second = 5000"), "{text}");
-        let job = weir_core::config::parse_job(&text, "demo").unwrap();
+        let job = weir_core::config::parse_job(
+            &text,
+            "demo",
+            &weir_core::config::ParsePolicy::SelfContained,
+        )
+        .unwrap();
         assert_eq!(job.sink.plugin_name(), "LocalFile");
         assert_eq!(job.env.parallelism, 2);
     }

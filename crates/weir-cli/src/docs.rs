@@ -33,9 +33,74 @@ or `WEIR_MASTER` (default `http://127.0.0.1:5800`). Logs go to stderr, filtered 
 `WEIR_LOG_FORMAT=json`) makes them JSON lines.
 ";
 
+/// The bounds on job text, from the constants the parser checks.
+fn job_text_limits() -> String {
+    use weir_core::config::limits::*;
+    let mib = |bytes: u64| format!("{} MiB", bytes >> 20);
+    let rows = [
+        (
+            "Text size (the job file and the files it includes, together)".to_string(),
+            mib(MAX_TEXT_BYTES),
+        ),
+        (
+            "Tokens (estimated before tokenizing)".into(),
+            MAX_TOKENS.to_string(),
+        ),
+        (
+            "Nesting: objects, lists and dotted-key segments counted together, also after \
+             substitution"
+                .into(),
+            MAX_DEPTH.to_string(),
+        ),
+        (
+            "Keys (each segment of a dotted key counts)".into(),
+            MAX_KEYS.to_string(),
+        ),
+        (
+            "Values (syntax-tree nodes)".into(),
+            MAX_VALUE_NODES.to_string(),
+        ),
+        (
+            "`${...}` substitutions".into(),
+            MAX_SUBSTITUTIONS.to_string(),
+        ),
+        (
+            "Bytes substitution may copy, bounded before substituting".into(),
+            mib(MAX_SUBSTITUTED_BYTES),
+        ),
+        ("Included files".into(), MAX_INCLUDES.to_string()),
+        (
+            "Parse time on the master (a backstop: the bounds above keep parses far shorter)"
+                .into(),
+            format!("{} s", PARSE_TIME_LIMIT.as_secs()),
+        ),
+    ];
+    let mut out = String::from(
+        "\n## Job text limits\n\n\
+         Job text reaches the master from anyone who can submit, so it is checked against these \
+         bounds before the HOCON library resolves it; a refusal names the limit and its value.\n\n\
+         | Limit | Value |\n|---|---|\n",
+    );
+    for (limit, value) in rows {
+        let _ = writeln!(out, "| {limit} | {value} |");
+    }
+    out.push_str(
+        "\n`weir validate`, `weir submit` and `weir local` resolve a `${VAR}` the job file does not \
+         define from their own environment, and `include \"file\"` relative to the job file; when \
+         a file uses either, the master receives the resolved document (as JSON), otherwise the \
+         file as written. The master and the workers read no environment variable and no file for \
+         a job: there, such a `${VAR}` and any `include` are errors. A key set twice is an error \
+         unless both values are objects (which merge); an `include` of a missing file is an error; \
+         `field_delimiter` and `row_delimiter` must be quoted strings; errors quote at most 80 \
+         characters of a value.\n",
+    );
+    out
+}
+
 /// The whole reference.
 pub fn configuration_reference() -> String {
     let mut out = String::from(INTRO);
+    out.push_str(&job_text_limits());
     let command = Cli::command();
     for (title, subcommand, settings) in [
         (
@@ -128,7 +193,12 @@ mod tests {
                 .unwrap_or_else(|error| panic!("{name}: {error}"))
         };
         for job in ["kafka-to-console.conf", "fake-to-console.conf"] {
-            weir_core::config::parse_job(&read(job), job).unwrap_or_else(|error| panic!("{error}"));
+            weir_core::config::parse_job(
+                &read(job),
+                job,
+                &weir_core::config::ParsePolicy::SelfContained,
+            )
+            .unwrap_or_else(|error| panic!("{error}"));
         }
         let master: MasterConfig = toml::from_str(&read("master.toml")).expect("master.toml");
         master.validate().expect("master.toml settings");

@@ -55,14 +55,12 @@ pub const STOP_WAIT: Duration = Duration::from_secs(60);
 const SHUTDOWN_WAIT: Duration = Duration::from_secs(10);
 
 pub async fn run(args: LocalArgs) -> anyhow::Result<ExitCode> {
-    let text = std::fs::read_to_string(&args.file)
-        .with_context(|| format!("cannot read job file {}", args.file.display()))?;
+    // Read and checked before starting anything: a typo should not cost a cluster start-up.
+    let job = crate::client::load_job_file(&args.file)?;
     let origin = args.file.display().to_string();
-    // Check before starting anything: a typo should not cost a cluster start-up.
-    weir_core::config::parse_job(&text, &origin)?;
     let mut interrupts = Interrupts::listen();
     let cluster = LocalCluster::start(args.data_dir, args.memory_limit).await?;
-    let outcome = run_job(&cluster, &text, &origin, args.name, &mut interrupts).await;
+    let outcome = run_job(&cluster, &job.text, &origin, args.name, &mut interrupts).await;
     cluster.shutdown().await;
     outcome
 }

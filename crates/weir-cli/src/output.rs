@@ -14,27 +14,54 @@ pub enum OutputFormat {
     Json,
 }
 
+/// Widest cell a table shows; longer ones (a job name or worker id is whatever its submitter
+/// or worker chose) end in `…`. `-o json` shows them whole.
+pub const MAX_CELL_CHARS: usize = 100;
+
 /// Prints rows under a header, columns padded to their widest cell.
 pub fn print_table(header: &[&str], rows: &[Vec<String>]) -> std::io::Result<()> {
-    let mut widths: Vec<usize> = header.iter().map(|title| title.len()).collect();
-    for row in rows {
+    for line in table_lines(header, rows) {
+        out!("{line}")?;
+    }
+    Ok(())
+}
+
+/// The lines [`print_table`] prints: cells cut to [`MAX_CELL_CHARS`], padded to their column's
+/// widest.
+fn table_lines(header: &[&str], rows: &[Vec<String>]) -> Vec<String> {
+    let cut = |cell: &str| -> String {
+        match cell.char_indices().nth(MAX_CELL_CHARS - 1) {
+            Some((end, _)) if cell[end..].chars().nth(1).is_some() => {
+                format!("{}…", &cell[..end])
+            }
+            _ => cell.to_string(),
+        }
+    };
+    let header: Vec<String> = header.iter().map(|title| cut(title)).collect();
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| row.iter().map(|cell| cut(cell)).collect())
+        .collect();
+    let mut widths: Vec<usize> = header.iter().map(|title| title.chars().count()).collect();
+    for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row) {
             *width = (*width).max(cell.chars().count());
         }
     }
-    let line = |cells: Vec<&str>| -> std::io::Result<()> {
-        let padded: Vec<String> = cells
-            .iter()
-            .zip(&widths)
-            .map(|(cell, width)| format!("{cell:<width$}"))
-            .collect();
-        out!("{}", padded.join("  ").trim_end())
-    };
-    line(header.to_vec())?;
-    for row in rows {
-        line(row.iter().map(String::as_str).collect())?;
-    }
-    Ok(())
+    std::iter::once(&header)
+        .chain(&rows)
+        .map(|cells| {
+            let padded: Vec<String> = cells
+                .iter()
+                .zip(&widths)
+                .map(|(cell, width)| {
+                    let fill = width.saturating_sub(cell.chars().count());
+                    format!("{cell}{}", " ".repeat(fill))
+                })
+                .collect();
+            padded.join("  ").trim_end().to_string()
+        })
+        .collect()
 }
 
 pub fn print_json(value: &Value) -> std::io::Result<()> {
@@ -335,6 +362,30 @@ mod worker_tests {
             worker_reserved_bytes: worker_reserved,
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn huge_cells_are_cut_in_tables_and_whole_in_json() {
+        let id = "w".repeat(65_536);
+        let mut worker = summary(1 << 20, 1 << 20);
+        worker.worker_id = id.clone();
+        worker.address = "http://127.0.0.1:5801".into();
+        let row = worker_row(&worker);
+        let lines = table_lines(&["WORKER", "ADDRESS"], &[row[..2].to_vec()]);
+        assert_eq!(
+            lines[0],
+            format!("WORKER{}  ADDRESS", " ".repeat(MAX_CELL_CHARS - 6))
+        );
+        assert_eq!(
+            lines[1],
+            format!("{}…  {}", "w".repeat(MAX_CELL_CHARS - 1), row[1])
+        );
+        assert_eq!(worker_json(&worker)["worker_id"], id.as_str());
+
+        let exactly = "é".repeat(MAX_CELL_CHARS);
+        let lines = table_lines(&["NAME"], &[vec![exactly.clone()]]);
+        assert_eq!(lines[1], exactly, "a cell at the limit is whole");
+        assert!(print_table(&["JOB", "NAME"], &[vec!["j".into(), id]]).is_ok());
     }
 
     #[test]

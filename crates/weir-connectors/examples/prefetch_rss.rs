@@ -18,7 +18,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use weir_connectors::kafka::mock::MockKafka;
 use weir_connectors::{ReadLimiter, SourceContext, SubtaskInfo, open_source};
-use weir_core::config::{KAFKA_CLIENT_OVERHEAD_BYTES, SourceConfig, parse_job};
+use weir_core::config::{KAFKA_CLIENT_OVERHEAD_BYTES, ParsePolicy, SourceConfig, parse_job};
 use weir_core::memory::format_bytes;
 use weir_core::queue::bounded_queue;
 use weir_core::split::SplitId;
@@ -80,7 +80,7 @@ async fn main() {
          sink {{ Console {{ log.print.data = false }} }}",
         kafka.bootstrap_servers()
     );
-    let job = parse_job(&text, "rss.conf").expect("job");
+    let job = parse_job(&text, "rss.conf", &ParsePolicy::SelfContained).expect("job");
     let SourceConfig::Kafka(source) = &job.source else {
         unreachable!("the job above has a Kafka source")
     };

@@ -106,7 +106,8 @@ pub fn format_bytes(bytes: u64) -> String {
 mod tests {
     use super::*;
     use crate::config::{
-        CONSOLE_WRITE_BUFFER_BYTES, KAFKA_CLIENT_OVERHEAD_BYTES, SourceConfig, parse_job,
+        CONSOLE_WRITE_BUFFER_BYTES, KAFKA_CLIENT_OVERHEAD_BYTES, ParsePolicy, SourceConfig,
+        parse_job,
     };
 
     const JOB: &str = r#"
@@ -116,7 +117,7 @@ mod tests {
 
     #[test]
     fn reservation_sums_source_sink_and_overhead() {
-        let job = parse_job(JOB, "job.conf").unwrap();
+        let job = parse_job(JOB, "job.conf", &ParsePolicy::SelfContained).unwrap();
         assert_eq!(
             job.source.buffer_bytes(3),
             1_048_576,
@@ -138,6 +139,7 @@ mod tests {
         let job = parse_job(
             "source { FakeSource { schema = { fields { id = bigint } } } }\nsink { Console {} }",
             "job.conf",
+            &ParsePolicy::SelfContained,
         )
         .unwrap();
         assert_eq!(job.source.buffer_bytes(1), 8 * 1024 * 1024);
@@ -150,6 +152,7 @@ mod tests {
             "source { Kafka { bootstrap.servers = \"k:9092\", topic = t, queue.max_bytes = 1048576 } }\n\
              sink { Console {} }",
             "job.conf",
+            &ParsePolicy::SelfContained,
         )
         .unwrap();
         let SourceConfig::Kafka(kafka) = &job.source else {

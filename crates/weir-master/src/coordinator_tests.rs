@@ -198,7 +198,12 @@ async fn master(
 /// Submits a FakeSource → Console job of `parallelism` subtasks; returns its id.
 async fn submit(master: &Master, parallelism: u32) -> String {
     let text = job_text(parallelism);
-    let config = weir_core::config::parse_job(&text, "test.conf").unwrap();
+    let config = weir_core::config::parse_job(
+        &text,
+        "test.conf",
+        &weir_core::config::ParsePolicy::SelfContained,
+    )
+    .unwrap();
     let record = Cluster::new_record("test".into(), text, "test.conf".into());
     let job_id = record.id.clone();
     master.write_new_job(&record).await.unwrap();

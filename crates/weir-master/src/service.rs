@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -14,6 +14,7 @@ use tonic::metadata::MetadataValue;
 use tonic::transport::Endpoint;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::{debug, warn};
+use weir_core::config::{ConfigError, JobConfig, ParsePolicy, limits, parse_job};
 use weir_proto::SESSION_METADATA;
 use weir_proto::v1 as pb;
 use weir_proto::v1::worker_service_client::WorkerServiceClient;
@@ -357,12 +358,53 @@ pub struct JobApi(pub Arc<Master>);
 #[derive(Clone)]
 pub struct ClusterApi(pub Arc<Master>);
 
+/// A job's name when neither the request nor `env.job.name` gives one: the job file's stem.
 fn default_name(origin: &str) -> String {
     std::path::Path::new(origin)
         .file_stem()
         .map(|stem| stem.to_string_lossy().into_owned())
         .filter(|stem| !stem.is_empty())
         .unwrap_or_else(|| "job".to_string())
+}
+
+/// Longest `origin` a submission keeps (it names the job text in errors and logs).
+const MAX_ORIGIN_CHARS: usize = 256;
+
+/// Parses submitted job text off the async runtime: no environment, no files
+/// ([`ParsePolicy::SelfContained`]), at most [`limits::MAX_CONCURRENT_PARSES`] at a time, and
+/// refused after [`limits::PARSE_TIME_LIMIT`] (waiting for a slot included). The parse
+/// itself is bounded by the limits of [`limits`]; the time limit catches what they miss.
+async fn parse_submitted(text: String, origin: String) -> Result<(JobConfig, String), Status> {
+    static PARSES: Semaphore = Semaphore::const_new(limits::MAX_CONCURRENT_PARSES);
+    let parse = async {
+        let slot = PARSES
+            .acquire()
+            .await
+            .map_err(|_| Status::unavailable("the master is shutting down"))?;
+        let origin = origin.clone();
+        tokio::task::spawn_blocking(move || {
+            // Held until the parse ends, even when the caller gave up waiting for it.
+            let _slot = slot;
+            let parsed = parse_job(&text, &origin, &ParsePolicy::SelfContained);
+            parsed.map(|config| (config, text))
+        })
+        .await
+        .map_err(|error| Status::internal(format!("the job parser failed: {error}")))?
+        .map_err(|error| match error {
+            ConfigError::Internal { .. } => Status::internal(error.to_string()),
+            error => Status::invalid_argument(error.to_string()),
+        })
+    };
+    tokio::time::timeout(limits::PARSE_TIME_LIMIT, parse)
+        .await
+        .unwrap_or_else(|_| {
+            Err(Status::invalid_argument(format!(
+                "{origin}: the job text was not parsed within {} s (the limit), so it is \
+                 refused; job files this slow to parse are far larger or more convoluted than \
+                 any job needs",
+                limits::PARSE_TIME_LIMIT.as_secs()
+            )))
+        })
 }
 
 #[tonic::async_trait]
@@ -372,20 +414,21 @@ impl pb::job_service_server::JobService for JobApi {
         request: Request<pb::SubmitJobRequest>,
     ) -> Result<Response<pb::SubmitJobResponse>, Status> {
         let request = request.into_inner();
-        let origin = if request.origin.is_empty() {
-            "<submitted job>".to_string()
-        } else {
-            request.origin
+        let origin = match request.origin.char_indices().nth(MAX_ORIGIN_CHARS) {
+            _ if request.origin.is_empty() => "<submitted job>".to_string(),
+            Some((end, _)) => format!("{}…", &request.origin[..end]),
+            None => request.origin,
         };
-        let config = weir_core::config::parse_job(&request.config, &origin)
-            .map_err(|error| Status::invalid_argument(error.to_string()))?;
+        let (config, text) = parse_submitted(request.config, origin.clone()).await?;
         let plan = plan_for(&config);
-        let name = if request.name.is_empty() {
-            default_name(&origin)
-        } else {
+        let name = if !request.name.is_empty() {
             request.name
+        } else if let Some(name) = config.env.job_name.clone().filter(|name| !name.is_empty()) {
+            name
+        } else {
+            default_name(&origin)
         };
-        let mut record = Cluster::new_record(name, request.config, origin);
+        let mut record = Cluster::new_record(name, text, origin);
         if !request.restore_from_job_id.is_empty() {
             record.checkpoints = self
                 .0

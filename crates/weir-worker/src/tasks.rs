@@ -106,13 +106,15 @@ impl TaskTable {
         if self.slots().contains_key(&task_id) {
             return Err(DeployError::Duplicate(task_id));
         }
-        let config =
-            weir_core::config::parse_job(&request.config, &request.origin).map_err(|source| {
-                DeployError::Config {
-                    task: task_id.clone(),
-                    source: Box::new(source),
-                }
-            })?;
+        let config = weir_core::config::parse_job(
+            &request.config,
+            &request.origin,
+            &weir_core::config::ParsePolicy::SelfContained,
+        )
+        .map_err(|source| DeployError::Config {
+            task: task_id.clone(),
+            source: Box::new(source),
+        })?;
         let spec = TaskSpec {
             job_id: request.job_id.clone(),
             task_id: task_id.clone(),

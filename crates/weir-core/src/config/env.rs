@@ -17,7 +17,8 @@ pub struct EnvConfig {
     /// `BATCH` jobs end when every source is exhausted; `STREAMING` jobs run until cancelled.
     #[serde(rename = "job.mode", default = "default_job_mode")]
     pub job_mode: JobMode,
-    /// A human-readable job name shown by `weir jobs`; the job id is used when absent.
+    /// The job's name, shown by `weir jobs`. A name given at submission (`weir submit --name`)
+    /// wins; without either, the job file's name without its extension is used.
     #[serde(rename = "job.name", skip_serializing_if = "Option::is_none")]
     pub job_name: Option<String>,
     /// Milliseconds between checkpoints. A checkpoint closes the sink's files, and only
@@ -195,8 +196,9 @@ pub(super) fn deserialize_variant<'de, D: Deserializer<'de>, T: Copy>(
         .ok_or_else(|| {
             let names: Vec<&str> = variants.iter().map(|(name, _)| *name).collect();
             serde::de::Error::custom(format!(
-                "must be one of {}, found string {text:?}",
-                names.join(", ")
+                "must be one of {}, found string {}",
+                names.join(", "),
+                super::error::quote(&text)
             ))
         })
 }

@@ -36,7 +36,7 @@ sink { Console {} }
 "#;
 
 fn parse(text: &str) -> Result<JobConfig, ConfigError> {
-    parse_job(text, "job.conf")
+    parse_job(text, "job.conf", &ParsePolicy::SelfContained)
 }
 
 fn kafka(text: &str) -> KafkaSourceConfig {
@@ -53,10 +53,16 @@ fn parse_err(text: &str) -> ConfigError {
     }
 }
 
-/// A Kafka job with `options` (one per line, starting at line 5).
+/// A Kafka job with `options` (one per line, starting at line 5), and `topic = t` unless they
+/// set the topic (a key set twice is an error).
 fn job_with(options: &str) -> String {
+    let topic = if options.contains("topic =") {
+        "# topic below"
+    } else {
+        "topic = t"
+    };
     format!(
-        "source {{\n  Kafka {{\n    bootstrap.servers = \"k:9092\"\n    topic = t\n{options}\n  }}\n}}\nsink {{ Console {{}} }}"
+        "source {{\n  Kafka {{\n    bootstrap.servers = \"k:9092\"\n    {topic}\n{options}\n  }}\n}}\nsink {{ Console {{}} }}"
     )
 }
 

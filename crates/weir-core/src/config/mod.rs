@@ -6,11 +6,17 @@
 //! sink { Console { log.print.data = false } }
 //! ```
 //!
-//! [`parse_job`] reads such a file. Every error names the file, the line and the full dotted
-//! option path ([`ConfigError`]); unknown options are errors, never silently ignored.
-//! [`reference_markdown`] renders the option reference from the same structs.
+//! [`parse_job`] reads such a text, under a [`ParsePolicy`] that says whether environment
+//! variables and included files may be read (the client's) or not (the master's and the
+//! workers'); [`parse_job_file`] is the client's, and gives the text to submit. Every error
+//! names the file, the line and the full dotted option path ([`ConfigError`]); unknown options
+//! are errors, never silently ignored. Hostile text is refused by the bounds of [`limits`]
+//! before it costs more than they allow. [`reference_markdown`] renders the option reference
+//! from the same structs.
 
+mod bound;
 mod console;
+mod document;
 mod dotted_keys;
 mod env;
 mod error;
@@ -18,13 +24,18 @@ mod fake_source;
 mod file_sink;
 mod flat_map;
 mod kafka_source;
+pub mod limits;
 mod locate;
+mod normalize;
 mod options;
 mod parse;
+mod policy;
 mod prefetch;
 mod redact;
 mod reference;
+mod render;
 mod section;
+mod syntax;
 
 use serde::{Deserialize, Serialize};
 
@@ -43,7 +54,8 @@ pub use self::kafka_source::{
     CONTENT_FIELD, FormatErrorHandleWay, KafkaSourceConfig, MessageFormat, OWNED_KAFKA_PROPERTIES,
     StartMode,
 };
-pub use self::parse::parse_job;
+pub use self::parse::{JobFile, parse_job, parse_job_file};
+pub use self::policy::{ClientHost, ParsePolicy};
 pub use self::prefetch::{
     ASSUMED_MAX_RECORD_BYTES, FETCH_MESSAGE_MAX_BYTES_CAP, FETCH_QUEUE_BACKOFF_MS,
     KAFKA_CLIENT_OVERHEAD_BYTES, PREFETCH_BYTES_PER_MESSAGE, PrefetchSettings,
@@ -174,8 +186,14 @@ impl SinkConfig {
 }
 
 #[cfg(test)]
+mod corpus_tests;
+#[cfg(test)]
 mod file_sink_tests;
 #[cfg(test)]
+mod hostile_tests;
+#[cfg(test)]
 mod kafka_tests;
+#[cfg(test)]
+mod test_host;
 #[cfg(test)]
 mod tests;

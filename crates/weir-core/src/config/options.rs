@@ -8,6 +8,8 @@ use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde_json::Value as Json;
 
+use super::error::{elide, quote};
+
 /// One option of a section.
 #[derive(Debug, Clone)]
 pub(crate) struct OptionSpec {
@@ -290,11 +292,11 @@ fn expected(kind: &OptionKind) -> String {
 pub(crate) fn describe(value: &HoconValue) -> String {
     match value {
         HoconValue::Scalar(scalar) => match scalar.value_type {
-            ScalarType::String => format!("string {:?}", scalar.raw),
-            ScalarType::Number => format!("number {}", scalar.raw),
+            ScalarType::String => format!("string {}", quote(&scalar.raw)),
+            ScalarType::Number => format!("number {}", elide(&scalar.raw)),
             ScalarType::Boolean => format!("boolean {}", scalar.raw),
             ScalarType::Null => "null".into(),
-            _ => format!("value {:?}", scalar.raw),
+            _ => format!("value {}", quote(&scalar.raw)),
         },
         HoconValue::Object(_) => "an object".into(),
         HoconValue::Array(_) => "a list".into(),

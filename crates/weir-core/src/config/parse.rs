@@ -1,44 +1,143 @@
-//! [`parse_job`]: text → [`JobConfig`].
+//! [`parse_job`]: text → [`JobConfig`], and [`parse_job_file`] for the client.
 
+use std::path::Path;
 use std::sync::Arc;
 
-use hocon::{HoconError, HoconValue};
+use hocon::HoconValue;
 
-use super::dotted_keys::quote_scalar_prefixed_keys;
+use super::document::{Document, load};
 use super::error::{ConfigError, Location, suggest};
 use super::file_sink::parse_file_sink;
-use super::locate::KeyIndex;
+use super::limits::PARSE_STACK_BYTES;
+use super::policy::{ClientHost, ParsePolicy};
+use super::render::render_json;
 use super::section::{Context, parse_section};
 use super::{EnvConfig, FileSystemKind, JobConfig, SinkConfig, SourceConfig};
 
 const SECTIONS: [&str; 3] = ["env", "source", "sink"];
 
-/// Parses a SeaTunnel-style job file. `origin` names the text in errors (usually its path).
+/// Parses a SeaTunnel-style job text. `origin` names the text in errors (usually its path);
+/// `policy` says whether anything besides the text may be read (see [`ParsePolicy`]).
 ///
-/// `${VAR}` substitutions are resolved from the process environment. Errors never show the
-/// value of a secret option (see `redact`).
-pub fn parse_job(text: &str, origin: &str) -> Result<JobConfig, ConfigError> {
-    parse_job_text(text, origin).map_err(|error| super::redact::without_secrets(error, text))
+/// Every bound of [`super::limits`] is checked before the step it guards, and the parse runs
+/// on a thread of its own with a [`PARSE_STACK_BYTES`] stack, so no text, however hostile,
+/// overflows the caller's stack; a panic of the HOCON library is returned as
+/// [`ConfigError::Internal`].
+pub fn parse_job(
+    text: &str,
+    origin: &str,
+    policy: &ParsePolicy<'_>,
+) -> Result<JobConfig, ConfigError> {
+    on_parser_thread(origin, || {
+        let document = load(text, origin, policy)?;
+        job_config(&document, origin)
+    })
+    // Errors never show the value of a secret option (see `redact`).
+    .map_err(|error| super::redact::without_secrets(error, text))
 }
 
-fn parse_job_text(text: &str, origin: &str) -> Result<JobConfig, ConfigError> {
-    let tokenize =
-        |text: &str| hocon::tokenize(text).map_err(|error| hocon_error(origin, error.into()));
-    let mut tokens = tokenize(text)?;
-    let text = quote_scalar_prefixed_keys(text, &tokens);
-    if matches!(text, std::borrow::Cow::Owned(_)) {
-        tokens = tokenize(&text)?;
+/// A job file as the client submits it.
+#[derive(Debug, Clone)]
+pub struct JobFile {
+    /// The job.
+    pub config: JobConfig,
+    /// The text to send to the master: the file's own text when it uses nothing besides
+    /// itself (so the master's errors name the file's lines), else the resolved document
+    /// written as JSON, with its environment variables and included files in place.
+    pub text: String,
+    /// Whether [`Self::text`] is the resolved document rather than the file's text.
+    pub resolved: bool,
+}
+
+/// Parses the job file at `path` (its text already read) the way the client does:
+/// `${VAR}` the file does not define from `host`'s environment, `include` through `host`.
+pub fn parse_job_file(
+    text: &str,
+    origin: &str,
+    path: &Path,
+    host: &dyn ClientHost,
+) -> Result<JobFile, ConfigError> {
+    let policy = ParsePolicy::ClientFile { path, host };
+    let (config, rendered) = on_parser_thread(origin, || {
+        let document = load(text, origin, &policy)?;
+        let config = job_config(&document, origin)?;
+        let rendered = document.used_outside.then(|| {
+            render_json(
+                &document.value,
+                &format!(
+                    "{origin}, with its environment variables and included files resolved by \
+                     the weir client"
+                ),
+            )
+        });
+        Ok((config, rendered))
+    })
+    .map_err(|error| super::redact::without_secrets(error, text))?;
+    match rendered {
+        None => Ok(JobFile {
+            config,
+            text: text.to_string(),
+            resolved: false,
+        }),
+        Some(rendered) => {
+            // What the master will do with it; a resolved document past the master's limits
+            // is better refused here.
+            parse_job(&rendered, origin, &ParsePolicy::SelfContained)?;
+            Ok(JobFile {
+                config,
+                text: rendered,
+                resolved: true,
+            })
+        }
     }
-    let document = hocon::parse(&text).map_err(|error| hocon_error(origin, error))?;
+}
+
+/// Runs `parse` on a thread with a [`PARSE_STACK_BYTES`] stack and returns its result; a
+/// panic becomes [`ConfigError::Internal`].
+fn on_parser_thread<T: Send>(
+    origin: &str,
+    parse: impl FnOnce() -> Result<T, ConfigError> + Send,
+) -> Result<T, ConfigError> {
+    let internal = |message: String| ConfigError::Internal {
+        at: Location {
+            origin: Arc::from(origin),
+            line: None,
+            column: None,
+        },
+        message,
+    };
+    std::thread::scope(|scope| {
+        let spawned = std::thread::Builder::new()
+            .name("weir-job-parser".into())
+            .stack_size(PARSE_STACK_BYTES)
+            .spawn_scoped(scope, parse);
+        match spawned {
+            Ok(parser) => parser.join().unwrap_or_else(|panic| {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|text| text.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".into());
+                Err(internal(format!("the parser panicked (a bug): {what}")))
+            }),
+            Err(error) => Err(internal(format!("cannot start the parser thread: {error}"))),
+        }
+    })
+}
+
+/// The job of a resolved document.
+fn job_config(document: &Document, origin: &str) -> Result<JobConfig, ConfigError> {
     let ctx = Context {
         origin: Arc::from(origin),
-        keys: KeyIndex::build(&tokens),
+        keys: &document.keys,
+        unquoted: &document.unquoted,
     };
+    let empty = Default::default();
+    let document = document.value.as_object().unwrap_or(&empty);
 
     if let Some(unknown) = document
         .keys()
-        .into_iter()
-        .find(|key| !SECTIONS.contains(key))
+        .find(|key| !SECTIONS.contains(&key.as_str()))
     {
         return Err(ConfigError::UnknownOption {
             at: ctx.at(unknown),
@@ -120,32 +219,5 @@ fn unknown_plugin(section: &'static str, name: &str, known: &[&str], ctx: &Conte
         name: name.to_string(),
         suggestion: suggest(name, known.iter().copied()),
         known: known.iter().map(|k| k.to_string()).collect(),
-    }
-}
-
-fn hocon_error(origin: &str, error: HoconError) -> ConfigError {
-    let at = |line: usize, column: usize| Location {
-        origin: Arc::from(origin),
-        line: u32::try_from(line).ok(),
-        column: u32::try_from(column).ok(),
-    };
-    match error {
-        HoconError::Parse(parse) => ConfigError::Syntax {
-            at: at(parse.line, parse.col),
-            message: parse.message,
-        },
-        HoconError::Resolve(resolve) => ConfigError::Substitution {
-            at: at(resolve.line, resolve.col),
-            substitution: resolve.path,
-            message: resolve.message,
-        },
-        other => ConfigError::Syntax {
-            at: Location {
-                origin: Arc::from(origin),
-                line: None,
-                column: None,
-            },
-            message: other.to_string(),
-        },
     }
 }

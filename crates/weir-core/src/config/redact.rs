@@ -40,8 +40,21 @@ pub(crate) fn without_secrets(error: ConfigError, text: &str) -> ConfigError {
             path,
             message: redact(message),
         },
+        ConfigError::Limit { at, message } => ConfigError::Limit {
+            at,
+            message: redact(message),
+        },
+        ConfigError::Include { at, message } => ConfigError::Include {
+            at,
+            message: redact(message),
+        },
+        ConfigError::Internal { at, message } => ConfigError::Internal {
+            at,
+            message: redact(message),
+        },
         // These name options and plugins, never values.
         other @ (ConfigError::UnknownOption { .. }
+        | ConfigError::DuplicateKey { .. }
         | ConfigError::MissingOption { .. }
         | ConfigError::UnknownPlugin { .. }
         | ConfigError::PluginCount { .. }) => other,
@@ -50,7 +63,7 @@ pub(crate) fn without_secrets(error: ConfigError, text: &str) -> ConfigError {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::parse_job;
+    use crate::config::{ParsePolicy, parse_job};
 
     const PASSWORD: &str = "hunter2";
 
@@ -65,7 +78,8 @@ mod tests {
 
     fn error_of(kafka_config: &str) -> String {
         let text = job(kafka_config);
-        let error = parse_job(&text, "job.conf").expect_err(kafka_config);
+        let error =
+            parse_job(&text, "job.conf", &ParsePolicy::SelfContained).expect_err(kafka_config);
         let message = error.to_string();
         assert!(
             !message.contains(PASSWORD),
@@ -99,7 +113,9 @@ mod tests {
     #[test]
     fn errors_elsewhere_keep_their_values() {
         let text = job("sasl.password = hunter2").replace("topic = t", "topic = \"a,,b\"");
-        let message = parse_job(&text, "job.conf").unwrap_err().to_string();
+        let message = parse_job(&text, "job.conf", &ParsePolicy::SelfContained)
+            .unwrap_err()
+            .to_string();
         assert!(message.contains("\"a,,b\""), "{message}");
         assert!(!message.contains(PASSWORD), "{message}");
     }
@@ -107,7 +123,7 @@ mod tests {
     #[test]
     fn a_valid_secret_reaches_the_config_but_not_its_debug_output() {
         let text = job("sasl.password = \"hunter2\"");
-        let config = parse_job(&text, "job.conf").unwrap();
+        let config = parse_job(&text, "job.conf", &ParsePolicy::SelfContained).unwrap();
         let crate::config::SourceConfig::Kafka(kafka) = &config.source else {
             panic!("a Kafka source: {config:?}");
         };

@@ -8,13 +8,14 @@
 //! [`Section::validate`] checks what types cannot express.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use hocon::HoconValue;
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 
-use super::error::{ConfigError, Location, suggest};
+use super::error::{ConfigError, Location, quote, suggest};
 use super::locate::KeyIndex;
 use super::options::{OptionKind, SectionSpec, check_value, describe, section_spec};
 
@@ -22,6 +23,11 @@ use super::options::{OptionKind, SectionSpec, check_value, describe, section_spe
 pub(crate) trait Section: DeserializeOwned + JsonSchema {
     /// Other spellings accepted for an option, as `(alias, canonical name)`.
     const ALIASES: &'static [(&'static str, &'static str)] = &[];
+
+    /// String options whose value must be written as a quoted string. Elsewhere a number or
+    /// a bare word is read as its text, as SeaTunnel does (`topic = 2024`); in these it is a
+    /// mistake that would silently become the text (`row_delimiter = 0`, `NaN`, `true`).
+    const QUOTED: &'static [&'static str] = &[];
 
     /// Checks that types cannot express (ranges, combinations of options).
     fn validate(&self) -> Result<(), Violation> {
@@ -62,13 +68,16 @@ pub(crate) fn check_queue_bounds(queue_size: u32, queue_max_bytes: u64) -> Resul
     Ok(())
 }
 
-/// What every section parse needs: where the text came from and where its keys are.
-pub(crate) struct Context {
+/// What every section parse needs: where the text came from, where its keys are and which
+/// values are bare words.
+pub(crate) struct Context<'d> {
     pub origin: Arc<str>,
-    pub keys: KeyIndex,
+    pub keys: &'d KeyIndex,
+    /// Full dotted paths of values written as bare words (not quoted).
+    pub unquoted: &'d HashSet<String>,
 }
 
-impl Context {
+impl Context<'_> {
     pub(crate) fn at(&self, path: &str) -> Location {
         Location {
             origin: self.origin.clone(),
@@ -118,6 +127,9 @@ pub(crate) fn parse_section<T: Section>(
             .option(name)
             .ok_or_else(|| unknown_option::<T>(&spec, path, name, ctx))?;
         check_value(option, value).map_err(|message| ctx.invalid(join(path, name), message))?;
+        if T::QUOTED.contains(&name.as_str()) {
+            check_quoted(value, &join(path, name), ctx)?;
+        }
     }
     if let Some(missing) = spec
         .options
@@ -166,6 +178,26 @@ fn flatten(
         Some(_) if !keeps_structure && is_option_prefix(spec, &name) => {}
         _ => out.push((name, value.clone())),
     }
+}
+
+/// Refuses a value of a [`Section::QUOTED`] option that is not a quoted string.
+fn check_quoted(value: &HoconValue, path: &str, ctx: &Context) -> Result<(), ConfigError> {
+    let found = if value.is_null() {
+        return Ok(());
+    } else if value.as_str().is_none() {
+        describe(value)
+    } else if ctx.unquoted.contains(path) {
+        format!(
+            "the bare word {}",
+            quote(value.as_str().unwrap_or_default())
+        )
+    } else {
+        return Ok(());
+    };
+    Err(ctx.invalid(
+        path.to_string(),
+        format!("must be a quoted string such as \"\\t\" or \";\", found {found}"),
+    ))
 }
 
 fn is_option_prefix(spec: &SectionSpec, name: &str) -> bool {

@@ -1,3 +1,4 @@
+use super::test_host::TestHost;
 use super::*;
 
 const EXAMPLE: &str = r#"env {
@@ -28,7 +29,7 @@ sink {
 "#;
 
 pub(super) fn parse(text: &str) -> Result<JobConfig, ConfigError> {
-    parse_job(text, "job.conf")
+    parse_job(text, "job.conf", &ParsePolicy::SelfContained)
 }
 
 fn parse_err(text: &str) -> ConfigError {
@@ -361,11 +362,20 @@ fn syntax_and_substitution_errors_carry_line_and_column() {
     );
     assert_eq!(error.line(), Some(2));
 
-    let job = parse(&format!(
+    // The client resolves environment variables (an unset optional one is absent); the
+    // master never reads its own.
+    let text = format!(
         "env {{ job.name = ${{?WEIR_TEST_SURELY_UNSET_VARIABLE}} }}\n{FAKE}\nsink {{ Console {{}} }}"
-    ))
-    .unwrap();
-    assert_eq!(job.env.job_name, None);
+    );
+    let host = TestHost::default();
+    let file = host.parse(&text).unwrap();
+    assert_eq!(file.config.env.job_name, None);
+    let error = parse_err(&text);
+    assert!(
+        matches!(error, ConfigError::Substitution { .. }),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("weir submit"), "{error}");
 }
 
 #[test]

@@ -89,7 +89,11 @@ impl Cluster {
     /// Restores a stored job, or fails it when its job file no longer parses (after an upgrade
     /// that dropped an option, say).
     pub fn restore_record(&mut self, record: JobRecord) {
-        match weir_core::config::parse_job(&record.config, &record.origin) {
+        match weir_core::config::parse_job(
+            &record.config,
+            &record.origin,
+            &weir_core::config::ParsePolicy::SelfContained,
+        ) {
             Ok(config) => self.restore(record, crate::plan::plan_for(&config)),
             Err(error) => {
                 let job_id = record.id.clone();

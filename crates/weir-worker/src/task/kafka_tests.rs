@@ -5,7 +5,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::timeout;
 use weir_connectors::kafka::mock::MockKafka;
-use weir_core::config::{JobConfig, parse_job};
+use weir_core::config::{JobConfig, ParsePolicy, parse_job};
 use weir_core::split::SplitId;
 
 use super::*;
@@ -19,7 +19,7 @@ fn kafka_job(bootstrap: &str, mode: &str, source_options: &str) -> JobConfig {
            schema = {{ fields {{ id = bigint }} }}\n  {source_options}\n}} }}\n\
          sink {{ Console {{ log.print.data = false }} }}"
     );
-    parse_job(&text, "kafka.conf").unwrap()
+    parse_job(&text, "kafka.conf", &ParsePolicy::SelfContained).unwrap()
 }
 
 fn spec(config: JobConfig, splits: Vec<SplitId>) -> TaskSpec {

@@ -9,7 +9,7 @@ use weir_connectors::{
     BoxFuture, ConnectorError, OpenedSource, ReadLimiter, SinkWriter, SourceContext, SourceReader,
     SourceRecord, SplitReader, SplitState,
 };
-use weir_core::config::{JobConfig, QueueBounds, parse_job};
+use weir_core::config::{JobConfig, ParsePolicy, QueueBounds, parse_job};
 use weir_core::queue::QueueSender;
 use weir_core::row::{Row, Value};
 use weir_core::split::SplitId;
@@ -23,7 +23,7 @@ fn job(source_options: &str, sink_options: &str) -> JobConfig {
         "source {{ FakeSource {{ {source_options}\n schema = {{ fields {{ id = bigint, name = string }} }} }} }}\n\
          sink {{ Console {{ {sink_options} }} }}"
     );
-    parse_job(&text, "test.conf").unwrap()
+    parse_job(&text, "test.conf", &ParsePolicy::SelfContained).unwrap()
 }
 
 fn spec(config: JobConfig) -> TaskSpec {

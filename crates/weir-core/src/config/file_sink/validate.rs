@@ -135,6 +135,7 @@ fn is_within(inner: &str, outer: &str) -> bool {
 impl Section for FileSinkConfig {
     const ALIASES: &'static [(&'static str, &'static str)] =
         &[("source_table_name", "plugin_input")];
+    const QUOTED: &'static [&'static str] = &["field_delimiter", "row_delimiter"];
 
     fn validate(&self) -> Result<(), Violation> {
         if !self.is_enable_transaction {
