@@ -37,6 +37,16 @@ pub struct MasterConfig {
     /// Completed checkpoints kept in `checkpoint_storage` per job (older ones are deleted).
     #[serde(default = "default_checkpoint_retained")]
     pub checkpoint_retained: usize,
+    /// TLS for clients and workers (`[tls]`, see docs/security.md).
+    #[serde(default)]
+    pub tls: weir_auth::TlsConfig,
+    /// Client tokens and roles (`[auth]`, see docs/security.md).
+    #[serde(default)]
+    pub auth: weir_auth::AuthConfig,
+    /// Listen on a non-loopback address even without TLS and a tokens file. Anyone who reaches
+    /// the port can then submit jobs and register workers: for a network you trust completely.
+    #[serde(default)]
+    pub insecure: bool,
 }
 
 pub fn default_checkpoint_retained() -> usize {
@@ -82,6 +92,9 @@ impl Default for MasterConfig {
             high_watermark: default_high_watermark(),
             checkpoint_storage: None,
             checkpoint_retained: default_checkpoint_retained(),
+            tls: weir_auth::TlsConfig::default(),
+            auth: weir_auth::AuthConfig::default(),
+            insecure: false,
         }
     }
 }

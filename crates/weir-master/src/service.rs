@@ -9,6 +9,7 @@ use tokio::sync::Notify;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status, Streaming};
 use tracing::{debug, warn};
+use weir_auth::{LoadedTls, SECURITY_TARGET, check_claimed_worker};
 use weir_proto::v1 as pb;
 use weir_proto::v1::worker_service_client::WorkerServiceClient;
 
@@ -49,16 +50,21 @@ pub struct Master {
     wake: Notify,
     /// Wakes the checkpoint coordinator (a stop was requested).
     pub(crate) wake_checkpoints: Notify,
-    worker_clients: Mutex<HashMap<String, WorkerServiceClient<Channel>>>,
+    /// Clients of workers' `WorkerService`, by (worker id, address).
+    worker_clients: Mutex<HashMap<(String, String), WorkerServiceClient<Channel>>>,
+    /// With TLS: the master's certificate, presented to workers, and the CA their certificates
+    /// are verified against (each by its worker id).
+    worker_tls: Option<LoadedTls>,
 }
 
 impl Master {
-    pub fn new(cluster: Cluster) -> Arc<Self> {
+    pub fn new(cluster: Cluster, worker_tls: Option<LoadedTls>) -> Arc<Self> {
         Arc::new(Self {
             cluster: Mutex::new(cluster),
             wake: Notify::new(),
             wake_checkpoints: Notify::new(),
             worker_clients: Mutex::new(HashMap::new()),
+            worker_tls,
         })
     }
 
@@ -157,7 +163,7 @@ impl Master {
         let mut backoff = ADD_SPLITS_BACKOFF.0;
         loop {
             let task_id = update.request.task_id.clone();
-            let result = match self.client(&update.address) {
+            let result = match self.client(&update.worker_id, &update.address) {
                 Ok(mut client) => within_call_timeout(client.add_splits(update.request))
                     .await
                     .map(|_| ()),
@@ -187,21 +193,35 @@ impl Master {
         self.wake.notify_one();
     }
 
-    pub(crate) fn client(&self, address: &str) -> Result<WorkerServiceClient<Channel>, Status> {
+    /// A client of worker `worker_id`'s `WorkerService` at `address`. With TLS the worker
+    /// must present a certificate for `worker_id`: another worker's address cannot stand in.
+    pub(crate) fn client(
+        &self,
+        worker_id: &str,
+        address: &str,
+    ) -> Result<WorkerServiceClient<Channel>, Status> {
         let mut clients = self
             .worker_clients
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if let Some(client) = clients.get(address) {
+        let key = (worker_id.to_string(), address.to_string());
+        if let Some(client) = clients.get(&key) {
             return Ok(client.clone());
         }
-        let endpoint = Endpoint::from_shared(address.to_string())
+        let mut endpoint = Endpoint::from_shared(address.to_string())
             .map_err(|error| {
                 Status::invalid_argument(format!("worker address {address}: {error}"))
             })?
             .connect_timeout(Duration::from_secs(3));
+        if let Some(tls) = &self.worker_tls {
+            endpoint = endpoint
+                .tls_config(tls.client_config(worker_id))
+                .map_err(|error| {
+                    Status::invalid_argument(format!("TLS to worker {worker_id}: {error}"))
+                })?;
+        }
         let client = WorkerServiceClient::new(endpoint.connect_lazy());
-        clients.insert(address.to_string(), client.clone());
+        clients.insert(key, client.clone());
         Ok(client)
     }
 
@@ -222,7 +242,7 @@ impl Master {
 
     async fn deploy(&self, deployment: Deployment) {
         let task_id = deployment.request.task_id.clone();
-        let result = match self.client(&deployment.address) {
+        let result = match self.client(&deployment.worker_id, &deployment.address) {
             Ok(mut client) => within_call_timeout(client.deploy_task(deployment.request))
                 .await
                 .map(|_| ()),
@@ -240,7 +260,7 @@ impl Master {
             task_id: order.task_id.clone(),
             discard_uncommitted: order.discard_uncommitted,
         };
-        let result = match self.client(&order.address) {
+        let result = match self.client(&order.worker_id, &order.address) {
             Ok(mut client) => within_call_timeout(client.cancel_task(request)).await,
             Err(status) => Err(status),
         };
@@ -405,14 +425,33 @@ impl pb::cluster_service_server::ClusterService for ClusterApi {
         &self,
         request: Request<pb::RegisterWorkerRequest>,
     ) -> Result<Response<pb::RegisterWorkerResponse>, Status> {
+        check_claimed_worker(
+            request.extensions(),
+            &request.get_ref().worker_id,
+            "RegisterWorker",
+        )?;
+        let remote = request.remote_addr();
         let request = request.into_inner();
         if request.worker_id.is_empty() || request.address.is_empty() {
             return Err(Status::invalid_argument(
                 "a worker must register with an id and an address",
             ));
         }
+        if self.0.worker_tls.is_some() && !request.address.starts_with("https://") {
+            return Err(Status::invalid_argument(format!(
+                "this master uses TLS: a worker's address must be https://, not {}",
+                request.address
+            )));
+        }
         let (session_id, interval) = {
             let mut cluster = self.0.cluster();
+            if cluster.has_live_stream(&request.worker_id) {
+                warn!(target: SECURITY_TARGET, worker = %request.worker_id, remote = ?remote, "refused a registration under the id of a live worker");
+                return Err(Status::already_exists(format!(
+                    "worker '{}' is registered and heartbeating; a second worker cannot take its id",
+                    request.worker_id
+                )));
+            }
             let session_id = cluster.register_worker(&request);
             (session_id, cluster.settings().heartbeat_interval)
         };
@@ -427,11 +466,13 @@ impl pb::cluster_service_server::ClusterService for ClusterApi {
         &self,
         request: Request<Streaming<pb::HeartbeatRequest>>,
     ) -> Result<Response<pb::HeartbeatResponse>, Status> {
+        let extensions = request.extensions().clone();
         let mut stream = request.into_inner();
         let mut identity: Option<(String, String)> = None;
         let cause = loop {
             match stream.message().await {
                 Ok(Some(beat)) => {
+                    check_claimed_worker(&extensions, &beat.worker_id, "Heartbeat")?;
                     if let Err(stale) = self.0.cluster().heartbeat(&beat) {
                         return Err(Status::failed_precondition(stale.to_string()));
                     }
@@ -455,10 +496,25 @@ impl pb::cluster_service_server::ClusterService for ClusterApi {
         &self,
         request: Request<pb::TaskStatusReport>,
     ) -> Result<Response<pb::TaskStatusAck>, Status> {
+        check_claimed_worker(
+            request.extensions(),
+            &request.get_ref().worker_id,
+            "ReportTaskStatus",
+        )?;
+        let remote = request.remote_addr();
         let report = request.into_inner();
         let state = pb::TaskState::try_from(report.state).unwrap_or(pb::TaskState::Unspecified);
         let orders = {
             let mut cluster = self.0.cluster();
+            if let Err(refused) =
+                cluster.check_report(&report.worker_id, &report.session_id, &report.task_id)
+            {
+                warn!(target: SECURITY_TARGET, worker = %report.worker_id, task = %report.task_id, remote = ?remote, %refused, "refused a task status report");
+                return Err(Status::permission_denied(format!(
+                    "report for task {} refused: {refused}",
+                    report.task_id
+                )));
+            }
             if let Some(metrics) = report.metrics {
                 cluster.record_final_metrics(&report.task_id, metrics);
             }

@@ -41,6 +41,15 @@ pub struct WorkerConfig {
     /// How often (milliseconds) the memory governor samples the process RSS.
     #[serde(default = "default_memory_sample_interval_ms")]
     pub memory_sample_interval_ms: u64,
+    /// TLS to and from the master (`[tls]`, see docs/security.md). With it the worker id is the
+    /// certificate's name, `master` and `advertise` are https:// URLs, and only the master's
+    /// certificate may call this worker.
+    #[serde(default)]
+    pub tls: weir_auth::TlsConfig,
+    /// Listen on a non-loopback address even without TLS. Anyone who reaches the port can then
+    /// deploy tasks and commit files on this worker: for a network you trust completely.
+    #[serde(default)]
+    pub insecure: bool,
 }
 
 pub fn default_master() -> String {
@@ -79,6 +88,8 @@ impl Default for WorkerConfig {
             soft_watermark: default_soft_watermark(),
             resume_watermark: default_resume_watermark(),
             memory_sample_interval_ms: default_memory_sample_interval_ms(),
+            tls: weir_auth::TlsConfig::default(),
+            insecure: false,
         }
     }
 }

@@ -9,9 +9,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 use tracing::{info, warn};
 use weir_proto::v1 as pb;
 use weir_proto::v1::cluster_service_client::ClusterServiceClient;
@@ -32,20 +32,26 @@ pub struct Identity {
     pub memory_limit: u64,
 }
 
-/// Sends task status reports to the master, in order, retrying briefly.
+/// Sends task status reports to the master, in order, retrying briefly. Each report carries
+/// the current session id (`session`, set by [`run_link`] at each registration): the master
+/// refuses reports that do not, so only this worker can report for its tasks.
 pub struct MasterReporter {
     queue: mpsc::UnboundedSender<pb::TaskStatusReport>,
 }
 
 impl MasterReporter {
-    pub fn start(client: ClusterServiceClient<Channel>) -> Arc<Self> {
+    pub fn start(
+        client: ClusterServiceClient<Channel>,
+        session: watch::Receiver<String>,
+    ) -> Arc<Self> {
         // Unbounded is safe here: at most a few reports per task lifetime, and tasks are bounded
         // by the worker's memory budget.
         let (queue, mut reports) = mpsc::unbounded_channel::<pb::TaskStatusReport>();
         tokio::spawn(async move {
-            while let Some(report) = reports.recv().await {
+            while let Some(mut report) = reports.recv().await {
                 let mut client = client.clone();
                 for attempt in 1..=3u32 {
+                    report.session_id = session.borrow().clone();
                     match client.report_task_status(report.clone()).await {
                         Ok(_) => break,
                         Err(status) => {
@@ -67,14 +73,28 @@ impl StatusSink for MasterReporter {
     }
 }
 
-pub fn master_channel(master: &str) -> Result<Channel, tonic::transport::Error> {
-    Ok(Endpoint::from_shared(master.to_string())?
-        .connect_timeout(Duration::from_secs(3))
-        .connect_lazy())
+/// The channel to the master; with `tls`, the master must present its certificate.
+pub fn master_channel(
+    master: &str,
+    tls: Option<ClientTlsConfig>,
+) -> Result<Channel, tonic::transport::Error> {
+    let mut endpoint =
+        Endpoint::from_shared(master.to_string())?.connect_timeout(Duration::from_secs(3));
+    if let Some(tls) = tls {
+        endpoint = endpoint.tls_config(tls)?;
+    }
+    Ok(endpoint.connect_lazy())
 }
 
-/// Registers, heartbeats, and re-registers after every loss of the master, forever.
-pub async fn run_link(channel: Channel, identity: Identity, memory: MemoryState, tasks: TaskTable) {
+/// Registers, heartbeats, and re-registers after every loss of the master, forever. Each
+/// registration's session id goes to `session`.
+pub async fn run_link(
+    channel: Channel,
+    identity: Identity,
+    memory: MemoryState,
+    tasks: TaskTable,
+    session: watch::Sender<String>,
+) {
     let mut backoff = RECONNECT_BACKOFF.0;
     let mut warned = false;
     loop {
@@ -90,7 +110,7 @@ pub async fn run_link(channel: Channel, identity: Identity, memory: MemoryState,
             Ok(response) => response.into_inner(),
             Err(status) => {
                 if !warned {
-                    warn!(error = %status.message(), "cannot reach the master; retrying");
+                    warn!(error = %status.message(), "cannot register with the master; retrying");
                     warned = true;
                 }
                 tokio::time::sleep(backoff).await;
@@ -100,6 +120,7 @@ pub async fn run_link(channel: Channel, identity: Identity, memory: MemoryState,
         };
         backoff = RECONNECT_BACKOFF.0;
         warned = false;
+        session.send_replace(registration.session_id.clone());
         info!(worker = %identity.worker_id, "registered with the master");
 
         let cause =

@@ -152,6 +152,8 @@ impl TaskTable {
             state: state as i32,
             message,
             metrics: self.metrics_of(task_id),
+            // Stamped by the reporter when it sends: the session may change before then.
+            session_id: String::new(),
         }
     }
 

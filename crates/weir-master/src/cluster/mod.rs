@@ -6,6 +6,7 @@
 //! calls return.
 
 mod checkpoints;
+mod identity;
 mod jobs;
 mod plan;
 mod splits;
@@ -23,6 +24,7 @@ use crate::store::{JobRecord, JobStore};
 pub use checkpoints::{
     CheckpointRound, CheckpointTimer, CommitOrder, RoundTask, StopError, now_ms,
 };
+pub use identity::ReportRefused;
 pub use jobs::SubmitError;
 pub use plan::{JobPlan, JobReadLimit, ListSplitsError, SplitLister};
 pub use splits::{SplitUpdate, Splits};
@@ -46,6 +48,9 @@ pub struct WorkerEntry {
     /// Identifies the current registration; messages of older ones are refused.
     pub session_id: String,
     pub alive: bool,
+    /// A heartbeat of the current session arrived: its stream is up, so another registration
+    /// under this id is refused rather than evicting it.
+    pub streaming: bool,
     pub last_heard: Instant,
     pub memory: pb::MemoryReport,
 }
@@ -216,6 +221,7 @@ impl Cluster {
                 memory_limit: request.memory_limit_bytes,
                 session_id: session_id.clone(),
                 alive: true,
+                streaming: false,
                 last_heard: Instant::now(),
                 memory: request.memory.unwrap_or_default(),
             },
@@ -231,11 +237,17 @@ impl Cluster {
             .filter(|worker| worker.alive && worker.session_id == beat.session_id)
             .ok_or_else(|| StaleSession(beat.worker_id.clone()))?;
         worker.last_heard = Instant::now();
+        worker.streaming = true;
         if let Some(memory) = beat.memory {
             worker.memory = memory;
         }
         for metrics in &beat.tasks {
-            if let Some(subtask) = self.current_subtask_mut(&metrics.task_id) {
+            // Only for the tasks placed on this worker: metrics such as "input exhausted"
+            // drive the job, and one worker must not speak for another's tasks.
+            if let Some(subtask) = self
+                .current_subtask_mut(&metrics.task_id)
+                .filter(|subtask| subtask.worker_id.as_deref() == Some(beat.worker_id.as_str()))
+            {
                 subtask.metrics = metrics.clone();
             }
         }
