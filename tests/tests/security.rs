@@ -74,20 +74,16 @@ pub(crate) fn wait_state(master: &Master, job_id: &str, state: &str) -> Value {
 
 /// Waits until the job runs with its first task running on `worker_id`; returns that task.
 pub(crate) fn wait_task_running_on(master: &Master, job_id: &str, worker_id: &str) -> Value {
-    master.wait_until(
-        &format!("job {job_id} runs on {worker_id}"),
-        SOON,
-        || {
-            let job = master.try_job(job_id)?;
-            let task = job["tasks"][0].clone();
-            if job["state"] == "Running" && task["worker_id"] == worker_id && task["state"] == "Running"
-            {
-                Ok(task)
-            } else {
-                Err(job.to_string())
-            }
-        },
-    )
+    master.wait_until(&format!("job {job_id} runs on {worker_id}"), SOON, || {
+        let job = master.try_job(job_id)?;
+        let task = job["tasks"][0].clone();
+        if job["state"] == "Running" && task["worker_id"] == worker_id && task["state"] == "Running"
+        {
+            Ok(task)
+        } else {
+            Err(job.to_string())
+        }
+    })
 }
 
 fn register_request(worker_id: &str, address: &str) -> pb::RegisterWorkerRequest {
@@ -109,16 +105,21 @@ fn readme_cluster_commands_work_with_tls_and_tokens() {
     let file = file.to_str().expect("a UTF-8 path");
 
     let job_id = ok(&master, &["submit", file, "--wait"]);
-    master.check(job_id.starts_with("j-"), || format!("no job id: {job_id:?}"));
+    master.check(job_id.starts_with("j-"), || {
+        format!("no job id: {job_id:?}")
+    });
     wait_task_running_on(&master, &job_id, "worker-1");
-    master.check(ok(&master, &["jobs"]).contains(&job_id), || "`weir jobs` misses the job".into());
+    master.check(ok(&master, &["jobs"]).contains(&job_id), || {
+        "`weir jobs` misses the job".into()
+    });
     master.check(ok(&master, &["job", &job_id]).contains("Running"), || {
         "`weir job` does not show it Running".into()
     });
     let workers = ok(&master, &["workers"]);
-    master.check(workers.contains("worker-1") && workers.contains("https://"), || {
-        format!("`weir workers` does not list worker-1 at an https:// address: {workers}")
-    });
+    master.check(
+        workers.contains("worker-1") && workers.contains("https://"),
+        || format!("`weir workers` does not list worker-1 at an https:// address: {workers}"),
+    );
 
     ok(&master, &["stop", &job_id]);
     wait_state(&master, &job_id, "Stopped");
@@ -140,19 +141,35 @@ fn clients_need_a_token_and_viewers_cannot_change_jobs() {
     let master = secured_master("tokens_and_roles");
     let secured = master.secured().expect("secured").clone();
     // No worker: the job waits in Queued, which is enough to list, show and cancel it.
-    let job_id = ok(&master, &["submit", job_file("fake_small.conf").to_str().expect("path")]);
+    let job_id = ok(
+        &master,
+        &[
+            "submit",
+            job_file("fake_small.conf").to_str().expect("path"),
+        ],
+    );
 
     let output = master.cli_as(&["jobs"], None);
     master.check(
         !output.status.success()
             && stderr(&output).contains("WEIR_TOKEN")
             && stderr(&output).contains("--token-file"),
-        || format!("`weir jobs` without a token: {}", describe(&["jobs"], &output)),
+        || {
+            format!(
+                "`weir jobs` without a token: {}",
+                describe(&["jobs"], &output)
+            )
+        },
     );
     let output = master.cli_as(&["jobs"], Some("weir_0000"));
     master.check(
         !output.status.success() && stderr(&output).contains("not valid"),
-        || format!("`weir jobs` with a wrong token: {}", describe(&["jobs"], &output)),
+        || {
+            format!(
+                "`weir jobs` with a wrong token: {}",
+                describe(&["jobs"], &output)
+            )
+        },
     );
 
     let viewer = Some(secured.viewer_token());
@@ -165,7 +182,10 @@ fn clients_need_a_token_and_viewers_cannot_change_jobs() {
     for args in [
         &["cancel", &job_id][..],
         &["stop", &job_id],
-        &["submit", job_file("fake_small.conf").to_str().expect("path")],
+        &[
+            "submit",
+            job_file("fake_small.conf").to_str().expect("path"),
+        ],
     ] {
         let output = master.cli_as(args, viewer);
         master.check(
@@ -177,7 +197,9 @@ fn clients_need_a_token_and_viewers_cannot_change_jobs() {
     master.check(job["state"] == "Queued", || {
         format!("the viewer's cancel changed the job: {job}")
     });
-    master.check(master.jobs().len() == 1, || "the viewer's submit made a job".into());
+    master.check(master.jobs().len() == 1, || {
+        "the viewer's submit made a job".into()
+    });
 
     // The token from a file works as well as from WEIR_TOKEN.
     let token_file = master.dir().join("viewer.token");
@@ -198,7 +220,9 @@ fn a_worker_with_a_certificate_from_another_ca_cannot_register() {
     let other = master.dir().join("other-ca");
     let other_dir = other.display().to_string();
     weir_ok(&["cert", "ca", "--out", &other_dir]);
-    weir_ok(&["cert", "issue", "--name", "rogue", "--ca", &other_dir, "--out", &other_dir]);
+    weir_ok(&[
+        "cert", "issue", "--name", "rogue", "--ca", &other_dir, "--out", &other_dir,
+    ]);
     let cert = other.join("rogue.pem");
     let key = other.join("rogue-key.pem");
 
@@ -230,10 +254,13 @@ fn a_worker_with_a_certificate_from_another_ca_cannot_register() {
     master.check(answer.is_err(), || {
         "a certificate from another CA registered a worker".into()
     });
-    let workers = master.try_workers().unwrap_or_else(|error| master.fail(error));
-    master.check(workers.iter().all(|worker| worker["worker_id"] != "rogue"), || {
-        format!("the rogue worker is listed: {workers:?}")
-    });
+    let workers = master
+        .try_workers()
+        .unwrap_or_else(|error| master.fail(error));
+    master.check(
+        workers.iter().all(|worker| worker["worker_id"] != "rogue"),
+        || format!("the rogue worker is listed: {workers:?}"),
+    );
 }
 
 #[test]
@@ -245,8 +272,16 @@ fn a_worker_certificate_cannot_register_as_another_worker() {
     let refused = runtime().block_on(async {
         let mut refused = Vec::new();
         for (what, identity, claimed) in [
-            ("worker-x as worker-y", Some((cert.as_path(), key.as_path())), "worker-y"),
-            ("a client certificate", Some((client_cert.as_path(), client_key.as_path())), "client"),
+            (
+                "worker-x as worker-y",
+                Some((cert.as_path(), key.as_path())),
+                "worker-y",
+            ),
+            (
+                "a client certificate",
+                Some((client_cert.as_path(), client_key.as_path())),
+                "client",
+            ),
             ("no certificate", None, "worker-y"),
         ] {
             let channel = secured
@@ -262,7 +297,9 @@ fn a_worker_certificate_cannot_register_as_another_worker() {
         refused
     });
     for (what, answer) in refused {
-        let status = answer.err().unwrap_or_else(|| master.fail(format!("{what} registered")));
+        let status = answer
+            .err()
+            .unwrap_or_else(|| master.fail(format!("{what} registered")));
         master.check(
             matches!(
                 status.code(),
@@ -271,8 +308,12 @@ fn a_worker_certificate_cannot_register_as_another_worker() {
             || format!("{what}: {status:?}"),
         );
     }
-    let workers = master.try_workers().unwrap_or_else(|error| master.fail(error));
-    master.check(workers.is_empty(), || format!("a spoofed worker is listed: {workers:?}"));
+    let workers = master
+        .try_workers()
+        .unwrap_or_else(|error| master.fail(error));
+    master.check(workers.is_empty(), || {
+        format!("a spoofed worker is listed: {workers:?}")
+    });
     master.check(master.log().contains("refused"), || {
         "no security event in the master's log".into()
     });
@@ -323,8 +364,14 @@ sink {{
         let mut answers = Vec::new();
         for (what, identity) in [
             ("no certificate", None),
-            ("a worker's certificate", Some((worker_cert.as_path(), worker_key.as_path()))),
-            ("a client's certificate", Some((client_cert.as_path(), client_key.as_path()))),
+            (
+                "a worker's certificate",
+                Some((worker_cert.as_path(), worker_key.as_path())),
+            ),
+            (
+                "a client's certificate",
+                Some((client_cert.as_path(), client_key.as_path())),
+            ),
         ] {
             let answer = match secured.channel(&url, "worker-1", identity).await {
                 Err(error) => Err(format!("connection refused: {error}")),
@@ -347,7 +394,9 @@ sink {{
         answers
     });
     for (what, answer) in answers {
-        master.check(answer.is_err(), || format!("a CommitCheckpoint with {what} was accepted"));
+        master.check(answer.is_err(), || {
+            format!("a CommitCheckpoint with {what} was accepted")
+        });
     }
     master.check(victim.exists() && !moved.exists(), || {
         "a forged CommitCheckpoint renamed a file".into()

@@ -226,7 +226,7 @@ mod tests {
         use x509_parser::extensions::GeneralName;
         let der = der(path);
         let (_, parsed) = x509_parser::parse_x509_certificate(&der).expect("x509");
-        let names = parsed
+        parsed
             .subject_alternative_name()
             .expect("extension")
             .expect("SANs")
@@ -241,8 +241,7 @@ mod tests {
                 },
                 other => format!("{other:?}"),
             })
-            .collect();
-        names
+            .collect()
     }
 
     #[test]

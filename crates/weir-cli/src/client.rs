@@ -141,10 +141,7 @@ pub async fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
     follow_until_running(&mut client, &response.job_id).await
 }
 
-async fn follow_until_running(
-    client: &mut Client,
-    job_id: &str,
-) -> anyhow::Result<ExitCode> {
+async fn follow_until_running(client: &mut Client, job_id: &str) -> anyhow::Result<ExitCode> {
     let mut last = String::new();
     loop {
         let detail = client

@@ -142,9 +142,14 @@ impl ClientAccessArgs {
 pub struct BearerToken(Option<MetadataValue<Ascii>>);
 
 impl tonic::service::Interceptor for BearerToken {
-    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
         if let Some(value) = &self.0 {
-            request.metadata_mut().insert("authorization", value.clone());
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
         }
         Ok(request)
     }
@@ -275,7 +280,9 @@ enum RoleName {
 pub fn token(args: TokenArgs) -> anyhow::Result<ExitCode> {
     let TokenCommand::New { name, role, append } = args.command;
     if !tokens::valid_name(&name) {
-        anyhow::bail!("'{name}' cannot name a token: use 1-64 letters, digits, '.', '_', '@' or '-'");
+        anyhow::bail!(
+            "'{name}' cannot name a token: use 1-64 letters, digits, '.', '_', '@' or '-'"
+        );
     }
     let role = match role {
         RoleName::Viewer => Role::Viewer,

@@ -37,10 +37,15 @@ pub struct MasterConfig {
     /// Completed checkpoints kept in `checkpoint_storage` per job (older ones are deleted).
     #[serde(default = "default_checkpoint_retained")]
     pub checkpoint_retained: usize,
-    /// TLS for clients and workers (`[tls]`, see docs/security.md).
+    /// TLS for clients and workers: a `[tls]` table with `cert`, `key` and `ca`, the PEM files
+    /// of the master's certificate (named `master`, from `weir cert issue`), its key and the
+    /// cluster CA that workers' certificates must be signed by. All three or none; see
+    /// docs/security.md.
     #[serde(default)]
     pub tls: weir_auth::TlsConfig,
-    /// Client tokens and roles (`[auth]`, see docs/security.md).
+    /// Client tokens and roles: an `[auth]` table with `tokens_file`, a file of
+    /// `NAME ROLE SHA256-HEX` lines (`weir token new`). With it every client call needs a token;
+    /// see docs/security.md.
     #[serde(default)]
     pub auth: weir_auth::AuthConfig,
     /// Listen on a non-loopback address even without TLS and a tokens file. Anyone who reaches

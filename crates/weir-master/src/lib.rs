@@ -55,7 +55,9 @@ pub enum MasterError {
     Serve(#[from] tonic::transport::Error),
     #[error(transparent)]
     Security(#[from] weir_auth::AuthError),
-    #[error("tls.cert is a certificate for the {found}; the master's must be named 'master' with the master role (`weir cert issue --name master`)")]
+    #[error(
+        "tls.cert is a certificate for the {found}; the master's must be named 'master' with the master role (`weir cert issue --name master`)"
+    )]
     NotTheMastersCertificate { found: weir_auth::PeerIdentity },
     #[error("TLS configuration: {0}")]
     Tls(tonic::transport::Error),

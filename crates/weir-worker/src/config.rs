@@ -41,9 +41,11 @@ pub struct WorkerConfig {
     /// How often (milliseconds) the memory governor samples the process RSS.
     #[serde(default = "default_memory_sample_interval_ms")]
     pub memory_sample_interval_ms: u64,
-    /// TLS to and from the master (`[tls]`, see docs/security.md). With it the worker id is the
-    /// certificate's name, `master` and `advertise` are https:// URLs, and only the master's
-    /// certificate may call this worker.
+    /// TLS to and from the master: a `[tls]` table with `cert`, `key` and `ca`, the PEM files of
+    /// the worker's certificate (`weir cert issue --name WORKER_ID`), its key and the cluster CA.
+    /// All three or none. With it the worker id is the certificate's name, `master` and
+    /// `advertise` are https:// URLs, and only the master's certificate may call this worker;
+    /// see docs/security.md.
     #[serde(default)]
     pub tls: weir_auth::TlsConfig,
     /// Listen on a non-loopback address even without TLS. Anyone who reaches the port can then

@@ -133,10 +133,8 @@ pub async fn run_with_listener(
     })?;
     let tasks = TaskTable::new(identity.worker_id.clone(), memory.intake_paused());
     let (session, current_session) = tokio::sync::watch::channel(String::new());
-    let reporter = MasterReporter::start(
-        ClusterServiceClient::new(channel.clone()),
-        current_session,
-    );
+    let reporter =
+        MasterReporter::start(ClusterServiceClient::new(channel.clone()), current_session);
     let link = tokio::spawn(link::run_link(
         channel,
         identity,

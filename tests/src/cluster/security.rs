@@ -31,7 +31,9 @@ impl Secured {
     pub fn create(dir: &Path) -> Self {
         let path = dir.display().to_string();
         weir_ok(&["cert", "ca", "--out", &path]);
-        weir_ok(&["cert", "issue", "--name", "master", "--ca", &path, "--out", &path]);
+        weir_ok(&[
+            "cert", "issue", "--name", "master", "--ca", &path, "--out", &path,
+        ]);
         let tokens_file = dir.join("tokens");
         let tokens = tokens_file.display().to_string();
         let token = |name: &str, role: &str| {

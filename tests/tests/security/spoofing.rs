@@ -56,9 +56,10 @@ fn a_spoofed_failed_report_is_refused_and_counts_no_retry() {
         job["state"] == "Running" && now["task_id"] == task["task_id"] && now["state"] == "Running",
         || format!("the spoofed report changed the job: {job}"),
     );
-    master.check(master.log().contains("refused a task status report"), || {
-        "no security event in the master's log".into()
-    });
+    master.check(
+        master.log().contains("refused a task status report"),
+        || "no security event in the master's log".into(),
+    );
 }
 
 #[test]

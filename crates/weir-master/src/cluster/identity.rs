@@ -76,7 +76,11 @@ mod tests {
     use super::super::tests::{cluster, register, run_all, submit};
     use super::*;
 
-    fn beat(worker_id: &str, session_id: &str, tasks: Vec<pb::TaskMetrics>) -> pb::HeartbeatRequest {
+    fn beat(
+        worker_id: &str,
+        session_id: &str,
+        tasks: Vec<pb::TaskMetrics>,
+    ) -> pb::HeartbeatRequest {
         pb::HeartbeatRequest {
             worker_id: worker_id.into(),
             session_id: session_id.into(),
@@ -99,7 +103,10 @@ mod tests {
         let owner = deployments[0].worker_id.clone();
         let other = if owner == "w-1" { "w-2" } else { "w-1" };
 
-        assert_eq!(cluster.check_report(&owner, &sessions[owner.as_str()], &task), Ok(()));
+        assert_eq!(
+            cluster.check_report(&owner, &sessions[owner.as_str()], &task),
+            Ok(())
+        );
         for session in ["", "guessed", sessions[other].as_str()] {
             assert_eq!(
                 cluster.check_report(&owner, session, &task),
@@ -132,11 +139,16 @@ mod tests {
             !cluster.has_live_stream("w-1"),
             "registered but not heartbeating yet: a restart may take over"
         );
-        cluster.heartbeat(&beat("w-1", &session, Vec::new())).expect("beat");
+        cluster
+            .heartbeat(&beat("w-1", &session, Vec::new()))
+            .expect("beat");
         assert!(cluster.has_live_stream("w-1"));
         assert!(!cluster.has_live_stream("w-2"));
         cluster.worker_lost("w-1", &session, "its heartbeat stream ended");
-        assert!(!cluster.has_live_stream("w-1"), "a dead worker may register again");
+        assert!(
+            !cluster.has_live_stream("w-1"),
+            "a dead worker may register again"
+        );
     }
 
     #[test]
@@ -166,7 +178,11 @@ mod tests {
                 .metrics
                 .rows_read
         };
-        assert_eq!(rows(&cluster), 0, "another worker's heartbeat changed the task");
+        assert_eq!(
+            rows(&cluster),
+            0,
+            "another worker's heartbeat changed the task"
+        );
         cluster
             .heartbeat(&beat(owner, owner_session, vec![metrics(7)]))
             .expect("beat");
