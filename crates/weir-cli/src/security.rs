@@ -323,3 +323,72 @@ fn append_line(path: &Path, line: &str) -> anyhow::Result<()> {
     writeln!(file, "{line}").with_context(|| format!("cannot write to {}", path.display()))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+
+    #[derive(clap::Parser)]
+    struct MasterFlags {
+        #[command(flatten)]
+        security: MasterSecurityArgs,
+    }
+
+    #[test]
+    fn tls_and_auth_tables_parse_and_reject_unknown_keys() {
+        let config: MasterConfig = toml::from_str(
+            "[tls]\ncert = \"m.pem\"\nkey = \"m-key.pem\"\nca = \"ca.pem\"\n[auth]\ntokens_file = \"tokens\"\n",
+        )
+        .expect("a master settings file");
+        assert_eq!(config.tls.cert, Some(PathBuf::from("m.pem")));
+        assert_eq!(config.tls.ca, Some(PathBuf::from("ca.pem")));
+        assert_eq!(config.auth.tokens_file, Some(PathBuf::from("tokens")));
+        assert!(!config.insecure);
+        let error = toml::from_str::<MasterConfig>("[tls]\ncertificate = \"m.pem\"\n")
+            .expect_err("an unknown key");
+        assert!(error.to_string().contains("certificate"), "{error}");
+        let worker: WorkerConfig =
+            toml::from_str("insecure = true\n[tls]\nca = \"ca.pem\"\n").expect("worker settings");
+        assert!(worker.insecure);
+        assert_eq!(worker.tls.ca, Some(PathBuf::from("ca.pem")));
+    }
+
+    #[test]
+    fn flags_override_the_settings_file() {
+        let mut config: MasterConfig =
+            toml::from_str("[tls]\ncert = \"file.pem\"\nca = \"file-ca.pem\"\n").expect("settings");
+        let flags = MasterFlags::try_parse_from([
+            "master",
+            "--tls-cert",
+            "flag.pem",
+            "--tokens-file",
+            "flag-tokens",
+            "--insecure",
+        ])
+        .expect("flags");
+        flags.security.apply(&mut config);
+        assert_eq!(config.tls.cert, Some(PathBuf::from("flag.pem")));
+        assert_eq!(
+            config.tls.ca,
+            Some(PathBuf::from("file-ca.pem")),
+            "kept from the file"
+        );
+        assert_eq!(config.auth.tokens_file, Some(PathBuf::from("flag-tokens")));
+        assert!(config.insecure);
+    }
+
+    #[test]
+    fn an_http_master_needs_no_ca_and_an_https_one_does() {
+        let access = ClientAccessArgs::default();
+        assert!(
+            access
+                .tls_for("http://127.0.0.1:5800")
+                .expect("plain")
+                .is_none()
+        );
+        let error = access.tls_for("https://127.0.0.1:5800").expect_err("no CA");
+        assert!(error.to_string().contains("--tls-ca"), "{error}");
+    }
+}
