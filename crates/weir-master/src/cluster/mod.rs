@@ -203,7 +203,9 @@ impl Cluster {
     /// Records a worker's (re-)registration and returns its new session id.
     ///
     /// A worker that registers while the master still believes an older registration alive has
-    /// restarted: the subtasks of the old registration are lost.
+    /// restarted: the subtasks of the old registration are lost. (`ClusterService` refuses the
+    /// registration instead while the old one's heartbeat stream is up, see
+    /// [`Cluster::has_live_stream`]: that is a takeover, not a restart.)
     pub fn register_worker(&mut self, request: &pb::RegisterWorkerRequest) -> String {
         let worker_id = request.worker_id.clone();
         if let Some(previous) = self.workers.get(&worker_id).filter(|worker| worker.alive) {
