@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, anyhow, bail};
 use serde_json::Value;
 
+use crate::secure::Secure;
 use crate::util::{self, text_of, wait_for};
 
 /// How long a master or worker may take to come up.
@@ -63,6 +64,12 @@ impl Weir {
             "WEIR_HEARTBEAT_INTERVAL_MS",
             "WEIR_CHECKPOINT_STORAGE",
             "WEIR_LOG_FORMAT",
+            "WEIR_TLS_CERT",
+            "WEIR_TLS_KEY",
+            "WEIR_TLS_CA",
+            "WEIR_TOKENS_FILE",
+            "WEIR_TOKEN",
+            "WEIR_TOKEN_FILE",
         ] {
             command.env_remove(variable);
         }
@@ -71,7 +78,16 @@ impl Weir {
 
     /// Runs `weir ARGS`.
     pub fn run(&self, args: &[&str]) -> anyhow::Result<Output> {
-        self.command()
+        self.run_as(args, None)
+    }
+
+    /// Runs `weir ARGS` with `WEIR_TOKEN=token` when given.
+    pub fn run_as(&self, args: &[&str], token: Option<&str>) -> anyhow::Result<Output> {
+        let mut command = self.command();
+        if let Some(token) = token {
+            command.env("WEIR_TOKEN", token);
+        }
+        command
             .args(args)
             .stdin(Stdio::null())
             .output()
@@ -129,28 +145,41 @@ pub struct Master {
     child: Option<Child>,
     url: String,
     dir: PathBuf,
+    /// With `--tls`: certificates and the client token.
+    secure: Option<Secure>,
 }
 
 impl Master {
     /// Starts a master with its data directory and log under `dir`, on a free port, with the
     /// default heartbeat settings (benchmarks measure the defaults), and waits until it answers.
-    pub fn start(weir: &Weir, dir: &Path) -> anyhow::Result<Self> {
+    /// With `tls`, it and its workers use mutual TLS and its clients a token.
+    pub fn start(weir: &Weir, dir: &Path, tls: bool) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir)?;
         let address = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()?));
-        let args = vec![
+        let secure = if tls {
+            Some(Secure::create(weir, &dir.join("certs"))?)
+        } else {
+            None
+        };
+        let mut args = vec![
             "master".to_string(),
             "--listen".to_string(),
             address.to_string(),
             "--data-dir".to_string(),
             dir.join("master-data").display().to_string(),
         ];
+        if let Some(secure) = &secure {
+            args.extend(secure.master_args());
+        }
         let log = dir.join("master.log");
         let child = spawn(weir, &args, &log, Stdio::null())?;
+        let scheme = if secure.is_some() { "https" } else { "http" };
         let mut master = Master {
             weir: weir.clone(),
             child: Some(child),
-            url: format!("http://{address}"),
+            url: format!("{scheme}://{address}"),
             dir: dir.to_path_buf(),
+            secure,
         };
         let started = Instant::now();
         loop {
@@ -182,11 +211,25 @@ impl Master {
         &self.dir
     }
 
+    /// Runs `weir ARGS --master URL` (with the CA and token of a secured master).
+    fn cli(&self, args: &[&str]) -> anyhow::Result<Output> {
+        let client_args = self
+            .secure
+            .as_ref()
+            .map(Secure::client_args)
+            .unwrap_or_default();
+        let mut all = args.to_vec();
+        all.extend(["--master", &self.url]);
+        all.extend(client_args.iter().map(String::as_str));
+        self.weir
+            .run_as(&all, self.secure.as_ref().map(Secure::token))
+    }
+
     /// Runs `weir ARGS -o json --master URL` and parses stdout.
     pub fn json(&self, args: &[&str]) -> anyhow::Result<Value> {
         let mut all = args.to_vec();
-        all.extend(["-o", "json", "--master", &self.url]);
-        let output = self.weir.run(&all)?;
+        all.extend(["-o", "json"]);
+        let output = self.cli(&all)?;
         if !output.status.success() {
             bail!("{}", describe(&all, &output));
         }
@@ -269,10 +312,7 @@ impl Master {
 
     /// `weir cancel ID`, best effort.
     pub fn cancel_job(&self, job_id: &str) {
-        let _ = self
-            .weir
-            .run(&["cancel", job_id, "--master", &self.url])
-            .map(|_| ());
+        let _ = self.cli(&["cancel", job_id]).map(|_| ());
     }
 
     /// The tail of the master's and the workers' logs.
@@ -375,7 +415,7 @@ impl Worker {
         stdout: Stdout,
     ) -> anyhow::Result<Self> {
         let address = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()?));
-        let args = vec![
+        let mut args = vec![
             "worker".to_string(),
             "--master".to_string(),
             master.url().to_string(),
@@ -386,6 +426,9 @@ impl Worker {
             "--memory-limit".to_string(),
             memory_limit.to_string(),
         ];
+        if let Some(secure) = &master.secure {
+            args.extend(secure.worker_args(weir, id)?);
+        }
         let log = master.dir().join(format!("worker-{id}.log"));
         let stdio = match stdout {
             Stdout::Null => Stdio::null(),

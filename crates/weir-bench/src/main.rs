@@ -13,6 +13,7 @@ mod kafka;
 mod plot;
 mod report;
 mod scenarios;
+mod secure;
 mod util;
 
 use std::path::{Path, PathBuf};
@@ -132,6 +133,10 @@ pub struct Common {
     /// Keep the work directory (master data, job files, logs) even when everything worked.
     #[arg(long)]
     pub keep: bool,
+    /// Run the clusters with mutual TLS between master and workers and a client token
+    /// (docs/security.md), to measure what the secured control plane costs.
+    #[arg(long)]
+    pub tls: bool,
 }
 
 /// What a scenario measured.

@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use serde_json::json;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 use weir_core::config::{ClientHost, JobFile, limits};
 use weir_core::memory::format_bytes;
@@ -14,6 +15,10 @@ use weir_proto::v1 as pb;
 use weir_proto::v1::job_service_client::JobServiceClient;
 
 use crate::output::{self, OutputFormat, job_state, print_json, print_table, task_state};
+use crate::security::{BearerToken, ClientAccessArgs};
+
+/// A client of the master's JobService that sends the caller's token with every call.
+type Client = JobServiceClient<InterceptedService<Channel, BearerToken>>;
 
 #[derive(Args)]
 pub struct ClientArgs {
@@ -23,6 +28,8 @@ pub struct ClientArgs {
     /// Output format.
     #[arg(short, long, value_enum, default_value_t = OutputFormat::Table)]
     output: OutputFormat,
+    #[command(flatten)]
+    access: ClientAccessArgs,
 }
 
 #[derive(Args)]
@@ -51,15 +58,24 @@ pub struct SubmitArgs {
     client: ClientArgs,
 }
 
-async fn connect(master: &str) -> anyhow::Result<JobServiceClient<Channel>> {
-    let endpoint = tonic::transport::Endpoint::from_shared(master.to_string())
+/// Connects to the master: over TLS for an https:// URL (verified with --tls-ca), plain for
+/// http://; the token (WEIR_TOKEN or --token-file) goes with every call.
+async fn connect(args: &ClientArgs) -> anyhow::Result<Client> {
+    let master = args.master.as_str();
+    let token = args.access.token()?;
+    let mut endpoint = tonic::transport::Endpoint::from_shared(master.to_string())
         .with_context(|| format!("invalid master address '{master}'"))?
         .connect_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(30));
+    if let Some(tls) = args.access.tls_for(master)? {
+        endpoint = endpoint
+            .tls_config(tls)
+            .with_context(|| format!("TLS settings for {master}"))?;
+    }
     let channel = endpoint.connect().await.with_context(|| {
         format!("cannot reach the master at {master} (is `weir master` running? set --master or WEIR_MASTER)")
     })?;
-    Ok(JobServiceClient::new(channel))
+    Ok(JobServiceClient::with_interceptor(channel, token))
 }
 
 fn rpc_error(status: tonic::Status) -> anyhow::Error {
@@ -195,7 +211,7 @@ pub async fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
     // files), but a local error is quicker and works without a cluster.
     let job = load_job_file(&args.file)?;
     let origin = args.file.display().to_string();
-    let mut client = connect(&args.client.master).await?;
+    let mut client = connect(&args.client).await?;
     let response = client
         .submit_job(pb::SubmitJobRequest {
             config: job.text,
@@ -223,10 +239,7 @@ pub async fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
     follow_until_running(&mut client, &response.job_id).await
 }
 
-async fn follow_until_running(
-    client: &mut JobServiceClient<Channel>,
-    job_id: &str,
-) -> anyhow::Result<ExitCode> {
+async fn follow_until_running(client: &mut Client, job_id: &str) -> anyhow::Result<ExitCode> {
     let mut last = String::new();
     loop {
         let detail = client
@@ -255,7 +268,7 @@ async fn follow_until_running(
 }
 
 pub async fn jobs(args: ClientArgs) -> anyhow::Result<ExitCode> {
-    let mut client = connect(&args.master).await?;
+    let mut client = connect(&args).await?;
     let jobs = client
         .list_jobs(pb::ListJobsRequest {})
         .await
@@ -301,7 +314,7 @@ pub async fn jobs(args: ClientArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub async fn job(args: JobArgs) -> anyhow::Result<ExitCode> {
-    let mut client = connect(&args.client.master).await?;
+    let mut client = connect(&args.client).await?;
     let detail = client
         .get_job(pb::GetJobRequest {
             job_id: args.job_id.clone(),
@@ -408,7 +421,7 @@ pub async fn job(args: JobArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub async fn cancel(args: JobArgs) -> anyhow::Result<ExitCode> {
-    let mut client = connect(&args.client.master).await?;
+    let mut client = connect(&args.client).await?;
     let response = client
         .cancel_job(pb::CancelJobRequest {
             job_id: args.job_id.clone(),
@@ -434,7 +447,7 @@ const FOLLOW_POLL: Duration = Duration::from_millis(250);
 const STOP_WAIT: Duration = Duration::from_secs(300);
 
 pub async fn stop(args: JobArgs) -> anyhow::Result<ExitCode> {
-    let mut client = connect(&args.client.master).await?;
+    let mut client = connect(&args.client).await?;
     client
         .stop_job(pb::StopJobRequest {
             job_id: args.job_id.clone(),
@@ -490,7 +503,7 @@ pub async fn stop(args: JobArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub async fn workers(args: ClientArgs) -> anyhow::Result<ExitCode> {
-    let mut client = connect(&args.master).await?;
+    let mut client = connect(&args).await?;
     let workers = client
         .list_workers(pb::ListWorkersRequest {})
         .await

@@ -28,7 +28,10 @@ Weir reads three kinds of configuration:
   the option and its line; nothing is silently ignored.
 
 Client commands (`submit`, `jobs`, `job`, `cancel`, `workers`) find the master with `--master`
-or `WEIR_MASTER` (default `http://127.0.0.1:5800`). Logs go to stderr, filtered by `RUST_LOG`
+or `WEIR_MASTER` (default `http://127.0.0.1:5800`). An `https://` master is verified with the
+cluster CA given as `--tls-ca` / `WEIR_TLS_CA`; a master with a tokens file needs the client's
+token in `WEIR_TOKEN` or in a file named by `--token-file` / `WEIR_TOKEN_FILE`
+([security.md](security.md)). Logs go to stderr, filtered by `RUST_LOG`
 (default `info` for master and worker, `warn` for client commands); `--log-format json` (or
 `WEIR_LOG_FORMAT=json`) makes them JSON lines.
 ";

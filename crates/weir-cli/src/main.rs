@@ -17,6 +17,7 @@ mod demo;
 mod docs;
 mod local;
 mod output;
+mod security;
 mod servers;
 mod signals;
 
@@ -76,6 +77,11 @@ enum Command {
     /// Kafka → files with no external service: an in-process Kafka with a backlog, read
     /// under a rate limit into JSON files under ./weir-demo/out, exactly once.
     Demo(demo::DemoArgs),
+    /// Make a cluster CA and certificates for the master, workers and clients (mutual TLS;
+    /// see docs/security.md).
+    Cert(security::CertArgs),
+    /// Make client tokens for the master's tokens file.
+    Token(security::TokenArgs),
 }
 
 fn init_logging(format: LogFormat, default_level: &str) {
@@ -129,6 +135,8 @@ fn main() -> ExitCode {
             Command::Validate { file } => client::validate(&file),
             Command::Local(args) => local::run(args).await,
             Command::Demo(args) => demo::run(args).await,
+            Command::Cert(args) => security::cert(args),
+            Command::Token(args) => security::token(args),
         }
     });
     // Blocking lookups (Kafka metadata, bounded by their own timeouts) must not hold the

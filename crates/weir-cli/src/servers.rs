@@ -46,6 +46,8 @@ pub struct MasterArgs {
     /// Completed checkpoints kept per job in the checkpoint storage [default: 3].
     #[arg(long, env = "WEIR_CHECKPOINT_RETAINED")]
     checkpoint_retained: Option<usize>,
+    #[command(flatten)]
+    security: crate::security::MasterSecurityArgs,
 }
 
 #[derive(Args)]
@@ -81,6 +83,8 @@ pub struct WorkerArgs {
     /// Milliseconds between the memory governor's RSS samples [default: 250].
     #[arg(long, env = "WEIR_MEMORY_SAMPLE_INTERVAL_MS", value_parser = parse_millis)]
     memory_sample_interval_ms: Option<Duration>,
+    #[command(flatten)]
+    security: crate::security::WorkerSecurityArgs,
 }
 
 fn load_toml<T: DeserializeOwned + Default>(path: Option<&Path>) -> anyhow::Result<T> {
@@ -150,6 +154,7 @@ pub async fn run_master(args: MasterArgs) -> anyhow::Result<ExitCode> {
     if let Some(retained) = args.checkpoint_retained {
         config.checkpoint_retained = retained;
     }
+    args.security.apply(&mut config);
     weir_master::run(config, signals.shutdown()).await?;
     Ok(ExitCode::SUCCESS)
 }
@@ -184,6 +189,7 @@ pub async fn run_worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     if let Some(interval) = args.memory_sample_interval_ms {
         config.memory_sample_interval = interval;
     }
+    args.security.apply(&mut config);
     weir_worker::run(config, signals.shutdown()).await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -50,6 +50,21 @@ pub struct MasterConfig {
     /// Completed checkpoints kept in `checkpoint_storage` per job (older ones are deleted).
     #[serde(default = "default_checkpoint_retained")]
     pub checkpoint_retained: usize,
+    /// TLS for clients and workers: a `[tls]` table with `cert`, `key` and `ca`, the PEM files
+    /// of the master's certificate (named `master`, from `weir cert issue`), its key and the
+    /// cluster CA that workers' certificates must be signed by. All three or none; see
+    /// docs/security.md.
+    #[serde(default)]
+    pub tls: weir_auth::TlsConfig,
+    /// Client tokens and roles: an `[auth]` table with `tokens_file`, a file of
+    /// `NAME ROLE SHA256-HEX` lines (`weir token new`). With it every client call needs a token;
+    /// see docs/security.md.
+    #[serde(default)]
+    pub auth: weir_auth::AuthConfig,
+    /// Listen on a non-loopback address even without TLS and a tokens file. Anyone who reaches
+    /// the port can then submit jobs and register workers: for a network you trust completely.
+    #[serde(default)]
+    pub insecure: bool,
 }
 
 pub fn default_checkpoint_retained() -> usize {
@@ -95,6 +110,9 @@ impl Default for MasterConfig {
             high_watermark: default_high_watermark(),
             checkpoint_storage: None,
             checkpoint_retained: default_checkpoint_retained(),
+            tls: weir_auth::TlsConfig::default(),
+            auth: weir_auth::AuthConfig::default(),
+            insecure: false,
         }
     }
 }

@@ -227,7 +227,7 @@ impl Master {
         round: &CheckpointRound,
     ) -> Result<pb::TriggerCheckpointResponse, String> {
         let mut client = self
-            .client(&task.address)
+            .client(&task.worker_id, &task.address)
             .map_err(|status| status.message().to_string())?;
         let request = pb::TriggerCheckpointRequest {
             task_id: task.task_id.clone(),
@@ -250,7 +250,7 @@ impl Master {
     async fn send_commit(&self, order: CommitOrder) {
         let CommitOrder { task, request } = order;
         let checkpoint_id = request.checkpoint_id;
-        let result = match self.client(&task.address) {
+        let result = match self.client(&task.worker_id, &task.address) {
             Ok(mut client) => {
                 match tokio::time::timeout(COMMIT_TIMEOUT, client.commit_checkpoint(request)).await
                 {

@@ -180,7 +180,7 @@ async fn master(
     for record in store.load_all().unwrap() {
         cluster.restore_record(record);
     }
-    let master = Master::new(cluster, Arc::clone(store) as Arc<dyn JobStore>);
+    let master = Master::new(cluster, Arc::clone(store) as Arc<dyn JobStore>, None);
     let request = pb::RegisterWorkerRequest {
         worker_id: "w-1".into(),
         address: address.to_string(),

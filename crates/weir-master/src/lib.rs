@@ -30,6 +30,9 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tracing::{info, warn};
+use weir_auth::exposure::Protection;
+use weir_auth::guard::{Policy, Server};
+use weir_auth::{ClientCerts, GuardLayer, LoadedTls, TokenTable};
 use weir_proto::v1::cluster_service_server::ClusterServiceServer;
 use weir_proto::v1::job_service_server::JobServiceServer;
 
@@ -60,6 +63,14 @@ pub enum MasterError {
     CheckpointStorage(#[from] checkpoint_store::CheckpointStoreError),
     #[error("the gRPC server failed: {0}")]
     Serve(#[from] tonic::transport::Error),
+    #[error(transparent)]
+    Security(#[from] weir_auth::AuthError),
+    #[error(
+        "tls.cert is a certificate for the {found}; the master's must be named 'master' with the master role (`weir cert issue --name master`)"
+    )]
+    NotTheMastersCertificate { found: weir_auth::PeerIdentity },
+    #[error("TLS configuration: {0}")]
+    Tls(tonic::transport::Error),
 }
 
 /// Runs a master until `shutdown` completes.
@@ -92,6 +103,28 @@ pub async fn run_with_listener(
 ) -> Result<(), MasterError> {
     config.validate()?;
     fault::init();
+    let tls = LoadedTls::for_server(&config.tls)?;
+    if let Some(own) = tls.as_ref().and_then(|tls| tls.own.clone())
+        && !(own.role == weir_auth::CertRole::Master && own.name == weir_auth::MASTER_NAME)
+    {
+        return Err(MasterError::NotTheMastersCertificate { found: own });
+    }
+    let tokens = config
+        .auth
+        .tokens_file
+        .as_deref()
+        .map(TokenTable::load)
+        .transpose()?;
+    let listening = listener.local_addr().unwrap_or(config.listen);
+    weir_auth::exposure::check_and_warn(
+        listening,
+        Protection {
+            who: "master",
+            tls: tls.is_some(),
+            tokens: Some(tokens.is_some()),
+            insecure: config.insecure,
+        },
+    )?;
     let store = RedbStore::open(&config.data_dir)?;
     let records = store.load_all()?;
     let settings = ClusterSettings {
@@ -109,10 +142,21 @@ pub async fn run_with_listener(
         cluster.restore_record(record);
     }
 
-    let address = listener.local_addr().unwrap_or(config.listen);
-    info!(%address, data_dir = %config.data_dir.display(), checkpoints = %config.checkpoint_storage(), jobs = restored, "master listening");
+    let address = listening;
+    info!(%address, data_dir = %config.data_dir.display(), checkpoints = %config.checkpoint_storage(), jobs = restored, tls = tls.is_some(), tokens = tokens.as_ref().map_or(0, TokenTable::len), "master listening");
 
-    let master = Master::new(cluster, Arc::new(store) as Arc<dyn JobStore>);
+    let mut server = tonic::transport::Server::builder();
+    if let Some(tls) = &tls {
+        server = server
+            .tls_config(tls.server_config(ClientCerts::Optional))
+            .map_err(MasterError::Tls)?;
+    }
+    let guard = GuardLayer::new(Policy {
+        server: Server::Master,
+        certificates: tls.is_some(),
+        tokens,
+    });
+    let master = Master::new(cluster, Arc::new(store) as Arc<dyn JobStore>, tls);
     // What the restore changed (live jobs to place again, cancels completed).
     let writes = master.cluster().take_writes();
     master.write_records(writes).await;
@@ -120,7 +164,8 @@ pub async fn run_with_listener(
     master.spawn(Arc::clone(&master).run_scheduler(SCHEDULER_TICK));
     master.spawn(Arc::clone(&master).run_checkpoints(storage));
     let stopping = master.shutdown_token();
-    let serve = tonic::transport::Server::builder()
+    let serve = server
+        .layer(guard)
         .add_service(JobServiceServer::new(JobApi(Arc::clone(&master))))
         .add_service(ClusterServiceServer::new(ClusterApi(Arc::clone(&master))))
         .serve_with_incoming_shutdown(

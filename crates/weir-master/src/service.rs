@@ -14,6 +14,7 @@ use tonic::metadata::MetadataValue;
 use tonic::transport::Endpoint;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::{debug, warn};
+use weir_auth::{LoadedTls, SECURITY_TARGET, check_claimed_worker};
 use weir_core::config::{ConfigError, JobConfig, ParsePolicy, limits, parse_job};
 use weir_proto::SESSION_METADATA;
 use weir_proto::v1 as pb;
@@ -66,7 +67,11 @@ pub struct Master {
     wake: Notify,
     /// Wakes the checkpoint coordinator (a stop was requested).
     pub(crate) wake_checkpoints: Notify,
-    worker_clients: Mutex<HashMap<String, WorkerClient>>,
+    /// Clients of workers' `WorkerService`, by (worker id, address).
+    worker_clients: Mutex<HashMap<(String, String), WorkerClient>>,
+    /// With TLS: the master's certificate, presented to workers, and the CA their certificates
+    /// are verified against (each by its worker id).
+    worker_tls: Option<LoadedTls>,
     /// Every background task of the master, waited for at shutdown.
     tasks: TaskTracker,
     /// Fires when the master shuts down; ends every task of [`Master::spawn`].
@@ -74,7 +79,11 @@ pub struct Master {
 }
 
 impl Master {
-    pub fn new(cluster: Cluster, store: Arc<dyn JobStore>) -> Arc<Self> {
+    pub fn new(
+        cluster: Cluster,
+        store: Arc<dyn JobStore>,
+        worker_tls: Option<LoadedTls>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             cluster: Arc::new(Mutex::new(cluster)),
             store,
@@ -83,6 +92,7 @@ impl Master {
             worker_clients: Mutex::new(HashMap::new()),
             tasks: TaskTracker::new(),
             shutdown: CancellationToken::new(),
+            worker_tls,
         })
     }
 
@@ -222,7 +232,7 @@ impl Master {
         let mut backoff = ADD_SPLITS_BACKOFF.0;
         loop {
             let task_id = update.request.task_id.clone();
-            let result = match self.client(&update.address) {
+            let result = match self.client(&update.worker_id, &update.address) {
                 Ok(mut client) => within_call_timeout(client.add_splits(update.request))
                     .await
                     .map(|_| ()),
@@ -252,24 +262,34 @@ impl Master {
         self.wake.notify_one();
     }
 
-    pub(crate) fn client(&self, address: &str) -> Result<WorkerClient, Status> {
+    /// A client of worker `worker_id`'s `WorkerService` at `address`. With TLS the worker
+    /// must present a certificate for `worker_id`: another worker's address cannot stand in.
+    pub(crate) fn client(&self, worker_id: &str, address: &str) -> Result<WorkerClient, Status> {
         let mut clients = self
             .worker_clients
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if let Some(client) = clients.get(address) {
+        let key = (worker_id.to_string(), address.to_string());
+        if let Some(client) = clients.get(&key) {
             return Ok(client.clone());
         }
-        let endpoint = Endpoint::from_shared(address.to_string())
+        let mut endpoint = Endpoint::from_shared(address.to_string())
             .map_err(|error| {
                 Status::invalid_argument(format!("worker address {address}: {error}"))
             })?
             .connect_timeout(Duration::from_secs(3))
             .http2_keep_alive_interval(WORKER_KEEPALIVE.0)
             .keep_alive_timeout(WORKER_KEEPALIVE.1);
+        if let Some(tls) = &self.worker_tls {
+            endpoint = endpoint
+                .tls_config(tls.client_config(worker_id))
+                .map_err(|error| {
+                    Status::invalid_argument(format!("TLS to worker {worker_id}: {error}"))
+                })?;
+        }
         let stamp = SessionStamp::new(Arc::clone(&self.cluster), address);
         let client = WorkerServiceClient::with_interceptor(endpoint.connect_lazy(), stamp);
-        clients.insert(address.to_string(), client.clone());
+        clients.insert(key, client.clone());
         Ok(client)
     }
 
@@ -304,7 +324,7 @@ impl Master {
         if let Ok(value) = MetadataValue::try_from(session.as_str()) {
             request.metadata_mut().insert(SESSION_METADATA, value);
         }
-        let result = match self.client(&deployment.address) {
+        let result = match self.client(&deployment.worker_id, &deployment.address) {
             Ok(mut client) => within_call_timeout(client.deploy_task(request))
                 .await
                 .map(|_| ()),
@@ -323,7 +343,7 @@ impl Master {
             task_id: order.task_id.clone(),
             discard_uncommitted: order.discard_uncommitted,
         };
-        let result = match self.client(&order.address) {
+        let result = match self.client(&order.worker_id, &order.address) {
             Ok(mut client) => within_call_timeout(client.cancel_task(request)).await,
             Err(status) => Err(status),
         };
@@ -542,19 +562,41 @@ impl pb::cluster_service_server::ClusterService for ClusterApi {
         &self,
         request: Request<pb::RegisterWorkerRequest>,
     ) -> Result<Response<pb::RegisterWorkerResponse>, Status> {
+        check_claimed_worker(
+            request.extensions(),
+            &request.get_ref().worker_id,
+            "RegisterWorker",
+        )?;
+        let remote = request.remote_addr();
         let request = request.into_inner();
         if request.worker_id.is_empty() || request.address.is_empty() {
             return Err(Status::invalid_argument(
                 "a worker must register with an id and an address",
             ));
         }
-        let (session_id, settings) = self
+        if self.0.worker_tls.is_some() && !request.address.starts_with("https://") {
+            return Err(Status::invalid_argument(format!(
+                "this master uses TLS: a worker's address must be https://, not {}",
+                request.address
+            )));
+        }
+        let registered = self
             .0
             .update(|cluster| {
+                if cluster.has_live_stream(&request.worker_id) {
+                    return None;
+                }
                 let session_id = cluster.register_worker(&request);
-                (session_id, cluster.settings())
+                Some((session_id, cluster.settings()))
             })
             .await;
+        let Some((session_id, settings)) = registered else {
+            warn!(target: SECURITY_TARGET, worker = %request.worker_id, remote = ?remote, "refused a registration under the id of a live worker");
+            return Err(Status::already_exists(format!(
+                "worker '{}' is registered and heartbeating; a second worker cannot take its id",
+                request.worker_id
+            )));
+        };
         self.0.wake_scheduler();
         Ok(Response::new(pb::RegisterWorkerResponse {
             session_id,
@@ -572,10 +614,12 @@ impl pb::cluster_service_server::ClusterService for ClusterApi {
     ) -> Result<Response<Self::HeartbeatStream>, Status> {
         let (answers, stream) = mpsc::channel(HEARTBEAT_ANSWERS);
         let master = Arc::clone(&self.0);
+        let extensions = request.extensions().clone();
         let shutdown = self.0.shutdown_token();
         // Not under `Master::spawn`: at shutdown it still sends its last answer, then ends.
         self.0.tasks.spawn(answer_heartbeats(
             master,
+            extensions,
             request.into_inner(),
             answers,
             shutdown,
@@ -602,17 +646,26 @@ impl pb::cluster_service_server::ClusterService for ClusterApi {
         &self,
         request: Request<pb::TaskStatusReport>,
     ) -> Result<Response<pb::TaskStatusAck>, Status> {
+        check_claimed_worker(
+            request.extensions(),
+            &request.get_ref().worker_id,
+            "ReportTaskStatus",
+        )?;
+        let remote = request.remote_addr();
         let report = request.into_inner();
         let state = pb::TaskState::try_from(report.state).unwrap_or(pb::TaskState::Unspecified);
         let orders = self
             .0
             .update(|cluster| {
                 // A fenced worker's tasks belong to a session the master has ended (and whose
-                // subtasks it placed again): nothing they say counts any more.
-                if !cluster.is_current_session(&report.worker_id, &report.session_id) {
-                    return Err(Status::failed_precondition(format!(
-                        "task {} reports for session {:?} of worker {}, which is not its current session; the report is refused",
-                        report.task_id, report.session_id, report.worker_id
+                // subtasks it placed again), and nobody reports for another worker's tasks.
+                if let Err(refused) =
+                    cluster.check_report(&report.worker_id, &report.session_id, &report.task_id)
+                {
+                    warn!(target: SECURITY_TARGET, worker = %report.worker_id, task = %report.task_id, remote = ?remote, %refused, "refused a task status report");
+                    return Err(Status::permission_denied(format!(
+                        "report for task {} refused: {refused}",
+                        report.task_id
                     )));
                 }
                 if let Some(metrics) = report.metrics {

@@ -75,6 +75,7 @@ impl Interceptor for SessionStamp {
 /// SUPERSEDED, which fences the worker.
 pub(crate) async fn answer_heartbeats(
     master: Arc<Master>,
+    extensions: tonic::Extensions,
     mut beats: Streaming<pb::HeartbeatRequest>,
     answers: mpsc::Sender<Result<pb::HeartbeatResponse, Status>>,
     shutdown: CancellationToken,
@@ -99,6 +100,13 @@ pub(crate) async fn answer_heartbeats(
         };
         match next {
             Ok(Some(beat)) => {
+                // With TLS, the worker id comes from the peer's certificate.
+                if let Err(refused) =
+                    weir_auth::check_claimed_worker(&extensions, &beat.worker_id, "Heartbeat")
+                {
+                    let _ = answers.try_send(Err(refused));
+                    return;
+                }
                 let outcome = master.cluster().heartbeat(&beat);
                 if let Err(stale) = outcome {
                     let status = pb::SessionStatus::Superseded;

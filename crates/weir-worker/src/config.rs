@@ -54,6 +54,17 @@ pub struct WorkerConfig {
     )]
     #[schemars(with = "u64")]
     pub memory_sample_interval: Duration,
+    /// TLS to and from the master: a `[tls]` table with `cert`, `key` and `ca`, the PEM files of
+    /// the worker's certificate (`weir cert issue --name WORKER_ID`), its key and the cluster CA.
+    /// All three or none. With it the worker id is the certificate's name, `master` and
+    /// `advertise` are https:// URLs, and only the master's certificate may call this worker;
+    /// see docs/security.md.
+    #[serde(default)]
+    pub tls: weir_auth::TlsConfig,
+    /// Listen on a non-loopback address even without TLS. Anyone who reaches the port can then
+    /// deploy tasks and commit files on this worker: for a network you trust completely.
+    #[serde(default)]
+    pub insecure: bool,
 }
 
 pub fn default_master() -> String {
@@ -92,6 +103,8 @@ impl Default for WorkerConfig {
             soft_watermark: default_soft_watermark(),
             resume_watermark: default_resume_watermark(),
             memory_sample_interval: default_memory_sample_interval(),
+            tls: weir_auth::TlsConfig::default(),
+            insecure: false,
         }
     }
 }

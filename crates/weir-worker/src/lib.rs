@@ -20,6 +20,9 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
+use weir_auth::exposure::Protection;
+use weir_auth::guard::{Policy, Server};
+use weir_auth::{CertRole, ClientCerts, GuardLayer, LoadedTls, MASTER_NAME};
 use weir_proto::v1::cluster_service_client::ClusterServiceClient;
 use weir_proto::v1::worker_service_server::WorkerServiceServer;
 
@@ -52,6 +55,12 @@ pub enum WorkerError {
     },
     #[error("the gRPC server failed: {0}")]
     Serve(#[from] tonic::transport::Error),
+    #[error(transparent)]
+    Security(#[from] weir_auth::AuthError),
+    #[error("{0}")]
+    TlsMismatch(String),
+    #[error("TLS configuration: {0}")]
+    Tls(tonic::transport::Error),
 }
 
 /// Runs a worker until `shutdown` completes.
@@ -86,6 +95,17 @@ pub async fn run_with_listener(
         config.listen = address;
     }
     config.validate()?;
+    let tls = LoadedTls::for_server(&config.tls)?;
+    weir_auth::exposure::check_and_warn(
+        config.listen,
+        Protection {
+            who: "worker",
+            tls: tls.is_some(),
+            tokens: None,
+            insecure: config.insecure,
+        },
+    )?;
+    let (worker_id, advertised) = tls_identity(&config, tls.as_ref())?;
     let mut probe = MemoryProbe::new()?;
     let first = probe.sample();
     let memory_limit = match config.memory_limit {
@@ -105,8 +125,8 @@ pub async fn run_with_listener(
     );
 
     let identity = Identity {
-        worker_id: config.worker_id(),
-        address: config.advertised_address(),
+        worker_id,
+        address: advertised,
         cores: std::thread::available_parallelism()
             .map(|cores| cores.get() as u32)
             .unwrap_or(1),
@@ -121,11 +141,14 @@ pub async fn run_with_listener(
         "worker starting"
     );
 
-    let channel =
-        link::master_channel(&config.master).map_err(|source| WorkerError::MasterAddress {
-            address: config.master.clone(),
-            source,
-        })?;
+    let channel = link::master_channel(
+        &config.master,
+        tls.as_ref().map(|tls| tls.client_config(MASTER_NAME)),
+    )
+    .map_err(|source| WorkerError::MasterAddress {
+        address: config.master.clone(),
+        source,
+    })?;
     let session = CurrentSession::default();
     let tasks = TaskTable::new(
         identity.worker_id.clone(),
@@ -155,8 +178,20 @@ pub async fn run_with_listener(
         status: reporter,
         session,
     };
+    let mut server = tonic::transport::Server::builder();
+    if let Some(tls) = &tls {
+        server = server
+            .tls_config(tls.server_config(ClientCerts::Required))
+            .map_err(WorkerError::Tls)?;
+    }
+    let guard = GuardLayer::new(Policy {
+        server: Server::Worker,
+        certificates: tls.is_some(),
+        tokens: None,
+    });
     let server_stop = CancellationToken::new();
-    let serve = tonic::transport::Server::builder()
+    let serve = server
+        .layer(guard)
         .add_service(WorkerServiceServer::new(api))
         .serve_with_incoming_shutdown(
             TcpListenerStream::new(listener),
@@ -201,4 +236,55 @@ pub async fn run_with_listener(
         Err(error) => warn!(%error, "worker stopped with an error"),
     }
     result.map_err(WorkerError::from)
+}
+
+/// The worker id and the address advertised to the master. With TLS the id is the name in the
+/// worker's certificate (a configured `id` must agree), the master and the advertised address
+/// are https:// URLs; without, an https:// master is refused (nothing to verify it with).
+fn tls_identity(
+    config: &WorkerConfig,
+    tls: Option<&LoadedTls>,
+) -> Result<(String, String), WorkerError> {
+    let mismatch = |message: String| Err(WorkerError::TlsMismatch(message));
+    let Some(tls) = tls else {
+        if config.master.starts_with("https://") {
+            return mismatch(format!(
+                "the master {} is https:// but this worker has no TLS settings (tls.cert, tls.key, tls.ca)",
+                config.master
+            ));
+        }
+        return Ok((config.worker_id(), config.advertised_address()));
+    };
+    let Some(own) = tls.own.clone() else {
+        return mismatch("tls.cert names nobody".into());
+    };
+    if own.role != CertRole::Worker {
+        return mismatch(format!(
+            "tls.cert is a certificate for the {own}; a worker needs one of role worker (`weir cert issue --name WORKER_ID`)"
+        ));
+    }
+    if let Some(id) = &config.id
+        && *id != own.name
+    {
+        return mismatch(format!(
+            "the worker id '{id}' differs from the name in tls.cert ('{}'); with TLS the certificate names the worker",
+            own.name
+        ));
+    }
+    if !config.master.starts_with("https://") {
+        return mismatch(format!(
+            "this worker has TLS settings, so the master URL must be https://, not {}",
+            config.master
+        ));
+    }
+    let advertised = match &config.advertise {
+        Some(address) if !address.starts_with("https://") => {
+            return mismatch(format!(
+                "this worker has TLS settings, so its advertised address must be https://, not {address}"
+            ));
+        }
+        Some(address) => address.clone(),
+        None => format!("https://{}", config.listen),
+    };
+    Ok((own.name, advertised))
 }

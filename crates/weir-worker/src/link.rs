@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 use tracing::{info, warn};
 use weir_proto::v1 as pb;
 use weir_proto::v1::cluster_service_client::ClusterServiceClient;
@@ -52,7 +52,9 @@ pub struct Identity {
     pub memory_limit: u64,
 }
 
-/// Sends task status reports to the master, in order, retrying briefly.
+/// Sends task status reports to the master, in order, retrying briefly. Each report carries
+/// the current session id (`session`, set by [`run_link`] at each registration): the master
+/// refuses reports that do not, so only this worker can report for its tasks.
 pub struct MasterReporter {
     queue: mpsc::UnboundedSender<pb::TaskStatusReport>,
 }
@@ -114,13 +116,20 @@ impl StatusSink for MasterReporter {
     }
 }
 
-pub fn master_channel(master: &str) -> Result<Channel, tonic::transport::Error> {
-    Ok(Endpoint::from_shared(master.to_string())?
+/// The channel to the master; with `tls`, the master must present its certificate.
+pub fn master_channel(
+    master: &str,
+    tls: Option<ClientTlsConfig>,
+) -> Result<Channel, tonic::transport::Error> {
+    let mut endpoint = Endpoint::from_shared(master.to_string())?
         .connect_timeout(Duration::from_secs(3))
         .http2_keep_alive_interval(MASTER_KEEPALIVE.0)
         .keep_alive_timeout(MASTER_KEEPALIVE.1)
-        .keep_alive_while_idle(true)
-        .connect_lazy())
+        .keep_alive_while_idle(true);
+    if let Some(tls) = tls {
+        endpoint = endpoint.tls_config(tls)?;
+    }
+    Ok(endpoint.connect_lazy())
 }
 
 /// What the link works with.

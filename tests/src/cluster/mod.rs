@@ -11,6 +11,9 @@
 //! the test can stop reading ([`Worker::pause_stdout`]) to stall that sink. [`Worker::rss_bytes`]
 //! samples a worker's resident memory from /proc.
 //!
+//! [`MasterOptions::secured`] starts a secured cluster: TLS between all parties, a tokens file
+//! on the master (see `security.rs` here and docs/security.md).
+//!
 //! Processes are killed when their handle is dropped, also while a test panics. The directory is
 //! deleted after a passing test and kept (its path printed) after a failing one.
 //!
@@ -55,12 +58,46 @@ pub fn weir_binary() -> PathBuf {
 
 /// Runs `weir ARGS` (no master implied) and returns what it did.
 pub fn weir<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
-    Command::new(weir_binary())
-        .args(args)
-        .env_remove("WEIR_MASTER")
-        .stdin(Stdio::null())
-        .output()
-        .expect("cannot run the weir binary")
+    weir_as(args, None)
+}
+
+/// Variables of the test's own environment that would change what a `weir` process does.
+const WEIR_VARIABLES: [&str; 22] = [
+    "WEIR_MASTER",
+    "WEIR_MASTER_CONFIG",
+    "WEIR_WORKER_CONFIG",
+    "WEIR_MEMORY_LIMIT",
+    "WEIR_WORKER_ID",
+    "WEIR_WORKER_LISTEN",
+    "WEIR_WORKER_ADVERTISE",
+    "WEIR_HIGH_WATERMARK",
+    "WEIR_MASTER_LISTEN",
+    "WEIR_MASTER_DATA_DIR",
+    "WEIR_HEARTBEAT_TIMEOUT_MS",
+    "WEIR_HEARTBEAT_INTERVAL_MS",
+    "WEIR_LOG_FORMAT",
+    "WEIR_TLS_CERT",
+    "WEIR_TLS_KEY",
+    "WEIR_TLS_CA",
+    "WEIR_TOKENS_FILE",
+    "WEIR_INSECURE",
+    "WEIR_TOKEN",
+    "WEIR_TOKEN_FILE",
+    "WEIR_CHECKPOINT_STORAGE",
+    "WEIR_CHECKPOINT_RETAINED",
+];
+
+/// Runs `weir ARGS` with `WEIR_TOKEN=token` when given (no master implied).
+pub fn weir_as<S: AsRef<std::ffi::OsStr>>(args: &[S], token: Option<&str>) -> Output {
+    let mut command = Command::new(weir_binary());
+    command.args(args).stdin(Stdio::null());
+    for variable in WEIR_VARIABLES {
+        command.env_remove(variable);
+    }
+    if let Some(token) = token {
+        command.env("WEIR_TOKEN", token);
+    }
+    command.output().expect("cannot run the weir binary")
 }
 
 /// A free TCP port on 127.0.0.1 (bound, read, released).
@@ -97,6 +134,9 @@ pub struct MasterOptions {
     pub env: Vec<(String, String)>,
     /// `--data-dir`; `None`: `master-data` in the test's directory.
     pub data_dir: Option<PathBuf>,
+    /// TLS everywhere and a tokens file on the master, with certificates and tokens made by
+    /// `weir cert` and `weir token` ([`Secured`]); client commands use the admin token.
+    pub secured: bool,
 }
 
 impl Default for MasterOptions {
@@ -107,6 +147,7 @@ impl Default for MasterOptions {
             extra_args: Vec::new(),
             env: Vec::new(),
             data_dir: None,
+            secured: false,
         }
     }
 }
@@ -144,21 +185,11 @@ fn spawn_with_env(
         .args(args)
         .stdin(Stdio::null())
         .stdout(stdout)
-        .stderr(Stdio::from(log))
-        // The test's own environment must not change the cluster under test.
-        .env_remove("WEIR_MASTER")
-        .env_remove("WEIR_MASTER_CONFIG")
-        .env_remove("WEIR_WORKER_CONFIG")
-        .env_remove("WEIR_MEMORY_LIMIT")
-        .env_remove("WEIR_WORKER_ID")
-        .env_remove("WEIR_WORKER_LISTEN")
-        .env_remove("WEIR_WORKER_ADVERTISE")
-        .env_remove("WEIR_HIGH_WATERMARK")
-        .env_remove("WEIR_MASTER_LISTEN")
-        .env_remove("WEIR_MASTER_DATA_DIR")
-        .env_remove("WEIR_HEARTBEAT_TIMEOUT_MS")
-        .env_remove("WEIR_HEARTBEAT_INTERVAL_MS")
-        .env_remove("WEIR_LOG_FORMAT");
+        .stderr(Stdio::from(log));
+    // The test's own environment must not change the cluster under test.
+    for variable in WEIR_VARIABLES {
+        command.env_remove(variable);
+    }
     if std::env::var_os("RUST_LOG").is_none() {
         command.env("RUST_LOG", "info");
     }
@@ -241,6 +272,7 @@ pub struct Master {
     address: SocketAddr,
     url: String,
     options: MasterOptions,
+    secured: Option<Secured>,
 }
 
 impl Master {
@@ -261,15 +293,18 @@ impl Master {
                 .unwrap_or_else(|error| panic!("cannot create {}: {error}", dir.display()));
         }
         let address = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
+        let secured = options.secured.then(|| Secured::create(&dir.join("certs")));
+        let scheme = if secured.is_some() { "https" } else { "http" };
         let mut master = Self {
             child: None,
             name: name.to_string(),
             log_path: dir.join("master.log"),
-            url: format!("http://{address}"),
+            url: format!("{scheme}://{address}"),
             dir,
             data_dir,
             address,
             options,
+            secured,
         };
         master.spawn();
         master
@@ -287,6 +322,9 @@ impl Master {
             "--heartbeat-interval-ms".to_string(),
             self.options.heartbeat_interval_ms.to_string(),
         ];
+        if let Some(secured) = &self.secured {
+            args.extend(secured.master_args());
+        }
         args.extend(self.options.extra_args.iter().cloned());
         self.child = Some(spawn_logged(&args, &self.log_path, &self.options.env));
         let started = Instant::now();
@@ -375,7 +413,7 @@ impl Master {
         }
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT`, or `https://…` when secured.
     pub fn url(&self) -> &str {
         &self.url
     }
@@ -383,6 +421,11 @@ impl Master {
     /// `127.0.0.1:PORT`.
     pub fn address(&self) -> SocketAddr {
         self.address
+    }
+
+    /// The certificates and tokens of a secured master ([`MasterOptions::secured`]).
+    pub fn secured(&self) -> Option<&Secured> {
+        self.secured.as_ref()
     }
 
     /// The directory of this test's files and logs.
@@ -393,6 +436,11 @@ impl Master {
     /// Process id of the master.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("the master is running").id()
+    }
+
+    /// The whole log of the master process.
+    pub fn log(&self) -> String {
+        String::from_utf8_lossy(&std::fs::read(&self.log_path).unwrap_or_default()).into_owned()
     }
 
     /// The last lines of the master's and every worker's log.
@@ -419,11 +467,25 @@ impl Master {
         text
     }
 
-    /// Runs `weir ARGS --master URL`.
+    /// Runs `weir ARGS --master URL`; for a secured master also with `--tls-ca` and the
+    /// admin token.
     pub fn cli(&self, args: &[&str]) -> Output {
+        self.cli_as(args, self.secured.as_ref().map(Secured::admin_token))
+    }
+
+    /// Runs `weir ARGS --master URL` (with `--tls-ca` for a secured master) with
+    /// `WEIR_TOKEN=token`, or without a token.
+    pub fn cli_as(&self, args: &[&str], token: Option<&str>) -> Output {
+        let ca = self
+            .secured
+            .as_ref()
+            .map(|secured| secured.ca_cert().display().to_string());
         let mut all: Vec<&str> = args.to_vec();
         all.extend(["--master", self.url.as_str()]);
-        weir(&all)
+        if let Some(ca) = &ca {
+            all.extend(["--tls-ca", ca.as_str()]);
+        }
+        weir_as(&all, token)
     }
 
     /// Runs `weir ARGS -o json --master URL` and parses stdout, or says why it could not.
@@ -567,5 +629,7 @@ pub fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
     path
 }
 
+mod security;
 mod worker;
+pub use security::{Secured, weir_ok};
 pub use worker::{Worker, WorkerOptions};

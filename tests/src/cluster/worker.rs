@@ -16,6 +16,9 @@ pub struct WorkerOptions {
     /// `worker-ID.stdout` in the master's directory, through a pipe the test can stop reading
     /// ([`Worker::pause_stdout`]) to stall the Console sink. Without it, stdout goes to the log.
     pub capture_stdout: bool,
+    /// For a secured master: the certificate and key the worker presents (with the cluster
+    /// CA), instead of one issued for its id.
+    pub certificate: Option<(PathBuf, PathBuf)>,
 }
 
 impl WorkerOptions {
@@ -26,6 +29,7 @@ impl WorkerOptions {
             extra_args: Vec::new(),
             master_url: None,
             capture_stdout: false,
+            certificate: None,
         }
     }
 
@@ -98,35 +102,7 @@ impl Worker {
     /// Starts `weir worker --id ID` with `options` for `master` and waits until `weir workers`
     /// lists it ALIVE.
     pub fn start_with(master: &Master, id: &str, options: WorkerOptions) -> Self {
-        let address = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
-        let log_path = master.dir().join(format!("worker-{id}.log"));
-        let mut args = vec![
-            "worker".to_string(),
-            "--master".to_string(),
-            options
-                .master_url
-                .clone()
-                .unwrap_or_else(|| master.url().to_string()),
-            "--listen".to_string(),
-            address.to_string(),
-            "--id".to_string(),
-            id.to_string(),
-            "--memory-limit".to_string(),
-            options.memory_limit.clone(),
-        ];
-        args.extend(options.extra_args.iter().cloned());
-        let mut child = spawn_process(&args, &log_path, options.capture_stdout);
-        let stdout = child
-            .stdout
-            .take()
-            .map(|pipe| StdoutPump::start(pipe, master.dir().join(format!("worker-{id}.stdout"))));
-        let mut worker = Self {
-            child: Some(child),
-            id: id.to_string(),
-            address,
-            log_path,
-            stdout,
-        };
+        let mut worker = Self::spawn(master, id, options);
         let started = Instant::now();
         loop {
             if let Some(child) = worker.child.as_mut()
@@ -148,6 +124,48 @@ impl Worker {
                 ));
             }
             std::thread::sleep(POLL_EVERY);
+        }
+    }
+
+    /// Starts `weir worker --id ID` with `options` for `master` without waiting for it to
+    /// register (for workers that must not get in). For a secured master it presents
+    /// `options.certificate`, or a certificate issued for `id`, and trusts the cluster CA.
+    pub fn spawn(master: &Master, id: &str, options: WorkerOptions) -> Self {
+        let address = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
+        let log_path = master.dir().join(format!("worker-{id}.log"));
+        let mut args = vec![
+            "worker".to_string(),
+            "--master".to_string(),
+            options
+                .master_url
+                .clone()
+                .unwrap_or_else(|| master.url().to_string()),
+            "--listen".to_string(),
+            address.to_string(),
+            "--id".to_string(),
+            id.to_string(),
+            "--memory-limit".to_string(),
+            options.memory_limit.clone(),
+        ];
+        if let Some(secured) = master.secured() {
+            let (cert, key) = options
+                .certificate
+                .clone()
+                .unwrap_or_else(|| secured.issue(id));
+            args.extend(secured.peer_args(&cert, &key));
+        }
+        args.extend(options.extra_args.iter().cloned());
+        let mut child = spawn_process(&args, &log_path, options.capture_stdout);
+        let stdout = child
+            .stdout
+            .take()
+            .map(|pipe| StdoutPump::start(pipe, master.dir().join(format!("worker-{id}.stdout"))));
+        Self {
+            child: Some(child),
+            id: id.to_string(),
+            address,
+            log_path,
+            stdout,
         }
     }
 

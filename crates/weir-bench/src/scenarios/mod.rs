@@ -47,7 +47,7 @@ pub struct Cluster {
 impl Cluster {
     pub fn start(ctx: &Ctx, name: &str, stdout: Stdout) -> anyhow::Result<Self> {
         let dir = ctx.dir(name)?;
-        let master = Master::start(&ctx.weir, &dir)?;
+        let master = Master::start(&ctx.weir, &dir, ctx.common.tls)?;
         let worker = Worker::start(
             &ctx.weir,
             &master,

@@ -154,6 +154,7 @@ pub fn run(ctx: &Ctx, shared: &mut Shared) -> anyhow::Result<Report> {
         "record_bytes": RECORD_SIZE,
         "partitions": topic.partitions,
         "parallelism": ctx.common.parallelism,
+        "tls": ctx.common.tls,
         "production": production,
         "pipelines": pipelines,
         "ratio_hdfs_to_raw": round(ratio, 3),

@@ -13,7 +13,7 @@
 //!
 //! Every file operation goes through [`Confined`] with the job's `path` and `tmp_path` as
 //! roots, and recovery accepts only restored files that follow this naming for the job and
-//! subtask (docs/security-confinement.md). A restored file found at neither its pending nor
+//! subtask (docs/security.md, "Workers confined to their jobs' paths"). A restored file found at neither its pending nor
 //! its final path was published and then moved away downstream: a warning, not a failure.
 //!
 //! Memory: one bounded output buffer (`write.buffer_bytes`) per open file, plus gzip state,

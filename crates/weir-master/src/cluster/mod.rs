@@ -8,6 +8,7 @@
 //! the job store with the lock released and only then sends (`crate::persist`).
 
 mod checkpoints;
+mod identity;
 mod jobs;
 mod persist;
 mod plan;
@@ -28,6 +29,7 @@ pub use checkpoints::{
     CheckpointRound, CheckpointTimer, CommitOrder, CompletionRecord, Recording, RoundEnded,
     RoundTask, StopError, now_ms,
 };
+pub use identity::ReportRefused;
 pub use jobs::SubmitError;
 pub use persist::WriteOutcome;
 pub use plan::{JobPlan, JobReadLimit, ListSplitsError, SplitLister};
@@ -52,6 +54,9 @@ pub struct WorkerEntry {
     /// Identifies the current registration; messages of older ones are refused.
     pub session_id: String,
     pub alive: bool,
+    /// A heartbeat of the current session arrived: its stream is up, so another registration
+    /// under this id is refused rather than evicting it.
+    pub streaming: bool,
     pub last_heard: Instant,
     pub memory: pb::MemoryReport,
 }
@@ -189,7 +194,9 @@ impl Cluster {
     /// Records a worker's (re-)registration and returns its new session id.
     ///
     /// A worker that registers while the master still believes an older registration alive has
-    /// restarted: the subtasks of the old registration are lost.
+    /// restarted: the subtasks of the old registration are lost. (`ClusterService` refuses the
+    /// registration instead while the old one's heartbeat stream is up, see
+    /// [`Cluster::has_live_stream`]: that is a takeover, not a restart.)
     pub fn register_worker(&mut self, request: &pb::RegisterWorkerRequest) -> String {
         let worker_id = request.worker_id.clone();
         if let Some(previous) = self.workers.get(&worker_id).filter(|worker| worker.alive) {
@@ -207,6 +214,7 @@ impl Cluster {
                 memory_limit: request.memory_limit_bytes,
                 session_id: session_id.clone(),
                 alive: true,
+                streaming: false,
                 last_heard: Instant::now(),
                 memory: request.memory.unwrap_or_default(),
             },
@@ -222,11 +230,17 @@ impl Cluster {
             .filter(|worker| worker.alive && worker.session_id == beat.session_id)
             .ok_or_else(|| StaleSession(beat.worker_id.clone()))?;
         worker.last_heard = Instant::now();
+        worker.streaming = true;
         if let Some(memory) = beat.memory {
             worker.memory = memory;
         }
         for metrics in &beat.tasks {
-            if let Some(subtask) = self.current_subtask_mut(&metrics.task_id) {
+            // Only for the tasks placed on this worker: metrics such as "input exhausted"
+            // drive the job, and one worker must not speak for another's tasks.
+            if let Some(subtask) = self
+                .current_subtask_mut(&metrics.task_id)
+                .filter(|subtask| subtask.worker_id.as_deref() == Some(beat.worker_id.as_str()))
+            {
                 subtask.metrics = metrics.clone();
             }
         }

@@ -38,7 +38,9 @@ impl Cluster {
         Some(pb::JobDetail {
             summary: Some(summary(job)),
             tasks,
-            config: job.record.config.clone(),
+            // Redacted for every caller: job text may carry Kafka credentials, and no client
+            // command needs them back (a restore resubmits the user's own file).
+            config: weir_core::secrets::redact_job_text(&job.record.config),
             checkpoints: Some(pb::CheckpointStats::from(&job.record.checkpoints)),
         })
     }
