@@ -37,6 +37,10 @@ pub struct MasterArgs {
     /// Completed checkpoints kept per job in the checkpoint storage [default: 3].
     #[arg(long, env = "WEIR_CHECKPOINT_RETAINED")]
     checkpoint_retained: Option<usize>,
+    /// Address of the HTTP server (console, /api/v1, /metrics, /healthz, /readyz), or `off`
+    /// [default: 127.0.0.1:5880].
+    #[arg(long, env = "WEIR_HTTP_LISTEN")]
+    http_listen: Option<weir_http::HttpListen>,
 }
 
 #[derive(Args)]
@@ -72,6 +76,10 @@ pub struct WorkerArgs {
     /// Milliseconds between the memory governor's RSS samples [default: 250].
     #[arg(long, env = "WEIR_MEMORY_SAMPLE_INTERVAL_MS")]
     memory_sample_interval_ms: Option<u64>,
+    /// Address of the HTTP server (/metrics, /healthz, /readyz), or `off`
+    /// [default: 127.0.0.1:5881].
+    #[arg(long, env = "WEIR_HTTP_LISTEN")]
+    http_listen: Option<weir_http::HttpListen>,
 }
 
 fn load_toml<T: DeserializeOwned + Default>(path: Option<&Path>) -> anyhow::Result<T> {
@@ -112,6 +120,9 @@ pub async fn run_master(args: MasterArgs) -> anyhow::Result<ExitCode> {
     if let Some(retained) = args.checkpoint_retained {
         config.checkpoint_retained = retained;
     }
+    if let Some(listen) = args.http_listen {
+        config.http.listen = listen;
+    }
     weir_master::run(config, ctrl_c()).await?;
     Ok(ExitCode::SUCCESS)
 }
@@ -144,6 +155,9 @@ pub async fn run_worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     }
     if let Some(interval) = args.memory_sample_interval_ms {
         config.memory_sample_interval_ms = interval;
+    }
+    if let Some(listen) = args.http_listen {
+        config.http.listen = listen;
     }
     weir_worker::run(config, ctrl_c()).await?;
     Ok(ExitCode::SUCCESS)

@@ -37,6 +37,26 @@ pub struct MasterConfig {
     /// Completed checkpoints kept in `checkpoint_storage` per job (older ones are deleted).
     #[serde(default = "default_checkpoint_retained")]
     pub checkpoint_retained: usize,
+    /// The HTTP server: `http.listen` is its address or `off` (default `127.0.0.1:5880`). It
+    /// serves the web console at `/`, its JSON API under `/api/v1/`, `/metrics` (Prometheus),
+    /// `/healthz` and `/readyz`; see docs/observability.md.
+    #[serde(default = "default_http")]
+    #[schemars(with = "HttpSchema")]
+    pub http: weir_http::HttpSettings,
+}
+
+/// The documented shape of the `[http]` table.
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+struct HttpSchema {
+    /// `host:port`, or `off`.
+    listen: String,
+}
+
+pub fn default_http() -> weir_http::HttpSettings {
+    weir_http::HttpSettings {
+        listen: weir_http::HttpListen::On(SocketAddr::from(([127, 0, 0, 1], 5880))),
+    }
 }
 
 pub fn default_checkpoint_retained() -> usize {
@@ -82,6 +102,7 @@ impl Default for MasterConfig {
             high_watermark: default_high_watermark(),
             checkpoint_storage: None,
             checkpoint_retained: default_checkpoint_retained(),
+            http: default_http(),
         }
     }
 }

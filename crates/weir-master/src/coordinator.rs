@@ -72,9 +72,9 @@ impl Master {
                 return;
             }
         };
-        let orders = self
-            .cluster()
-            .checkpoint_completed(completed, path, started.elapsed());
+        let took = started.elapsed();
+        crate::http::metrics::checkpoint_completed(took);
+        let orders = self.cluster().checkpoint_completed(completed, path, took);
         join_all(orders.into_iter().map(|order| self.send_commit(order))).await;
         self.cluster().checkpoint_committed(&job_id, checkpoint_id);
         if round.stop {

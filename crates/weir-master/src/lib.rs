@@ -8,6 +8,7 @@ mod checkpoint_store;
 pub mod cluster;
 pub mod config;
 mod coordinator;
+mod http;
 pub mod job_state;
 mod kafka;
 pub mod placement;
@@ -50,6 +51,8 @@ pub enum MasterError {
     CheckpointStorage(#[from] checkpoint_store::CheckpointStoreError),
     #[error("the gRPC server failed: {0}")]
     Serve(#[from] tonic::transport::Error),
+    #[error(transparent)]
+    Http(#[from] weir_http::HttpError),
 }
 
 /// Runs a master until `shutdown` completes.
@@ -100,6 +103,14 @@ pub async fn run_with_listener(
     master.start_split_listers();
     let scheduler = tokio::spawn(Arc::clone(&master).run_scheduler(SCHEDULER_TICK));
     let coordinator = tokio::spawn(Arc::clone(&master).run_checkpoints(storage));
+    let http = match http::start(config.http, Arc::clone(&master)).await {
+        Ok(http) => http,
+        Err(error) => {
+            scheduler.abort();
+            coordinator.abort();
+            return Err(error.into());
+        }
+    };
     let result = tonic::transport::Server::builder()
         .add_service(JobServiceServer::new(JobApi(Arc::clone(&master))))
         .add_service(ClusterServiceServer::new(ClusterApi(Arc::clone(&master))))
@@ -107,6 +118,9 @@ pub async fn run_with_listener(
         .await;
     scheduler.abort();
     coordinator.abort();
+    if let Some(http) = http {
+        http.stop(Duration::from_secs(2)).await;
+    }
     if let Err(error) = &result {
         warn!(%error, "master stopped with an error");
     }

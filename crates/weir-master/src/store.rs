@@ -81,6 +81,13 @@ impl JobStore {
 
     /// Writes (or replaces) a job's record durably.
     pub fn put(&self, record: &JobRecord) -> Result<(), StoreError> {
+        let started = std::time::Instant::now();
+        let written = self.write(record);
+        crate::http::metrics::store_written(started.elapsed());
+        written
+    }
+
+    fn write(&self, record: &JobRecord) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec(record).map_err(database_error)?;
         let txn = self.db.begin_write().map_err(database_error)?;
         {

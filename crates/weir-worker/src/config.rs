@@ -41,6 +41,26 @@ pub struct WorkerConfig {
     /// How often (milliseconds) the memory governor samples the process RSS.
     #[serde(default = "default_memory_sample_interval_ms")]
     pub memory_sample_interval_ms: u64,
+    /// The HTTP server: `http.listen` is its address or `off` (default `127.0.0.1:5881`). It
+    /// serves `/metrics` (Prometheus), `/healthz` and `/readyz` (ready while registered with a
+    /// master); see docs/observability.md.
+    #[serde(default = "default_http")]
+    #[schemars(with = "HttpSchema")]
+    pub http: weir_http::HttpSettings,
+}
+
+/// The documented shape of the `[http]` table.
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+struct HttpSchema {
+    /// `host:port`, or `off`.
+    listen: String,
+}
+
+pub fn default_http() -> weir_http::HttpSettings {
+    weir_http::HttpSettings {
+        listen: weir_http::HttpListen::On(SocketAddr::from(([127, 0, 0, 1], 5881))),
+    }
 }
 
 pub fn default_master() -> String {
@@ -79,6 +99,7 @@ impl Default for WorkerConfig {
             soft_watermark: default_soft_watermark(),
             resume_watermark: default_resume_watermark(),
             memory_sample_interval_ms: default_memory_sample_interval_ms(),
+            http: default_http(),
         }
     }
 }

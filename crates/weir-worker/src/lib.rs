@@ -3,6 +3,7 @@
 
 mod checkpoints;
 pub mod config;
+mod http;
 mod link;
 pub mod memory;
 mod service;
@@ -43,6 +44,8 @@ pub enum WorkerError {
     },
     #[error("the gRPC server failed: {0}")]
     Serve(#[from] tonic::transport::Error),
+    #[error(transparent)]
+    Http(#[from] weir_http::HttpError),
 }
 
 /// Runs a worker until `shutdown` completes.
@@ -110,11 +113,21 @@ pub async fn run_with_listener(
         })?;
     let tasks = TaskTable::new(identity.worker_id.clone(), memory.intake_paused());
     let reporter = MasterReporter::start(ClusterServiceClient::new(channel.clone()));
+    let registration = http::Registration::default();
+    let http_view = http::WorkerView {
+        memory: memory.clone(),
+        memory_limit,
+        watermarks,
+        tasks: tasks.clone(),
+        registration: registration.clone(),
+    };
+    let http = http::start(config.http, http_view).await?;
     let link = tokio::spawn(link::run_link(
         channel,
         identity,
         memory.clone(),
         tasks.clone(),
+        registration,
     ));
 
     let api = WorkerApi {
@@ -127,5 +140,8 @@ pub async fn run_with_listener(
         .await;
     link.abort();
     tasks.cancel_all().await;
+    if let Some(http) = http {
+        http.stop(Duration::from_secs(2)).await;
+    }
     result.map_err(WorkerError::from)
 }

@@ -74,7 +74,13 @@ pub fn master_channel(master: &str) -> Result<Channel, tonic::transport::Error> 
 }
 
 /// Registers, heartbeats, and re-registers after every loss of the master, forever.
-pub async fn run_link(channel: Channel, identity: Identity, memory: MemoryState, tasks: TaskTable) {
+pub async fn run_link(
+    channel: Channel,
+    identity: Identity,
+    memory: MemoryState,
+    tasks: TaskTable,
+    registered: crate::http::Registration,
+) {
     let mut backoff = RECONNECT_BACKOFF.0;
     let mut warned = false;
     loop {
@@ -101,9 +107,11 @@ pub async fn run_link(channel: Channel, identity: Identity, memory: MemoryState,
         backoff = RECONNECT_BACKOFF.0;
         warned = false;
         info!(worker = %identity.worker_id, "registered with the master");
+        registered.set(true);
 
         let cause =
             heartbeat_until_broken(&mut client, &identity, &registration, &memory, &tasks).await;
+        registered.set(false);
         warn!(%cause, "lost the master; stopping all tasks before registering again");
         tasks.cancel_all().await;
     }

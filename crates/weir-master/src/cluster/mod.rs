@@ -7,6 +7,7 @@
 
 mod checkpoints;
 mod jobs;
+mod observe;
 mod plan;
 mod splits;
 mod views;
