@@ -63,6 +63,7 @@ impl Weir {
             "WEIR_HEARTBEAT_INTERVAL_MS",
             "WEIR_CHECKPOINT_STORAGE",
             "WEIR_LOG_FORMAT",
+            "WEIR_HTTP_LISTEN",
         ] {
             command.env_remove(variable);
         }
@@ -143,6 +144,9 @@ impl Master {
             address.to_string(),
             "--data-dir".to_string(),
             dir.join("master-data").display().to_string(),
+            // Its own port: the default 5880 may be taken on this machine.
+            "--http-listen".to_string(),
+            SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()?)).to_string(),
         ];
         let log = dir.join("master.log");
         let child = spawn(weir, &args, &log, Stdio::null())?;
@@ -361,6 +365,8 @@ impl Pump {
 pub struct Worker {
     child: Option<Child>,
     id: String,
+    /// Where its HTTP server (`/metrics`) listens.
+    http_address: SocketAddr,
     pump: Option<Pump>,
 }
 
@@ -375,6 +381,7 @@ impl Worker {
         stdout: Stdout,
     ) -> anyhow::Result<Self> {
         let address = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()?));
+        let http_address = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()?));
         let args = vec![
             "worker".to_string(),
             "--master".to_string(),
@@ -385,6 +392,9 @@ impl Worker {
             id.to_string(),
             "--memory-limit".to_string(),
             memory_limit.to_string(),
+            // Its own port: several workers run side by side.
+            "--http-listen".to_string(),
+            http_address.to_string(),
         ];
         let log = master.dir().join(format!("worker-{id}.log"));
         let stdio = match stdout {
@@ -396,6 +406,7 @@ impl Worker {
         let mut worker = Worker {
             child: Some(child),
             id: id.to_string(),
+            http_address,
             pump,
         };
         let started = Instant::now();
@@ -417,6 +428,11 @@ impl Worker {
             }
             std::thread::sleep(POLL);
         }
+    }
+
+    /// `host:port` of its HTTP server (`/metrics`).
+    pub fn http_address(&self) -> SocketAddr {
+        self.http_address
     }
 
     pub fn id(&self) -> &str {

@@ -140,7 +140,8 @@ fn spawn_process(args: &[String], log_path: &Path, pipe_stdout: bool) -> Child {
         .env_remove("WEIR_MASTER_DATA_DIR")
         .env_remove("WEIR_HEARTBEAT_TIMEOUT_MS")
         .env_remove("WEIR_HEARTBEAT_INTERVAL_MS")
-        .env_remove("WEIR_LOG_FORMAT");
+        .env_remove("WEIR_LOG_FORMAT")
+        .env_remove("WEIR_HTTP_LISTEN");
     if std::env::var_os("RUST_LOG").is_none() {
         command.env("RUST_LOG", "info");
     }
@@ -177,6 +178,8 @@ pub struct Master {
     log_path: PathBuf,
     address: SocketAddr,
     url: String,
+    /// Where its HTTP server (console, /api/v1, /metrics) listens.
+    http_address: SocketAddr,
     options: MasterOptions,
 }
 
@@ -201,6 +204,7 @@ impl Master {
             dir,
             data_dir,
             address,
+            http_address: SocketAddr::from((Ipv4Addr::LOCALHOST, free_port())),
             options,
         };
         master.spawn();
@@ -218,6 +222,9 @@ impl Master {
             self.options.heartbeat_timeout_ms.to_string(),
             "--heartbeat-interval-ms".to_string(),
             self.options.heartbeat_interval_ms.to_string(),
+            // Its own port: tests run masters side by side, and the default 5880 is one port.
+            "--http-listen".to_string(),
+            self.http_address.to_string(),
         ];
         args.extend(self.options.extra_args.iter().cloned());
         self.child = Some(spawn_logged(&args, &self.log_path));
@@ -258,6 +265,11 @@ impl Master {
     /// `http://127.0.0.1:PORT`.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// `http://127.0.0.1:PORT` of its HTTP server (console, `/api/v1/`, `/metrics`).
+    pub fn http_url(&self) -> String {
+        format!("http://{}", self.http_address)
     }
 
     /// The directory of this test's files and logs.

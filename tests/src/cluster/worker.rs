@@ -81,6 +81,8 @@ pub struct Worker {
     child: Option<Child>,
     id: String,
     address: SocketAddr,
+    /// Where its HTTP server (/metrics, /healthz, /readyz) listens.
+    http_address: SocketAddr,
     log_path: PathBuf,
     stdout: Option<StdoutPump>,
 }
@@ -96,6 +98,7 @@ impl Worker {
     /// lists it ALIVE.
     pub fn start_with(master: &Master, id: &str, options: WorkerOptions) -> Self {
         let address = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
+        let http_address = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
         let log_path = master.dir().join(format!("worker-{id}.log"));
         let mut args = vec![
             "worker".to_string(),
@@ -107,6 +110,9 @@ impl Worker {
             id.to_string(),
             "--memory-limit".to_string(),
             options.memory_limit.clone(),
+            // Its own port: several workers run side by side, and the default 5881 is one port.
+            "--http-listen".to_string(),
+            http_address.to_string(),
         ];
         args.extend(options.extra_args.iter().cloned());
         let mut child = spawn_process(&args, &log_path, options.capture_stdout);
@@ -118,6 +124,7 @@ impl Worker {
             child: Some(child),
             id: id.to_string(),
             address,
+            http_address,
             log_path,
             stdout,
         };
@@ -153,6 +160,11 @@ impl Worker {
     /// The worker's own gRPC address.
     pub fn address(&self) -> SocketAddr {
         self.address
+    }
+
+    /// `http://127.0.0.1:PORT` of its HTTP server (`/metrics`, `/healthz`, `/readyz`).
+    pub fn http_url(&self) -> String {
+        format!("http://{}", self.http_address)
     }
 
     /// Its log file.
