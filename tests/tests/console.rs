@@ -43,7 +43,8 @@ fn assert_no_errors(browser: &Browser, master: &Master, page: &str) {
 #[test]
 fn the_console_shows_workers_memory_and_running_jobs_in_chromium() {
     let master = Master::start_default("console");
-    let _worker = Worker::start(&master, WORKER, "1GiB");
+    // A small limit, so the chart shows RSS and reservation against it legibly.
+    let _worker = Worker::start(&master, WORKER, "160MiB");
     let out = master.dir().join("out");
     let job_file = write_file(
         master.dir(),

@@ -30,6 +30,11 @@ function num(n, digits = 0) {
   return Number(n).toLocaleString("en-US", { maximumFractionDigits: digits });
 }
 
+// Axis labels: small scales keep a decimal so 0.5 does not read 1.
+function axisNumber(n) {
+  return num(n, n < 10 ? 1 : 0);
+}
+
 function age(ms) {
   if (!ms) return "never";
   const s = Math.max(0, (Date.now() - ms) / 1000);
@@ -206,8 +211,8 @@ function jobPage(detail) {
     <div class="grid">
       <div class="card"><h3>Throughput</h3>${chart([
         { name: "rows/s", color: "var(--rss)", points: rows.map((r) => [r[0], r[1]]) },
-      ], (n) => num(n), "rows per second")}</div>
-      <div class="card"><h3>Consumer lag</h3>${chart(lagSeries, (n) => num(n), "consumer lag")}</div>
+      ], axisNumber, "rows per second")}</div>
+      <div class="card"><h3>Consumer lag</h3>${chart(lagSeries, axisNumber, "consumer lag")}</div>
     </div>
     <h2>Splits</h2>
     <table><thead><tr><th>Split</th><th>Task</th><th class="num">Rows/s (of limit)</th><th class="num">Bytes/s (of limit)</th>
