@@ -7,6 +7,7 @@
 
 pub mod chromium;
 pub mod cluster;
+pub mod grafana;
 pub mod http;
 pub mod job_json;
 pub mod kafka;

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use weir_e2e::cluster::{Master, Worker, write_file};
+use weir_e2e::grafana::{dashboard_metrics, declared_names, sample_names};
 use weir_e2e::job_json::{text, u64_of};
 use weir_e2e::prometheus::{Prometheus, promtool_check_metrics};
 use weir_e2e::{http, kafka, stack};
@@ -356,85 +357,6 @@ sink {{
         ),
     );
     master.submit(&file)
-}
-
-/// The metric names a PromQL expression uses: `weir_…` identifiers.
-fn metric_names(expression: &str) -> BTreeSet<String> {
-    let mut names = BTreeSet::new();
-    let bytes = expression.as_bytes();
-    let mut at = 0;
-    while let Some(found) = expression[at..].find("weir_") {
-        let start = at + found;
-        let preceded =
-            start > 0 && (bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'_');
-        let end = expression[start..]
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .map_or(expression.len(), |length| start + length);
-        if !preceded {
-            names.insert(expression[start..end].to_string());
-        }
-        at = end;
-    }
-    names
-}
-
-fn collect_expressions(value: &Value, out: &mut Vec<String>) {
-    match value {
-        Value::Object(map) => {
-            for (key, value) in map {
-                if let ("expr", Value::String(expression)) = (key.as_str(), value) {
-                    out.push(expression.clone());
-                } else {
-                    collect_expressions(value, out);
-                }
-            }
-        }
-        Value::Array(items) => items.iter().for_each(|item| collect_expressions(item, out)),
-        _ => {}
-    }
-}
-
-/// Sample names in an exposition (`name{…} value` or `name value` lines).
-fn sample_names(exposition: &str) -> BTreeSet<String> {
-    exposition
-        .lines()
-        .filter(|line| !line.starts_with('#') && !line.is_empty())
-        .filter_map(|line| line.split(['{', ' ']).next())
-        .map(str::to_string)
-        .collect()
-}
-
-/// Families an exposition declares (`# TYPE` lines), under the names their samples carry.
-fn declared_names(exposition: &str) -> BTreeSet<String> {
-    let mut names = BTreeSet::new();
-    for line in exposition.lines() {
-        let mut words = line.split_whitespace();
-        if let (Some("#"), Some("TYPE"), Some(name), Some(kind)) =
-            (words.next(), words.next(), words.next(), words.next())
-        {
-            if kind == "histogram" {
-                for suffix in ["_bucket", "_sum", "_count"] {
-                    names.insert(format!("{name}{suffix}"));
-                }
-            } else {
-                names.insert(name.to_string());
-            }
-        }
-    }
-    names
-}
-
-/// Every metric name the PromQL of deploy/grafana/weir.json uses.
-fn dashboard_metrics() -> BTreeSet<String> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/grafana/weir.json");
-    let dashboard: Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).expect("deploy/grafana/weir.json"))
-            .expect("the dashboard is JSON");
-    let mut expressions = Vec::new();
-    collect_expressions(&dashboard, &mut expressions);
-    let used: BTreeSet<String> = expressions.iter().flat_map(|e| metric_names(e)).collect();
-    assert!(used.len() >= 15, "the dashboard uses only {used:?}");
-    used
 }
 
 /// Series only a Kafka source gives samples to (FakeSource has no prefetch and no log end);
