@@ -5,10 +5,14 @@
 //! missing the test fails and says how to start the stack: a silent skip would hide a run that
 //! tested nothing.
 
+pub mod chromium;
 pub mod cluster;
 pub mod exactly_once;
+pub mod grafana;
+pub mod http;
 pub mod job_json;
 pub mod kafka;
+pub mod prometheus;
 pub mod proxy;
 pub mod stack;
 

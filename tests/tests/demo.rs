@@ -300,6 +300,10 @@ sink {{
     let context = run.describe(&format!("weir {}", args.join(" ")));
     assert!(run.success, "{context}");
     assert!(run.stderr.contains("Finished"), "{context}");
+    assert!(
+        run.stderr.contains("web console: http://127.0.0.1:"),
+        "weir local prints its master's console URL\n{context}"
+    );
 
     let rows = committed_rows(&out, &context);
     let ids: BTreeSet<i64> = rows

@@ -70,6 +70,7 @@ impl Weir {
             "WEIR_TOKENS_FILE",
             "WEIR_TOKEN",
             "WEIR_TOKEN_FILE",
+            "WEIR_HTTP_LISTEN",
         ] {
             command.env_remove(variable);
         }
@@ -167,6 +168,9 @@ impl Master {
             address.to_string(),
             "--data-dir".to_string(),
             dir.join("master-data").display().to_string(),
+            // Its own port: the default 5880 may be taken on this machine.
+            "--http-listen".to_string(),
+            SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()?)).to_string(),
         ];
         if let Some(secure) = &secure {
             args.extend(secure.master_args());
@@ -401,6 +405,8 @@ impl Pump {
 pub struct Worker {
     child: Option<Child>,
     id: String,
+    /// Where its HTTP server (`/metrics`) listens.
+    http_address: SocketAddr,
     pump: Option<Pump>,
 }
 
@@ -415,6 +421,7 @@ impl Worker {
         stdout: Stdout,
     ) -> anyhow::Result<Self> {
         let address = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()?));
+        let http_address = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()?));
         let mut args = vec![
             "worker".to_string(),
             "--master".to_string(),
@@ -425,6 +432,9 @@ impl Worker {
             id.to_string(),
             "--memory-limit".to_string(),
             memory_limit.to_string(),
+            // Its own port: several workers run side by side.
+            "--http-listen".to_string(),
+            http_address.to_string(),
         ];
         if let Some(secure) = &master.secure {
             args.extend(secure.worker_args(weir, id)?);
@@ -439,6 +449,7 @@ impl Worker {
         let mut worker = Worker {
             child: Some(child),
             id: id.to_string(),
+            http_address,
             pump,
         };
         let started = Instant::now();
@@ -460,6 +471,11 @@ impl Worker {
             }
             std::thread::sleep(POLL);
         }
+    }
+
+    /// `host:port` of its HTTP server (`/metrics`).
+    pub fn http_address(&self) -> SocketAddr {
+        self.http_address
     }
 
     pub fn id(&self) -> &str {

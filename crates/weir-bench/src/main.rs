@@ -13,6 +13,7 @@ mod kafka;
 mod plot;
 mod report;
 mod scenarios;
+mod scrape;
 mod secure;
 mod util;
 

@@ -212,6 +212,19 @@ fn throughput(text: &mut String, report: &Value) {
         num(&target["value"]),
         met(target)
     );
+    // Older reports predate the scrape measurement.
+    let scrape = &report["targets"]["scrape_cpu_percent"];
+    if !scrape.is_null() {
+        let b = &report["pipelines"][1];
+        let _ = writeln!(
+            text,
+            "A scraper GETs the worker's `/metrics` every second through every pipeline. One scrape of the Kafka → HdfsFile worker ({} B of exposition) costs it {} ms of CPU (from a burst of 1000 scrapes, less its idle CPU): scraping every second is **{} %** of the worker's CPU over that run (target < 1 %: {}).\n",
+            num(&b["exposition_bytes"]),
+            num(&b["scrape_cpu_ms"]),
+            num(&scrape["value"]),
+            met(scrape)
+        );
+    }
 }
 
 fn rate(text: &mut String, report: &Value) {

@@ -207,5 +207,23 @@ mod tests {
         master.validate().expect("master.toml settings");
         let worker: WorkerConfig = toml::from_str(&read("worker.toml")).expect("worker.toml");
         worker.validate().expect("worker.toml settings");
+        assert_eq!(master.http.listen.to_string(), "127.0.0.1:5880");
+        assert_eq!(worker.http.listen.to_string(), "127.0.0.1:5881");
+    }
+
+    #[test]
+    fn http_listen_is_an_address_or_off() {
+        let off: WorkerConfig = toml::from_str("[http]\nlisten = \"off\"").expect("off");
+        assert_eq!(off.http.listen, weir_http::HttpListen::Off);
+        let defaulted: MasterConfig = toml::from_str("").expect("empty settings");
+        assert_eq!(defaulted.http.listen.to_string(), "127.0.0.1:5880");
+        let error = toml::from_str::<MasterConfig>("http.listen = \"localhost\"")
+            .expect_err("not an address")
+            .to_string();
+        assert!(error.contains("'localhost' is not an address"), "{error}");
+        let error = toml::from_str::<MasterConfig>("http.port = 1")
+            .expect_err("unknown key")
+            .to_string();
+        assert!(error.contains("unknown field `port`"), "{error}");
     }
 }

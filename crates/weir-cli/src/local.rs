@@ -78,6 +78,10 @@ async fn run_job(
         "job {job_id} submitted to the embedded master at {} (`weir job {job_id} --master {}` from another shell); Ctrl-C stops it with a final checkpoint",
         cluster.master_url, cluster.master_url
     );
+    eprintln!(
+        "web console: {} (metrics at {}metrics)",
+        cluster.console_url, cluster.console_url
+    );
     let mut progress = Progress::new(Duration::from_secs(2), false);
     let end = follow(&mut client, &job_id, &mut progress, interrupts, |_| false).await?;
     let last = match end {
@@ -124,6 +128,8 @@ impl Interrupts {
 /// A master and one worker running as tasks of this process, on ephemeral loopback ports.
 pub struct LocalCluster {
     pub master_url: String,
+    /// The embedded master's web console (and `/metrics`, `/api/v1/`).
+    pub console_url: String,
     channel: Channel,
     master: JoinHandle<Result<(), MasterError>>,
     worker: JoinHandle<Result<(), WorkerError>>,
@@ -160,15 +166,26 @@ impl LocalCluster {
             .await
             .context("cannot bind a loopback port for the embedded worker")?;
 
+        // The master's console and metrics on a free port (the default 5880 may be taken by
+        // a cluster on this machine); the embedded worker's own metrics are off.
+        let console_address = std::net::TcpListener::bind(loopback)
+            .and_then(|probe| probe.local_addr())
+            .context("cannot find a free loopback port for the embedded master's HTTP server")?;
         let master_config = MasterConfig {
             listen: master_address,
             data_dir,
+            http: weir_http::HttpSettings {
+                listen: weir_http::HttpListen::On(console_address),
+            },
             ..MasterConfig::default()
         };
         let worker_config = WorkerConfig {
             master: master_url.clone(),
             id: Some("local".into()),
             memory_limit,
+            http: weir_http::HttpSettings {
+                listen: weir_http::HttpListen::Off,
+            },
             ..WorkerConfig::default()
         };
         // A bad `--memory-limit` is reported here rather than as a worker task failure.
@@ -195,6 +212,7 @@ impl LocalCluster {
             .connect_lazy();
         let mut cluster = Self {
             master_url,
+            console_url: format!("http://{console_address}/"),
             channel,
             master,
             worker,

@@ -48,6 +48,10 @@ pub struct MasterArgs {
     checkpoint_retained: Option<usize>,
     #[command(flatten)]
     security: crate::security::MasterSecurityArgs,
+    /// Address of the HTTP server (console, /api/v1, /metrics, /healthz, /readyz), or `off`
+    /// [default: 127.0.0.1:5880].
+    #[arg(long, env = "WEIR_HTTP_LISTEN")]
+    http_listen: Option<weir_http::HttpListen>,
 }
 
 #[derive(Args)]
@@ -85,6 +89,10 @@ pub struct WorkerArgs {
     memory_sample_interval_ms: Option<Duration>,
     #[command(flatten)]
     security: crate::security::WorkerSecurityArgs,
+    /// Address of the HTTP server (/metrics, /healthz, /readyz), or `off`
+    /// [default: 127.0.0.1:5881].
+    #[arg(long, env = "WEIR_HTTP_LISTEN")]
+    http_listen: Option<weir_http::HttpListen>,
 }
 
 fn load_toml<T: DeserializeOwned + Default>(path: Option<&Path>) -> anyhow::Result<T> {
@@ -154,6 +162,9 @@ pub async fn run_master(args: MasterArgs) -> anyhow::Result<ExitCode> {
     if let Some(retained) = args.checkpoint_retained {
         config.checkpoint_retained = retained;
     }
+    if let Some(listen) = args.http_listen {
+        config.http.listen = listen;
+    }
     args.security.apply(&mut config);
     weir_master::run(config, signals.shutdown()).await?;
     Ok(ExitCode::SUCCESS)
@@ -188,6 +199,9 @@ pub async fn run_worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     }
     if let Some(interval) = args.memory_sample_interval_ms {
         config.memory_sample_interval = interval;
+    }
+    if let Some(listen) = args.http_listen {
+        config.http.listen = listen;
     }
     args.security.apply(&mut config);
     weir_worker::run(config, signals.shutdown()).await?;

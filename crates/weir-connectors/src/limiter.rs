@@ -43,6 +43,10 @@ struct Shared {
     /// waiters woken at the same instant race for each token and one split can take most of
     /// the subtask's share for seconds at a time.
     turn: tokio::sync::Mutex<()>,
+    /// Nanoseconds readers slept waiting for the budget (`weir_task_read_limit_wait_seconds`).
+    /// Only the reader holding the turn sleeps, so this is the time the subtask's reading was
+    /// held back, not a sum over its waiting readers.
+    waited_nanos: std::sync::atomic::AtomicU64,
 }
 
 impl Shared {
@@ -110,6 +114,17 @@ impl ReadLimiter {
         shared.rerated.notify_waiters();
     }
 
+    /// How long readers have waited for the budget, in total, since the limiter was made.
+    pub fn waited(&self) -> Duration {
+        self.shared.as_ref().map_or(Duration::ZERO, |shared| {
+            Duration::from_nanos(
+                shared
+                    .waited_nanos
+                    .load(std::sync::atomic::Ordering::Relaxed),
+            )
+        })
+    }
+
     /// Whether this limiter never waits now.
     pub fn is_unlimited(&self) -> bool {
         self.shared.as_ref().is_none_or(|shared| {
@@ -154,6 +169,12 @@ impl ReadLimiter {
                 () = tokio::time::sleep_until(now + wait.min(MAX_SLEEP)) => {}
                 () = &mut rerated => {}
             }
+            // Measured only on this slow path: an acquire that does not wait reads no clock
+            // beyond the one above.
+            let slept = u64::try_from(now.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            shared
+                .waited_nanos
+                .fetch_add(slept, std::sync::atomic::Ordering::Relaxed);
         }
     }
 }
@@ -173,6 +194,12 @@ mod tests {
         }
         // Burst of 1 token, then 20 more at 10/s.
         assert_eq!(start.elapsed(), Duration::from_secs(2));
+        assert_eq!(
+            limiter.waited(),
+            Duration::from_secs(2),
+            "all of it waiting"
+        );
+        assert_eq!(ReadLimiter::unlimited().waited(), Duration::ZERO);
     }
 
     #[tokio::test(start_paused = true)]

@@ -65,6 +65,26 @@ pub struct MasterConfig {
     /// the port can then submit jobs and register workers: for a network you trust completely.
     #[serde(default)]
     pub insecure: bool,
+    /// The HTTP server: `http.listen` is its address or `off` (default `127.0.0.1:5880`). It
+    /// serves the web console at `/`, its JSON API under `/api/v1/`, `/metrics` (Prometheus),
+    /// `/healthz` and `/readyz`; see docs/observability.md.
+    #[serde(default = "default_http")]
+    #[schemars(with = "HttpSchema")]
+    pub http: weir_http::HttpSettings,
+}
+
+/// The documented shape of the `[http]` table.
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+struct HttpSchema {
+    /// `host:port`, or `off`.
+    listen: String,
+}
+
+pub fn default_http() -> weir_http::HttpSettings {
+    weir_http::HttpSettings {
+        listen: weir_http::HttpListen::On(SocketAddr::from(([127, 0, 0, 1], 5880))),
+    }
 }
 
 pub fn default_checkpoint_retained() -> usize {
@@ -113,6 +133,7 @@ impl Default for MasterConfig {
             tls: weir_auth::TlsConfig::default(),
             auth: weir_auth::AuthConfig::default(),
             insecure: false,
+            http: default_http(),
         }
     }
 }

@@ -139,6 +139,7 @@ impl Master {
             return CheckpointOutcome::Failed { reason };
         }
         reached(FaultPoint::StoreWritten);
+        crate::http::metrics::checkpoint_completed(started.elapsed());
         if round.stop {
             reached(FaultPoint::StopRecorded);
         }

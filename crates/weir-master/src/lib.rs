@@ -12,6 +12,7 @@ mod coordinator;
 #[cfg(test)]
 mod coordinator_tests;
 pub mod fault;
+mod http;
 pub mod job_state;
 mod kafka;
 mod persist;
@@ -71,6 +72,8 @@ pub enum MasterError {
     NotTheMastersCertificate { found: weir_auth::PeerIdentity },
     #[error("TLS configuration: {0}")]
     Tls(tonic::transport::Error),
+    #[error(transparent)]
+    Http(#[from] weir_http::HttpError),
 }
 
 /// Runs a master until `shutdown` completes.
@@ -163,6 +166,13 @@ pub async fn run_with_listener(
     master.start_split_listers();
     master.spawn(Arc::clone(&master).run_scheduler(SCHEDULER_TICK));
     master.spawn(Arc::clone(&master).run_checkpoints(storage));
+    let http = match http::start(config.http, Arc::clone(&master)).await {
+        Ok(http) => http,
+        Err(error) => {
+            master.shutdown_token().cancel();
+            return Err(error.into());
+        }
+    };
     let stopping = master.shutdown_token();
     let serve = server
         .layer(guard)
@@ -190,6 +200,9 @@ pub async fn run_with_listener(
     };
     if !master.stopped(SHUTDOWN_WAIT).await {
         warn!(wait = ?SHUTDOWN_WAIT, "background tasks still running at shutdown; stopping without them");
+    }
+    if let Some(http) = http {
+        http.stop(Duration::from_secs(2)).await;
     }
     match &result {
         Ok(()) => info!("master stopped"),

@@ -233,8 +233,10 @@ impl JobStore for RedbStore {
             id: record.id.clone(),
             source,
         })?;
+        let started = std::time::Instant::now();
         let db = self.database()?;
         let result = self.write(&db, record, &bytes);
+        crate::http::metrics::store_written(started.elapsed());
         if result.is_err() {
             self.discard(&db);
         }

@@ -65,6 +65,26 @@ pub struct WorkerConfig {
     /// deploy tasks and commit files on this worker: for a network you trust completely.
     #[serde(default)]
     pub insecure: bool,
+    /// The HTTP server: `http.listen` is its address or `off` (default `127.0.0.1:5881`). It
+    /// serves `/metrics` (Prometheus), `/healthz` and `/readyz` (ready while registered with a
+    /// master); see docs/observability.md.
+    #[serde(default = "default_http")]
+    #[schemars(with = "HttpSchema")]
+    pub http: weir_http::HttpSettings,
+}
+
+/// The documented shape of the `[http]` table.
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+struct HttpSchema {
+    /// `host:port`, or `off`.
+    listen: String,
+}
+
+pub fn default_http() -> weir_http::HttpSettings {
+    weir_http::HttpSettings {
+        listen: weir_http::HttpListen::On(SocketAddr::from(([127, 0, 0, 1], 5881))),
+    }
 }
 
 pub fn default_master() -> String {
@@ -105,6 +125,7 @@ impl Default for WorkerConfig {
             memory_sample_interval: default_memory_sample_interval(),
             tls: weir_auth::TlsConfig::default(),
             insecure: false,
+            http: default_http(),
         }
     }
 }

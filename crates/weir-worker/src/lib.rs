@@ -4,6 +4,7 @@
 
 mod checkpoints;
 pub mod config;
+mod http;
 mod link;
 pub mod memory;
 mod service;
@@ -61,6 +62,8 @@ pub enum WorkerError {
     TlsMismatch(String),
     #[error("TLS configuration: {0}")]
     Tls(tonic::transport::Error),
+    #[error(transparent)]
+    Http(#[from] weir_http::HttpError),
 }
 
 /// Runs a worker until `shutdown` completes.
@@ -161,6 +164,15 @@ pub async fn run_with_listener(
         &tracker,
         stopping.clone(),
     );
+    let registration = http::Registration::default();
+    let http_view = http::WorkerView {
+        memory: memory.clone(),
+        memory_limit,
+        watermarks,
+        tasks: tasks.clone(),
+        registration: registration.clone(),
+    };
+    let http = http::start(config.http, http_view).await?;
     let leave = CancellationToken::new();
     let link = tracker.spawn(link::run_link(
         Link {
@@ -169,6 +181,7 @@ pub async fn run_with_listener(
             memory: memory.clone(),
             tasks: tasks.clone(),
             session: session.clone(),
+            registered: registration,
         },
         leave.clone(),
     ));
@@ -231,6 +244,9 @@ pub async fn run_with_listener(
                 })
         }
     };
+    if let Some(http) = http {
+        http.stop(Duration::from_secs(2)).await;
+    }
     match &result {
         Ok(()) => info!("worker stopped"),
         Err(error) => warn!(%error, "worker stopped with an error"),

@@ -139,6 +139,8 @@ pub struct Link {
     pub memory: MemoryState,
     pub tasks: TaskTable,
     pub session: CurrentSession,
+    /// Whether the worker is registered now (`/readyz`).
+    pub registered: crate::http::Registration,
 }
 
 /// How a registration ended.
@@ -200,6 +202,7 @@ pub async fn run_link(link: Link, stop: CancellationToken) {
         backoff = RECONNECT_BACKOFF.0;
         warned = false;
         link.session.set(registration.session_id.clone());
+        link.registered.set(true);
         info!(worker = %identity.worker_id, session = %registration.session_id, "registered with the master");
 
         let beats = Heartbeats {
@@ -207,7 +210,9 @@ pub async fn run_link(link: Link, stop: CancellationToken) {
             registered_at,
             link: &link,
         };
-        match beats.until_session_ends(&mut client, &stop).await {
+        let ended = beats.until_session_ends(&mut client, &stop).await;
+        link.registered.set(false);
+        match ended {
             SessionEnd::Stopping => return,
             SessionEnd::Lost(cause) => {
                 let started = Instant::now();

@@ -26,11 +26,21 @@ pub trait StatusSink: Send + Sync + 'static {
 
 struct Slot {
     handle: TaskHandle,
+    /// Job id, subtask index and attempt: the labels of its metrics.
+    identity: TaskIdentity,
     reserved: u64,
     /// The worker session the task was deployed under; its reports name it.
     session_id: String,
     /// Fires when the task has ended.
     ended: watch::Receiver<bool>,
+}
+
+/// Which job, subtask and attempt a task runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskIdentity {
+    pub job_id: String,
+    pub subtask_index: u32,
+    pub attempt: u32,
 }
 
 /// The running tasks of this worker.
@@ -157,6 +167,11 @@ impl TaskTable {
                 task_id.clone(),
                 Slot {
                     handle: running.handle(),
+                    identity: TaskIdentity {
+                        job_id: request.job_id.clone(),
+                        subtask_index: request.subtask_index,
+                        attempt: request.attempt,
+                    },
                     reserved: request.reserved_bytes,
                     session_id,
                     ended,
@@ -267,6 +282,15 @@ impl TaskTable {
     /// Sum of the reservations of the deployed tasks.
     pub fn reserved(&self) -> u64 {
         self.slots().values().map(|slot| slot.reserved).sum()
+    }
+
+    /// Every task's identity and counters now, for `/metrics` (the same snapshots heartbeats
+    /// carry).
+    pub fn snapshots(&self) -> Vec<(TaskIdentity, task::TaskMetricsSnapshot)> {
+        self.slots()
+            .values()
+            .map(|slot| (slot.identity.clone(), slot.handle.metrics()))
+            .collect()
     }
 
     /// Metrics of every task, for a heartbeat.

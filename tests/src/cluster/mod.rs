@@ -62,7 +62,7 @@ pub fn weir<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
 }
 
 /// Variables of the test's own environment that would change what a `weir` process does.
-const WEIR_VARIABLES: [&str; 22] = [
+const WEIR_VARIABLES: [&str; 23] = [
     "WEIR_MASTER",
     "WEIR_MASTER_CONFIG",
     "WEIR_WORKER_CONFIG",
@@ -85,6 +85,7 @@ const WEIR_VARIABLES: [&str; 22] = [
     "WEIR_TOKEN_FILE",
     "WEIR_CHECKPOINT_STORAGE",
     "WEIR_CHECKPOINT_RETAINED",
+    "WEIR_HTTP_LISTEN",
 ];
 
 /// Runs `weir ARGS` with `WEIR_TOKEN=token` when given (no master implied).
@@ -271,6 +272,8 @@ pub struct Master {
     log_path: PathBuf,
     address: SocketAddr,
     url: String,
+    /// Where its HTTP server (console, /api/v1, /metrics) listens.
+    http_address: SocketAddr,
     options: MasterOptions,
     secured: Option<Secured>,
 }
@@ -303,6 +306,7 @@ impl Master {
             dir,
             data_dir,
             address,
+            http_address: SocketAddr::from((Ipv4Addr::LOCALHOST, free_port())),
             options,
             secured,
         };
@@ -321,6 +325,9 @@ impl Master {
             self.options.heartbeat_timeout_ms.to_string(),
             "--heartbeat-interval-ms".to_string(),
             self.options.heartbeat_interval_ms.to_string(),
+            // Its own port: tests run masters side by side, and the default 5880 is one port.
+            "--http-listen".to_string(),
+            self.http_address.to_string(),
         ];
         if let Some(secured) = &self.secured {
             args.extend(secured.master_args());
@@ -426,6 +433,11 @@ impl Master {
     /// The certificates and tokens of a secured master ([`MasterOptions::secured`]).
     pub fn secured(&self) -> Option<&Secured> {
         self.secured.as_ref()
+    }
+
+    /// `http://127.0.0.1:PORT` of its HTTP server (console, `/api/v1/`, `/metrics`).
+    pub fn http_url(&self) -> String {
+        format!("http://{}", self.http_address)
     }
 
     /// The directory of this test's files and logs.

@@ -88,6 +88,8 @@ pub struct Worker {
     child: Option<Child>,
     id: String,
     address: SocketAddr,
+    /// Where its HTTP server (/metrics, /healthz, /readyz) listens.
+    http_address: SocketAddr,
     log_path: PathBuf,
     stdout: Option<StdoutPump>,
 }
@@ -132,6 +134,7 @@ impl Worker {
     /// `options.certificate`, or a certificate issued for `id`, and trusts the cluster CA.
     pub fn spawn(master: &Master, id: &str, options: WorkerOptions) -> Self {
         let address = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
+        let http_address = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
         let log_path = master.dir().join(format!("worker-{id}.log"));
         let mut args = vec![
             "worker".to_string(),
@@ -146,6 +149,9 @@ impl Worker {
             id.to_string(),
             "--memory-limit".to_string(),
             options.memory_limit.clone(),
+            // Its own port: several workers run side by side, and the default 5881 is one port.
+            "--http-listen".to_string(),
+            http_address.to_string(),
         ];
         if let Some(secured) = master.secured() {
             let (cert, key) = options
@@ -164,6 +170,7 @@ impl Worker {
             child: Some(child),
             id: id.to_string(),
             address,
+            http_address,
             log_path,
             stdout,
         }
@@ -177,6 +184,11 @@ impl Worker {
     /// The worker's own gRPC address.
     pub fn address(&self) -> SocketAddr {
         self.address
+    }
+
+    /// `http://127.0.0.1:PORT` of its HTTP server (`/metrics`, `/healthz`, `/readyz`).
+    pub fn http_url(&self) -> String {
+        format!("http://{}", self.http_address)
     }
 
     /// Its log file.

@@ -102,6 +102,7 @@ pub fn run(ctx: &Ctx, shared: &mut Shared) -> anyhow::Result<Report> {
     hdfs.delete(parent(&hdfs_path));
     let b = b?;
     let b_mib_s = b["mib_per_second"].as_f64().unwrap_or_default();
+    let scrape_percent = b["scrape_cpu_percent"].as_f64().unwrap_or(f64::MAX);
     pipelines.push(b);
 
     let local_dir = ctx.dir("throughput-local-out")?;
@@ -160,6 +161,7 @@ pub fn run(ctx: &Ctx, shared: &mut Shared) -> anyhow::Result<Report> {
         "ratio_hdfs_to_raw": round(ratio, 3),
         "targets": {
             "ratio_hdfs_to_raw": target("≥ 0.8 of the raw-consumption ceiling", round(ratio, 3), ratio >= 0.8),
+            "scrape_cpu_percent": target("scraping /metrics every second < 1 % of the worker's CPU (Kafka → HdfsFile)", round(scrape_percent, 3), scrape_percent < 1.0),
         },
     });
     shared.kib_topic = Some(topic);
@@ -192,6 +194,8 @@ fn pipeline(
     job.parallelism = ctx.common.parallelism;
     job.streaming = !batch;
     progress(NAME, format!("{label}: {records} records"));
+    // Prometheus scrapes the worker every second through the whole run, as in production.
+    let scraper = crate::scrape::Scraper::start(cluster.worker.http_address());
     let cpu_before = cluster.worker.cpu_seconds().unwrap_or_default();
     let started = Instant::now();
     let job_id = cluster
@@ -244,11 +248,26 @@ fn pipeline(
             bail!("{label}: not done after {PIPELINE_TIMEOUT:?}: {last_job}");
         }
     }
+    // What one scrape costs the worker, measured while the streaming job still holds its
+    // series (a finished batch job has none left); left out of the pipeline's own figures.
+    let scrape_cost = if batch {
+        None
+    } else {
+        Some(crate::scrape::cost_of_a_scrape(&cluster.worker)?)
+    };
     if !batch {
         cluster.master.stop_job(&job_id)?;
     }
-    let seconds = started.elapsed().as_secs_f64();
-    let cpu = cluster.worker.cpu_seconds().unwrap_or_default() - cpu_before;
+    let (scrapes, exposition_bytes) = scraper.stop();
+    let (spent_cpu, spent_seconds) = scrape_cost
+        .as_ref()
+        .map_or((0.0, 0.0), |cost| (cost.spent_cpu, cost.spent_seconds));
+    let seconds = started.elapsed().as_secs_f64() - spent_seconds;
+    let cpu = cluster.worker.cpu_seconds().unwrap_or_default() - cpu_before - spent_cpu;
+    // One scrape a second over the run, against the worker's CPU for the run.
+    let scrape_share = scrape_cost
+        .as_ref()
+        .map(|cost| cost.cpu_seconds * seconds / cpu.max(f64::EPSILON));
     let hwm = cluster.worker.hwm().unwrap_or_default();
     let final_job = cluster.master.job(&job_id).unwrap_or(last_job);
     let written = u64_of(&final_job, "rows_written");
@@ -259,11 +278,15 @@ fn pipeline(
     progress(
         NAME,
         format!(
-            "{label}: {written} rows in {seconds:.1} s: {:.0} rows/s, {mib_s:.1} MiB/s; worker {cpu:.1} CPU s, peak RSS {:.0} MiB; {} files, {} committed",
+            "{label}: {written} rows in {seconds:.1} s: {:.0} rows/s, {mib_s:.1} MiB/s; worker {cpu:.1} CPU s, peak RSS {:.0} MiB; {} files, {} committed; {scrapes} scrapes of {exposition_bytes} B, one costs {:.3} ms CPU ({:.3} % of the worker's)",
             written as f64 / seconds,
             mib(peak_rss.max(hwm)),
             committed.files,
             util::human_bytes(committed.bytes),
+            scrape_cost
+                .as_ref()
+                .map_or(0.0, |cost| cost.cpu_seconds * 1000.0),
+            scrape_share.unwrap_or_default() * 100.0,
         ),
     );
     Ok(json!({
@@ -280,5 +303,9 @@ fn pipeline(
         "peak_rss_mib": round(mib(peak_rss.max(hwm)), 1),
         "files_committed": committed.files,
         "bytes_committed": committed.bytes,
+        "scrapes": scrapes,
+        "exposition_bytes": exposition_bytes,
+        "scrape_cpu_ms": scrape_cost.as_ref().map(|cost| round(cost.cpu_seconds * 1000.0, 3)),
+        "scrape_cpu_percent": scrape_share.map(|share| round(share * 100.0, 3)),
     }))
 }

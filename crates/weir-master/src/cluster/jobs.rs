@@ -161,9 +161,15 @@ impl Cluster {
                     }
                     let reason = format!("placed {} subtask(s)", deployments.len());
                     self.transition(&job_id, JobEvent::Placed, reason);
+                    crate::http::metrics::admission_placed();
                 }
                 Err(no_fit) => {
                     let state = job.record.state;
+                    let rejected = state == JobState::Submitted && job.plan.reject_when_full;
+                    // A job still waiting for the same reason is the same decision again.
+                    if job.record.reason != no_fit.0 {
+                        crate::http::metrics::admission_refused(rejected, &no_fit);
+                    }
                     if state == JobState::Submitted && job.plan.reject_when_full {
                         self.transition(&job_id, JobEvent::Rejected, no_fit.0);
                     } else {

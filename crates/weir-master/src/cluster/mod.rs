@@ -10,6 +10,7 @@
 mod checkpoints;
 mod identity;
 mod jobs;
+mod observe;
 mod persist;
 mod plan;
 mod splits;

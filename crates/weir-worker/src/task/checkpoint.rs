@@ -139,10 +139,10 @@ pub(super) async fn take(
     states: &[Arc<SplitState>],
     checkpoint_id: u64,
 ) -> Result<CheckpointAck, String> {
-    let pending_files = sink
-        .prepare_commit(checkpoint_id)
-        .await
-        .map_err(|error| error.to_string())?;
+    let started = std::time::Instant::now();
+    let prepared = sink.prepare_commit(checkpoint_id).await;
+    crate::http::metrics::checkpoint_prepared(started.elapsed());
+    let pending_files = prepared.map_err(|error| error.to_string())?;
     let offsets = states
         .iter()
         .filter_map(|state| Some((state.split()?.clone(), state.position()?)))
@@ -161,9 +161,10 @@ pub(super) async fn publish(
     pending_files: Vec<PendingFile>,
     offsets: &[(SplitId, i64)],
 ) -> Result<(), String> {
-    sink.commit(pending_files)
-        .await
-        .map_err(|error| error.to_string())?;
+    let started = std::time::Instant::now();
+    let committed = sink.commit(pending_files).await;
+    crate::http::metrics::checkpoint_committed(started.elapsed());
+    committed.map_err(|error| error.to_string())?;
     for (split, offset) in offsets {
         if let Some(state) = states.iter().find(|state| state.split() == Some(split)) {
             state.set_committed_position(*offset);

@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use weir_connectors::{SinkBufferStats, SourceStatus, SplitState};
+use weir_connectors::{ReadLimiter, SinkBufferStats, SourceStatus, SplitState};
 use weir_core::queue::QueueStats;
 
 /// Counters of one subtask. Reads and queue levels come from its queues' own statistics, so
@@ -11,6 +11,12 @@ use weir_core::queue::QueueStats;
 #[derive(Debug)]
 pub(crate) struct TaskMetrics {
     rows_written: AtomicU64,
+    /// In-memory size of the rows the sink writer accepted (the unit of `bytes_read`).
+    bytes_written: AtomicU64,
+    /// What committed checkpoints published; see [`Committed`].
+    committed: Mutex<Committed>,
+    /// The subtask's read limiter, for the time it held reading back.
+    read_limit: ReadLimiter,
     input_ended: std::sync::atomic::AtomicBool,
     /// One entry per split, in the order the splits were started; grows when splits are
     /// added.
@@ -19,6 +25,22 @@ pub(crate) struct TaskMetrics {
     /// The sink writer's write buffers.
     sink: Arc<SinkBufferStats>,
 }
+
+/// Rows and bytes written as of each checkpoint barrier not yet committed, and what the
+/// committed ones published. A barrier's figures become committed with its commit; at most a
+/// few barriers wait for their commit (the master runs one checkpoint at a time per job).
+#[derive(Debug, Default)]
+struct Committed {
+    /// `(checkpoint id, rows written, bytes written)` at each barrier taken, oldest first.
+    barriers: Vec<(u64, u64, u64)>,
+    rows: u64,
+    bytes: u64,
+    files: u64,
+}
+
+/// Barriers remembered at most; a longer backlog means commits stopped coming, and the oldest
+/// figures are dropped (a later commit covers them).
+const BARRIERS_KEPT: usize = 8;
 
 #[derive(Debug)]
 struct SplitEntry {
@@ -43,6 +65,8 @@ pub struct SplitMetricsSnapshot {
     pub queue_peak_bytes: u64,
     /// The queue's byte bound (`queue.max_bytes`).
     pub queue_max_bytes: u64,
+    /// The queue's row bound (`queue.size`).
+    pub queue_max_rows: u64,
     /// Bytes prefetched by the client library ahead of the queue (Kafka: librdkafka's
     /// partition fetch queue, bounded by `prefetch.max_bytes` + one fetch; refreshed every
     /// 5 s); `None` for sources without a prefetch.
@@ -66,6 +90,17 @@ pub struct TaskMetricsSnapshot {
     pub bytes_read: u64,
     /// Rows the sink writer accepted.
     pub rows_written: u64,
+    /// In-memory size of those rows (the unit of `bytes_read`).
+    pub bytes_written: u64,
+    /// Rows in the files of committed checkpoints: the rows written before the barrier of the
+    /// last checkpoint this attempt committed.
+    pub rows_committed: u64,
+    /// In-memory size of those rows.
+    pub bytes_committed: u64,
+    /// Files published by this attempt's commits (re-commits after a restore included).
+    pub files_committed: u64,
+    /// Time the read limiter held this subtask's reading back.
+    pub read_limit_wait: std::time::Duration,
     /// A bounded subtask read all its input and waits for its final checkpoint.
     pub input_ended: bool,
     /// Rows in the queues now.
@@ -91,9 +126,16 @@ pub struct TaskMetricsSnapshot {
 }
 
 impl TaskMetrics {
-    pub(crate) fn new(status: Arc<SourceStatus>, sink: Arc<SinkBufferStats>) -> Self {
+    pub(crate) fn new(
+        status: Arc<SourceStatus>,
+        sink: Arc<SinkBufferStats>,
+        read_limit: ReadLimiter,
+    ) -> Self {
         TaskMetrics {
             rows_written: AtomicU64::new(0),
+            bytes_written: AtomicU64::new(0),
+            committed: Mutex::default(),
+            read_limit,
             input_ended: std::sync::atomic::AtomicBool::new(false),
             splits: Mutex::default(),
             status,
@@ -113,8 +155,43 @@ impl TaskMetrics {
         self.input_ended.store(true, Ordering::Release);
     }
 
-    pub(crate) fn add_written(&self, rows: u64) {
+    pub(crate) fn add_written(&self, rows: u64, bytes: u64) {
         self.rows_written.fetch_add(rows, Ordering::Relaxed);
+        self.bytes_written.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// Barrier `checkpoint_id` was taken: the rows written so far are in its files.
+    pub(crate) fn barrier_taken(&self, checkpoint_id: u64) {
+        let rows = self.rows_written.load(Ordering::Relaxed);
+        let bytes = self.bytes_written.load(Ordering::Relaxed);
+        let mut committed = self
+            .committed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if committed.barriers.len() >= BARRIERS_KEPT {
+            committed.barriers.remove(0);
+        }
+        committed.barriers.push((checkpoint_id, rows, bytes));
+    }
+
+    /// Checkpoint `checkpoint_id` was committed, publishing `files` files.
+    pub(crate) fn checkpoint_committed(&self, checkpoint_id: u64, files: usize) {
+        let mut committed = self
+            .committed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        committed.files += files as u64;
+        let covered = committed
+            .barriers
+            .iter()
+            .filter(|(id, _, _)| *id <= checkpoint_id)
+            .map(|&(_, rows, bytes)| (rows, bytes))
+            .max();
+        if let Some((rows, bytes)) = covered {
+            committed.rows = committed.rows.max(rows);
+            committed.bytes = committed.bytes.max(bytes);
+        }
+        committed.barriers.retain(|(id, _, _)| *id > checkpoint_id);
     }
 
     pub(crate) fn snapshot(&self) -> TaskMetricsSnapshot {
@@ -123,8 +200,20 @@ impl TaskMetrics {
             let entries = self.splits.lock().unwrap_or_else(PoisonError::into_inner);
             entries.iter().map(SplitEntry::snapshot).collect()
         };
+        let (rows_committed, bytes_committed, files_committed) = {
+            let committed = self
+                .committed
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            (committed.rows, committed.bytes, committed.files)
+        };
         let mut snapshot = TaskMetricsSnapshot {
             rows_written: self.rows_written.load(Ordering::Relaxed),
+            bytes_written: self.bytes_written.load(Ordering::Relaxed),
+            rows_committed,
+            bytes_committed,
+            files_committed,
+            read_limit_wait: self.read_limit.waited(),
             input_ended: self.input_ended.load(Ordering::Acquire),
             last_error: self.status.last_error(),
             sink_buffer_bytes: self.sink.bytes(),
@@ -156,6 +245,7 @@ impl SplitEntry {
             queue_bytes: queue.bytes,
             queue_peak_bytes: queue.peak_bytes,
             queue_max_bytes: queue.max_bytes,
+            queue_max_rows: queue.max_rows,
             prefetch_bytes: self.state.prefetch_bytes(),
             position: self.state.position(),
             high_watermark: self.state.high_watermark(),
@@ -171,7 +261,7 @@ mod tests {
     #[test]
     fn the_sink_buffer_level_is_read_live() {
         let sink = Arc::new(SinkBufferStats::new(64 * 1024));
-        let metrics = TaskMetrics::new(Arc::default(), Arc::clone(&sink));
+        let metrics = TaskMetrics::new(Arc::default(), Arc::clone(&sink), ReadLimiter::default());
         let snapshot = metrics.snapshot();
         assert_eq!(
             (snapshot.sink_buffer_bytes, snapshot.sink_buffer_max_bytes),
@@ -182,5 +272,33 @@ mod tests {
         assert_eq!(metrics.snapshot().sink_buffer_bytes, 1300);
         sink.set(0);
         assert_eq!(metrics.snapshot().sink_buffer_bytes, 0);
+    }
+
+    #[test]
+    fn committed_rows_are_the_rows_written_before_the_committed_barrier() {
+        let metrics = TaskMetrics::new(Arc::default(), Arc::default(), ReadLimiter::default());
+        metrics.add_written(10, 1000);
+        metrics.barrier_taken(1);
+        metrics.add_written(5, 500);
+        metrics.barrier_taken(2);
+        metrics.add_written(1, 100);
+        let snapshot = metrics.snapshot();
+        assert_eq!((snapshot.rows_written, snapshot.bytes_written), (16, 1600));
+        assert_eq!(snapshot.rows_committed, 0, "nothing committed yet");
+        metrics.checkpoint_committed(1, 2);
+        let snapshot = metrics.snapshot();
+        assert_eq!(
+            (
+                snapshot.rows_committed,
+                snapshot.bytes_committed,
+                snapshot.files_committed
+            ),
+            (10, 1000, 2)
+        );
+        // A late commit of an older checkpoint changes nothing; the newer one covers both.
+        metrics.checkpoint_committed(2, 1);
+        metrics.checkpoint_committed(1, 0);
+        let snapshot = metrics.snapshot();
+        assert_eq!((snapshot.rows_committed, snapshot.files_committed), (15, 3));
     }
 }

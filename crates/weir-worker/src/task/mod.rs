@@ -410,7 +410,11 @@ fn assemble(
         unbounded,
     } = opened;
     let (commands_tx, commands) = mpsc::channel(COMMAND_BACKLOG);
-    let metrics = Arc::new(TaskMetrics::new(status, sink.buffer_stats()));
+    let metrics = Arc::new(TaskMetrics::new(
+        status,
+        sink.buffer_stats(),
+        reader_ctx.read_limit.clone(),
+    ));
     let discard_all = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let control = Control {
         discard_all: Arc::clone(&discard_all),

@@ -257,6 +257,7 @@ impl Input<'_> {
                 let failed = taken.as_ref().err().cloned();
                 if let Ok(ack) = &taken {
                     self.acknowledged.taken(checkpoint_id, ack);
+                    self.splits.metrics.barrier_taken(checkpoint_id);
                     self.last_checkpoint = self.last_checkpoint.max(checkpoint_id);
                     if stop {
                         self.stop_checkpoint = Some(checkpoint_id);
@@ -300,6 +301,11 @@ impl Input<'_> {
                     checkpoint::publish(sink, &self.splits.states, ack.pending_files, &ack.offsets)
                         .await;
                 let failed = published.as_ref().err().cloned();
+                if failed.is_none() {
+                    self.splits
+                        .metrics
+                        .checkpoint_committed(checkpoint_id, files);
+                }
                 tracing::debug!(
                     checkpoint_id,
                     files,
@@ -414,6 +420,7 @@ async fn drain(
                 // `None` only once the set is empty, which the loop's first check handles.
                 let Some((index, record)) = next else { continue };
                 let SourceRecord { row, position } = record;
+                let size = row.size_bytes();
                 tokio::select! {
                     biased;
                     () = cancel.cancelled() => return Err(Ended::Cancelled),
@@ -421,7 +428,7 @@ async fn drain(
                         written.map_err(|error| Ended::SinkFailed(error.to_string()))?;
                     }
                 }
-                metrics.add_written(1);
+                metrics.add_written(1, size);
                 if let Some(state) = input.splits.states.get(index) {
                     state.set_position(position.saturating_add(1));
                 }

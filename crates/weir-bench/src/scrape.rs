@@ -1,0 +1,92 @@
+//! What Prometheus scraping costs a worker: a scraper that GETs the worker's `/metrics` every
+//! second while a benchmark job runs (as a production Prometheus would), and a measurement of
+//! the worker CPU one scrape takes, from a burst of scrapes against the worker's idle CPU rate.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+
+use crate::cluster::Worker;
+
+/// Scrapes in the burst that measures one scrape's CPU.
+const BURST: u32 = 1000;
+/// How long the worker's CPU rate without scrapes is measured before the burst.
+const BASELINE: Duration = Duration::from_secs(3);
+
+fn scrape(address: SocketAddr) -> anyhow::Result<usize> {
+    let response = weir_e2e::http::get(&format!("http://{address}/metrics"))
+        .map_err(anyhow::Error::msg)
+        .context("scraping the worker")?;
+    if response.status != 200 {
+        bail!("the worker's /metrics answered {}", response.status);
+    }
+    Ok(response.body.len())
+}
+
+/// GETs `/metrics` every second until stopped.
+pub struct Scraper {
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<(u64, u64)>,
+}
+
+impl Scraper {
+    pub fn start(address: SocketAddr) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let (mut scrapes, mut bytes) = (0u64, 0u64);
+            let mut next = Instant::now();
+            while !stopped.load(Ordering::Relaxed) {
+                if let Ok(size) = scrape(address) {
+                    scrapes += 1;
+                    bytes = size as u64;
+                }
+                next += Duration::from_secs(1);
+                while Instant::now() < next && !stopped.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+            (scrapes, bytes)
+        });
+        Scraper { stop, thread }
+    }
+
+    /// Stops it: (scrapes made, size of the last exposition).
+    pub fn stop(self) -> (u64, u64) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().unwrap_or_default()
+    }
+}
+
+/// One scrape's cost, measured while the worker holds its job's series.
+pub struct ScrapeCost {
+    /// Worker CPU seconds one scrape takes: the CPU a burst of scrapes used, less what the
+    /// worker used meanwhile at its rate without scrapes.
+    pub cpu_seconds: f64,
+    /// Worker CPU seconds and wall-clock seconds the measurement itself took (to leave out of
+    /// the pipeline's figures).
+    pub spent_cpu: f64,
+    pub spent_seconds: f64,
+}
+
+pub fn cost_of_a_scrape(worker: &Worker) -> anyhow::Result<ScrapeCost> {
+    let cpu = || worker.cpu_seconds().context("the worker process is gone");
+    let (first, began) = (cpu()?, Instant::now());
+    std::thread::sleep(BASELINE);
+    let idle_rate = (cpu()? - first) / began.elapsed().as_secs_f64();
+    let (before, started) = (cpu()?, Instant::now());
+    for _ in 0..BURST {
+        scrape(worker.http_address())?;
+    }
+    let after = cpu()?;
+    let used = after - before - idle_rate * started.elapsed().as_secs_f64();
+    Ok(ScrapeCost {
+        cpu_seconds: (used / f64::from(BURST)).max(0.0),
+        spent_cpu: after - first,
+        spent_seconds: began.elapsed().as_secs_f64(),
+    })
+}
