@@ -10,7 +10,7 @@ use serde_json::json;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 use weir_core::config::{ClientHost, JobFile, limits};
-use weir_core::memory::format_bytes;
+use weir_core::reservation::format_bytes;
 use weir_proto::v1 as pb;
 use weir_proto::v1::job_service_client::JobServiceClient;
 
@@ -51,7 +51,8 @@ pub struct SubmitArgs {
     #[arg(long)]
     wait: bool,
     /// Resume from the last completed checkpoint of this job (one that was stopped with
-    /// `weir stop`, or that failed or was cancelled): its Kafka offsets, its files.
+    /// `weir stop`, or that failed or finished; not a cancelled one, whose uncommitted files
+    /// were discarded): its Kafka offsets, its files.
     #[arg(long, value_name = "JOB_ID")]
     restore: Option<String>,
     #[command(flatten)]
@@ -189,8 +190,8 @@ fn check_regular(metadata: &std::fs::Metadata, max_bytes: u64) -> std::io::Resul
 pub fn validate(file: &Path) -> anyhow::Result<ExitCode> {
     let origin = file.display().to_string();
     let config = load_job_file(file)?.config;
-    let base = weir_core::memory::subtask_reservation(&config, 0);
-    let per_split = weir_core::memory::subtask_reservation(&config, 1).saturating_sub(base);
+    let base = weir_core::reservation::subtask_reservation(&config, 0);
+    let per_split = weir_core::reservation::subtask_reservation(&config, 1).saturating_sub(base);
     let per_partition = if per_split > 0 {
         format!(" + {} per partition it reads", format_bytes(per_split))
     } else {

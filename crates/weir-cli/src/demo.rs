@@ -14,7 +14,7 @@ use anyhow::Context;
 use clap::Args;
 use tokio::time::Instant;
 use weir_connectors::kafka::mock::{MockKafka, produce};
-use weir_core::memory::format_bytes;
+use weir_core::reservation::format_bytes;
 use weir_proto::v1 as pb;
 
 use crate::local::{FollowEnd, Interrupts, LocalCluster, Progress, follow, stop_job, submit};

@@ -27,7 +27,7 @@ Weir reads three kinds of configuration:
   An unknown option, a missing required one or a value of the wrong type is an error that names
   the option and its line; nothing is silently ignored.
 
-Client commands (`submit`, `jobs`, `job`, `cancel`, `workers`) find the master with `--master`
+Client commands (`submit`, `jobs`, `job`, `stop`, `cancel`, `workers`) find the master with `--master`
 or `WEIR_MASTER` (default `http://127.0.0.1:5800`). An `https://` master is verified with the
 cluster CA given as `--tls-ca` / `WEIR_TLS_CA`; a master with a tokens file needs the client's
 token in `WEIR_TOKEN` or in a file named by `--token-file` / `WEIR_TOKEN_FILE`
@@ -195,7 +195,11 @@ mod tests {
             std::fs::read_to_string(dir.join(name))
                 .unwrap_or_else(|error| panic!("{name}: {error}"))
         };
-        for job in ["kafka-to-console.conf", "fake-to-console.conf"] {
+        for job in [
+            "kafka-to-hdfs.conf",
+            "kafka-to-console.conf",
+            "fake-to-console.conf",
+        ] {
             weir_core::config::parse_job(
                 &read(job),
                 job,

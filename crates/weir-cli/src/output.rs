@@ -2,7 +2,7 @@
 
 use clap::ValueEnum;
 use serde_json::{Value, json};
-use weir_core::memory::format_bytes;
+use weir_core::reservation::format_bytes;
 use weir_proto::v1 as pb;
 
 #[derive(Clone, Copy, Default, ValueEnum, PartialEq, Eq)]

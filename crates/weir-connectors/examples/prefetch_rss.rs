@@ -1,6 +1,6 @@
 //! Measures what a stalled Kafka subtask holds in memory: RSS growth of the process while a
 //! Kafka source reads partitions whose queues nobody drains, against the reservation Weir
-//! makes for it (`weir_core::memory`). Prints figures; asserts nothing.
+//! makes for it (`weir_core::reservation`). Prints figures; asserts nothing.
 //!
 //! ```text
 //! cargo run -p weir-connectors --example prefetch_rss -- \
@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use weir_connectors::kafka::mock::MockKafka;
 use weir_connectors::{ReadLimiter, SourceContext, SubtaskInfo, open_source};
 use weir_core::config::{KAFKA_CLIENT_OVERHEAD_BYTES, ParsePolicy, SourceConfig, parse_job};
-use weir_core::memory::format_bytes;
+use weir_core::reservation::format_bytes;
 use weir_core::queue::bounded_queue;
 use weir_core::split::SplitId;
 

@@ -6,7 +6,7 @@
 //! - [`queue`]: the bounded split queue, bounded in rows *and* bytes — the centre of Weir's
 //!   memory model;
 //! - [`rate`]: token-bucket arithmetic for read limits and generator pacing;
-//! - [`memory`]: the admission arithmetic a master uses to decide whether a subtask fits;
+//! - [`reservation`]: the admission arithmetic a master uses to decide whether a subtask fits;
 //! - [`bytesize`]: byte quantities as written in settings (`"512MiB"`);
 //! - [`checkpoint`]: the pending files and restore points checkpoints carry;
 //! - [`duration`]: intervals as written in settings (whole milliseconds);
@@ -16,7 +16,7 @@ pub mod bytesize;
 pub mod checkpoint;
 pub mod config;
 pub mod duration;
-pub mod memory;
+pub mod reservation;
 pub mod queue;
 pub mod rate;
 pub mod row;

@@ -4,13 +4,9 @@
 //! See `docs/architecture.md` for the job lifecycle and the admission rule.
 
 pub mod checkpoint;
-mod checkpoint_store;
 pub mod cluster;
 pub mod config;
 mod convert;
-mod coordinator;
-#[cfg(test)]
-mod coordinator_tests;
 pub mod fault;
 mod http;
 pub mod job_state;
@@ -37,7 +33,7 @@ use weir_auth::{ClientCerts, GuardLayer, LoadedTls, TokenTable};
 use weir_proto::v1::cluster_service_server::ClusterServiceServer;
 use weir_proto::v1::job_service_server::JobServiceServer;
 
-use crate::checkpoint_store::CheckpointStorage;
+use crate::checkpoint::storage::CheckpointStorage;
 use crate::cluster::{Cluster, ClusterSettings};
 pub use crate::config::MasterConfig;
 use crate::service::{ClusterApi, JobApi, Master};
@@ -61,7 +57,7 @@ pub enum MasterError {
         source: std::io::Error,
     },
     #[error(transparent)]
-    CheckpointStorage(#[from] checkpoint_store::CheckpointStoreError),
+    CheckpointStorage(#[from] checkpoint::storage::CheckpointStoreError),
     #[error("the gRPC server failed: {0}")]
     Serve(#[from] tonic::transport::Error),
     #[error(transparent)]

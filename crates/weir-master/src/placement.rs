@@ -6,7 +6,7 @@
 //! A job's subtasks are placed all together or not at all: a half-placed job would hold memory
 //! while doing nothing useful.
 
-use weir_core::memory::format_bytes;
+use weir_core::reservation::format_bytes;
 
 /// What admission control needs to know about one worker.
 #[derive(Debug, Clone)]

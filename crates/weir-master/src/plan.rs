@@ -1,7 +1,7 @@
 //! From a parsed job file to what the scheduler needs.
 
 use weir_core::config::{JobConfig, ScheduleStrategy};
-use weir_core::memory::subtask_reservation;
+use weir_core::reservation::subtask_reservation;
 
 use crate::cluster::{JobPlan, JobReadLimit};
 

@@ -2,15 +2,14 @@
 //! the subtasks the master deploys, and pauses intake when memory runs high. A worker that loses
 //! its master is fenced: it stops all its tasks (`link`).
 
-mod checkpoints;
 pub mod config;
 mod http;
 mod link;
-pub mod memory;
-mod service;
+pub mod governor;
+mod grpc;
 mod session;
 pub mod task;
-mod tasks;
+mod task_table;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -29,10 +28,10 @@ use weir_proto::v1::worker_service_server::WorkerServiceServer;
 
 pub use crate::config::WorkerConfig;
 use crate::link::{Identity, Link, MasterReporter};
-use crate::memory::{MemoryProbe, Watermarks};
-use crate::service::WorkerApi;
+use crate::governor::{MemoryProbe, Watermarks};
+use crate::grpc::WorkerApi;
 use crate::session::CurrentSession;
-use crate::tasks::TaskTable;
+use crate::task_table::TaskTable;
 
 /// At shutdown, how long the link may take to deregister, then the background tasks to end, then
 /// the gRPC server to close its connections, before the worker stops without them.
@@ -43,7 +42,7 @@ pub enum WorkerError {
     #[error(transparent)]
     Config(#[from] config::InvalidSetting),
     #[error(transparent)]
-    Memory(#[from] memory::MemoryError),
+    Memory(#[from] governor::MemoryError),
     #[error("master address '{address}': {source}")]
     MasterAddress {
         address: String,
@@ -113,13 +112,13 @@ pub async fn run_with_listener(
     let first = probe.sample();
     let memory_limit = match config.memory_limit {
         Some(limit) => limit.0,
-        None => memory::default_memory_limit(&first, config.memory_fraction),
+        None => governor::default_memory_limit(&first, config.memory_fraction),
     };
     let watermarks = Watermarks::new(memory_limit, config.soft_watermark, config.resume_watermark);
     // Every background task runs under `tracker`; `stopping` ends the governor and the reporter.
     let tracker = TaskTracker::new();
     let stopping = CancellationToken::new();
-    let memory = memory::start_governor(
+    let memory = governor::start_governor(
         probe,
         watermarks,
         config.memory_sample_interval,

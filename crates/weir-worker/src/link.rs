@@ -22,9 +22,9 @@ use tracing::{info, warn};
 use weir_proto::v1 as pb;
 use weir_proto::v1::cluster_service_client::ClusterServiceClient;
 
-use crate::memory::MemoryState;
+use crate::governor::MemoryState;
 use crate::session::CurrentSession;
-use crate::tasks::{StatusSink, TaskTable};
+use crate::task_table::{StatusSink, TaskTable};
 
 /// First and largest pause between attempts to reach the master.
 const RECONNECT_BACKOFF: (Duration, Duration) =

@@ -5,7 +5,7 @@ use std::io::{IsTerminal as _, Write as _};
 
 use tokio::time::{Duration, Instant};
 use tonic::transport::Channel;
-use weir_core::memory::format_bytes;
+use weir_core::reservation::format_bytes;
 use weir_proto::v1 as pb;
 use weir_proto::v1::job_service_client::JobServiceClient;
 

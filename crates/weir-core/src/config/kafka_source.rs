@@ -17,7 +17,7 @@ use crate::schema::{DataType, Schema};
 /// `queue.size` rows and `queue.max_bytes` bytes, behind a librdkafka prefetch bounded by
 /// `prefetch.max_bytes`. A subtask's memory reservation is
 /// `partitions × (queue.max_bytes + prefetch reservation)` plus the sink's buffer and a fixed
-/// overhead (see `weir_core::memory`).
+/// overhead (see `weir_core::reservation`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KafkaSourceConfig {

@@ -7,7 +7,7 @@
 //! record; [`Cluster::take_writes`] hands the marked records to the caller, which writes them to
 //! the job store with the lock released and only then sends (`crate::persist`).
 
-mod checkpoints;
+mod checkpoint_bookkeeping;
 mod identity;
 mod jobs;
 mod observe;
@@ -26,7 +26,7 @@ use crate::job_state::{JobEvent, JobState};
 use crate::store::JobRecord;
 pub use crate::subtask_state::{SubtaskEvent, SubtaskState};
 
-pub use checkpoints::{
+pub use checkpoint_bookkeeping::{
     CheckpointRound, CheckpointTimer, CommitOrder, CompletionRecord, Recording, RoundEnded,
     RoundTask, StopError, now_ms,
 };
@@ -403,7 +403,7 @@ impl Cluster {
 }
 
 #[cfg(test)]
-mod checkpoint_tests;
+mod checkpoint_bookkeeping_tests;
 #[cfg(test)]
 mod fencing_tests;
 #[cfg(test)]

@@ -15,7 +15,7 @@ use weir_http::metrics::{Labels, counter, duration_buckets, gauge};
 
 use super::WorkerView;
 use crate::task::TaskMetricsSnapshot;
-use crate::tasks::TaskIdentity;
+use crate::task_table::TaskIdentity;
 
 /// Time a sink took to close its files for a checkpoint barrier. Process-wide, so the task
 /// runtime records into it with a plain call; a process runs one worker (tests that run

@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use prometheus_client::registry::Registry;
 use weir_http::{Endpoints, HttpError, HttpServer, HttpSettings};
 
-use crate::memory::{MemoryState, Watermarks};
-use crate::tasks::TaskTable;
+use crate::governor::{MemoryState, Watermarks};
+use crate::task_table::TaskTable;
 
 /// Whether the worker is registered with a master now; the link sets it.
 #[derive(Debug, Clone, Default)]

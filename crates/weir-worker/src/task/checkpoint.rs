@@ -1,4 +1,5 @@
-//! A subtask's side of the checkpoint protocol (see DESIGN.md, "Exactly-once files").
+//! A subtask's side of the checkpoint protocol (docs/architecture.md, "Checkpoints and
+//! exactly-once files").
 //!
 //! The master sends barrier `n`; the drain loop handles it between two rows, so the split
 //! positions it snapshots are exactly the rows the sink has taken: the sink closes its open

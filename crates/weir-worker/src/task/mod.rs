@@ -10,7 +10,7 @@
 //!
 //! Memory stays within the queues' row and byte bounds (plus, for Kafka, each partition's
 //! bounded prefetch) and the sink's buffer — the reservation
-//! [`weir_core::memory::subtask_reservation`] admits the subtask with. Readers take the
+//! [`weir_core::reservation::subtask_reservation`] admits the subtask with. Readers take the
 //! subtask's share of the job's read limit before each row enters a queue, and wait while
 //! the worker's memory governor has intake paused. The drain loop records, per split, the
 //! position after the last row the sink took.

@@ -1,6 +1,11 @@
 //! Checkpoints as the master keeps them: what a completed one holds, and each job's log of
 //! them (persisted with the job record).
 
+pub(crate) mod coordinator;
+#[cfg(test)]
+mod coordinator_tests;
+pub(crate) mod storage;
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};

@@ -1,14 +1,15 @@
 //! `WorkerService`: what the master asks of this worker. Every order but a cancel must be
 //! addressed to the worker's current session (`crate::session`).
 
+mod checkpoints;
+
 use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 use weir_proto::v1 as pb;
 
-use crate::checkpoints;
 use crate::session::CurrentSession;
-use crate::tasks::{DeployError, StatusSink, TaskTable};
+use crate::task_table::{DeployError, StatusSink, TaskTable};
 
 pub struct WorkerApi {
     pub tasks: TaskTable,

@@ -1,7 +1,7 @@
 //! The checkpoint coordinator's bookkeeping: which job is due for a checkpoint, what a
 //! completed one must record and then commits, what a failed one records, what a restarted
 //! subtask resumes from, and `weir stop`. The I/O (barriers, storage, the job store, commits) is
-//! in `crate::coordinator`.
+//! in `crate::checkpoint::coordinator`.
 //!
 //! Two job-store writes bracket a checkpoint, and the coordinator waits for each:
 //! - its id, before any barrier ([`CheckpointRound::revision`]): ids never repeat, even after a

@@ -27,7 +27,7 @@ use weir_core::split::SplitId;
 use weir_proto::v1 as pb;
 
 use crate::checkpoint::CompletedCheckpoint;
-use crate::checkpoint_store::CheckpointStorage;
+use crate::checkpoint::storage::CheckpointStorage;
 use crate::cluster::{CheckpointRound, CommitOrder, RoundEnded, RoundTask, WriteOutcome};
 use crate::convert::Ack;
 use crate::fault::{FaultPoint, reached};

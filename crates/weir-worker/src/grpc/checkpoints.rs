@@ -5,7 +5,7 @@ use weir_connectors::PendingFile;
 use weir_proto::v1 as pb;
 
 use crate::task::TaskError;
-use crate::tasks::TaskTable;
+use crate::task_table::TaskTable;
 
 /// Why a checkpoint request could not be served.
 #[derive(Debug, thiserror::Error)]
