@@ -19,8 +19,8 @@ use tokio_util::sync::CancellationToken;
 use weir_connectors::kafka::mock::MockKafka;
 use weir_connectors::{ReadLimiter, SourceContext, SubtaskInfo, open_source};
 use weir_core::config::{KAFKA_CLIENT_OVERHEAD_BYTES, ParsePolicy, SourceConfig, parse_job};
-use weir_core::reservation::format_bytes;
 use weir_core::queue::bounded_queue;
+use weir_core::reservation::format_bytes;
 use weir_core::split::SplitId;
 
 /// The mock cluster drops log beyond 5 MiB per partition; stay below it.

@@ -3,10 +3,10 @@
 //! its master is fenced: it stops all its tasks (`link`).
 
 pub mod config;
-mod http;
-mod link;
 pub mod governor;
 mod grpc;
+mod http;
+mod link;
 mod session;
 pub mod task;
 mod task_table;
@@ -27,9 +27,9 @@ use weir_proto::v1::cluster_service_client::ClusterServiceClient;
 use weir_proto::v1::worker_service_server::WorkerServiceServer;
 
 pub use crate::config::WorkerConfig;
-use crate::link::{Identity, Link, MasterReporter};
 use crate::governor::{MemoryProbe, Watermarks};
 use crate::grpc::WorkerApi;
+use crate::link::{Identity, Link, MasterReporter};
 use crate::session::CurrentSession;
 use crate::task_table::TaskTable;
 

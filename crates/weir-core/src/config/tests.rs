@@ -208,7 +208,8 @@ fn console_write_buffer_is_an_option_counted_in_the_reservation() {
     assert_eq!(job.sink.buffer_bytes(), 1 << 20);
     assert_eq!(
         crate::reservation::subtask_reservation(&job, 1),
-        crate::reservation::subtask_reservation(&default, 1) + (1 << 20) - CONSOLE_WRITE_BUFFER_BYTES
+        crate::reservation::subtask_reservation(&default, 1) + (1 << 20)
+            - CONSOLE_WRITE_BUFFER_BYTES
     );
 
     let error = console("write.buffer_bytes = 0").unwrap_err();

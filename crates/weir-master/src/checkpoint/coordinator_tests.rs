@@ -14,9 +14,9 @@ use tonic::{Request, Response, Status};
 use weir_proto::v1 as pb;
 use weir_proto::v1::worker_service_server::{WorkerService, WorkerServiceServer};
 
+use crate::checkpoint::coordinator::CheckpointOutcome;
 use crate::checkpoint::storage::CheckpointStorage;
 use crate::cluster::{Cluster, ClusterSettings};
-use crate::checkpoint::coordinator::CheckpointOutcome;
 use crate::service::Master;
 use crate::store::{JobStore, MemoryStore};
 
