@@ -128,6 +128,19 @@ fn forged_commits_are_refused_and_the_job_runs_on() {
         .build()
         .expect("a tokio runtime");
     let address = format!("http://{}", worker.address());
+    // The worker's current session, as a caller that got past the session check would name it
+    // (the master names it on every call): the confinement itself must refuse these.
+    let session =
+        weir_e2e::cluster::log_lines_with(worker.log_path(), "registered with the master")
+            .last()
+            .and_then(|line| line.split("session=").nth(1))
+            .map(|rest| {
+                rest.split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .unwrap_or_else(|| master.fail("the worker logged no session"));
     for (pending_path, final_path) in &forged {
         for checkpoint_id in [next, next + 1000] {
             let request = pb::CommitCheckpointRequest {
@@ -143,6 +156,13 @@ fn forged_commits_are_refused_and_the_job_runs_on() {
                 let mut client = WorkerServiceClient::connect(address.clone())
                     .await
                     .map_err(|error| format!("cannot connect to the worker: {error}"))?;
+                let mut request = tonic::Request::new(request);
+                request.metadata_mut().insert(
+                    weir_proto::SESSION_METADATA,
+                    session
+                        .parse()
+                        .map_err(|error| format!("session metadata: {error}"))?,
+                );
                 Ok::<_, String>(client.commit_checkpoint(request).await)
             });
             let answer = answer.unwrap_or_else(|error| master.fail(error));
