@@ -419,7 +419,17 @@ fn health_readiness_and_the_api_mirror_the_cli() {
             (200, "ok\n"),
             "{base}"
         );
-        let ready = http::get(&format!("{base}/readyz")).unwrap_or_else(|error| panic!("{error}"));
+        // The master lists a worker ALIVE as it registers it; the worker is ready once the
+        // answer reached it, a moment later.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let ready = loop {
+            let ready =
+                http::get(&format!("{base}/readyz")).unwrap_or_else(|error| panic!("{error}"));
+            if ready.status == 200 || std::time::Instant::now() > deadline {
+                break ready;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
         assert_eq!(
             (ready.status, ready.text().as_str()),
             (200, "ready\n"),

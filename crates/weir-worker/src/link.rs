@@ -188,7 +188,7 @@ pub async fn run_link(link: Link, stop: CancellationToken) {
                         Ok(Err(status)) => status.message().to_string(),
                         _ => format!("no answer within {REGISTER_TIMEOUT:?}"),
                     };
-                    warn!(%error, "cannot reach the master; retrying");
+                    warn!(%error, "cannot register with the master; retrying");
                     warned = true;
                 }
                 tokio::select! {

@@ -422,11 +422,14 @@ fn a_subtask_replaced_after_its_ack_fails_the_checkpoint() {
     let again = cluster.schedule(Instant::now());
     run_all(&mut cluster, &again);
     assert_eq!(job_state(&cluster, &job).0, JobState::Running);
+    // Placing the new attempt voided the round (fencing), or the ack finds its subtask gone:
+    // either way the checkpoint never completes with the replaced attempt's files.
     match acked(&mut cluster, &round) {
         Err(RoundEnded::Failed(reason)) => {
             assert!(reason.contains("stopped running"), "{reason}")
         }
-        other => panic!("the checkpoint must fail: {other:?}"),
+        Err(RoundEnded::Abandoned) => {}
+        other => panic!("the checkpoint must not complete: {other:?}"),
     }
     assert_eq!(
         cluster
@@ -434,7 +437,7 @@ fn a_subtask_replaced_after_its_ack_fails_the_checkpoint() {
             .unwrap()
             .checkpoints
             .unwrap()
-            .failed,
-        1
+            .last_completed_id,
+        0
     );
 }
