@@ -1,4 +1,4 @@
-//! The case of the SeaTunnel write-up (../shared/seed): 1 master + 1 worker, a topic backlog of
+//! The SeaTunnel out-of-memory case (docs/architecture.md, admission control): 1 master + 1 worker, a topic backlog of
 //! 2 GiB of 1 KiB records, Kafka → HdfsFile with `read_limit.rows_per_second = 1` and the
 //! default queue options; worker RSS sampled every second for 5 minutes. Then the same with a
 //! backlog 4× as large: peak RSS must not grow with it.
