@@ -6,15 +6,18 @@
 //!
 //! ```text
 //! reservation = source buffers   (FakeSource: its queue.max_bytes;
-//!                                 Kafka: KAFKA_CLIENT_OVERHEAD_BYTES
-//!                                        + splits × (queue.max_bytes + prefetch reservation))
+//!                                 Kafka: KAFKA_CLIENT_OVERHEAD_BYTES + buffer.max_bytes)
 //!             + sink buffer      (the sink writer's bounded write buffer)
 //!             + SUBTASK_OVERHEAD_BYTES
 //! ```
 //!
-//! The reservation is linear in the subtask's split count, so
-//! `subtask_reservation(job, n) = subtask_reservation(job, 0) + n × per-split part`. The
-//! prefetch reservation is [`crate::config::PrefetchSettings::reservation_bytes`].
+//! A Kafka subtask's partitions share one byte budget, `buffer.max_bytes` (queues and
+//! librdkafka prefetch together, see [`crate::budget`] and
+//! [`crate::config::PrefetchSettings::for_partitions`]), so the reservation does not grow
+//! with the partition count — until the prefetch floor makes the partitions' caps add up to
+//! more than the budget's prefetch part (beyond ~340 partitions per subtask at the default),
+//! where each further partition adds
+//! [`crate::config::PREFETCH_FLOOR_BYTES`]-sized prefetch (24 KiB).
 
 use std::fmt;
 
@@ -147,9 +150,9 @@ mod tests {
     }
 
     #[test]
-    fn kafka_reservation_is_linear_in_partitions() {
+    fn kafka_reservation_does_not_grow_with_partitions() {
         let job = parse_job(
-            "source { Kafka { bootstrap.servers = \"k:9092\", topic = t, queue.max_bytes = 1048576 } }\n\
+            "source { Kafka { bootstrap.servers = \"k:9092\", topic = t, buffer.max_bytes = 16777216 } }\n\
              sink { Console {} }",
             "job.conf",
             &ParsePolicy::SelfContained,
@@ -158,16 +161,21 @@ mod tests {
         let SourceConfig::Kafka(kafka) = &job.source else {
             panic!("kafka expected")
         };
-        let per_split = 1_048_576 + kafka.prefetch().reservation_bytes();
-        let base = subtask_reservation(&job, 0);
+        let base = KAFKA_CLIENT_OVERHEAD_BYTES + 64 * 1024 + SUBTASK_OVERHEAD_BYTES;
+        for partitions in [0, 1, 4, 128, 170] {
+            assert_eq!(
+                subtask_reservation(&job, partitions),
+                base + 16 * 1024 * 1024,
+                "{partitions} partitions"
+            );
+        }
+        // Past the prefetch floor (4 MiB of prefetch / 24 KiB), each partition adds its
+        // floor-sized prefetch.
         assert_eq!(
-            base,
-            KAFKA_CLIENT_OVERHEAD_BYTES + 64 * 1024 + SUBTASK_OVERHEAD_BYTES
+            subtask_reservation(&job, 1000),
+            base + 12 * 1024 * 1024 + 1000 * 24 * 1024
         );
-        assert_eq!(subtask_reservation(&job, 1), base + per_split);
-        assert_eq!(subtask_reservation(&job, 4), base + 4 * per_split);
-        // The prefetch part covers the cap plus one fetch of overshoot.
-        assert!(kafka.prefetch().reservation_bytes() > (1024 + 256) * 1024);
+        assert_eq!(kafka.queue_budget_bytes(), 12 * 1024 * 1024);
     }
 
     #[test]

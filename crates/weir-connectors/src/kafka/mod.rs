@@ -7,12 +7,16 @@
 //! consumer's main queue. Per partition:
 //!
 //! ```text
-//! librdkafka prefetch (≤ prefetch.max_bytes + one fetch) ─▶ PartitionReader
-//!   receive → decode → read limit (rows and bytes) → split queue (queue.size, queue.max_bytes)
+//! librdkafka prefetch (≤ the partition's cap + one fetch) ─▶ PartitionReader
+//!   receive → decode → read limit (rows and bytes) → split queue (queue.size, queue.max_bytes,
+//!   and the subtask's shared budget)
 //! ```
 //!
-//! A full split queue stops its reader; the partition's prefetch then fills to its cap and
-//! librdkafka stops fetching that partition. That chain is the backpressure.
+//! A full split queue (or an exhausted shared budget) stops its reader; a reader that has
+//! waited 250 ms (`PAUSE_AFTER`) pauses its partition, and librdkafka drops the partition's
+//! prefetch and stops fetching it until the reader moves again. That chain is the
+//! backpressure, and it keeps the memory of a subtask within `buffer.max_bytes` whatever its
+//! partition count (docs/architecture.md, "Memory budget").
 //!
 //! A driver task ([`driver`]) serves the consumer's main queue (errors, logs, statistics),
 //! resolves start offsets and assigns partitions (retrying with backoff while brokers are
@@ -112,11 +116,14 @@ pub(crate) fn open(
         status: Arc::clone(&status),
         splits: Arc::clone(&registry),
     };
-    let consumer = Consumer::from_config_and_context(&consumer_config(config, &client_id), context)
-        .map_err(|error| ConnectorError::Kafka {
-            what: "consumer could not be created",
-            detail: error.to_string(),
-        })?;
+    let consumer = Consumer::from_config_and_context(
+        &consumer_config(config, &client_id, splits.len()),
+        context,
+    )
+    .map_err(|error| ConnectorError::Kafka {
+        what: "consumer could not be created",
+        detail: error.to_string(),
+    })?;
     let bounded = env.job_mode == JobMode::Batch;
     let committer = (config.commit_on_checkpoint || config.start_mode == StartMode::GroupOffsets)
         .then(|| Committer::start(config, &client_id))

@@ -3,7 +3,11 @@
 
 use std::sync::Arc;
 
-use futures::StreamExt as _;
+use std::pin::pin;
+
+use futures::{FutureExt as _, StreamExt as _};
+use rdkafka::TopicPartitionList;
+use rdkafka::consumer::Consumer as _;
 use rdkafka::consumer::stream_consumer::StreamPartitionQueue;
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message as _;
@@ -26,9 +30,43 @@ struct Input {
     _consumer: ConsumerRef,
 }
 
+/// How long a record may wait for the read limit or for room in its split queue before the
+/// partition's fetching is paused. Longer than the usual waits of a partition moving at full
+/// speed behind a busy sink (each pause drops the partition's prefetch, which must then be
+/// fetched again), short enough that a stalled partition releases its prefetch at once.
+pub(crate) const PAUSE_AFTER: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Pauses and resumes librdkafka's fetching of one partition.
+struct Fetching {
+    consumer: ConsumerRef,
+    partition: TopicPartitionList,
+    split: Arc<KafkaSplit>,
+}
+
+impl Fetching {
+    fn pause(&self) {
+        match self.consumer.pause(&self.partition) {
+            Ok(()) => self.split.state.set_fetch_paused(true),
+            // Not fatal: the partition's prefetch stays bounded by its cap.
+            Err(error) => tracing::debug!(%error, "pausing the partition failed"),
+        }
+    }
+
+    fn resume(&self) {
+        if let Err(error) = self.consumer.resume(&self.partition) {
+            // A partition left paused would never be read again: the reader retries before it
+            // waits for its next record.
+            tracing::warn!(%error, "resuming the partition failed; retrying");
+            return;
+        }
+        self.split.state.set_fetch_paused(false);
+    }
+}
+
 /// Reads one assigned partition into its split queue.
 pub(crate) struct PartitionReader {
     split: Arc<KafkaSplit>,
+    fetching: Fetching,
     input: Input,
     decoder: Arc<Decoder>,
     on_format_error: FormatErrorHandleWay,
@@ -43,7 +81,14 @@ impl PartitionReader {
         decoder: Arc<Decoder>,
         shared: &KafkaShared,
     ) -> Self {
+        let mut partition = TopicPartitionList::with_capacity(1);
+        partition.add_partition(&split.id.topic, split.id.partition);
         PartitionReader {
+            fetching: Fetching {
+                consumer: consumer.clone(),
+                partition,
+                split: Arc::clone(&split),
+            },
             split,
             input: Input {
                 queue,
@@ -79,10 +124,20 @@ impl PartitionReader {
         }
         let mut messages = self.input.queue.stream();
         loop {
-            // While the memory governor pauses intake nothing is taken from librdkafka, so
-            // its prefetch fills to the cap and fetching stops.
-            if !ctx.wait_while_paused().await {
-                return Ok(());
+            // A resume that failed is retried before waiting for the next record: a paused
+            // partition would never deliver it.
+            if self.split.state.fetch_paused() {
+                self.fetching.resume();
+            }
+            // While the memory governor pauses intake nothing is taken from librdkafka, and
+            // the partition is paused: its prefetch is dropped and fetching stops.
+            if *ctx.paused.borrow() {
+                self.fetching.pause();
+                let resumed = ctx.wait_while_paused().await;
+                self.fetching.resume();
+                if !resumed {
+                    return Ok(());
+                }
             }
             let next = tokio::select! {
                 biased;
@@ -121,10 +176,9 @@ impl PartitionReader {
                         ctx.read_limit.acquire(1, size).await;
                         out.send(record, size).await
                     };
-                    tokio::select! {
-                        biased;
-                        () = ctx.cancel.cancelled() => return Ok(()),
-                        sent = admitted => sent.map_err(|_| ConnectorError::QueueClosed)?,
+                    match self.admit(admitted, &ctx).await {
+                        Some(sent) => sent.map_err(|_| ConnectorError::QueueClosed)?,
+                        None => return Ok(()),
                     }
                 }
                 Err(reason) => self.on_format_error(offset, reason)?,
@@ -135,6 +189,38 @@ impl PartitionReader {
             // A partition queue that always has records never makes this task yield.
             tokio::task::consume_budget().await;
         }
+    }
+
+    /// Awaits `admitted` (the read limit, then room in the split queue); `None` if the task
+    /// was cancelled first. Most records are admitted at once, without a timer. One that
+    /// waits longer than [`PAUSE_AFTER`] pauses the partition's fetching until it is admitted:
+    /// librdkafka then drops what it prefetched for the partition and fetches again from the
+    /// next record on resume, so a partition that cannot move holds no prefetch — behind a
+    /// stalled sink or a slow read limit the broker's data stays in the broker, whatever the
+    /// partition count.
+    async fn admit<T>(
+        &self,
+        admitted: impl std::future::Future<Output = T>,
+        ctx: &SourceContext,
+    ) -> Option<T> {
+        let mut admitted = pin!(admitted);
+        if let Some(done) = admitted.as_mut().now_or_never() {
+            return Some(done);
+        }
+        tokio::select! {
+            biased;
+            () = ctx.cancel.cancelled() => return None,
+            done = admitted.as_mut() => return Some(done),
+            () = tokio::time::sleep(PAUSE_AFTER) => {}
+        }
+        self.fetching.pause();
+        let done = tokio::select! {
+            biased;
+            () = ctx.cancel.cancelled() => None,
+            done = admitted => Some(done),
+        };
+        self.fetching.resume();
+        done
     }
 
     fn on_format_error(&self, offset: i64, reason: String) -> Result<(), ConnectorError> {

@@ -15,9 +15,10 @@ use crate::schema::{DataType, Schema};
 /// job's subtasks; each subtask reads its partitions with one consumer that uses `assign()`
 /// (never consumer-group rebalancing), each partition into its own queue bounded by
 /// `queue.size` rows and `queue.max_bytes` bytes, behind a librdkafka prefetch bounded by
-/// `prefetch.max_bytes`. A subtask's memory reservation is
-/// `partitions × (queue.max_bytes + prefetch reservation)` plus the sink's buffer and a fixed
-/// overhead (see `weir_core::reservation`).
+/// `prefetch.max_bytes`. All the queues and the prefetch of one subtask share one byte
+/// budget, `buffer.max_bytes`, whatever the number of partitions it reads; the per-partition
+/// options are fairness limits inside it. A subtask's memory reservation is that budget plus
+/// the Kafka clients, the sink's buffer and a fixed overhead (see `weir_core::reservation`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KafkaSourceConfig {
@@ -100,20 +101,29 @@ pub struct KafkaSourceConfig {
     /// max.partition.fetch.bytes, fetch.queue.backoff.ms.
     #[serde(rename = "kafka.config", default)]
     pub kafka_config: KafkaProperties,
+    /// Bytes one subtask may hold for all the partitions it reads together, whatever their
+    /// number: three quarters for the partitions' queues (in-memory row size), shared, each
+    /// partition guaranteed an even part of half of it; one quarter for librdkafka's
+    /// prefetch, divided evenly among the subtask's partitions (each partition's cap is this
+    /// part ÷ partitions, at most `prefetch.max_bytes` and at least 16 KiB). A partition whose
+    /// reader waits (a stalled sink, the read limit) has its fetching paused, and holds no
+    /// prefetch. `queue.size`, `queue.max_bytes` and `prefetch.max_bytes` still bound each
+    /// partition within it. The reservation counts this budget once, not per partition. At
+    /// least 1 MiB.
+    #[serde(rename = "buffer.max_bytes", default = "default_buffer_max_bytes")]
+    pub buffer_max_bytes: u64,
     /// Rows each partition's queue holds before that partition's reader waits.
     #[serde(rename = "queue.size", default = "default_queue_size")]
     pub queue_size: u32,
     /// Bytes (in-memory row size) each partition's queue holds before that partition's reader
-    /// waits. The default, 8 MiB, lets the 1000-row bound govern for rows up to about 8 KiB;
-    /// larger records are bounded by bytes.
+    /// waits, within the subtask's `buffer.max_bytes`. The default, 8 MiB, lets the 1000-row
+    /// bound govern for rows up to about 8 KiB; larger records are bounded by bytes.
     #[serde(rename = "queue.max_bytes", default = "default_queue_max_bytes")]
     pub queue_max_bytes: u64,
-    /// Bytes librdkafka may prefetch per partition ahead of the partition's queue (it sets
-    /// `queued.max.messages.kbytes`; `fetch.message.max.bytes` is the smaller of this and
-    /// 256 KiB). A full queue stops its reader, the prefetch fills up to this bound and
-    /// fetching of that partition stops. Each partition reserves this plus one fetch or
-    /// record batch (1 MiB), the record its reader holds (2 MiB) and per-message overhead:
-    /// 4.6 MiB at the default. At least 1024.
+    /// Bytes librdkafka may prefetch per partition ahead of the partition's queue, at most:
+    /// the cap Weir sets (`queued.max.messages.kbytes`) is the smaller of this and the
+    /// partition's part of `buffer.max_bytes`; `fetch.message.max.bytes` is the smaller of
+    /// the cap and 256 KiB. At least 1024.
     #[serde(rename = "prefetch.max_bytes", default = "default_prefetch_max_bytes")]
     pub prefetch_max_bytes: u64,
     /// Milliseconds between checks for new partitions of `topic` (by the master); new ones
@@ -150,6 +160,9 @@ fn default_format_error_handle_way() -> FormatErrorHandleWay {
 fn default_commit_on_checkpoint() -> bool {
     true
 }
+fn default_buffer_max_bytes() -> u64 {
+    32 * 1024 * 1024
+}
 fn default_queue_size() -> u32 {
     1000
 }
@@ -162,6 +175,10 @@ fn default_prefetch_max_bytes() -> u64 {
 fn default_partition_discovery_interval_millis() -> i64 {
     -1
 }
+
+/// The smallest `buffer.max_bytes`: below it the prefetch part divided among a few partitions
+/// falls to the floor and reading slows.
+pub const MIN_BUFFER_MAX_BYTES: u64 = 1024 * 1024;
 
 /// The field of a record read without a schema.
 pub const CONTENT_FIELD: &str = "content";
@@ -235,6 +252,7 @@ impl KafkaSourceConfig {
             format_error_handle_way: default_format_error_handle_way(),
             commit_on_checkpoint: default_commit_on_checkpoint(),
             kafka_config: KafkaProperties::default(),
+            buffer_max_bytes: default_buffer_max_bytes(),
             queue_size: default_queue_size(),
             queue_max_bytes: default_queue_max_bytes(),
             prefetch_max_bytes: default_prefetch_max_bytes(),
@@ -268,15 +286,44 @@ impl KafkaSourceConfig {
             .unwrap_or_else(|| Schema::new([(CONTENT_FIELD, DataType::String)]))
     }
 
-    /// The librdkafka prefetch settings Weir derives from `prefetch.max_bytes`.
+    /// The librdkafka prefetch settings Weir derives from `prefetch.max_bytes` alone (one
+    /// partition with the whole prefetch part of the budget).
     pub fn prefetch(&self) -> PrefetchSettings {
-        PrefetchSettings::for_max_bytes(self.prefetch_max_bytes)
+        self.prefetch_for(1)
     }
 
-    /// Bytes one partition may occupy in one subtask: its queue plus its prefetch.
-    pub fn split_buffer_bytes(&self) -> u64 {
-        self.queue_max_bytes
-            .saturating_add(self.prefetch().reservation_bytes())
+    /// The librdkafka prefetch settings of a subtask that reads `partitions` partitions: the
+    /// prefetch part of `buffer.max_bytes` divided among them (see
+    /// [`PrefetchSettings::for_partitions`]).
+    pub fn prefetch_for(&self, partitions: usize) -> PrefetchSettings {
+        PrefetchSettings::for_partitions(
+            self.prefetch_budget_bytes(),
+            self.prefetch_max_bytes,
+            partitions,
+        )
+    }
+
+    /// The part of `buffer.max_bytes` for librdkafka's prefetch: a quarter.
+    pub fn prefetch_budget_bytes(&self) -> u64 {
+        self.buffer_max_bytes / 4
+    }
+
+    /// The part of `buffer.max_bytes` all the partitions' queues of a subtask share.
+    pub fn queue_budget_bytes(&self) -> u64 {
+        self.buffer_max_bytes - self.prefetch_budget_bytes()
+    }
+
+    /// Bytes the partitions of one subtask that reads `partitions` of them may hold in all:
+    /// `buffer.max_bytes`, plus what the prefetch floor adds beyond the budget's prefetch
+    /// part when there are very many partitions
+    /// ([`PrefetchSettings::subtask_reservation_bytes`]).
+    pub fn subtask_buffer_bytes(&self, partitions: usize) -> u64 {
+        self.queue_budget_bytes()
+            .saturating_add(PrefetchSettings::subtask_reservation_bytes(
+                self.prefetch_budget_bytes(),
+                self.prefetch_max_bytes,
+                partitions,
+            ))
     }
 }
 
@@ -308,6 +355,15 @@ impl Section for KafkaSourceConfig {
             }
         }
         check_queue_bounds(self.queue_size, self.queue_max_bytes)?;
+        if self.buffer_max_bytes < MIN_BUFFER_MAX_BYTES {
+            return Err(Violation::new(
+                "buffer.max_bytes",
+                format!(
+                    "must be at least {MIN_BUFFER_MAX_BYTES} (1 MiB), found {}",
+                    self.buffer_max_bytes
+                ),
+            ));
+        }
         PrefetchSettings::check_max_bytes(self.prefetch_max_bytes)
             .map_err(|message| Violation::new("prefetch.max_bytes", message))?;
         Ok(())

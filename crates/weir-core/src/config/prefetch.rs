@@ -44,6 +44,15 @@ pub const KAFKA_CLIENT_OVERHEAD_BYTES: u64 = 8 * 1024 * 1024;
 /// more memory than Weir reserves for them.
 pub const ASSUMED_MAX_RECORD_BYTES: u64 = 1024 * 1024;
 
+/// The smallest per-partition prefetch cap Weir divides the budget down to. A partition's
+/// fetch then brings at least this much (and at least one whole record batch); at
+/// `fetch.queue.backoff.ms` = 10 ms that still allows ~0.8 MB/s per partition, so many small
+/// partitions together keep librdkafka's full speed. Below the floor the budget's prefetch
+/// part no longer holds: with the default `buffer.max_bytes` (8 MiB of prefetch) that is
+/// beyond ~340 partitions per subtask, and each further partition reserves
+/// [`PrefetchSettings::active_bytes`] at the floor (24 KiB).
+pub const PREFETCH_FLOOR_BYTES: u64 = 8 * 1024;
+
 /// The librdkafka properties Weir derives from `prefetch.max_bytes`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PrefetchSettings {
@@ -68,6 +77,40 @@ impl PrefetchSettings {
             queued_min_messages: kbytes,
             fetch_queue_backoff_ms: FETCH_QUEUE_BACKOFF_MS,
         }
+    }
+
+    /// The settings of one of `partitions` partitions sharing `budget` bytes of prefetch:
+    /// the largest cap whose [`active_bytes`](Self::active_bytes) fits the partition's even
+    /// part of `budget`, at most `max_bytes` (`prefetch.max_bytes`) and at least
+    /// [`PREFETCH_FLOOR_BYTES`] (or `max_bytes`, if smaller).
+    pub fn for_partitions(budget: u64, max_bytes: u64, partitions: usize) -> Self {
+        let share = budget / (partitions.max(1) as u64);
+        // active_bytes(cap) ≈ cap + min(cap, 256 KiB) + (cap + min(cap, 256 KiB)) / 2.
+        let cap = if share <= 3 * FETCH_MESSAGE_MAX_BYTES_CAP {
+            share / 3
+        } else {
+            (share - FETCH_MESSAGE_MAX_BYTES_CAP * 3 / 2) * 2 / 3
+        };
+        // Whole KiB, rounded down: librdkafka's cap is in KiB.
+        let cap = (cap / 1024 * 1024).max(PREFETCH_FLOOR_BYTES).min(max_bytes);
+        Self::for_max_bytes(cap)
+    }
+
+    /// What the librdkafka prefetch of a subtask reading `partitions` partitions may hold:
+    /// `budget`, unless the floor makes the partitions' caps add up to more.
+    pub fn subtask_reservation_bytes(budget: u64, max_bytes: u64, partitions: usize) -> u64 {
+        let per_partition = Self::for_partitions(budget, max_bytes, partitions).active_bytes();
+        budget.max(per_partition.saturating_mul(partitions as u64))
+    }
+
+    /// Memory one partition's prefetch holds at most while its reader takes records: the
+    /// cap, one fetch of overshoot (librdkafka checks the cap before fetching, not after)
+    /// and per-message overhead for both. A partition whose reader waits is paused and holds
+    /// none; a record batch larger than the fetch size overshoots by that batch.
+    pub fn active_bytes(&self) -> u64 {
+        let cap = self.queued_max_messages_kbytes * 1024;
+        let messages = self.queued_min_messages + self.fetch_message_max_bytes / 1024;
+        cap + self.fetch_message_max_bytes + PREFETCH_BYTES_PER_MESSAGE * messages
     }
 
     /// Checks `prefetch.max_bytes`; the message reads after the option's quoted path.
@@ -164,6 +207,39 @@ mod tests {
         assert_eq!(settings.queued_max_messages_kbytes, 2);
         assert_eq!(settings.fetch_message_max_bytes, 2048);
         assert!(settings.reservation_bytes() >= 2 * 2048);
+    }
+
+    #[test]
+    fn the_budget_is_divided_among_partitions_down_to_the_floor() {
+        let budget = 8 * 1024 * 1024;
+        let max = 1024 * 1024;
+        // Few partitions: prefetch.max_bytes governs, as before the budget.
+        assert_eq!(
+            PrefetchSettings::for_partitions(budget, max, 4),
+            PrefetchSettings::for_max_bytes(max)
+        );
+        for partitions in [1, 4, 16, 128, 256, 341] {
+            let settings = PrefetchSettings::for_partitions(budget, max, partitions);
+            assert!(
+                settings.active_bytes() * partitions as u64 <= budget,
+                "{partitions} partitions: {settings:?}"
+            );
+            assert_eq!(
+                PrefetchSettings::subtask_reservation_bytes(budget, max, partitions),
+                budget,
+                "{partitions} partitions reserve the budget, not more"
+            );
+        }
+        let many = PrefetchSettings::for_partitions(budget, max, 1000);
+        assert_eq!(many.queued_max_messages_kbytes * 1024, PREFETCH_FLOOR_BYTES);
+        assert_eq!(many.active_bytes(), 24 * 1024);
+        assert_eq!(
+            PrefetchSettings::subtask_reservation_bytes(budget, max, 1000),
+            1000 * 24 * 1024
+        );
+        // A small prefetch.max_bytes is never raised to the floor.
+        let small = PrefetchSettings::for_partitions(budget, 2048, 1000);
+        assert_eq!(small.queued_max_messages_kbytes, 2);
     }
 
     #[test]
