@@ -114,9 +114,9 @@ fn many_partitions_stay_within_the_subtask_budget_behind_a_stalled_sink() {
     let base = format!("/weir-e2e/budget/{}", weir_e2e::unique_name(name));
     let path = format!("{base}/out");
     let proxied = proxy.url().replace("http://", "hdfs://");
-    let text = job_text(&bootstrap, topic.name(), &proxied, &path);
-    eprintln!("[{name}] job file:\n{text}");
-    let job_id = master.submit(&write_file(master.dir(), &format!("{name}.conf"), &text));
+    let job_file = job_text(&bootstrap, topic.name(), &proxied, &path);
+    eprintln!("[{name}] job file:\n{job_file}");
+    let job_id = master.submit(&write_file(master.dir(), &format!("{name}.conf"), &job_file));
     let running = wait_running(&master, &job_id);
     let reservation = u64_of(&running, "subtask_reservation_bytes");
     eprintln!(
