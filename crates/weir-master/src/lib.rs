@@ -30,6 +30,7 @@ use tracing::{info, warn};
 use weir_auth::exposure::Protection;
 use weir_auth::guard::{Policy, Server};
 use weir_auth::{ClientCerts, GuardLayer, LoadedTls, TokenTable};
+use weir_http::HttpSecurity;
 use weir_proto::v1::cluster_service_server::ClusterServiceServer;
 use weir_proto::v1::job_service_server::JobServiceServer;
 
@@ -119,11 +120,31 @@ pub async fn run_with_listener(
         listening,
         Protection {
             who: "master",
+            exposes: "submit, stop and cancel jobs, register workers and read every job",
             tls: tls.is_some(),
             tokens: Some(tokens.is_some()),
             insecure: config.insecure,
         },
     )?;
+    let http_security = HttpSecurity {
+        tls: match &tls {
+            Some(tls) => tls.https_config()?,
+            None => None,
+        },
+        tokens: tokens.clone().map(Arc::new),
+    };
+    if let Some(address) = config.http.listen.address() {
+        weir_auth::exposure::check_and_warn(
+            address,
+            Protection {
+                who: "master's HTTP server",
+                exposes: "read every job, worker and metric",
+                tls: http_security.tls.is_some(),
+                tokens: Some(http_security.tokens.is_some()),
+                insecure: config.insecure,
+            },
+        )?;
+    }
     let store = RedbStore::open(&config.data_dir)?;
     let records = store.load_all()?;
     let settings = ClusterSettings {
@@ -162,7 +183,7 @@ pub async fn run_with_listener(
     master.start_split_listers();
     master.spawn(Arc::clone(&master).run_scheduler(SCHEDULER_TICK));
     master.spawn(Arc::clone(&master).run_checkpoints(storage));
-    let http = match http::start(config.http, Arc::clone(&master)).await {
+    let http = match http::start(config.http, http_security, Arc::clone(&master)).await {
         Ok(http) => http,
         Err(error) => {
             master.shutdown_token().cancel();

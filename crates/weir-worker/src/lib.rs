@@ -13,6 +13,7 @@ mod task_table;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -22,7 +23,8 @@ use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 use weir_auth::exposure::Protection;
 use weir_auth::guard::{Policy, Server};
-use weir_auth::{CertRole, ClientCerts, GuardLayer, LoadedTls, MASTER_NAME};
+use weir_auth::{CertRole, ClientCerts, GuardLayer, LoadedTls, MASTER_NAME, TokenTable};
+use weir_http::HttpSecurity;
 use weir_proto::v1::cluster_service_client::ClusterServiceClient;
 use weir_proto::v1::worker_service_server::WorkerServiceServer;
 
@@ -102,11 +104,37 @@ pub async fn run_with_listener(
         config.listen,
         Protection {
             who: "worker",
+            exposes: "deploy tasks and order checkpoints and commits",
             tls: tls.is_some(),
             tokens: None,
             insecure: config.insecure,
         },
     )?;
+    let http_security = HttpSecurity {
+        tls: match &tls {
+            Some(tls) => tls.https_config()?,
+            None => None,
+        },
+        tokens: config
+            .auth
+            .tokens_file
+            .as_deref()
+            .map(TokenTable::load)
+            .transpose()?
+            .map(Arc::new),
+    };
+    if let Some(address) = config.http.listen.address() {
+        weir_auth::exposure::check_and_warn(
+            address,
+            Protection {
+                who: "worker's HTTP server",
+                exposes: "read the worker's metrics",
+                tls: http_security.tls.is_some(),
+                tokens: Some(http_security.tokens.is_some()),
+                insecure: config.insecure,
+            },
+        )?;
+    }
     let (worker_id, advertised) = tls_identity(&config, tls.as_ref())?;
     let mut probe = MemoryProbe::new()?;
     let first = probe.sample();
@@ -171,7 +199,7 @@ pub async fn run_with_listener(
         tasks: tasks.clone(),
         registration: registration.clone(),
     };
-    let http = http::start(config.http, http_view).await?;
+    let http = http::start(config.http, http_security, http_view).await?;
     let leave = CancellationToken::new();
     let link = tracker.spawn(link::run_link(
         Link {

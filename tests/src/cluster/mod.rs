@@ -435,9 +435,15 @@ impl Master {
         self.secured.as_ref()
     }
 
-    /// `http://127.0.0.1:PORT` of its HTTP server (console, `/api/v1/`, `/metrics`).
+    /// `http://127.0.0.1:PORT` of its HTTP server (console, `/api/v1/`, `/metrics`);
+    /// `https://` for a secured master, which serves HTTPS with its certificate.
     pub fn http_url(&self) -> String {
-        format!("http://{}", self.http_address)
+        let scheme = if self.secured.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.http_address)
     }
 
     /// The directory of this test's files and logs.
