@@ -12,7 +12,7 @@ pub mod security;
 mod server;
 
 pub use listen::{HttpListen, HttpSettings, InvalidListen};
-pub use security::HttpSecurity;
+pub use security::{HttpSecurity, ServerRole};
 pub use server::{HttpError, HttpServer};
 
 use std::sync::Arc;

@@ -42,6 +42,49 @@ impl std::fmt::Debug for HttpSecurity {
     }
 }
 
+/// Who runs an HTTP server, for [`HttpSecurity::for_server`]'s messages.
+#[derive(Debug, Clone, Copy)]
+pub struct ServerRole {
+    /// `master's HTTP server`, `worker's HTTP server`.
+    pub who: &'static str,
+    /// What a caller could do through it, for the `--insecure` warning.
+    pub exposes: &'static str,
+}
+
+impl HttpSecurity {
+    /// The HTTP server's security from the process's TLS and tokens: HTTPS with its certificate
+    /// when it has one, tokens when it has them. Refuses, as gRPC does, an address beyond
+    /// loopback without both, unless `insecure` (then warns loudly).
+    pub fn for_server(
+        role: ServerRole,
+        listen: crate::HttpListen,
+        tls: Option<&weir_auth::LoadedTls>,
+        tokens: Option<TokenTable>,
+        insecure: bool,
+    ) -> Result<Self, weir_auth::AuthError> {
+        let security = Self {
+            tls: match tls {
+                Some(tls) => tls.https_config()?,
+                None => None,
+            },
+            tokens: tokens.map(Arc::new),
+        };
+        if let Some(address) = listen.address() {
+            weir_auth::exposure::check_and_warn(
+                address,
+                weir_auth::exposure::Protection {
+                    who: role.who,
+                    exposes: role.exposes,
+                    tls: security.tls.is_some(),
+                    tokens: Some(security.tokens.is_some()),
+                    insecure,
+                },
+            )?;
+        }
+        Ok(security)
+    }
+}
+
 /// The middleware in front of data routes: a valid `Authorization: Bearer <token>` or 401.
 pub(crate) async fn require_token(
     State(tokens): State<Arc<TokenTable>>,

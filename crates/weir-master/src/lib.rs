@@ -30,7 +30,7 @@ use tracing::{info, warn};
 use weir_auth::exposure::Protection;
 use weir_auth::guard::{Policy, Server};
 use weir_auth::{ClientCerts, GuardLayer, LoadedTls, TokenTable};
-use weir_http::HttpSecurity;
+use weir_http::{HttpSecurity, ServerRole};
 use weir_proto::v1::cluster_service_server::ClusterServiceServer;
 use weir_proto::v1::job_service_server::JobServiceServer;
 
@@ -126,25 +126,16 @@ pub async fn run_with_listener(
             insecure: config.insecure,
         },
     )?;
-    let http_security = HttpSecurity {
-        tls: match &tls {
-            Some(tls) => tls.https_config()?,
-            None => None,
+    let http_security = HttpSecurity::for_server(
+        ServerRole {
+            who: "master's HTTP server",
+            exposes: "read every job, worker and metric",
         },
-        tokens: tokens.clone().map(Arc::new),
-    };
-    if let Some(address) = config.http.listen.address() {
-        weir_auth::exposure::check_and_warn(
-            address,
-            Protection {
-                who: "master's HTTP server",
-                exposes: "read every job, worker and metric",
-                tls: http_security.tls.is_some(),
-                tokens: Some(http_security.tokens.is_some()),
-                insecure: config.insecure,
-            },
-        )?;
-    }
+        config.http.listen,
+        tls.as_ref(),
+        tokens.clone(),
+        config.insecure,
+    )?;
     let store = RedbStore::open(&config.data_dir)?;
     let records = store.load_all()?;
     let settings = ClusterSettings {

@@ -13,7 +13,6 @@ mod task_table;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -24,7 +23,7 @@ use tracing::{info, warn};
 use weir_auth::exposure::Protection;
 use weir_auth::guard::{Policy, Server};
 use weir_auth::{CertRole, ClientCerts, GuardLayer, LoadedTls, MASTER_NAME, TokenTable};
-use weir_http::HttpSecurity;
+use weir_http::{HttpSecurity, ServerRole};
 use weir_proto::v1::cluster_service_client::ClusterServiceClient;
 use weir_proto::v1::worker_service_server::WorkerServiceServer;
 
@@ -110,31 +109,22 @@ pub async fn run_with_listener(
             insecure: config.insecure,
         },
     )?;
-    let http_security = HttpSecurity {
-        tls: match &tls {
-            Some(tls) => tls.https_config()?,
-            None => None,
+    let tokens = config
+        .auth
+        .tokens_file
+        .as_deref()
+        .map(TokenTable::load)
+        .transpose()?;
+    let http_security = HttpSecurity::for_server(
+        ServerRole {
+            who: "worker's HTTP server",
+            exposes: "read the worker's metrics",
         },
-        tokens: config
-            .auth
-            .tokens_file
-            .as_deref()
-            .map(TokenTable::load)
-            .transpose()?
-            .map(Arc::new),
-    };
-    if let Some(address) = config.http.listen.address() {
-        weir_auth::exposure::check_and_warn(
-            address,
-            Protection {
-                who: "worker's HTTP server",
-                exposes: "read the worker's metrics",
-                tls: http_security.tls.is_some(),
-                tokens: Some(http_security.tokens.is_some()),
-                insecure: config.insecure,
-            },
-        )?;
-    }
+        config.http.listen,
+        tls.as_ref(),
+        tokens,
+        config.insecure,
+    )?;
     let (worker_id, advertised) = tls_identity(&config, tls.as_ref())?;
     let mut probe = MemoryProbe::new()?;
     let first = probe.sample();
