@@ -34,10 +34,12 @@ fn worker_in_a_memory_cgroup_takes_its_limit_as_budget() {
     let mut shell = std::process::Command::new("sh");
     without_test_environment(&mut shell);
     shell
-        .args(["-c", "echo $$ > \"$1\" && shift && exec \"$@\"", "sh", &procs, &weir])
+        .args(["-c", "echo $$ > \"$1\" && shift && exec \"$@\"", "sh", procs.as_str(), weir.as_str()])
         .args(["worker", "--master", master.url(), "--id", "in-cgroup"])
-        .args(["--listen", &format!("127.0.0.1:{grpc}")])
-        .args(["--http-listen", &format!("127.0.0.1:{http}")])
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{grpc}"))
+        .arg("--http-listen")
+        .arg(format!("127.0.0.1:{http}"))
         .stdin(std::process::Stdio::null());
     let mut worker = Service::spawn("worker-in-cgroup", shell, master.dir());
     let worker_entry = wait_until("the worker registers", Duration::from_secs(30), || {

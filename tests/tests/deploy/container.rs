@@ -69,7 +69,7 @@ fn container_image_builds_and_runs_weir() {
     let bud = |file: &str| {
         buildah.run(&[
             "bud", "--format", "docker", "--isolation", "chroot", "--pull=never", "--layers=false",
-            "-f", file, "-t", IMAGE, &context_dir,
+            "-f", file, "-t", IMAGE, context_dir.as_str(),
         ])
     };
     let output = bud(&file);
@@ -85,7 +85,7 @@ fn container_image_builds_and_runs_weir() {
         assert!(again.status.success(), "{}", described("buildah bud", &[], &again));
         false
     } else {
-        panic!("{}", described("buildah bud", &[&file], &output));
+        panic!("{}", described("buildah bud", &[file.as_str()], &output));
     };
     eprintln!("image built in {:.1?} (base included)", started.elapsed());
 
@@ -141,11 +141,11 @@ fn container_image_builds_and_runs_weir() {
         done
         kill $pid; exit 5"
     );
-    let output = in_container(&["/bin/bash", "-c", &script]);
+    let output = in_container(&["/bin/bash", "-c", script.as_str()]);
     assert!(
         output.status.success(),
         "the health check and a master in the image:\n{}",
-        described("buildah run", &["/bin/bash", "-c", &script], &output)
+        described("buildah run", &["/bin/bash", "-c", script.as_str()], &output)
     );
     eprintln!("container test done in {:.1?}", started.elapsed());
 }

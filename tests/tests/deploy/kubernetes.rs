@@ -100,7 +100,7 @@ fn kubernetes_manifests_validate_against_the_schemas() {
     let python = venv.join("bin/python");
     let args = ["-c", LOAD, dir_text.as_str()];
     let output = run(&python, &args);
-    assert!(output.status.success(), "{}", described(&python, &["-c", "LOAD", &dir_text], &output));
+    assert!(output.status.success(), "{}", described(&python, &["-c", "LOAD", dir_text.as_str()], &output));
     let docs: Vec<Value> = serde_json::from_slice(&output.stdout).expect("JSON from the loader");
     let mut files: Vec<String> = docs
         .iter()
