@@ -14,7 +14,9 @@ fn main() {
         .ok()
         .map(|commit| commit.trim().to_string())
         .filter(|commit| !commit.is_empty());
-    let commit = from_env.or_else(git_commit).unwrap_or_else(|| "unknown".into());
+    let commit = from_env
+        .or_else(git_commit)
+        .unwrap_or_else(|| "unknown".into());
     println!("cargo:rustc-env=WEIR_COMMIT={commit}");
 }
 

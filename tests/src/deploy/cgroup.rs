@@ -47,7 +47,10 @@ impl MemoryCgroup {
             let _ = fields.next();
             let controllers = fields.next()?;
             let path = fields.next()?;
-            controllers.split(',').any(|c| c == "memory").then_some(path)
+            controllers
+                .split(',')
+                .any(|c| c == "memory")
+                .then_some(path)
         }) {
             let parent = Path::new("/sys/fs/cgroup/memory").join(path.trim_start_matches('/'));
             match Self::make(&parent.join(name), "memory.limit_in_bytes", limit) {
@@ -67,9 +70,8 @@ impl MemoryCgroup {
         let cgroup = Self {
             dir: dir.to_path_buf(),
         };
-        std::fs::write(dir.join(limit_file), limit.to_string()).map_err(|error| {
-            format!("cannot set {}/{limit_file}: {error}", dir.display())
-        })?;
+        std::fs::write(dir.join(limit_file), limit.to_string())
+            .map_err(|error| format!("cannot set {}/{limit_file}: {error}", dir.display()))?;
         Ok(cgroup)
     }
 

@@ -79,7 +79,8 @@ pub fn base_rootfs_tar() -> PathBuf {
         .trim()
         .to_string();
     assert_eq!(
-        uid, "0",
+        uid,
+        "0",
         "debootstrap builds the image's Debian base as root only (CI runs as root); run the test as root once, or put a root file system tar at {}",
         tar.display()
     );
@@ -124,7 +125,9 @@ pub fn runtime_stage(containerfile: &str, base: &str) -> String {
     let stage = containerfile
         .find("FROM ${RUNTIME_IMAGE} AS runtime")
         .unwrap_or_else(|| {
-            panic!("deploy/container/Containerfile has no `FROM ${{RUNTIME_IMAGE}} AS runtime` stage")
+            panic!(
+                "deploy/container/Containerfile has no `FROM ${{RUNTIME_IMAGE}} AS runtime` stage"
+            )
         });
     let text = containerfile[stage..].replacen("${RUNTIME_IMAGE}", base, 1);
     let copy = "COPY --from=build /out/usr/local/bin/weir /usr/local/bin/weir";

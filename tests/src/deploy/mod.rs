@@ -105,7 +105,10 @@ impl Scratch {
 impl Drop for Scratch {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            eprintln!("the test failed; its files are kept in {}", self.path.display());
+            eprintln!(
+                "the test failed; its files are kept in {}",
+                self.path.display()
+            );
         } else {
             let _ = std::fs::remove_dir_all(&self.path);
         }

@@ -78,7 +78,11 @@ pub fn unit_directives(text: &str) -> Vec<(String, String, String)> {
         if let Some(name) = table_header(line) {
             section = name.to_string();
         } else if let Some((key, value)) = line.split_once('=') {
-            directives.push((section.clone(), key.trim().to_string(), value.trim().to_string()));
+            directives.push((
+                section.clone(),
+                key.trim().to_string(),
+                value.trim().to_string(),
+            ));
         }
     }
     directives
@@ -131,9 +135,15 @@ mod tests {
     fn keys_are_set_in_their_table_only() {
         let text = set(TOML, None, "listen", "\"127.0.0.1:1\"");
         assert!(text.contains("listen = \"127.0.0.1:1\""), "{text}");
-        assert_eq!(get(&text, None, "http.listen").as_deref(), Some("127.0.0.1:5880"));
+        assert_eq!(
+            get(&text, None, "http.listen").as_deref(),
+            Some("127.0.0.1:5880")
+        );
         let text = set(&text, Some("tls"), "cert", "\"/tmp/c.pem\"");
-        assert_eq!(get(&text, Some("tls"), "cert").as_deref(), Some("/tmp/c.pem"));
+        assert_eq!(
+            get(&text, Some("tls"), "cert").as_deref(),
+            Some("/tmp/c.pem")
+        );
         assert_eq!(get(&text, None, "cert"), None);
     }
 
@@ -152,8 +162,12 @@ mod tests {
 
     #[test]
     fn unit_values_and_env_files() {
-        let unit = "[Service]\nType=notify\n# x=y\nType=simple\n[Install]\nWantedBy=multi-user.target\n";
-        assert_eq!(unit_value(unit, "Service", "Type").as_deref(), Some("simple"));
+        let unit =
+            "[Service]\nType=notify\n# x=y\nType=simple\n[Install]\nWantedBy=multi-user.target\n";
+        assert_eq!(
+            unit_value(unit, "Service", "Type").as_deref(),
+            Some("simple")
+        );
         assert_eq!(unit_value(unit, "Install", "Type"), None);
         assert_eq!(
             env_file("# c\nA=1\n\nB = two\n"),

@@ -34,7 +34,13 @@ fn worker_in_a_memory_cgroup_takes_its_limit_as_budget() {
     let mut shell = std::process::Command::new("sh");
     without_test_environment(&mut shell);
     shell
-        .args(["-c", "echo $$ > \"$1\" && shift && exec \"$@\"", "sh", procs.as_str(), weir.as_str()])
+        .args([
+            "-c",
+            "echo $$ > \"$1\" && shift && exec \"$@\"",
+            "sh",
+            procs.as_str(),
+            weir.as_str(),
+        ])
         .args(["worker", "--master", master.url(), "--id", "in-cgroup"])
         .arg("--listen")
         .arg(format!("127.0.0.1:{grpc}"))

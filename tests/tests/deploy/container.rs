@@ -6,9 +6,7 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 use weir_e2e::cluster::{free_port, weir_binary};
-use weir_e2e::deploy::container::{
-    Buildah, base_rootfs_tar, cannot_run_containers, runtime_stage,
-};
+use weir_e2e::deploy::container::{Buildah, base_rootfs_tar, cannot_run_containers, runtime_stage};
 use weir_e2e::deploy::{Scratch, described, repo_root, shipped};
 
 const BASE: &str = "localhost/weir-deploy-base:test";
@@ -37,7 +35,11 @@ fn without_run_steps(stage: &str) -> String {
 fn link_or_copy(from: &Path, to: &Path) {
     if std::fs::hard_link(from, to).is_err() {
         std::fs::copy(from, to).unwrap_or_else(|error| {
-            panic!("cannot copy {} to {}: {error}", from.display(), to.display())
+            panic!(
+                "cannot copy {} to {}: {error}",
+                from.display(),
+                to.display()
+            )
         });
     }
 }
@@ -68,8 +70,18 @@ fn container_image_builds_and_runs_weir() {
     let file = containerfile.display().to_string();
     let bud = |file: &str| {
         buildah.run(&[
-            "bud", "--format", "docker", "--isolation", "chroot", "--pull=never", "--layers=false",
-            "-f", file, "-t", IMAGE, context_dir.as_str(),
+            "bud",
+            "--format",
+            "docker",
+            "--isolation",
+            "chroot",
+            "--pull=never",
+            "--layers=false",
+            "-f",
+            file,
+            "-t",
+            IMAGE,
+            context_dir.as_str(),
         ])
     };
     let output = bud(&file);
@@ -82,36 +94,55 @@ fn container_image_builds_and_runs_weir() {
         );
         let reduced = scratch.write("Containerfile.no-run", &without_run_steps(&stage));
         let again = bud(&reduced.display().to_string());
-        assert!(again.status.success(), "{}", described("buildah bud", &[], &again));
+        assert!(
+            again.status.success(),
+            "{}",
+            described("buildah bud", &[], &again)
+        );
         false
     } else {
         panic!("{}", described("buildah bud", &[file.as_str()], &output));
     };
     eprintln!("image built in {:.1?} (base included)", started.elapsed());
 
-    let inspected: Value = serde_json::from_str(&buildah.ok(&["inspect", "--type", "image", IMAGE]))
-        .expect("buildah inspect prints JSON");
+    let inspected: Value =
+        serde_json::from_str(&buildah.ok(&["inspect", "--type", "image", IMAGE]))
+            .expect("buildah inspect prints JSON");
     let config = &inspected["Docker"]["config"];
-    assert_eq!(config["Entrypoint"], json!(["/usr/local/bin/weir"]), "{config:#}");
+    assert_eq!(
+        config["Entrypoint"],
+        json!(["/usr/local/bin/weir"]),
+        "{config:#}"
+    );
     assert_eq!(
         config["Cmd"],
         json!(["master", "--config", "/etc/weir/master.toml"]),
         "{config:#}"
     );
-    assert_eq!(config["User"], json!("10001:10001"), "a non-root user: {config:#}");
+    assert_eq!(
+        config["User"],
+        json!("10001:10001"),
+        "a non-root user: {config:#}"
+    );
     assert_eq!(
         config["Healthcheck"]["Test"],
         json!(["CMD", "/usr/local/bin/weir-healthcheck"]),
         "{config:#}"
     );
     for port in ["5800/tcp", "5801/tcp", "5880/tcp", "5881/tcp"] {
-        assert!(config["ExposedPorts"].get(port).is_some(), "{port}: {config:#}");
+        assert!(
+            config["ExposedPorts"].get(port).is_some(),
+            "{port}: {config:#}"
+        );
     }
     if !runs_containers {
         return;
     }
 
-    let container = buildah.ok(&["from", "--pull=never", IMAGE]).trim().to_string();
+    let container = buildah
+        .ok(&["from", "--pull=never", IMAGE])
+        .trim()
+        .to_string();
     let in_container = |args: &[&str]| {
         let mut all = vec!["run", "--isolation", "chroot", container.as_str(), "--"];
         all.extend_from_slice(args);
@@ -125,7 +156,11 @@ fn container_image_builds_and_runs_weir() {
         described("weir --version in the container", &[], &output)
     );
     let output = in_container(&["id", "-u"]);
-    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "10001", "{output:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        "10001",
+        "{output:?}"
+    );
 
     // The health check fails while nothing serves, then passes against a master in the image.
     let (grpc, http) = (free_port(), free_port());
@@ -145,7 +180,11 @@ fn container_image_builds_and_runs_weir() {
     assert!(
         output.status.success(),
         "the health check and a master in the image:\n{}",
-        described("buildah run", &["/bin/bash", "-c", script.as_str()], &output)
+        described(
+            "buildah run",
+            &["/bin/bash", "-c", script.as_str()],
+            &output
+        )
     );
     eprintln!("container test done in {:.1?}", started.elapsed());
 }

@@ -100,11 +100,19 @@ fn kubernetes_manifests_validate_against_the_schemas() {
     let python = venv.join("bin/python");
     let args = ["-c", LOAD, dir_text.as_str()];
     let output = run(&python, &args);
-    assert!(output.status.success(), "{}", described(&python, &["-c", "LOAD", dir_text.as_str()], &output));
+    assert!(
+        output.status.success(),
+        "{}",
+        described(&python, &["-c", "LOAD", dir_text.as_str()], &output)
+    );
     let docs: Vec<Value> = serde_json::from_slice(&output.stdout).expect("JSON from the loader");
     let mut files: Vec<String> = docs
         .iter()
-        .filter_map(|entry| entry["file"].as_str().map(|file| dir.join(file).display().to_string()))
+        .filter_map(|entry| {
+            entry["file"]
+                .as_str()
+                .map(|file| dir.join(file).display().to_string())
+        })
         .collect();
     files.dedup();
 
@@ -121,15 +129,29 @@ fn kubernetes_manifests_validate_against_the_schemas() {
         );
     }
 
-    for kind in ["Namespace", "ConfigMap", "Service", "StatefulSet", "Deployment", "PodDisruptionBudget"] {
-        assert!(!find(&docs, kind).is_empty(), "no {kind} in the kustomization");
+    for kind in [
+        "Namespace",
+        "ConfigMap",
+        "Service",
+        "StatefulSet",
+        "Deployment",
+        "PodDisruptionBudget",
+    ] {
+        assert!(
+            !find(&docs, kind).is_empty(),
+            "no {kind} in the kustomization"
+        );
     }
     let configmap = shipped("deploy/k8s/settings-configmap.yaml");
     let master_toml = configmap_entry(&configmap, "master.toml");
     let worker_toml = configmap_entry(&configmap, "worker.toml");
     let http_port = |toml: &str| -> u64 {
         let listen = get(toml, None, "http.listen").expect("http.listen is set");
-        listen.rsplit(':').next().and_then(|port| port.parse().ok()).expect("a port")
+        listen
+            .rsplit(':')
+            .next()
+            .and_then(|port| port.parse().ok())
+            .expect("a port")
     };
 
     // The master: a StatefulSet whose volume holds data_dir, probes on its HTTP port.
@@ -137,29 +159,63 @@ fn kubernetes_manifests_validate_against_the_schemas() {
     let master_container = container(master);
     let data_dir = get(&master_toml, None, "data_dir").expect("data_dir");
     let claim = master["spec"]["volumeClaimTemplates"][0]["metadata"]["name"].clone();
-    let mounts = master_container["volumeMounts"].as_array().cloned().unwrap_or_default();
+    let mounts = master_container["volumeMounts"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     assert!(
-        mounts.iter().any(|mount| mount["name"] == claim && mount["mountPath"] == data_dir.as_str()),
+        mounts
+            .iter()
+            .any(|mount| mount["name"] == claim && mount["mountPath"] == data_dir.as_str()),
         "the master's volume claim {claim} must be mounted at data_dir {data_dir}: {mounts:?}"
     );
-    assert_eq!(port(master_container, "http"), Some(http_port(&master_toml)));
+    assert_eq!(
+        port(master_container, "http"),
+        Some(http_port(&master_toml))
+    );
 
     // The worker: a memory limit (its budget) and probes on /readyz and /healthz.
     for worker in find(&docs, "Deployment") {
         let worker_container = container(worker);
         let limit = &worker_container["resources"]["limits"]["memory"];
-        assert!(limit.is_string(), "the worker needs resources.limits.memory: {worker_container:#}");
-        assert_eq!(get(&worker_toml, None, "memory_limit"), None, "the budget is the container's limit");
-        assert_eq!(port(worker_container, "http"), Some(http_port(&worker_toml)));
-        assert_eq!(worker_container["readinessProbe"]["httpGet"]["path"], "/readyz");
-        assert_eq!(worker_container["livenessProbe"]["httpGet"]["path"], "/healthz");
+        assert!(
+            limit.is_string(),
+            "the worker needs resources.limits.memory: {worker_container:#}"
+        );
+        assert_eq!(
+            get(&worker_toml, None, "memory_limit"),
+            None,
+            "the budget is the container's limit"
+        );
+        assert_eq!(
+            port(worker_container, "http"),
+            Some(http_port(&worker_toml))
+        );
+        assert_eq!(
+            worker_container["readinessProbe"]["httpGet"]["path"],
+            "/readyz"
+        );
+        assert_eq!(
+            worker_container["livenessProbe"]["httpGet"]["path"],
+            "/healthz"
+        );
     }
-    assert_eq!(container(master)["readinessProbe"]["httpGet"]["path"], "/readyz");
+    assert_eq!(
+        container(master)["readinessProbe"]["httpGet"]["path"],
+        "/readyz"
+    );
 
     // Every Secret a pod mounts is one docs/deploy.md tells how to create.
     let guide = shipped("docs/deploy.md");
-    for workload in find(&docs, "StatefulSet").into_iter().chain(find(&docs, "Deployment")) {
-        for volume in workload["spec"]["template"]["spec"]["volumes"].as_array().into_iter().flatten() {
+    for workload in find(&docs, "StatefulSet")
+        .into_iter()
+        .chain(find(&docs, "Deployment"))
+    {
+        for volume in workload["spec"]["template"]["spec"]["volumes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
             if let Some(secret) = volume["secret"]["secretName"].as_str() {
                 assert!(
                     guide.contains(&format!("kubectl -n weir create secret generic {secret}")),

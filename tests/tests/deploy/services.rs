@@ -48,9 +48,19 @@ impl Local {
     }
 
     fn master_settings(&self, text: &str, data_dir: &Path) -> String {
-        let text = set(text, None, "listen", &format!("\"127.0.0.1:{}\"", self.grpc));
+        let text = set(
+            text,
+            None,
+            "listen",
+            &format!("\"127.0.0.1:{}\"", self.grpc),
+        );
         let text = set(&text, None, "data_dir", &quoted(data_dir));
-        let text = set(&text, None, "http.listen", &format!("\"127.0.0.1:{}\"", self.http));
+        let text = set(
+            &text,
+            None,
+            "http.listen",
+            &format!("\"127.0.0.1:{}\"", self.http),
+        );
         let text = set(&text, Some("tls"), "cert", &self.cert("master.pem"));
         let text = set(&text, Some("tls"), "key", &self.cert("master-key.pem"));
         let text = set(&text, Some("tls"), "ca", &self.cert("ca.pem"));
@@ -60,8 +70,18 @@ impl Local {
     fn worker_settings(&self, text: &str) -> String {
         let master = format!("\"https://127.0.0.1:{}\"", self.grpc);
         let text = set(text, None, "master", &master);
-        let text = set(&text, None, "listen", &format!("\"127.0.0.1:{}\"", self.worker_grpc));
-        let text = set(&text, None, "http.listen", &format!("\"127.0.0.1:{}\"", self.worker_http));
+        let text = set(
+            &text,
+            None,
+            "listen",
+            &format!("\"127.0.0.1:{}\"", self.worker_grpc),
+        );
+        let text = set(
+            &text,
+            None,
+            "http.listen",
+            &format!("\"127.0.0.1:{}\"", self.worker_http),
+        );
         let text = set(&text, Some("tls"), "cert", &self.cert("worker-1.pem"));
         let text = set(&text, Some("tls"), "key", &self.cert("worker-1-key.pem"));
         set(&text, Some("tls"), "ca", &self.cert("ca.pem"))
@@ -130,7 +150,10 @@ fn start_notified(
     }
     let readyz = format!("http://127.0.0.1:{http}/readyz");
     ok_200(&readyz).unwrap_or_else(|error| {
-        panic!("{role} sent READY=1 but /readyz is not ready: {error}\n{}", service.log())
+        panic!(
+            "{role} sent READY=1 but /readyz is not ready: {error}\n{}",
+            service.log()
+        )
     });
     (service, notify)
 }
@@ -140,10 +163,16 @@ fn stop_notified(role: &str, service: &mut Service, notify: &Notify) {
     let status = service
         .terminate(STOP)
         .unwrap_or_else(|error| panic!("{role}: {error}"));
-    assert!(status.success(), "{role} exited with {status}:\n{}", service.log());
+    assert!(
+        status.success(),
+        "{role} exited with {status}:\n{}",
+        service.log()
+    );
     let messages = notify.drain();
     assert!(
-        messages.iter().any(|message| message.lines().any(|line| line == "STOPPING=1")),
+        messages
+            .iter()
+            .any(|message| message.lines().any(|line| line == "STOPPING=1")),
         "{role} sent no STOPPING=1 on SIGTERM; it sent {messages:?}"
     );
 }
@@ -173,7 +202,10 @@ fn shipped_unit_settings_run_a_kafka_to_hdfs_job() {
     let scenario = Scenario::in_suite("deploy", "weir-deploy", "unit_settings");
     let rows = 0..400;
     scenario.produce(Format::Json, rows.clone());
-    let job = scratch.write("job.conf", &JobFile::new(Format::Json, 5000).text(&scenario));
+    let job = scratch.write(
+        "job.conf",
+        &JobFile::new(Format::Json, 5000).text(&scenario),
+    );
     let job = job.display().to_string();
     let args = ["submit", job.as_str(), "-o", "json"];
     let output = local.client(&args);
@@ -187,7 +219,9 @@ fn shipped_unit_settings_run_a_kafka_to_hdfs_job() {
     let submitted: serde_json::Value =
         serde_json::from_slice(&output.stdout).expect("submit -o json prints JSON");
     let job_id = submitted["job_id"].as_str().expect("a job id").to_string();
-    scenario.say(format!("job {job_id} submitted through the shipped settings"));
+    scenario.say(format!(
+        "job {job_id} submitted through the shipped settings"
+    ));
 
     wait_until("every row is committed exactly once", COMMITTED, || {
         master.check_running()?;
@@ -248,5 +282,9 @@ fn kubernetes_configmap_settings_start_a_cluster() {
         .as_array()
         .map(|all| all.iter().filter_map(|w| w["worker_id"].as_str()).collect())
         .unwrap_or_default();
-    assert_eq!(ids, ["worker-1"], "the certificate names the worker: {workers}");
+    assert_eq!(
+        ids,
+        ["worker-1"],
+        "the certificate names the worker: {workers}"
+    );
 }

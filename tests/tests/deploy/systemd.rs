@@ -15,7 +15,10 @@ fn systemd_units_pass_systemd_analyze_verify() {
         let text = shipped(&format!("deploy/systemd/{unit}.service"));
         // verify checks that ExecStart's program exists: the one substitution is where the
         // binary is (/usr/local/bin/weir on a host, the test's build here).
-        assert!(text.contains("ExecStart=/usr/local/bin/weir "), "{unit}: {text}");
+        assert!(
+            text.contains("ExecStart=/usr/local/bin/weir "),
+            "{unit}: {text}"
+        );
         let text = text.replace("/usr/local/bin/weir", &weir);
         paths.push(
             scratch
