@@ -191,11 +191,15 @@ pub async fn run_with_listener(
             stopping.clone().cancelled_owned(),
         );
     tokio::pin!(serve);
+    // systemd (`Type=notify`): the listener is bound, the job store open and its jobs restored
+    // (/readyz answers ready from here on); connections queue on the listener until `serve` runs.
+    notify_systemd(sd_notify::NotifyState::Ready);
     // The background tasks are told first: heartbeat streams are long-lived requests, and the
     // server closes a connection only once its requests are done.
     let result = tokio::select! {
         result = &mut serve => result,
         () = shutdown => {
+            notify_systemd(sd_notify::NotifyState::Stopping);
             stopping.cancel();
             match tokio::time::timeout(SHUTDOWN_WAIT, &mut serve).await {
                 Ok(result) => result,
@@ -217,4 +221,12 @@ pub async fn run_with_listener(
         Err(error) => warn!(%error, "master stopped with an error"),
     }
     result.map_err(MasterError::from)
+}
+
+/// Tells systemd `state` when it started the master with `Type=notify` (NOTIFY_SOCKET set);
+/// otherwise does nothing. A failure is logged: the master serves either way.
+fn notify_systemd(state: sd_notify::NotifyState<'_>) {
+    if let Err(error) = sd_notify::notify(&[state]) {
+        warn!(%error, "cannot notify systemd (NOTIFY_SOCKET)");
+    }
 }

@@ -232,6 +232,7 @@ pub async fn run_with_listener(
         result = &mut serve => Some(result),
         () = shutdown => None,
     };
+    notify_systemd(sd_notify::NotifyState::Stopping);
 
     // Deregister first: the master moves the subtasks now rather than after its heartbeat
     // timeout, and the ended session refuses its orders while the tasks stop.
@@ -269,6 +270,14 @@ pub async fn run_with_listener(
         Err(error) => warn!(%error, "worker stopped with an error"),
     }
     result.map_err(WorkerError::from)
+}
+
+/// Tells systemd `state` when it started the worker with `Type=notify` (NOTIFY_SOCKET set);
+/// otherwise does nothing. A failure is logged: the worker runs either way.
+fn notify_systemd(state: sd_notify::NotifyState<'_>) {
+    if let Err(error) = sd_notify::notify(&[state]) {
+        warn!(%error, "cannot notify systemd (NOTIFY_SOCKET)");
+    }
 }
 
 /// The worker id and the address advertised to the master. With TLS the id is the name in the
