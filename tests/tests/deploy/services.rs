@@ -190,7 +190,12 @@ fn shipped_unit_settings_run_a_kafka_to_hdfs_job() {
     );
     let worker_toml = scratch.write(
         "worker.toml",
-        &local.worker_settings(&shipped("deploy/systemd/worker.toml")),
+        &set(
+            &local.worker_settings(&shipped("deploy/systemd/worker.toml")),
+            None,
+            "advertise",
+            &format!("\"https://127.0.0.1:{}\"", local.worker_grpc),
+        ),
     );
     let master_env = unit_environment(&shipped("deploy/systemd/master.env"), &master_toml);
     let worker_env = unit_environment(&shipped("deploy/systemd/worker.env"), &worker_toml);
