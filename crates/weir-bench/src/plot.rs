@@ -91,6 +91,11 @@ pub fn draw(report: &Report, out: &Path) -> anyhow::Result<Vec<PathBuf>> {
             rate_chart(&path, &report.summary)?;
             written.push(path);
         }
+        "partitions" => {
+            let path = out.join("partitions-rss.svg");
+            partitions_chart(&path, &report.summary)?;
+            written.push(path);
+        }
         "recovery" => {
             let lag = points(&report.series["lag_around_kill"]);
             if !lag.is_empty() {
@@ -144,6 +149,76 @@ fn line_chart(
     lines: &[(String, Vec<(f64, f64)>)],
     marks: &[(String, f64, usize)],
 ) -> anyhow::Result<()> {
+    let chart = Lines {
+        title,
+        x_desc,
+        y_desc,
+        lines,
+        marks,
+    };
+    if path.extension().is_some_and(|ext| ext == "svg") {
+        chart.draw(SVGBackend::new(path, SIZE).into_drawing_area(), None)
+    } else {
+        chart.draw(BitMapBackend::new(path, SIZE).into_drawing_area(), None)
+    }
+}
+
+/// Peak RSS (and idle, and the reservation) against the partition count, on a log axis.
+fn partitions_chart(path: &Path, summary: &Value) -> anyhow::Result<()> {
+    let mut lines: Vec<(String, Vec<(f64, f64)>)> = [
+        ("1 row/s: peak RSS", "oom", "peak_rss_mib"),
+        ("stalled sink: peak RSS", "stalled", "peak_rss_mib"),
+        ("1 row/s: reservation", "oom", "reservation_mib"),
+        ("idle RSS", "oom", "idle_rss_mib"),
+    ]
+    .iter()
+    .map(|(label, case, field)| {
+        let points = summary["runs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|run| {
+                let partitions = run["partitions"].as_f64()?;
+                Some((partitions.log10(), run[*case][*field].as_f64()?))
+            })
+            .collect();
+        (label.to_string(), points)
+    })
+    .collect();
+    lines.retain(|(_, points)| !points.is_empty());
+    let chart = Lines {
+        title: "partitions: worker RSS against the partition count (parallelism 1)",
+        x_desc: "partitions (log scale)",
+        y_desc: "MiB",
+        lines: &lines,
+        marks: &[],
+    };
+    let log_axis = |x: f64| format!("{:.0}", 10f64.powf(x));
+    chart.draw(SVGBackend::new(path, SIZE).into_drawing_area(), Some(&log_axis))
+}
+
+/// A line chart on any plotters backend.
+struct Lines<'a> {
+    title: &'a str,
+    x_desc: &'a str,
+    y_desc: &'a str,
+    lines: &'a [(String, Vec<(f64, f64)>)],
+    marks: &'a [(String, f64, usize)],
+}
+
+impl Lines<'_> {
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: DrawingArea<DB, plotters::coord::Shift>,
+        x_format: Option<&dyn Fn(f64) -> String>,
+    ) -> anyhow::Result<()> {
+    let Lines {
+        title,
+        x_desc,
+        y_desc,
+        lines,
+        marks,
+    } = *self;
     let x_max = lines
         .iter()
         .flat_map(|(_, points)| points.iter().map(|p| p.0))
@@ -158,7 +233,6 @@ fn line_chart(
         .chain(marks.iter().map(|m| m.1))
         .fold(1.0f64, f64::max)
         * 1.15;
-    let root = BitMapBackend::new(path, SIZE).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 22))
@@ -171,7 +245,10 @@ fn line_chart(
         .configure_mesh()
         .x_desc(x_desc)
         .y_desc(y_desc)
-        .x_label_formatter(&|x| axis_label(*x, x_max - x_min))
+        .x_label_formatter(&|x| match x_format {
+            Some(format) => format(*x),
+            None => axis_label(*x, x_max - x_min),
+        })
         .y_label_formatter(&|y| axis_label(*y, y_max))
         .light_line_style(WHITE.mix(0.0))
         .draw()
@@ -210,6 +287,7 @@ fn line_chart(
         .map_err(err)?;
     root.present().map_err(err)?;
     Ok(())
+    }
 }
 
 /// Achieved vs configured, log-log, with the y = x line: one point per limit.
