@@ -59,7 +59,7 @@ impl Recording {
     /// stacks and writes the flame graph to `svg` (and the folded stacks beside it). Returns
     /// the number of samples.
     pub fn finish(mut self, svg: &Path, title: &str) -> anyhow::Result<u64> {
-        let mut child = self.child.take().context("perf is not running")?;
+        let child = self.child.take().context("perf is not running")?;
         // SAFETY: kill(2) on the id of a child we have not reaped yet.
         let rc = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
         if rc != 0 {
@@ -68,7 +68,9 @@ impl Recording {
                 std::io::Error::last_os_error()
             );
         }
-        let output = child.wait_with_output().context("waiting for perf record")?;
+        let output = child
+            .wait_with_output()
+            .context("waiting for perf record")?;
         // perf exits 0, or with the signal's status once it has written its data.
         if !self.data.is_file() {
             bail!(
@@ -97,7 +99,10 @@ impl Recording {
             .status()
             .context("running perf script")?;
         if !status.success() {
-            bail!("`perf script -i {}` exited with {status}", self.data.display());
+            bail!(
+                "`perf script -i {}` exited with {status}",
+                self.data.display()
+            );
         }
         let folded = svg.with_extension("folded");
         fold(&script, &folded)?;
@@ -124,8 +129,7 @@ fn fold(script: &Path, folded: &Path) -> anyhow::Result<()> {
         std::fs::File::open(script).with_context(|| format!("opening {}", script.display()))?,
     );
     let writer = BufWriter::new(
-        std::fs::File::create(folded)
-            .with_context(|| format!("creating {}", folded.display()))?,
+        std::fs::File::create(folded).with_context(|| format!("creating {}", folded.display()))?,
     );
     // The defaults keep the thread names (tokio-runtime-w, rdk:broker0…) as the root frames:
     // which thread does the work is half the story.

@@ -194,7 +194,10 @@ fn partitions_chart(path: &Path, summary: &Value) -> anyhow::Result<()> {
         marks: &[],
     };
     let log_axis = |x: f64| format!("{:.0}", 10f64.powf(x));
-    chart.draw(SVGBackend::new(path, SIZE).into_drawing_area(), Some(&log_axis))
+    chart.draw(
+        SVGBackend::new(path, SIZE).into_drawing_area(),
+        Some(&log_axis),
+    )
 }
 
 /// A line chart on any plotters backend.
@@ -212,81 +215,81 @@ impl Lines<'_> {
         root: DrawingArea<DB, plotters::coord::Shift>,
         x_format: Option<&dyn Fn(f64) -> String>,
     ) -> anyhow::Result<()> {
-    let Lines {
-        title,
-        x_desc,
-        y_desc,
-        lines,
-        marks,
-    } = *self;
-    let x_max = lines
-        .iter()
-        .flat_map(|(_, points)| points.iter().map(|p| p.0))
-        .fold(1.0f64, f64::max);
-    let x_min = lines
-        .iter()
-        .flat_map(|(_, points)| points.iter().map(|p| p.0))
-        .fold(0.0f64, f64::min);
-    let y_max = lines
-        .iter()
-        .flat_map(|(_, points)| points.iter().map(|p| p.1))
-        .chain(marks.iter().map(|m| m.1))
-        .fold(1.0f64, f64::max)
-        * 1.15;
-    root.fill(&WHITE).map_err(err)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 22))
-        .margin(16)
-        .x_label_area_size(44)
-        .y_label_area_size(70)
-        .build_cartesian_2d(x_min..x_max, 0f64..y_max)
-        .map_err(err)?;
-    chart
-        .configure_mesh()
-        .x_desc(x_desc)
-        .y_desc(y_desc)
-        .x_label_formatter(&|x| match x_format {
-            Some(format) => format(*x),
-            None => axis_label(*x, x_max - x_min),
-        })
-        .y_label_formatter(&|y| axis_label(*y, y_max))
-        .light_line_style(WHITE.mix(0.0))
-        .draw()
-        .map_err(err)?;
-    for (index, (label, points)) in lines.iter().enumerate() {
-        let color = COLORS[index % COLORS.len()];
+        let Lines {
+            title,
+            x_desc,
+            y_desc,
+            lines,
+            marks,
+        } = *self;
+        let x_max = lines
+            .iter()
+            .flat_map(|(_, points)| points.iter().map(|p| p.0))
+            .fold(1.0f64, f64::max);
+        let x_min = lines
+            .iter()
+            .flat_map(|(_, points)| points.iter().map(|p| p.0))
+            .fold(0.0f64, f64::min);
+        let y_max = lines
+            .iter()
+            .flat_map(|(_, points)| points.iter().map(|p| p.1))
+            .chain(marks.iter().map(|m| m.1))
+            .fold(1.0f64, f64::max)
+            * 1.15;
+        root.fill(&WHITE).map_err(err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 22))
+            .margin(16)
+            .x_label_area_size(44)
+            .y_label_area_size(70)
+            .build_cartesian_2d(x_min..x_max, 0f64..y_max)
+            .map_err(err)?;
         chart
-            .draw_series(LineSeries::new(
-                points.iter().copied(),
-                color.stroke_width(2),
-            ))
-            .map_err(err)?
-            .label(label.clone())
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
-            });
-    }
-    for (label, y, index) in marks {
-        let color = COLORS[index % COLORS.len()].mix(0.7);
-        let dashes: Vec<(f64, f64)> = vec![(x_min, *y), (x_max, *y)];
+            .configure_mesh()
+            .x_desc(x_desc)
+            .y_desc(y_desc)
+            .x_label_formatter(&|x| match x_format {
+                Some(format) => format(*x),
+                None => axis_label(*x, x_max - x_min),
+            })
+            .y_label_formatter(&|y| axis_label(*y, y_max))
+            .light_line_style(WHITE.mix(0.0))
+            .draw()
+            .map_err(err)?;
+        for (index, (label, points)) in lines.iter().enumerate() {
+            let color = COLORS[index % COLORS.len()];
+            chart
+                .draw_series(LineSeries::new(
+                    points.iter().copied(),
+                    color.stroke_width(2),
+                ))
+                .map_err(err)?
+                .label(label.clone())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                });
+        }
+        for (label, y, index) in marks {
+            let color = COLORS[index % COLORS.len()].mix(0.7);
+            let dashes: Vec<(f64, f64)> = vec![(x_min, *y), (x_max, *y)];
+            chart
+                .draw_series(DashedLineSeries::new(dashes, 8, 6, color.stroke_width(1)))
+                .map_err(err)?
+                .label(label.clone())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(1))
+                });
+        }
         chart
-            .draw_series(DashedLineSeries::new(dashes, 8, 6, color.stroke_width(1)))
-            .map_err(err)?
-            .label(label.clone())
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(1))
-            });
-    }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font(("sans-serif", 14))
-        .draw()
-        .map_err(err)?;
-    root.present().map_err(err)?;
-    Ok(())
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 14))
+            .draw()
+            .map_err(err)?;
+        root.present().map_err(err)?;
+        Ok(())
     }
 }
 

@@ -288,7 +288,8 @@ fn partitions(text: &mut String, report: &Value) {
         for (case, label) in [("oom", "1 row/s"), ("stalled", "stalled sink")] {
             let figures = &run[case];
             let headroom = &report["targets"][format!("oom_peak_over_idle_mib_{partitions}")];
-            let reservation = &report["targets"][format!("{case}_reservation_over_growth_{partitions}")];
+            let reservation =
+                &report["targets"][format!("{case}_reservation_over_growth_{partitions}")];
             let _ = writeln!(
                 text,
                 "| {partitions} | {label} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",

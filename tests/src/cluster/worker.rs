@@ -51,8 +51,9 @@ struct StdoutPump {
 
 impl StdoutPump {
     fn start(mut pipe: ChildStdout, path: PathBuf) -> Result<Self, HarnessError> {
-        let mut file = File::create(&path)
-            .map_err(|error| HarnessError::io(format!("cannot create {}", path.display()), error))?;
+        let mut file = File::create(&path).map_err(|error| {
+            HarnessError::io(format!("cannot create {}", path.display()), error)
+        })?;
         let paused = Arc::new((Mutex::new(false), Condvar::new()));
         let gate = Arc::clone(&paused);
         let lines = Arc::new(AtomicU64::new(0));

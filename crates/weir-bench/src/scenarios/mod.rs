@@ -68,7 +68,11 @@ impl Cluster {
             if index > 0 {
                 std::thread::sleep(every);
             }
-            seen.push(self.worker.rss_bytes().context("the worker process is gone")?);
+            seen.push(
+                self.worker
+                    .rss_bytes()
+                    .context("the worker process is gone")?,
+            );
         }
         let reported = self
             .master

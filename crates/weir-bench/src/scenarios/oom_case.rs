@@ -157,7 +157,7 @@ fn one_backlog(
     );
     let job_id = cluster
         .master
-        .submit(&format!("{NAME}-{label}"), &job.text())?;
+        .submit_text(&format!("{NAME}-{label}"), &job.text())?;
     let running = cluster.master.wait_running(&job_id, None, super::START)?;
     let reservation = util::u64_of(&running, "subtask_reservation_bytes");
     let mut queue_peak = 0u64;

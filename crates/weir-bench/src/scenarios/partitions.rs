@@ -75,7 +75,9 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<Report> {
                 targets.insert(
                     format!("oom_peak_over_idle_mib_{partitions}"),
                     target(
-                        &format!("worker peak RSS ≤ idle + 64 MiB at 1 row/s, {partitions} partitions"),
+                        &format!(
+                            "worker peak RSS ≤ idle + 64 MiB at 1 row/s, {partitions} partitions"
+                        ),
                         round(over, 1),
                         over <= mib(HEADROOM),
                     ),

@@ -9,11 +9,11 @@ use anyhow::{Context as _, bail};
 use serde_json::{Value, json};
 
 use super::Cluster;
+use crate::Ctx;
 use crate::cluster::{Jobs as _, Stdout};
 use crate::files::{self, Store};
 use crate::jobs::{Job, Sink, Source};
 use crate::util::{self, GIB, mib, progress, round, u64_of};
-use crate::Ctx;
 
 const NAME: &str = "throughput";
 /// How long one pipeline may take before the scenario gives up.
@@ -66,7 +66,10 @@ pub fn run(ctx: &Ctx, spec: Spec<'_>, store: &Store, path: &str) -> anyhow::Resu
     let scraper = scrape.then(|| crate::scrape::Scraper::start(cluster.worker.http_address()));
     let profile = match flamegraph {
         Some(svg) => {
-            let pid = cluster.worker.try_pid().context("the worker process is gone")?;
+            let pid = cluster
+                .worker
+                .try_pid()
+                .context("the worker process is gone")?;
             let data = ctx.work.join("worker.perf.data");
             Some((crate::flamegraph::Recording::start(pid, &data)?, svg))
         }

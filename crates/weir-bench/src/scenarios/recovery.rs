@@ -239,12 +239,8 @@ fn measure(
                 threshold,
             )
         });
-        let worker_b = crate::cluster::start_worker(
-            &master,
-            new_id,
-            &ctx.common.worker_memory,
-            Stdout::Log,
-        );
+        let worker_b =
+            crate::cluster::start_worker(&master, new_id, &ctx.common.worker_memory, Stdout::Log);
         let alive_at = killed.elapsed().as_secs_f64();
         let events = watcher.join().unwrap_or_else(|panic| {
             Err(anyhow::anyhow!(

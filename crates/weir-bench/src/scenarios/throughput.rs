@@ -41,7 +41,10 @@ pub fn run(ctx: &Ctx, shared: &mut Shared) -> anyhow::Result<Report> {
     let mut extras = Vec::new();
     let mut scrape = Value::Null;
     let mut targets = serde_json::Map::new();
-    for (shape, size) in [(Shape::Padded, RECORD_SIZE), (Shape::SixFields, SIX_FIELD_SIZE)] {
+    for (shape, size) in [
+        (Shape::Padded, RECORD_SIZE),
+        (Shape::SixFields, SIX_FIELD_SIZE),
+    ] {
         let records = (bytes / size as u64).max(10_000);
         // `all` hands the 1 KiB topic on to oom-case, which extends it.
         let reused = if shape == Shape::Padded {
@@ -55,8 +58,7 @@ pub fn run(ctx: &Ctx, shared: &mut Shared) -> anyhow::Result<Report> {
         };
         let mut production = Value::Null;
         if topic.records() < records {
-            let produced =
-                topic.produce_shaped(NAME, records - topic.records(), size, shape)?;
+            let produced = topic.produce_shaped(NAME, records - topic.records(), size, shape)?;
             production = json!({
                 "records": produced.records,
                 "bytes": produced.bytes,
@@ -177,13 +179,8 @@ fn one_shape(
             ),
         );
         let raw_dir = ctx.hdfs_dir(&format!("raw-write-{size}-p{parallelism}"));
-        let written = crate::hdfs_write::write(
-            &ctx.common.hdfs,
-            &raw_dir,
-            committed,
-            files,
-            parallelism,
-        );
+        let written =
+            crate::hdfs_write::write(&ctx.common.hdfs, &raw_dir, committed, files, parallelism);
         hdfs.delete(parent(&raw_dir));
         let written = written?;
         let write_mib_s = mib(written.bytes) / written.seconds;
@@ -203,7 +200,9 @@ fn one_shape(
             targets.insert(
                 format!("ratio_to_ceiling_{key}"),
                 target(
-                    &format!("Kafka → HdfsFile ≥ {RATIO_TARGET} × ceiling at parallelism 2 ({what})"),
+                    &format!(
+                        "Kafka → HdfsFile ≥ {RATIO_TARGET} × ceiling at parallelism 2 ({what})"
+                    ),
                     round(ratio, 2),
                     ratio >= RATIO_TARGET,
                 ),
@@ -227,7 +226,11 @@ fn one_shape(
                 target(
                     &format!(
                         "≥ {CORES_TARGET} cores busy at parallelism {parallelism} ({what}){}",
-                        if allowed { "" } else { "; Weir is at the ceiling" }
+                        if allowed {
+                            ""
+                        } else {
+                            "; Weir is at the ceiling"
+                        }
                     ),
                     round(cores, 2),
                     cores >= CORES_TARGET || !allowed,
