@@ -34,7 +34,9 @@ impl Recording {
     /// Starts `perf record` on `pid`, writing its samples to `data`.
     pub fn start(pid: u32, data: &Path) -> anyhow::Result<Self> {
         let child = Command::new("perf")
-            .args(["record", "--quiet", "-F", FREQUENCY, "--call-graph"])
+            // cpu-clock: a software event every machine has (VMs often lack hardware
+            // counters), and its sample weight is in nanoseconds of CPU.
+            .args(["record", "--quiet", "-e", "cpu-clock", "-F", FREQUENCY, "--call-graph"])
             .arg(format!("dwarf,{STACK_BYTES}"))
             .arg("-p")
             .arg(pid.to_string())
@@ -57,8 +59,8 @@ impl Recording {
 
     /// Stops the recording (SIGINT, as Ctrl-C would: perf then writes its file out), folds the
     /// stacks and writes the flame graph to `svg` (and the folded stacks beside it). Returns
-    /// the number of samples.
-    pub fn finish(mut self, svg: &Path, title: &str) -> anyhow::Result<u64> {
+    /// the CPU seconds drawn (each stack's weight is cpu-clock's period, in nanoseconds).
+    pub fn finish(mut self, svg: &Path, title: &str) -> anyhow::Result<f64> {
         let child = self.child.take().context("perf is not running")?;
         // SAFETY: kill(2) on the id of a child we have not reaped yet.
         let rc = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
@@ -107,8 +109,8 @@ impl Recording {
         let folded = svg.with_extension("folded");
         fold(&script, &folded)?;
         let _ = std::fs::remove_file(&script);
-        let samples = draw(&folded, svg, title)?;
-        Ok(samples)
+        let nanoseconds = draw(&folded, svg, title)?;
+        Ok(nanoseconds as f64 / 1e9)
     }
 }
 
@@ -138,7 +140,7 @@ fn fold(script: &Path, folded: &Path) -> anyhow::Result<()> {
         .context("folding the perf stacks")
 }
 
-/// Folded stacks → SVG flame graph; returns the samples drawn.
+/// Folded stacks → SVG flame graph; returns the total weight drawn (ns of CPU).
 fn draw(folded: &Path, svg: &Path, title: &str) -> anyhow::Result<u64> {
     let text =
         std::fs::read_to_string(folded).with_context(|| format!("reading {}", folded.display()))?;
@@ -154,7 +156,7 @@ fn draw(folded: &Path, svg: &Path, title: &str) -> anyhow::Result<u64> {
     }
     let mut options = inferno::flamegraph::Options::default();
     options.title = title.to_string();
-    options.count_name = "samples".to_string();
+    options.count_name = "ns of CPU".to_string();
     let writer = BufWriter::new(
         std::fs::File::create(svg).with_context(|| format!("creating {}", svg.display()))?,
     );

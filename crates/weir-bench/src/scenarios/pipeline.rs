@@ -133,11 +133,11 @@ pub fn run(ctx: &Ctx, spec: Spec<'_>, store: &Store, path: &str) -> anyhow::Resu
     let folding = Instant::now();
     if let Some((recording, svg)) = profile {
         let title = format!("weir worker, {label}: {records} records, parallelism {parallelism}");
-        let samples = recording.finish(&svg, &title)?;
+        let cpu_seconds = recording.finish(&svg, &title)?;
         progress(
             NAME,
             format!(
-                "flame graph of {samples} samples in {} (folded stacks beside it)",
+                "flame graph of {cpu_seconds:.1} worker CPU s in {} (folded stacks beside it)",
                 svg.display()
             ),
         );
