@@ -134,8 +134,9 @@ impl Master {
                 HarnessError::io(format!("cannot create {}", dir.display()), error)
             })?;
         }
-        let address = SocketAddr::from((Ipv4Addr::LOCALHOST, try_free_port()?));
-        let http_address = SocketAddr::from((Ipv4Addr::LOCALHOST, try_free_port()?));
+        let (port, http_port) = try_free_port_pair()?;
+        let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let http_address = SocketAddr::from((Ipv4Addr::LOCALHOST, http_port));
         let secured = if options.secured {
             Some(Secured::try_create(&binary, &dir.join("certs"))?)
         } else {
@@ -548,8 +549,8 @@ mod security;
 mod worker;
 pub use error::HarnessError;
 pub use process::{
-    describe, free_port, log_lines_with, run_weir, try_free_port, try_weir_binary, weir, weir_as,
-    weir_binary,
+    describe, free_port, log_lines_with, run_weir, try_free_port, try_free_port_pair,
+    try_weir_binary, weir, weir_as, weir_binary,
 };
 use process::{spawn_process, stop, tail, terminate};
 pub use security::{Secured, weir_ok};

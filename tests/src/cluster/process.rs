@@ -94,6 +94,19 @@ pub fn try_free_port() -> Result<u16, HarnessError> {
         .map_err(|error| HarnessError::io("cannot find a free loopback port", error))
 }
 
+/// Two different free TCP ports on 127.0.0.1, both bound at once, read, released: two
+/// [`free_port`] calls in a row can get the same port back (a process's gRPC and HTTP ports).
+pub fn try_free_port_pair() -> Result<(u16, u16), HarnessError> {
+    let bind = || {
+        TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .and_then(|listener| Ok((listener.local_addr()?.port(), listener)))
+            .map_err(|error| HarnessError::io("cannot find a free loopback port", error))
+    };
+    let (first, _held) = bind()?;
+    let (second, _also_held) = bind()?;
+    Ok((first, second))
+}
+
 /// Text of a command's run, for failure messages.
 pub fn describe(args: &[&str], output: &Output) -> String {
     format!(

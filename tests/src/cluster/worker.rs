@@ -169,8 +169,9 @@ impl Worker {
         id: &str,
         options: WorkerOptions,
     ) -> Result<Self, HarnessError> {
-        let address = SocketAddr::from((Ipv4Addr::LOCALHOST, try_free_port()?));
-        let http_address = SocketAddr::from((Ipv4Addr::LOCALHOST, try_free_port()?));
+        let (port, http_port) = try_free_port_pair()?;
+        let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let http_address = SocketAddr::from((Ipv4Addr::LOCALHOST, http_port));
         let log_path = master.dir().join(format!("worker-{id}.log"));
         let mut args = vec![
             "worker".to_string(),
