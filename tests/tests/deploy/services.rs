@@ -128,7 +128,14 @@ fn unit_environment(env_text: &str, config: &Path) -> Vec<(String, String)> {
 /// curl fetches it without checking the certificate, which tests/tests/security/http.rs checks.
 fn ok_200(url: &str) -> Result<(), String> {
     let output = std::process::Command::new("curl")
-        .args(["--silent", "--insecure", "--max-time", "5", "--output", "/dev/null"])
+        .args([
+            "--silent",
+            "--insecure",
+            "--max-time",
+            "5",
+            "--output",
+            "/dev/null",
+        ])
         .args(["--write-out", "%{http_code}", url])
         .output()
         .map_err(|error| format!("cannot run curl (apt-get install curl): {error}"))?;
