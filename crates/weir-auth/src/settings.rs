@@ -61,3 +61,13 @@ pub struct AuthConfig {
     #[schemars(with = "Option<String>")]
     pub tokens_file: Option<PathBuf>,
 }
+
+impl AuthConfig {
+    /// The tokens of `tokens_file`, read and checked once at start; `None` without one.
+    pub fn load_tokens(&self) -> Result<Option<crate::TokenTable>, crate::AuthError> {
+        self.tokens_file
+            .as_deref()
+            .map(crate::TokenTable::load)
+            .transpose()
+    }
+}

@@ -146,3 +146,23 @@ pub fn target(description: &str, value: f64, met: bool) -> Value {
         "met": met,
     })
 }
+
+/// The highest queue bytes and librdkafka prefetch bytes (summed over splits) seen in a job's
+/// samples.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct BufferPeaks {
+    pub queue: u64,
+    pub prefetch: u64,
+}
+
+impl BufferPeaks {
+    /// Takes one sample of the job (`weir job -o json`).
+    pub fn observe(&mut self, job: &Value) {
+        self.queue = self.queue.max(u64_of(job, "queue_bytes"));
+        let prefetch: u64 = splits(job)
+            .iter()
+            .map(|split| u64_of(split, "prefetch_bytes"))
+            .sum();
+        self.prefetch = self.prefetch.max(prefetch);
+    }
+}

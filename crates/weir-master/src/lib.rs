@@ -109,12 +109,7 @@ pub async fn run_with_listener(
     {
         return Err(MasterError::NotTheMastersCertificate { found: own });
     }
-    let tokens = config
-        .auth
-        .tokens_file
-        .as_deref()
-        .map(TokenTable::load)
-        .transpose()?;
+    let tokens = config.auth.load_tokens()?;
     let listening = listener.local_addr().unwrap_or(config.listen);
     weir_auth::exposure::check_and_warn(
         listening,

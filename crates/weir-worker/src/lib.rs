@@ -22,7 +22,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 use weir_auth::exposure::Protection;
 use weir_auth::guard::{Policy, Server};
-use weir_auth::{CertRole, ClientCerts, GuardLayer, LoadedTls, MASTER_NAME, TokenTable};
+use weir_auth::{CertRole, ClientCerts, GuardLayer, LoadedTls, MASTER_NAME};
 use weir_http::{HttpSecurity, ServerRole};
 use weir_proto::v1::cluster_service_client::ClusterServiceClient;
 use weir_proto::v1::worker_service_server::WorkerServiceServer;
@@ -109,12 +109,7 @@ pub async fn run_with_listener(
             insecure: config.insecure,
         },
     )?;
-    let tokens = config
-        .auth
-        .tokens_file
-        .as_deref()
-        .map(TokenTable::load)
-        .transpose()?;
+    let tokens = config.auth.load_tokens()?;
     let http_security = HttpSecurity::for_server(
         ServerRole {
             who: "worker's HTTP server",

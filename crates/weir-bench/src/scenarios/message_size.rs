@@ -104,24 +104,17 @@ fn one_size(
             stall.as_secs_f64()
         ),
     );
-    let mut queue_peak = 0u64;
-    let mut prefetch_peak = 0u64;
+    let mut peaks = util::BufferPeaks::default();
     let (sampler, last) = sample_running(
         NAME,
         &cluster,
         &job_id,
         stall,
         Duration::from_secs(15),
-        |_, job| {
-            queue_peak = queue_peak.max(u64_of(job, "queue_bytes"));
-            let prefetch: u64 = util::splits(job)
-                .iter()
-                .map(|split| u64_of(split, "prefetch_bytes"))
-                .sum();
-            prefetch_peak = prefetch_peak.max(prefetch);
-        },
+        |_, job| peaks.observe(job),
     )
     .map_err(|error| error.context(cluster.master.logs()))?;
+    let (queue_peak, prefetch_peak) = (peaks.queue, peaks.prefetch);
     let hwm = cluster.worker.peak_rss_bytes().unwrap_or_default();
     let peak = sampler.peak().max(hwm);
     let rows_read = u64_of(&last, "rows_read");

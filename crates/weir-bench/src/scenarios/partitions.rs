@@ -243,24 +243,16 @@ fn one_case(
         .master
         .wait_running(&job_id, None, super::START)
         .and_then(|running| {
-            let mut queue_peak = 0u64;
-            let mut prefetch_peak = 0u64;
+            let mut peaks = util::BufferPeaks::default();
             let sampled = sample_running(
                 NAME,
                 &cluster,
                 &job_id,
                 duration,
                 Duration::from_secs(30),
-                |_, job| {
-                    queue_peak = queue_peak.max(u64_of(job, "queue_bytes"));
-                    let prefetch: u64 = util::splits(job)
-                        .iter()
-                        .map(|split| u64_of(split, "prefetch_bytes"))
-                        .sum();
-                    prefetch_peak = prefetch_peak.max(prefetch);
-                },
+                |_, job| peaks.observe(job),
             )?;
-            Ok((running, sampled, queue_peak, prefetch_peak))
+            Ok((running, sampled, peaks.queue, peaks.prefetch))
         });
     let (running, (sampler, last), queue_peak, prefetch_peak) = match result {
         Ok(done) => done,
