@@ -6,18 +6,17 @@
 //!
 //! ```text
 //! reservation = source buffers   (FakeSource: its queue.max_bytes;
-//!                                 Kafka: KAFKA_CLIENT_OVERHEAD_BYTES + buffer.max_bytes)
+//!                                 Kafka: KAFKA_CLIENT_OVERHEAD_BYTES + buffer.max_bytes
+//!                                        + fetch slots × ASSUMED_MAX_RECORD_BYTES)
 //!             + sink buffer      (the sink writer's bounded write buffer)
 //!             + SUBTASK_OVERHEAD_BYTES
 //! ```
 //!
 //! A Kafka subtask's partitions share one byte budget, `buffer.max_bytes` (queues and
 //! librdkafka prefetch together, see [`crate::budget`] and
-//! [`crate::config::PrefetchSettings::for_partitions`]), so the reservation does not grow
-//! with the partition count — until the prefetch floor makes the partitions' caps add up to
-//! more than the budget's prefetch part (beyond ~340 partitions per subtask at the default),
-//! where each further partition adds
-//! [`crate::config::PREFETCH_FLOOR_BYTES`]-sized prefetch (24 KiB).
+//! [`crate::config::PrefetchSettings::for_budget`]), and only a fixed number of them fetch at
+//! once (the fetch slots, [`crate::config::fetch_slots`]), each allowed one record batch
+//! beyond its cap: the reservation does not grow with the partition count.
 
 use std::fmt;
 
@@ -109,8 +108,8 @@ pub fn format_bytes(bytes: u64) -> String {
 mod tests {
     use super::*;
     use crate::config::{
-        CONSOLE_WRITE_BUFFER_BYTES, KAFKA_CLIENT_OVERHEAD_BYTES, ParsePolicy, SourceConfig,
-        parse_job,
+        ASSUMED_MAX_RECORD_BYTES, CONSOLE_WRITE_BUFFER_BYTES, KAFKA_CLIENT_OVERHEAD_BYTES,
+        ParsePolicy, SourceConfig, parse_job,
     };
 
     const JOB: &str = r#"
@@ -162,19 +161,14 @@ mod tests {
             panic!("kafka expected")
         };
         let base = KAFKA_CLIENT_OVERHEAD_BYTES + 64 * 1024 + SUBTASK_OVERHEAD_BYTES;
-        for partitions in [0, 1, 4, 128, 170] {
+        // 4 MiB of prefetch: two fetch slots, each allowed one 1 MiB batch beyond its cap.
+        for partitions in [0, 1, 4, 128, 1000, 100_000] {
             assert_eq!(
                 subtask_reservation(&job, partitions),
-                base + 16 * 1024 * 1024,
+                base + 16 * 1024 * 1024 + 2 * ASSUMED_MAX_RECORD_BYTES,
                 "{partitions} partitions"
             );
         }
-        // Past the prefetch floor (4 MiB of prefetch / 24 KiB), each partition adds its
-        // floor-sized prefetch.
-        assert_eq!(
-            subtask_reservation(&job, 1000),
-            base + 12 * 1024 * 1024 + 1000 * 24 * 1024
-        );
         assert_eq!(kafka.queue_budget_bytes(), 12 * 1024 * 1024);
     }
 

@@ -15,7 +15,9 @@ use weir_e2e::proxy::Proxy;
 use super::*;
 
 const PARTITIONS: u64 = 256;
-const PER_PARTITION: u64 = 400;
+const PER_PARTITION: u64 = 100;
+/// Bytes of each record: the 1 KiB.
+const RECORD_BYTES: usize = 1024;
 /// `buffer.max_bytes` of the job: 2 MiB, of which 1.5 MiB for the queues. The backlog's rows
 /// take ≈ 10× that in memory, so without the budget the queues would take the whole backlog.
 const BUDGET: u64 = 2 * MIB;
@@ -94,7 +96,12 @@ fn many_partitions_stay_within_the_subtask_budget_behind_a_stalled_sink() {
     );
     let total = PARTITIONS * PER_PARTITION;
     let records: Vec<Record> = (0..total)
-        .map(|id| Record::new((id % PARTITIONS) as i32, Format::Json.payload(id)))
+        .map(|id| {
+            Record::new(
+                (id % PARTITIONS) as i32,
+                Format::Json.payload_of_size(id, RECORD_BYTES),
+            )
+        })
         .collect();
     let produced = produce(&bootstrap, topic.name(), records);
     eprintln!(
@@ -116,7 +123,11 @@ fn many_partitions_stay_within_the_subtask_budget_behind_a_stalled_sink() {
     let proxied = proxy.url().replace("http://", "hdfs://");
     let job_file = job_text(&bootstrap, topic.name(), &proxied, &path);
     eprintln!("[{name}] job file:\n{job_file}");
-    let job_id = master.submit(&write_file(master.dir(), &format!("{name}.conf"), &job_file));
+    let job_id = master.submit(&write_file(
+        master.dir(),
+        &format!("{name}.conf"),
+        &job_file,
+    ));
     let running = wait_running(&master, &job_id);
     let reservation = u64_of(&running, "subtask_reservation_bytes");
     eprintln!(

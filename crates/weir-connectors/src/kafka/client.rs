@@ -102,21 +102,16 @@ pub(crate) fn client_config(config: &KafkaSourceConfig, client_id: &str) -> Clie
 /// (validation rejects them in `kafka.config`): the group used only for commits, no automatic
 /// commits, no EOF events, and the per-partition prefetch bound.
 ///
-/// The prefetch cap is the prefetch part of `buffer.max_bytes` divided among the `partitions`
-/// the subtask starts with. librdkafka cannot change it later: partitions added by discovery
-/// get the same cap (pausing keeps the prefetch of waiting partitions at zero).
-pub(crate) fn consumer_config(
-    config: &KafkaSourceConfig,
-    client_id: &str,
-    partitions: usize,
-) -> ClientConfig {
+/// The prefetch cap is the prefetch part of `buffer.max_bytes` divided among the subtask's
+/// fetch slots: the same for any partition count, so partitions added by discovery fit too.
+pub(crate) fn consumer_config(config: &KafkaSourceConfig, client_id: &str) -> ClientConfig {
     let mut client = client_config(config, client_id);
     client
         .set("group.id", &config.consumer_group)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("enable.partition.eof", "false");
-    for (key, value) in config.prefetch_for(partitions).librdkafka_properties() {
+    for (key, value) in config.prefetch().librdkafka_properties() {
         client.set(key, value);
     }
     if config.kafka_config.get("statistics.interval.ms").is_none() {

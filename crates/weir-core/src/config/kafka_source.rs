@@ -233,6 +233,10 @@ pub const OWNED_KAFKA_PROPERTIES: &[(&str, &str)] = &[
         "fetch.queue.backoff.ms",
         "Weir sets it to 10 ms: with a bounded prefetch, librdkafka's default slows reading 4-15x",
     ),
+    (
+        "fetch.wait.max.ms",
+        "Weir sets it to 20 ms: a partition given a fetch slot must be fetched before the slot is handed on",
+    ),
 ];
 
 impl KafkaSourceConfig {
@@ -286,21 +290,17 @@ impl KafkaSourceConfig {
             .unwrap_or_else(|| Schema::new([(CONTENT_FIELD, DataType::String)]))
     }
 
-    /// The librdkafka prefetch settings Weir derives from `prefetch.max_bytes` alone (one
-    /// partition with the whole prefetch part of the budget).
+    /// The librdkafka prefetch settings of every partition of a subtask: the prefetch part of
+    /// `buffer.max_bytes` divided among its fetch slots (see
+    /// [`PrefetchSettings::for_budget`]), at most `prefetch.max_bytes`.
     pub fn prefetch(&self) -> PrefetchSettings {
-        self.prefetch_for(1)
+        PrefetchSettings::for_budget(self.prefetch_budget_bytes(), self.prefetch_max_bytes)
     }
 
-    /// The librdkafka prefetch settings of a subtask that reads `partitions` partitions: the
-    /// prefetch part of `buffer.max_bytes` divided among them (see
-    /// [`PrefetchSettings::for_partitions`]).
-    pub fn prefetch_for(&self, partitions: usize) -> PrefetchSettings {
-        PrefetchSettings::for_partitions(
-            self.prefetch_budget_bytes(),
-            self.prefetch_max_bytes,
-            partitions,
-        )
+    /// How many partitions of a subtask librdkafka fetches at once; the others are paused
+    /// until one of these hands over its slot (see `weir-connectors`' `kafka/fetch_slots.rs`).
+    pub fn fetch_slots(&self) -> usize {
+        super::prefetch::fetch_slots(self.prefetch_budget_bytes())
     }
 
     /// The part of `buffer.max_bytes` for librdkafka's prefetch: a quarter.
@@ -313,16 +313,14 @@ impl KafkaSourceConfig {
         self.buffer_max_bytes - self.prefetch_budget_bytes()
     }
 
-    /// Bytes the partitions of one subtask that reads `partitions` of them may hold in all:
-    /// `buffer.max_bytes`, plus what the prefetch floor adds beyond the budget's prefetch
-    /// part when there are very many partitions
+    /// Bytes the partitions of one subtask may hold in all, whatever their count: the queues'
+    /// part of `buffer.max_bytes` plus what its fetch slots may prefetch
     /// ([`PrefetchSettings::subtask_reservation_bytes`]).
-    pub fn subtask_buffer_bytes(&self, partitions: usize) -> u64 {
+    pub fn subtask_buffer_bytes(&self) -> u64 {
         self.queue_budget_bytes()
             .saturating_add(PrefetchSettings::subtask_reservation_bytes(
                 self.prefetch_budget_bytes(),
                 self.prefetch_max_bytes,
-                partitions,
             ))
     }
 }

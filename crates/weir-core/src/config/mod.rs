@@ -58,8 +58,8 @@ pub use self::parse::{JobFile, parse_job, parse_job_file};
 pub use self::policy::{ClientHost, ParsePolicy};
 pub use self::prefetch::{
     ASSUMED_MAX_RECORD_BYTES, FETCH_MESSAGE_MAX_BYTES_CAP, FETCH_QUEUE_BACKOFF_MS,
-    KAFKA_CLIENT_OVERHEAD_BYTES, PREFETCH_BYTES_PER_MESSAGE, PREFETCH_FLOOR_BYTES,
-    PrefetchSettings,
+    FETCH_SLOT_BYTES, KAFKA_CLIENT_OVERHEAD_BYTES, PREFETCH_BYTES_PER_MESSAGE,
+    PREFETCH_FLOOR_BYTES, PrefetchSettings, fetch_slots,
 };
 pub use self::reference::{reference_markdown, settings_markdown};
 pub use crate::schema::{DataType, Field, Schema};
@@ -150,14 +150,15 @@ impl SourceConfig {
     /// Bytes one subtask's source side may hold when it reads `splits` splits.
     ///
     /// FakeSource: its one queue's `queue.max_bytes` (the split count is ignored). Kafka:
-    /// [`KAFKA_CLIENT_OVERHEAD_BYTES`] + the subtask's `buffer.max_bytes`
-    /// ([`KafkaSourceConfig::subtask_buffer_bytes`]): the same for any split count up to a
-    /// few hundred partitions per subtask.
-    pub fn buffer_bytes(&self, splits: usize) -> u64 {
+    /// [`KAFKA_CLIENT_OVERHEAD_BYTES`] + the subtask's `buffer.max_bytes` and the record
+    /// batches its fetch slots may hold ([`KafkaSourceConfig::subtask_buffer_bytes`]): the
+    /// same for any split count. (`_splits` stays in the signature for sources whose buffers
+    /// would be per split; neither of today's has any.)
+    pub fn buffer_bytes(&self, _splits: usize) -> u64 {
         match self {
             SourceConfig::FakeSource(fake) => fake.queue_max_bytes,
             SourceConfig::Kafka(kafka) => {
-                KAFKA_CLIENT_OVERHEAD_BYTES.saturating_add(kafka.subtask_buffer_bytes(splits))
+                KAFKA_CLIENT_OVERHEAD_BYTES.saturating_add(kafka.subtask_buffer_bytes())
             }
         }
     }

@@ -74,11 +74,16 @@ async fn a_stalled_queue_never_exceeds_its_byte_bound() {
     let full = stats.snapshot();
     // Give the stalled reader every chance to push past the bound.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    // The stalled reader pauses its partition: librdkafka drops what it prefetched (its
-    // statistics, every second here, show it) and fetches nothing more while it waits.
+    // The stalled reader pauses its partition and fetches nothing more while it waits.
     let state = running.states[0].clone();
     until("partition paused", || state.fetch_paused()).await;
-    until("prefetch dropped", || state.prefetch_bytes() == Some(0)).await;
+    // librdkafka keeps what it prefetched for a paused partition (its statistics show it):
+    // the cap bounds it, and nothing more is fetched while the reader waits.
+    let prefetched = state.prefetch_bytes().unwrap_or_default();
+    assert!(
+        prefetched <= config.prefetch().active_bytes(),
+        "prefetched {prefetched} beyond the partition's bound"
+    );
     let later = stats.snapshot();
     assert_eq!(
         later.total_rows, full.total_rows,
