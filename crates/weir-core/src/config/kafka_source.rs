@@ -104,12 +104,14 @@ pub struct KafkaSourceConfig {
     /// Bytes one subtask may hold for all the partitions it reads together, whatever their
     /// number: three quarters for the partitions' queues (in-memory row size), shared, each
     /// partition guaranteed an even part of half of it; one quarter for librdkafka's
-    /// prefetch, divided evenly among the subtask's partitions (each partition's cap is this
-    /// part ÷ partitions, at most `prefetch.max_bytes` and at least 16 KiB). A partition whose
-    /// reader waits (a stalled sink, the read limit) has its fetching paused, and holds no
-    /// prefetch. `queue.size`, `queue.max_bytes` and `prefetch.max_bytes` still bound each
-    /// partition within it. The reservation counts this budget once, not per partition. At
-    /// least 1 MiB.
+    /// prefetch, shared by the subtask's fetch slots: this quarter ÷ 2 MiB partitions (at
+    /// least one; 4 at the default) are fetched at once, the others stay paused until a slot
+    /// is handed over (when its partition is caught up, idle for 100 ms or after a 500 ms
+    /// turn), and each partition's cap is a slot's part of the quarter, at most
+    /// `prefetch.max_bytes`. `queue.size`, `queue.max_bytes` and `prefetch.max_bytes` still
+    /// bound each partition within it. The reservation counts this budget once, plus one
+    /// 1 MiB record batch per fetch slot, not per partition. With far more partitions than
+    /// slots, partitions are read in turns: raise this for more slots. At least 1 MiB.
     #[serde(rename = "buffer.max_bytes", default = "default_buffer_max_bytes")]
     pub buffer_max_bytes: u64,
     /// Rows each partition's queue holds before that partition's reader waits.
@@ -121,9 +123,9 @@ pub struct KafkaSourceConfig {
     #[serde(rename = "queue.max_bytes", default = "default_queue_max_bytes")]
     pub queue_max_bytes: u64,
     /// Bytes librdkafka may prefetch per partition ahead of the partition's queue, at most:
-    /// the cap Weir sets (`queued.max.messages.kbytes`) is the smaller of this and the
-    /// partition's part of `buffer.max_bytes`; `fetch.message.max.bytes` is the smaller of
-    /// the cap and 256 KiB. At least 1024.
+    /// the cap Weir sets (`queued.max.messages.kbytes`) is the smaller of this and a fetch
+    /// slot's part of `buffer.max_bytes`; `fetch.message.max.bytes` is the smaller of the cap
+    /// and 256 KiB. At least 1024.
     #[serde(rename = "prefetch.max_bytes", default = "default_prefetch_max_bytes")]
     pub prefetch_max_bytes: u64,
     /// Milliseconds between checks for new partitions of `topic` (by the master); new ones
