@@ -225,6 +225,18 @@ fn encode_tasks(e: &mut DescriptorEncoder, tasks: &Tasks) -> fmt::Result {
     )?;
     gauge(
         e,
+        "weir_task_sink_open_files",
+        "Files the sink writer holds open now (on HDFS, each with a write pipeline)",
+        per_task(tasks, |t| t.sink_open_files),
+    )?;
+    gauge(
+        e,
+        "weir_task_sink_open_files_max",
+        "The bound of weir_task_sink_open_files (max_open_files, write.max_in_flight_bytes)",
+        per_task(tasks, |t| t.sink_open_files_max),
+    )?;
+    gauge(
+        e,
         "weir_task_buffer_bytes",
         "Bytes all the subtask's split queues hold now, against their shared budget",
         per_task(tasks, |t| t.budget_bytes),
@@ -244,7 +256,7 @@ fn encode_tasks(e: &mut DescriptorEncoder, tasks: &Tasks) -> fmt::Result {
     gauge(
         e,
         "weir_task_paused_splits",
-        "Splits whose fetching is paused because their reader waits (no prefetch held)",
+        "Splits whose fetching is paused (waiting for a fetch slot, for room or for the read limit)",
         per_task(tasks, |t| t.paused_splits),
     )?;
     gauge(

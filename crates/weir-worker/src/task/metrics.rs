@@ -129,6 +129,11 @@ pub struct TaskMetricsSnapshot {
     pub sink_buffer_bytes: u64,
     /// The bound of `sink_buffer_bytes` (the configured write buffers).
     pub sink_buffer_max_bytes: u64,
+    /// Files the sink writer holds open now; on HDFS each holds a write pipeline of packets
+    /// awaiting acknowledgement (see `write.max_in_flight_bytes`).
+    pub sink_open_files: u64,
+    /// The bound of `sink_open_files`.
+    pub sink_open_files_max: u64,
     /// Bytes all the subtask's split queues hold now, against their shared budget (Kafka:
     /// the queue part of `buffer.max_bytes`); 0 for a source without one.
     pub budget_bytes: u64,
@@ -136,8 +141,8 @@ pub struct TaskMetricsSnapshot {
     pub budget_peak_bytes: u64,
     /// The shared budget of the split queues; 0 for a source without one.
     pub budget_max_bytes: u64,
-    /// Splits whose fetching is paused now because their reader waits (Kafka: librdkafka
-    /// holds no prefetch for them).
+    /// Splits whose fetching is paused now (Kafka: waiting for a fetch slot, or their reader
+    /// waits for room or for the read limit).
     pub paused_splits: u64,
 }
 
@@ -241,6 +246,8 @@ impl TaskMetrics {
             last_error: self.status.last_error(),
             sink_buffer_bytes: self.sink.bytes(),
             sink_buffer_max_bytes: self.sink.max_bytes(),
+            sink_open_files: self.sink.open_files(),
+            sink_open_files_max: self.sink.max_open_files(),
             ..TaskMetricsSnapshot::default()
         };
         for split in &splits {
