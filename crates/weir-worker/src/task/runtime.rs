@@ -434,14 +434,13 @@ async fn drain(
                 // `None` only once the set is empty, which the loop's first check handles.
                 let Some(first) = next else { continue };
                 let splits = &mut *input.splits;
-                let written = write_batch(first, &mut splits.records, &splits.states, sink);
+                let written =
+                    write_batch(first, &mut splits.records, &splits.states, sink, metrics);
                 tokio::select! {
                     biased;
                     () = cancel.cancelled() => return Err(Ended::Cancelled),
                     written = written => {
-                        let (rows, bytes) =
-                            written.map_err(|error| Ended::SinkFailed(error.to_string()))?;
-                        metrics.add_written(rows, bytes);
+                        written.map_err(|error| Ended::SinkFailed(error.to_string()))?;
                     }
                 }
                 flush_at.get_or_insert_with(|| tokio::time::Instant::now() + FLUSH_DELAY);
@@ -457,18 +456,23 @@ const DRAIN_BATCH_ROWS: u64 = 512;
 /// without waiting for more) to the sink, recording each split's position after each row.
 /// Commands (barriers, commits) and timers are looked at between batches, not per row: a
 /// barrier still falls between two rows, and the positions it records are exactly the rows the
-/// sink took. Returns the rows and bytes written.
+/// sink took. Counts the rows and bytes the sink accepted in `metrics`, once per batch (also
+/// when the sink fails part way).
 async fn write_batch(
     first: (usize, SourceRecord),
     records: &mut Records,
     states: &[Arc<SplitState>],
     sink: &mut dyn SinkWriter,
-) -> Result<(u64, u64), ConnectorError> {
+    metrics: &TaskMetrics,
+) -> Result<(), ConnectorError> {
     let (mut rows, mut bytes) = (0, 0);
     let mut next = Some(first);
     while let Some((index, SourceRecord { row, position })) = next.take() {
         let size = row.size_bytes();
-        sink.write(row).await?;
+        if let Err(error) = sink.write(row).await {
+            metrics.add_written(rows, bytes);
+            return Err(error);
+        }
         rows += 1;
         bytes += size;
         if let Some(state) = states.get(index) {
@@ -481,7 +485,8 @@ async fn write_batch(
         // `records` with the task's real waker again).
         next = records.next().now_or_never().flatten();
     }
-    Ok((rows, bytes))
+    metrics.add_written(rows, bytes);
+    Ok(())
 }
 
 /// The longest a written row waits in the sink's buffer before a flush.
