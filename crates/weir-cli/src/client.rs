@@ -190,19 +190,21 @@ fn check_regular(metadata: &std::fs::Metadata, max_bytes: u64) -> std::io::Resul
 pub fn validate(file: &Path) -> anyhow::Result<ExitCode> {
     let origin = file.display().to_string();
     let config = load_job_file(file)?.config;
-    let base = weir_core::reservation::subtask_reservation(&config, 0);
-    let per_split = weir_core::reservation::subtask_reservation(&config, 1).saturating_sub(base);
+    // A Kafka subtask's partitions share one budget (`buffer.max_bytes`): the reservation is
+    // the same for one partition as for a few hundred.
+    let reservation = weir_core::reservation::SubtaskReservation::of(&config, 1);
+    let per_split =
+        weir_core::reservation::subtask_reservation(&config, 2).saturating_sub(reservation.total());
     let per_partition = if per_split > 0 {
         format!(" + {} per partition it reads", format_bytes(per_split))
     } else {
         String::new()
     };
     out!(
-        "{origin}: OK — {} → {}, parallelism {}, each subtask reserves {}{per_partition}",
+        "{origin}: OK — {} → {}, parallelism {}, each subtask reserves {reservation}{per_partition}",
         config.source.plugin_name(),
         config.sink.plugin_name(),
         config.env.parallelism,
-        format_bytes(base),
     )?;
     Ok(ExitCode::SUCCESS)
 }

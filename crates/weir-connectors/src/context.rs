@@ -131,15 +131,41 @@ impl From<Vec<PendingFile>> for Restored {
 pub struct SinkBufferStats {
     bytes: AtomicU64,
     max_bytes: u64,
+    open_files: AtomicU64,
+    max_open_files: u64,
 }
 
 impl SinkBufferStats {
     /// Empty stats for buffers bounded by `max_bytes` in all.
     pub fn new(max_bytes: u64) -> Self {
+        Self::with_files(max_bytes, 0)
+    }
+
+    /// Empty stats for a writer that holds at most `max_open_files` files open, whose buffers
+    /// are bounded by `max_bytes` in all.
+    pub fn with_files(max_bytes: u64, max_open_files: u64) -> Self {
         SinkBufferStats {
             bytes: AtomicU64::new(0),
             max_bytes,
+            open_files: AtomicU64::new(0),
+            max_open_files,
         }
+    }
+
+    /// Files the writer holds open now (each with its file system client's write pipeline).
+    pub fn open_files(&self) -> u64 {
+        self.open_files.load(Ordering::Relaxed)
+    }
+
+    /// The bound of [`open_files`](Self::open_files).
+    pub fn max_open_files(&self) -> u64 {
+        self.max_open_files
+    }
+
+    /// The writer now holds `files` files open.
+    pub fn set_open_files(&self, files: usize) {
+        self.open_files
+            .store(u64::try_from(files).unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 
     /// Bytes buffered now.

@@ -25,6 +25,9 @@ pub struct SplitState {
     high_watermark: AtomicI64,
     prefetch_bytes: AtomicI64,
     records_skipped: AtomicU64,
+    /// Kafka: the partition's fetching is paused (its reader waits for room or for the read
+    /// limit; librdkafka holds no prefetch for it).
+    fetch_paused: AtomicBool,
 }
 
 impl SplitState {
@@ -38,6 +41,7 @@ impl SplitState {
             high_watermark: AtomicI64::new(UNKNOWN),
             prefetch_bytes: AtomicI64::new(UNKNOWN),
             records_skipped: AtomicU64::new(0),
+            fetch_paused: AtomicBool::new(false),
         }
     }
 
@@ -121,6 +125,16 @@ impl SplitState {
     /// Counts one skipped record.
     pub fn add_skipped(&self) {
         self.records_skipped.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Whether the split's fetching is paused because its reader cannot move (Kafka).
+    pub fn fetch_paused(&self) -> bool {
+        self.fetch_paused.load(Ordering::Relaxed)
+    }
+
+    /// Records whether the split's fetching is paused.
+    pub fn set_fetch_paused(&self, paused: bool) {
+        self.fetch_paused.store(paused, Ordering::Relaxed);
     }
 }
 

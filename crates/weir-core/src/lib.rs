@@ -4,7 +4,7 @@
 //! - [`config`]: the SeaTunnel-compatible HOCON job model, its parser and its reference docs;
 //! - [`schema`] and [`row`]: the typed rows that flow from sources to sinks;
 //! - [`queue`]: the bounded split queue, bounded in rows *and* bytes — the centre of Weir's
-//!   memory model;
+//!   memory model — and [`budget`], the one byte budget all split queues of a subtask share;
 //! - [`rate`]: token-bucket arithmetic for read limits and generator pacing;
 //! - [`reservation`]: the admission arithmetic a master uses to decide whether a subtask fits;
 //! - [`bytesize`]: byte quantities as written in settings (`"512MiB"`);
@@ -12,6 +12,7 @@
 //! - [`duration`]: intervals as written in settings (whole milliseconds);
 //! - [`secrets`]: which option values are secrets, and their redaction.
 
+pub mod budget;
 pub mod bytesize;
 pub mod checkpoint;
 pub mod config;

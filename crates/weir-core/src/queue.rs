@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use tokio::sync::Notify;
 
+use crate::budget::{ByteBudget, SplitSlot};
 use crate::row::Row;
 
 /// Live occupancy of one queue, readable by metrics code at any time from any thread.
@@ -170,6 +171,8 @@ struct Shared<T> {
     stats: Arc<QueueStats>,
     max_rows: usize,
     max_bytes: u64,
+    /// The subtask's byte budget this queue also draws from, and its slot in it.
+    budget: Option<(Arc<ByteBudget>, SplitSlot)>,
 }
 
 impl<T> Shared<T> {
@@ -186,7 +189,16 @@ impl<T> Shared<T> {
             Some((item, size_bytes)) => {
                 state.bytes = state.bytes.saturating_sub(size_bytes);
                 self.stats.record_level(state.items.len(), state.bytes);
+                let wake_budget_waiters = self.budget.as_ref().is_some_and(|(budget, slot)| {
+                    let mut ledger = budget.lock();
+                    let wake = ledger.release(*slot, size_bytes);
+                    budget.record(&ledger);
+                    wake
+                });
                 drop(state);
+                if wake_budget_waiters && let Some((budget, _)) = &self.budget {
+                    budget.freed().notify_waiters();
+                }
                 // Several senders may be waiting and the freed room may fit any of them.
                 self.space_freed.notify_waiters();
                 Ok(item)
@@ -196,11 +208,25 @@ impl<T> Shared<T> {
         }
     }
 
+    /// Whether the item fits; if so, and the queue draws from a budget, the budget has taken
+    /// it (the caller must then enqueue it).
     fn admits(&self, state: &State<T>, size_bytes: u64) -> bool {
         let rows = state.items.len();
         // The oversize rule: an empty queue admits any item, however large.
-        rows < self.max_rows
-            && (rows == 0 || state.bytes.saturating_add(size_bytes) <= self.max_bytes)
+        let fits = rows < self.max_rows
+            && (rows == 0 || state.bytes.saturating_add(size_bytes) <= self.max_bytes);
+        match &self.budget {
+            Some((budget, slot)) if fits => {
+                let mut ledger = budget.lock();
+                if !ledger.admits(*slot, size_bytes) {
+                    return false;
+                }
+                ledger.take(*slot, size_bytes);
+                budget.record(&ledger);
+                true
+            }
+            _ => fits,
+        }
     }
 }
 
@@ -208,6 +234,30 @@ impl<T> Shared<T> {
 ///
 /// `max_rows` of 0 is treated as 1 (a queue that can hold nothing could never move data).
 pub fn bounded_queue<T>(max_rows: usize, max_bytes: u64) -> (QueueSender<T>, QueueReceiver<T>) {
+    new_queue(max_rows, max_bytes, None)
+}
+
+/// Creates a queue bounded by `max_rows` items and `max_bytes` bytes that also draws every
+/// item's bytes from `budget`, shared with the subtask's other split queues (see
+/// [`crate::budget`]). The queue holds a split slot in the budget until its receiver is
+/// dropped.
+pub fn budgeted_queue<T>(
+    max_rows: usize,
+    max_bytes: u64,
+    budget: &Arc<ByteBudget>,
+) -> (QueueSender<T>, QueueReceiver<T>) {
+    let slot = {
+        let mut ledger = budget.lock();
+        ledger.add_split()
+    };
+    new_queue(max_rows, max_bytes, Some((Arc::clone(budget), slot)))
+}
+
+fn new_queue<T>(
+    max_rows: usize,
+    max_bytes: u64,
+    budget: Option<(Arc<ByteBudget>, SplitSlot)>,
+) -> (QueueSender<T>, QueueReceiver<T>) {
     let max_rows = max_rows.max(1);
     let stats = Arc::new(QueueStats::default());
     stats.max_rows.store(max_rows as u64, Ordering::Relaxed);
@@ -224,6 +274,7 @@ pub fn bounded_queue<T>(max_rows: usize, max_bytes: u64) -> (QueueSender<T>, Que
         stats,
         max_rows,
         max_bytes,
+        budget,
     });
     (
         QueueSender {
@@ -249,6 +300,17 @@ impl<T> QueueSender<T> {
             // between the check and the await is not lost.
             let mut space_freed = pin!(self.shared.space_freed.notified());
             space_freed.as_mut().enable();
+            // Room in the subtask's budget, freed by any of its queues; registered before the
+            // check like `space_freed`.
+            let mut budget_freed = pin!(
+                self.shared
+                    .budget
+                    .as_ref()
+                    .map(|(budget, _)| budget.freed().notified())
+            );
+            if let Some(notified) = budget_freed.as_mut().as_pin_mut() {
+                notified.enable();
+            }
             {
                 let mut state = self.shared.lock();
                 if !state.receiver_alive {
@@ -265,7 +327,17 @@ impl<T> QueueSender<T> {
                     return Ok(());
                 }
             }
-            space_freed.await;
+            let budget_freed = async {
+                match budget_freed.as_pin_mut() {
+                    Some(notified) => notified.await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                biased;
+                () = space_freed => {}
+                () = budget_freed => {}
+            }
         }
     }
 
@@ -341,8 +413,16 @@ impl<T> Drop for QueueReceiver<T> {
             state.receiver_alive = false;
             state.bytes = 0;
             self.shared.stats.record_level(0, 0);
+            if let Some((budget, slot)) = &self.shared.budget {
+                let mut ledger = budget.lock();
+                ledger.remove_split(*slot);
+                budget.record(&ledger);
+            }
             std::mem::take(&mut state.items)
         };
+        if let Some((budget, _)) = &self.shared.budget {
+            budget.freed().notify_waiters();
+        }
         // Rows are dropped outside the lock: their destructors may be arbitrarily slow.
         drop(dropped_items);
         self.shared.space_freed.notify_waiters();

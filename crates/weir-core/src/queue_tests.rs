@@ -4,6 +4,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use super::*;
+use crate::budget::ByteBudget;
 
 /// Polls once without a runtime: tells whether the operation completed immediately.
 fn poll_once<F: Future>(future: Pin<&mut F>) -> Poll<F::Output> {
@@ -219,4 +220,71 @@ async fn concurrent_producers_and_consumer_never_exceed_the_bounds() {
     assert!(end.peak_rows <= MAX_ROWS as u64, "{end:?}");
     assert_eq!(end.total_rows, 2 * PER_PRODUCER);
     assert_eq!((end.rows, end.bytes), (0, 0));
+}
+
+#[test]
+fn queues_of_one_budget_together_stay_within_it() {
+    let budget = Arc::new(ByteBudget::new(100));
+    let (tx_a, mut rx_a) = budgeted_queue::<u32>(1000, 1_000_000, &budget);
+    let (tx_b, _rx_b) = budgeted_queue::<u32>(1000, 1_000_000, &budget);
+    // Each split is guaranteed 25 bytes, the other 50 are shared: a takes 75.
+    let mut sent_a = 0;
+    while send_now(&tx_a, 1, 5) {
+        sent_a += 5;
+    }
+    assert_eq!(sent_a, 75);
+    let mut sent_b = 0;
+    while send_now(&tx_b, 2, 5) {
+        sent_b += 5;
+    }
+    assert_eq!(sent_b, 25, "b still gets its guaranteed share");
+    assert_eq!(budget.used(), 100);
+    assert_eq!(tx_a.stats().bytes() + tx_b.stats().bytes(), 100);
+
+    // A waiting sender of b is woken once an eighth of the budget has left a's queue (not
+    // for every item: that would wake every waiting sender per item).
+    let mut waiting = pin!(tx_b.send(3, 5));
+    assert!(poll_once(waiting.as_mut()).is_pending());
+    assert_eq!(rx_a.try_recv(), Ok(1));
+    assert!(poll_once(waiting.as_mut()).is_pending());
+    assert_eq!(rx_a.try_recv(), Ok(1));
+    assert_eq!(rx_a.try_recv(), Ok(1));
+    assert!(matches!(poll_once(waiting.as_mut()), Poll::Ready(Ok(()))));
+    assert_eq!(budget.peak(), 100);
+}
+
+#[test]
+fn a_dropped_queue_returns_its_bytes_and_share_to_the_budget() {
+    let budget = Arc::new(ByteBudget::new(100));
+    let (tx_a, rx_a) = budgeted_queue::<u32>(1000, 1_000_000, &budget);
+    let (tx_b, _rx_b) = budgeted_queue::<u32>(1000, 1_000_000, &budget);
+    assert!(send_now(&tx_a, 1, 70));
+    drop(rx_a);
+    drop(tx_a);
+    assert_eq!(budget.live_splits(), 1);
+    while send_now(&tx_b, 2, 10) {}
+    assert_eq!(budget.used(), 100, "b may now use the whole budget");
+}
+
+#[tokio::test]
+async fn a_sender_blocked_on_the_budget_is_woken_by_another_queue() {
+    let budget = Arc::new(ByteBudget::new(80));
+    let (tx_a, mut rx_a) = budgeted_queue::<u32>(1000, 1_000_000, &budget);
+    let (tx_b, mut rx_b) = budgeted_queue::<u32>(1000, 1_000_000, &budget);
+    // b holds more than its guaranteed share (20), a takes the rest.
+    assert!(send_now(&tx_b, 0, 30));
+    while send_now(&tx_a, 1, 10) {}
+    assert_eq!(budget.used(), 80);
+    let blocked = tokio::spawn(async move { tx_b.send(2, 10).await.is_ok() });
+    tokio::task::yield_now().await;
+    assert!(!blocked.is_finished());
+    // Draining a (not b) frees the budget; b's sender must wake from the budget alone.
+    while rx_a.try_recv().is_ok() {}
+    let sent = tokio::time::timeout(Duration::from_secs(5), blocked)
+        .await
+        .expect("woken by the budget")
+        .unwrap();
+    assert!(sent);
+    assert_eq!(rx_b.try_recv(), Ok(0));
+    assert_eq!(rx_b.try_recv(), Ok(2));
 }

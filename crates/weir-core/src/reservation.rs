@@ -6,15 +6,17 @@
 //!
 //! ```text
 //! reservation = source buffers   (FakeSource: its queue.max_bytes;
-//!                                 Kafka: KAFKA_CLIENT_OVERHEAD_BYTES
-//!                                        + splits × (queue.max_bytes + prefetch reservation))
+//!                                 Kafka: KAFKA_CLIENT_OVERHEAD_BYTES + buffer.max_bytes
+//!                                        + fetch slots × ASSUMED_MAX_RECORD_BYTES)
 //!             + sink buffer      (the sink writer's bounded write buffer)
 //!             + SUBTASK_OVERHEAD_BYTES
 //! ```
 //!
-//! The reservation is linear in the subtask's split count, so
-//! `subtask_reservation(job, n) = subtask_reservation(job, 0) + n × per-split part`. The
-//! prefetch reservation is [`crate::config::PrefetchSettings::reservation_bytes`].
+//! A Kafka subtask's partitions share one byte budget, `buffer.max_bytes` (queues and
+//! librdkafka prefetch together, see [`crate::budget`] and
+//! [`crate::config::PrefetchSettings::for_budget`]), and only a fixed number of them fetch at
+//! once (the fetch slots, [`crate::config::fetch_slots`]), each allowed one record batch
+//! beyond its cap: the reservation does not grow with the partition count.
 
 use std::fmt;
 
@@ -106,8 +108,8 @@ pub fn format_bytes(bytes: u64) -> String {
 mod tests {
     use super::*;
     use crate::config::{
-        CONSOLE_WRITE_BUFFER_BYTES, KAFKA_CLIENT_OVERHEAD_BYTES, ParsePolicy, SourceConfig,
-        parse_job,
+        ASSUMED_MAX_RECORD_BYTES, CONSOLE_WRITE_BUFFER_BYTES, KAFKA_CLIENT_OVERHEAD_BYTES,
+        ParsePolicy, SourceConfig, parse_job,
     };
 
     const JOB: &str = r#"
@@ -147,9 +149,9 @@ mod tests {
     }
 
     #[test]
-    fn kafka_reservation_is_linear_in_partitions() {
+    fn kafka_reservation_does_not_grow_with_partitions() {
         let job = parse_job(
-            "source { Kafka { bootstrap.servers = \"k:9092\", topic = t, queue.max_bytes = 1048576 } }\n\
+            "source { Kafka { bootstrap.servers = \"k:9092\", topic = t, buffer.max_bytes = 16777216 } }\n\
              sink { Console {} }",
             "job.conf",
             &ParsePolicy::SelfContained,
@@ -158,16 +160,16 @@ mod tests {
         let SourceConfig::Kafka(kafka) = &job.source else {
             panic!("kafka expected")
         };
-        let per_split = 1_048_576 + kafka.prefetch().reservation_bytes();
-        let base = subtask_reservation(&job, 0);
-        assert_eq!(
-            base,
-            KAFKA_CLIENT_OVERHEAD_BYTES + 64 * 1024 + SUBTASK_OVERHEAD_BYTES
-        );
-        assert_eq!(subtask_reservation(&job, 1), base + per_split);
-        assert_eq!(subtask_reservation(&job, 4), base + 4 * per_split);
-        // The prefetch part covers the cap plus one fetch of overshoot.
-        assert!(kafka.prefetch().reservation_bytes() > (1024 + 256) * 1024);
+        let base = KAFKA_CLIENT_OVERHEAD_BYTES + 64 * 1024 + SUBTASK_OVERHEAD_BYTES;
+        // 4 MiB of prefetch: two fetch slots, each allowed one 1 MiB batch beyond its cap.
+        for partitions in [0, 1, 4, 128, 1000, 100_000] {
+            assert_eq!(
+                subtask_reservation(&job, partitions),
+                base + 16 * 1024 * 1024 + 2 * ASSUMED_MAX_RECORD_BYTES,
+                "{partitions} partitions"
+            );
+        }
+        assert_eq!(kafka.queue_budget_bytes(), 12 * 1024 * 1024);
     }
 
     #[test]

@@ -6,6 +6,9 @@
 //!   idle RSS + the job's reservation;
 //! - read limits: rows/s, bytes/s, and the job-wide (not per-subtask) budget, each measured over
 //!   a 20 s window;
+//! - one byte budget per subtask: 256 partitions behind a stalled HdfsFile sink stay within
+//!   `buffer.max_bytes`, their fetching paused, and every record is committed exactly once
+//!   when the sink resumes;
 //! - backpressure without loss: the Console sink stalls for 10 s (the test stops reading the
 //!   worker's stdout pipe) and resumes; every (partition, seq) arrives exactly once, in order;
 //! - start modes: earliest, latest, timestamp, specific_offsets;
@@ -323,6 +326,7 @@ fn assert_offsets_are_seqs(records: &[Record], produced: &kafka::Produced) {
     }
 }
 
+mod budget;
 mod delivery;
 mod memory;
 mod poison;

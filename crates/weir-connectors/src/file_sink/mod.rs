@@ -105,7 +105,7 @@ pub fn open(
         interval: (config.rolling_interval_ms > 0)
             .then(|| Duration::from_millis(config.rolling_interval_ms)),
         buffer: as_usize(config.write_buffer_bytes.0),
-        max_open_files: as_usize(config.open_files_bound()),
+        max_open_files: as_usize(config.open_files_bound(kind)),
         codec: config.compress_codec,
     };
     Ok(FileSink {
@@ -119,11 +119,12 @@ pub fn open(
         tick: 0,
         pending: Vec::new(),
         scratch: Vec::new(),
-        stats: Arc::new(SinkBufferStats::new(
+        stats: Arc::new(SinkBufferStats::with_files(
             config
                 .write_buffer_bytes
                 .0
-                .saturating_mul(config.open_files_bound()),
+                .saturating_mul(config.open_files_bound(kind)),
+            config.open_files_bound(kind),
         )),
     })
 }

@@ -483,6 +483,7 @@ async fn buffered_bytes_are_reported_until_flush_and_checkpoint() {
 
     write(&mut sink, 0..10).await; // two partitions open, ~60 bytes each, nothing written out
     assert_eq!(sink.open.len(), 2);
+    assert_eq!((stats.open_files(), stats.max_open_files()), (2, 3));
     let buffered = stats.bytes();
     assert!(buffered > 0);
     assert_eq!(buffered, buffered_in_open_files(&sink));
@@ -503,8 +504,10 @@ async fn buffered_bytes_are_reported_until_flush_and_checkpoint() {
         assert!(now <= stats.max_bytes(), "row {id}: {now}");
     }
     assert!(stats.bytes() > 0);
+    assert_eq!(stats.open_files(), sink.open.len() as u64);
     sink.prepare_commit(1).await.unwrap();
     assert_eq!(stats.bytes(), 0, "a checkpoint closes every open file");
+    assert_eq!(stats.open_files(), 0);
 
     write(&mut sink, 0..5).await;
     assert!(stats.bytes() > 0);

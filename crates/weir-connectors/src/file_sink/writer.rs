@@ -171,6 +171,7 @@ impl FileSink {
                 last_used: self.tick,
             },
         );
+        self.stats.set_open_files(self.open.len());
         Ok(())
     }
 
@@ -179,6 +180,7 @@ impl FileSink {
         let Some(file) = self.open.remove(partition) else {
             return Ok(());
         };
+        self.stats.set_open_files(self.open.len());
         let pending = close_to_pending(
             self.fs.clone(),
             &self.naming,
@@ -213,6 +215,7 @@ impl FileSink {
             .buffer_unordered(CONCURRENT_FILE_OPERATIONS)
             .collect()
             .await;
+        self.stats.set_open_files(self.open.len());
         let mut first_error = None;
         for result in results {
             match result {
@@ -343,6 +346,7 @@ impl FileSink {
 
     async fn abort_files(&mut self, discard: Discard) -> Result<(), ConnectorError> {
         let mut doomed: Vec<String> = Vec::new();
+        self.stats.set_open_files(0);
         for (_, file) in self.open.drain() {
             // Dropped, not closed: its data does not matter, and closing would wait for a
             // file system that may be the reason for the abort. HDFS lets the NameNode delete

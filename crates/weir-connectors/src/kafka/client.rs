@@ -101,6 +101,9 @@ pub(crate) fn client_config(config: &KafkaSourceConfig, client_id: &str) -> Clie
 /// The consumer properties of a subtask: [`client_config`] plus the properties Weir owns
 /// (validation rejects them in `kafka.config`): the group used only for commits, no automatic
 /// commits, no EOF events, and the per-partition prefetch bound.
+///
+/// The prefetch cap is the prefetch part of `buffer.max_bytes` divided among the subtask's
+/// fetch slots: the same for any partition count, so partitions added by discovery fit too.
 pub(crate) fn consumer_config(config: &KafkaSourceConfig, client_id: &str) -> ClientConfig {
     let mut client = client_config(config, client_id);
     client

@@ -139,6 +139,8 @@ async fn assign_splits(shared: &Arc<KafkaShared>) -> Result<(), ConnectorError> 
         };
         shared.status.clear_error();
         for (split, range) in batch.iter().zip(ranges) {
+            // resolve_and_assign paused it; its reader resumes it once it holds a fetch slot.
+            split.state.set_fetch_paused(true);
             split.state.init_position(range.start);
             if let Some(end) = range.end {
                 split.state.set_high_watermark(end);

@@ -7,12 +7,18 @@
 //! consumer's main queue. Per partition:
 //!
 //! ```text
-//! librdkafka prefetch (≤ prefetch.max_bytes + one fetch) ─▶ PartitionReader
-//!   receive → decode → read limit (rows and bytes) → split queue (queue.size, queue.max_bytes)
+//! librdkafka prefetch (≤ the partition's cap + one fetch) ─▶ PartitionReader
+//!   receive → decode → read limit (rows and bytes) → split queue (queue.size, queue.max_bytes,
+//!   and the subtask's shared budget)
 //! ```
 //!
-//! A full split queue stops its reader; the partition's prefetch then fills to its cap and
-//! librdkafka stops fetching that partition. That chain is the backpressure.
+//! Partitions start paused and are fetched only while their reader holds one of the subtask's
+//! fetch slots ([`fetch_slots`]). A full split queue (or an exhausted shared budget) stops its
+//! reader; a reader that has waited 250 ms (`PAUSE_AFTER`) pauses its partition and hands its
+//! slot over, and librdkafka drops the partition's prefetch and stops fetching it until the
+//! reader moves again. That chain is the backpressure, and it keeps the memory of a subtask
+//! within `buffer.max_bytes` whatever its partition count (docs/architecture.md, "Memory
+//! budget").
 //!
 //! A driver task ([`driver`]) serves the consumer's main queue (errors, logs, statistics),
 //! resolves start offsets and assigns partitions (retrying with backoff while brokers are
@@ -25,6 +31,7 @@ mod client;
 mod committer;
 mod decode;
 mod driver;
+mod fetch_slots;
 mod metadata;
 pub mod mock;
 mod offsets;
@@ -40,6 +47,7 @@ use weir_core::split::SplitId;
 use self::client::{Consumer, ConsumerRef, KafkaContext, SplitRegistry, consumer_config};
 use self::committer::Committer;
 use self::decode::Decoder;
+use self::fetch_slots::FetchSlots;
 pub use self::metadata::{
     ListPartitionsError, METADATA_TIMEOUT, list_partitions, list_partitions_within,
 };
@@ -76,6 +84,8 @@ pub(crate) struct KafkaShared {
     pending_added: Notify,
     /// `env.checkpoint.interval`: how often positions are committed.
     pub(crate) commit_interval: std::time::Duration,
+    /// The partitions librdkafka may fetch at once.
+    pub(crate) fetch_slots: Arc<FetchSlots>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -136,6 +146,7 @@ pub(crate) fn open(
         pending: Mutex::default(),
         pending_added: Notify::new(),
         commit_interval: env.checkpoint_interval(),
+        fetch_slots: Arc::new(FetchSlots::new(config.fetch_slots())),
     });
     let mut opener = KafkaOpener {
         shared: Arc::clone(&shared),

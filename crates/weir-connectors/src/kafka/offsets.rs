@@ -249,6 +249,12 @@ pub(crate) fn resolve_and_assign(
     consumer
         .incremental_assign(&assignment)
         .map_err(|error| OffsetsError::Fatal(format!("assigning partitions failed: {error}")))?;
+    // Fetching starts paused: a partition is fetched only while its reader holds a fetch slot
+    // (kafka/fetch_slots.rs). Paused at once (librdkafka serves the pause before it returns),
+    // before the partition's fetch position is resolved, so nothing is fetched for it.
+    consumer
+        .pause(&assignment)
+        .map_err(|error| OffsetsError::Fatal(format!("pausing new partitions failed: {error}")))?;
     Ok(starts
         .into_iter()
         .zip(ends)

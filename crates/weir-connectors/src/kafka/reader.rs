@@ -1,17 +1,23 @@
 //! One partition's reader: its librdkafka partition queue → decode → read limit → its split
 //! queue.
 
+use std::pin::pin;
 use std::sync::Arc;
+use std::time::Instant;
 
-use futures::StreamExt as _;
+use futures::{FutureExt as _, StreamExt as _};
+use rdkafka::TopicPartitionList;
+use rdkafka::consumer::Consumer as _;
 use rdkafka::consumer::stream_consumer::StreamPartitionQueue;
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message as _;
+use tokio::time::MissedTickBehavior;
 use weir_core::config::FormatErrorHandleWay;
 use weir_core::queue::QueueSender;
 
 use super::client::{ConsumerRef, KafkaContext};
 use super::decode::Decoder;
+use super::fetch_slots::{FetchSlot, FetchSlots, IDLE_HANDOVER, TURN};
 use super::offsets::{Range, is_gone};
 use super::{KafkaShared, KafkaSplit};
 use crate::context::{BoxFuture, SourceContext, SourceReader, SourceRecord};
@@ -26,9 +32,89 @@ struct Input {
     _consumer: ConsumerRef,
 }
 
+/// How long a record may wait for the read limit or for room in its split queue before the
+/// partition's fetching is paused. Longer than the usual waits of a partition moving at full
+/// speed behind a busy sink (each pause drops the partition's prefetch, which must then be
+/// fetched again), short enough that a stalled partition releases its prefetch at once.
+pub(crate) const PAUSE_AFTER: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Pauses and resumes librdkafka's fetching of one partition.
+struct Fetching {
+    consumer: ConsumerRef,
+    partition: TopicPartitionList,
+    split: Arc<KafkaSplit>,
+}
+
+impl Fetching {
+    fn pause(&self) {
+        match self.consumer.pause(&self.partition) {
+            Ok(()) => self.split.state.set_fetch_paused(true),
+            // Not fatal: the partition's prefetch stays bounded by its cap.
+            Err(error) => tracing::debug!(%error, "pausing the partition failed"),
+        }
+    }
+
+    fn resume(&self) {
+        if let Err(error) = self.consumer.resume(&self.partition) {
+            // A partition left paused would never be read again: the reader retries before it
+            // waits for its next record.
+            tracing::warn!(%error, "resuming the partition failed; retrying");
+            return;
+        }
+        self.split.state.set_fetch_paused(false);
+    }
+}
+
+/// What one message did to the reader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// Read on.
+    Next,
+    /// Read on: the record at this offset was read.
+    Read(i64),
+    /// The reader is done: the end of its range, or cancelled.
+    End,
+}
+
+/// A fetch slot held by a reader, with what decides when it hands the slot over.
+struct HeldSlot {
+    _slot: FetchSlot,
+    since: Instant,
+    last_record: Instant,
+    /// Paused to hand the slot over: the reader reads what librdkafka already holds for the
+    /// partition, then frees the slot, so no prefetch stays behind without a slot.
+    handing_over: bool,
+}
+
+impl HeldSlot {
+    fn new(slot: FetchSlot) -> Self {
+        let now = Instant::now();
+        HeldSlot {
+            _slot: slot,
+            since: now,
+            last_record: now,
+            handing_over: false,
+        }
+    }
+
+    /// Its turn is over: another reader waits and this one has held the slot for [`TURN`].
+    fn turn_over(&self, slots: &FetchSlots) -> bool {
+        slots.contended() && self.since.elapsed() >= TURN
+    }
+
+    /// Idle: another reader waits and no record came for [`IDLE_HANDOVER`] (or the turn is
+    /// over).
+    fn idle_over(&self, slots: &FetchSlots) -> bool {
+        slots.contended()
+            && (self.last_record.elapsed() >= IDLE_HANDOVER || self.since.elapsed() >= TURN)
+    }
+}
+
 /// Reads one assigned partition into its split queue.
 pub(crate) struct PartitionReader {
     split: Arc<KafkaSplit>,
+    fetching: Fetching,
+    slots: Arc<FetchSlots>,
     input: Input,
     decoder: Arc<Decoder>,
     on_format_error: FormatErrorHandleWay,
@@ -43,8 +129,16 @@ impl PartitionReader {
         decoder: Arc<Decoder>,
         shared: &KafkaShared,
     ) -> Self {
+        let mut partition = TopicPartitionList::with_capacity(1);
+        partition.add_partition(&split.id.topic, split.id.partition);
         PartitionReader {
+            fetching: Fetching {
+                consumer: consumer.clone(),
+                partition,
+                split: Arc::clone(&split),
+            },
             split,
+            slots: Arc::clone(&shared.fetch_slots),
             input: Input {
                 queue,
                 _consumer: consumer,
@@ -68,6 +162,18 @@ impl PartitionReader {
     async fn read(
         self,
         out: QueueSender<SourceRecord>,
+        ctx: SourceContext,
+    ) -> Result<(), ConnectorError> {
+        let read = self.read_partition(out, ctx).await;
+        // However the reader ends (end of a bounded range, cancellation, failure), its partition
+        // stops fetching: with its slot freed, it would otherwise fetch beside the slots.
+        self.fetching.pause();
+        read
+    }
+
+    async fn read_partition(
+        &self,
+        out: QueueSender<SourceRecord>,
         mut ctx: SourceContext,
     ) -> Result<(), ConnectorError> {
         let Some(range) = self.assigned(&ctx).await else {
@@ -78,62 +184,184 @@ impl PartitionReader {
             return Ok(());
         }
         let mut messages = self.input.queue.stream();
+        let mut slot: Option<HeldSlot> = None;
+        // Checks whether a held slot should be handed over while no record arrives.
+        let mut handover_check = tokio::time::interval(IDLE_HANDOVER);
+        handover_check.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
-            // While the memory governor pauses intake nothing is taken from librdkafka, so
-            // its prefetch fills to the cap and fetching stops.
-            if !ctx.wait_while_paused().await {
-                return Ok(());
+            // While the memory governor pauses intake nothing is taken from librdkafka, and
+            // the partition is paused: fetching stops (the slot is kept; it is resumed below).
+            if *ctx.paused.borrow() {
+                self.fetching.pause();
+                if !ctx.wait_while_paused().await {
+                    return Ok(());
+                }
+            }
+            match &mut slot {
+                None => {
+                    let acquired = tokio::select! {
+                        biased;
+                        () = ctx.cancel.cancelled() => return Ok(()),
+                        acquired = self.slots.acquire() => acquired,
+                    };
+                    let Some(acquired) = acquired else {
+                        return Err(ConnectorError::Interrupted {
+                            what: "waiting for a fetch slot",
+                            reason: "the subtask's fetch slots were closed".to_string(),
+                        });
+                    };
+                    slot = Some(HeldSlot::new(acquired));
+                    self.fetching.resume();
+                }
+                Some(held) if !held.handing_over && held.turn_over(&self.slots) => {
+                    // Paused first; the slot is freed once what was prefetched is read.
+                    held.handing_over = true;
+                    self.fetching.pause();
+                }
+                // A resume that failed is retried before waiting for the next record: a paused
+                // partition would never deliver it.
+                Some(held) if !held.handing_over && self.split.state.fetch_paused() => {
+                    self.fetching.resume();
+                }
+                Some(_) => {}
+            }
+            if slot.as_ref().is_some_and(|held| held.handing_over) {
+                // Paused: read on only what librdkafka already holds, then free the slot.
+                match messages.next().now_or_never() {
+                    Some(next) => {
+                        if self.on_message(next, range, &out, &ctx).await? == Step::End {
+                            return Ok(());
+                        }
+                        continue;
+                    }
+                    None => {
+                        slot = None;
+                        continue;
+                    }
+                }
             }
             let next = tokio::select! {
                 biased;
                 () = ctx.cancel.cancelled() => return Ok(()),
                 next = messages.next() => next,
-            };
-            // The message (and its share of librdkafka's fetch buffer) is released at the
-            // end of this block, before any wait below.
-            let (offset, decoded) = match next {
-                Some(Ok(message)) => (message.offset(), self.decoder.decode(message.payload())),
-                Some(Err(error)) => {
-                    self.on_kafka_error(error)?;
+                _ = handover_check.tick() => {
+                    if let Some(held) = slot.as_mut().filter(|held| held.idle_over(&self.slots)) {
+                        held.handing_over = true;
+                        self.fetching.pause();
+                    }
                     continue;
                 }
-                None => {
-                    return Err(ConnectorError::Kafka {
-                        what: "partition stream ended",
-                        detail: self.split.id.to_string(),
-                    });
-                }
             };
-            self.status.clear_error();
-            if range.end.is_some_and(|end| offset >= end) {
-                return Ok(());
+            if let Some(held) = &mut slot {
+                held.last_record = Instant::now();
             }
-            match decoded {
-                Ok(row) => {
-                    let size = row.size_bytes();
-                    let record = SourceRecord {
-                        row,
-                        position: offset,
-                    };
-                    // The limit is taken before the queue: a slow limit slows this
-                    // partition's reading, not just its emission.
-                    let admitted = async {
-                        ctx.read_limit.acquire(1, size).await;
-                        out.send(record, size).await
-                    };
-                    tokio::select! {
-                        biased;
-                        () = ctx.cancel.cancelled() => return Ok(()),
-                        sent = admitted => sent.map_err(|_| ConnectorError::QueueClosed)?,
+            match self.on_message(next, range, &out, &ctx).await? {
+                Step::End => return Ok(()),
+                Step::Read(offset) => {
+                    // Caught up with the last known end of the partition while another reader
+                    // waits: hand the slot over now rather than after an idle wait.
+                    let caught_up = self
+                        .split
+                        .state
+                        .high_watermark()
+                        .is_some_and(|end| offset + 1 >= end);
+                    if let Some(held) = slot.as_mut().filter(|held| !held.handing_over)
+                        && caught_up
+                        && self.slots.contended()
+                    {
+                        held.handing_over = true;
+                        self.fetching.pause();
                     }
                 }
-                Err(reason) => self.on_format_error(offset, reason)?,
+                Step::Next => {}
             }
-            if range.end.is_some_and(|end| offset + 1 >= end) {
-                return Ok(());
+        }
+    }
+
+    /// Decodes one message from the partition queue and admits its record; whether the reader
+    /// reached the end of its range.
+    async fn on_message(
+        &self,
+        next: Option<rdkafka::error::KafkaResult<rdkafka::message::BorrowedMessage<'_>>>,
+        range: Range,
+        out: &QueueSender<SourceRecord>,
+        ctx: &SourceContext,
+    ) -> Result<Step, ConnectorError> {
+        // The message (and its share of librdkafka's fetch buffer) is released at the end of
+        // this block, before any wait below.
+        let (offset, decoded) = match next {
+            Some(Ok(message)) => (message.offset(), self.decoder.decode(message.payload())),
+            Some(Err(error)) => {
+                self.on_kafka_error(error)?;
+                return Ok(Step::Next);
             }
-            // A partition queue that always has records never makes this task yield.
-            tokio::task::consume_budget().await;
+            None => {
+                return Err(ConnectorError::Kafka {
+                    what: "partition stream ended",
+                    detail: self.split.id.to_string(),
+                });
+            }
+        };
+        self.status.clear_error();
+        if range.end.is_some_and(|end| offset >= end) {
+            return Ok(Step::End);
+        }
+        match decoded {
+            Ok(row) => {
+                let size = row.size_bytes();
+                let record = SourceRecord {
+                    row,
+                    position: offset,
+                };
+                // The limit is taken before the queue: a slow limit slows this partition's
+                // reading, not just its emission.
+                let admitted = async {
+                    ctx.read_limit.acquire(1, size).await;
+                    out.send(record, size).await
+                };
+                match self.admit(admitted, ctx).await {
+                    Some(sent) => sent.map_err(|_| ConnectorError::QueueClosed)?,
+                    None => return Ok(Step::End),
+                }
+            }
+            Err(reason) => self.on_format_error(offset, reason)?,
+        }
+        if range.end.is_some_and(|end| offset + 1 >= end) {
+            return Ok(Step::End);
+        }
+        // A partition queue that always has records never makes this task yield.
+        tokio::task::consume_budget().await;
+        Ok(Step::Read(offset))
+    }
+
+    /// Awaits `admitted` (the read limit, then room in the split queue); `None` if the task
+    /// was cancelled first. Most records are admitted at once, without a timer. One that
+    /// waits longer than [`PAUSE_AFTER`] pauses the partition's fetching until it is admitted:
+    /// a partition that cannot move fetches no more. Its fetch slot is kept: a stall that
+    /// stops this reader (a full budget, a stalled sink, the read limit) stops the others too,
+    /// and a slot handed over now would leave this partition's prefetch behind — librdkafka
+    /// keeps what it prefetched for a paused partition until it is read.
+    async fn admit<T>(
+        &self,
+        admitted: impl std::future::Future<Output = T>,
+        ctx: &SourceContext,
+    ) -> Option<T> {
+        let mut admitted = pin!(admitted);
+        if let Some(done) = admitted.as_mut().now_or_never() {
+            return Some(done);
+        }
+        tokio::select! {
+            biased;
+            () = ctx.cancel.cancelled() => return None,
+            done = admitted.as_mut() => return Some(done),
+            () = tokio::time::sleep(PAUSE_AFTER) => {}
+        }
+        // The read loop resumes the partition before it waits for the next record.
+        self.fetching.pause();
+        tokio::select! {
+            biased;
+            () = ctx.cancel.cancelled() => None,
+            done = admitted => Some(done),
         }
     }
 

@@ -112,8 +112,21 @@ pub struct FileSinkConfig {
     pub write_buffer_bytes: ByteSize,
     /// Partition directories a subtask writes to at once: a row for another one closes the
     /// least recently used file (to pending). Only partitioned sinks open more than one file.
+    /// On HDFS, `write.max_in_flight_bytes` may allow fewer.
     #[serde(default = "default_max_open_files")]
     pub max_open_files: u32,
+    /// HdfsFile only: bytes the HDFS client may hold for all the files one subtask has open
+    /// together, e.g. `64MiB` (the default). Each open file's write pipeline holds up to
+    /// 12.6 MiB of packets awaiting the DataNodes' acknowledgement, plus one write buffer, so a
+    /// partitioned sink keeps at most this ÷ (12.6 MiB + `write.buffer_bytes`) files open (at
+    /// least one, at most `max_open_files`): 4 at the defaults. The reservation counts those
+    /// files; the task metrics `sink_open_files` and `sink_open_files_max` show them.
+    #[serde(
+        rename = "write.max_in_flight_bytes",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub write_max_in_flight_bytes: Option<ByteSize>,
     /// Fields to write, in this order, e.g. `["id", "name"]`. Absent: every field.
     #[serde(
         default,
@@ -193,7 +206,16 @@ pub const GZIP_ENCODER_BYTES: u64 = 512 * 1024;
 pub const HDFS_WRITE_PIPELINE_BYTES: u64 = 201 * 64 * 1024;
 
 /// Options only HdfsFile takes.
-pub const HDFS_ONLY_OPTIONS: &[&str] = &["fs.defaultFS", "hdfs.config", "remote_user"];
+pub const HDFS_ONLY_OPTIONS: &[&str] = &[
+    "fs.defaultFS",
+    "hdfs.config",
+    "remote_user",
+    "write.max_in_flight_bytes",
+];
+
+/// Default of `write.max_in_flight_bytes`: four open files' HDFS write pipelines at the default
+/// `write.buffer_bytes`.
+pub const DEFAULT_HDFS_MAX_IN_FLIGHT_BYTES: u64 = 64 * 1024 * 1024;
 
 /// The variables `file_name_expression` may use.
 pub const FILE_NAME_VARIABLES: &[&str] =
@@ -231,6 +253,7 @@ impl FileSinkConfig {
             rolling_interval_ms: default_rolling_interval(),
             write_buffer_bytes: default_write_buffer_bytes(),
             max_open_files: default_max_open_files(),
+            write_max_in_flight_bytes: None,
             sink_columns: None,
             hdfs_config: KafkaProperties::default(),
             remote_user: None,
@@ -270,13 +293,23 @@ impl FileSinkConfig {
         }
     }
 
-    /// How many files one subtask holds open at most: `max_open_files` when partitioned,
-    /// else one.
-    pub fn open_files_bound(&self) -> u64 {
-        if self.have_partition {
-            u64::from(self.max_open_files)
-        } else {
-            1
+    /// How many files one subtask holds open at most: one unless partitioned; else
+    /// `max_open_files`, and on HDFS no more than `write.max_in_flight_bytes` allows (at least
+    /// one).
+    pub fn open_files_bound(&self, kind: FileSystemKind) -> u64 {
+        if !self.have_partition {
+            return 1;
+        }
+        let configured = u64::from(self.max_open_files);
+        match kind {
+            FileSystemKind::Local => configured,
+            FileSystemKind::Hdfs => {
+                let per_file = HDFS_WRITE_PIPELINE_BYTES.saturating_add(self.write_buffer_bytes.0);
+                let in_flight = self
+                    .write_max_in_flight_bytes
+                    .map_or(DEFAULT_HDFS_MAX_IN_FLIGHT_BYTES, |bytes| bytes.0);
+                configured.min((in_flight / per_file).max(1))
+            }
         }
     }
 
@@ -294,7 +327,7 @@ impl FileSinkConfig {
                 .saturating_add(HDFS_WRITE_PIPELINE_BYTES)
                 .saturating_add(buffer);
         }
-        self.open_files_bound().saturating_mul(per_file)
+        self.open_files_bound(kind).saturating_mul(per_file)
     }
 }
 

@@ -116,6 +116,50 @@ fn file_sink_buffer_bytes_count_every_open_file() {
 }
 
 #[test]
+fn hdfs_in_flight_bytes_bound_the_open_files_of_a_partitioned_sink() {
+    let mut config = FileSinkConfig::new("/data/x");
+    assert_eq!(config.open_files_bound(FileSystemKind::Hdfs), 1);
+    config.have_partition = true;
+    config.partition_by = vec!["day".into()];
+    // 64 MiB ÷ (12.6 MiB of pipeline + a 1 MiB write buffer): 4 files, not max_open_files.
+    assert_eq!(config.open_files_bound(FileSystemKind::Local), 16);
+    assert_eq!(config.open_files_bound(FileSystemKind::Hdfs), 4);
+    let per_file = HDFS_WRITE_PIPELINE_BYTES + (1 << 20);
+    assert_eq!(
+        SinkConfig::HdfsFile(config.clone()).buffer_bytes(),
+        4 * ((1 << 20) + per_file)
+    );
+    config.write_max_in_flight_bytes = Some(ByteSize(1 << 30));
+    assert_eq!(
+        config.open_files_bound(FileSystemKind::Hdfs),
+        16,
+        "max_open_files"
+    );
+    config.write_max_in_flight_bytes = Some(ByteSize(1));
+    assert_eq!(
+        config.open_files_bound(FileSystemKind::Hdfs),
+        1,
+        "at least one"
+    );
+
+    let parsed = file_sink(
+        "HdfsFile",
+        &format!("{HDFS}\n    write.max_in_flight_bytes = 32MiB"),
+    )
+    .unwrap();
+    assert_eq!(parsed.write_max_in_flight_bytes, Some(ByteSize(32 << 20)));
+    let error = file_sink_err(
+        "LocalFile",
+        "path = \"/tmp/x\"\n    write.max_in_flight_bytes = 32MiB",
+    );
+    assert!(
+        error.to_string().contains("write.max_in_flight_bytes")
+            && error.to_string().contains("only used by HdfsFile"),
+        "{error}"
+    );
+}
+
+#[test]
 fn unknown_file_sink_option_names_its_line() {
     let error = file_sink_err("HdfsFile", &format!("{HDFS}\n    rolling.file_sise = 1"));
     assert_eq!(error.path(), Some("sink.HdfsFile.rolling.file_sise"));

@@ -15,9 +15,10 @@ use crate::schema::{DataType, Schema};
 /// job's subtasks; each subtask reads its partitions with one consumer that uses `assign()`
 /// (never consumer-group rebalancing), each partition into its own queue bounded by
 /// `queue.size` rows and `queue.max_bytes` bytes, behind a librdkafka prefetch bounded by
-/// `prefetch.max_bytes`. A subtask's memory reservation is
-/// `partitions × (queue.max_bytes + prefetch reservation)` plus the sink's buffer and a fixed
-/// overhead (see `weir_core::reservation`).
+/// `prefetch.max_bytes`. All the queues and the prefetch of one subtask share one byte
+/// budget, `buffer.max_bytes`, whatever the number of partitions it reads; the per-partition
+/// options are fairness limits inside it. A subtask's memory reservation is that budget plus
+/// the Kafka clients, the sink's buffer and a fixed overhead (see `weir_core::reservation`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KafkaSourceConfig {
@@ -100,20 +101,31 @@ pub struct KafkaSourceConfig {
     /// max.partition.fetch.bytes, fetch.queue.backoff.ms.
     #[serde(rename = "kafka.config", default)]
     pub kafka_config: KafkaProperties,
+    /// Bytes one subtask may hold for all the partitions it reads together, whatever their
+    /// number: three quarters for the partitions' queues (in-memory row size), shared, each
+    /// partition guaranteed an even part of half of it; one quarter for librdkafka's
+    /// prefetch, shared by the subtask's fetch slots: this quarter ÷ 2 MiB partitions (at
+    /// least one; 4 at the default) are fetched at once, the others stay paused until a slot
+    /// is handed over (when its partition is caught up, idle for 100 ms or after a 500 ms
+    /// turn), and each partition's cap is a slot's part of the quarter, at most
+    /// `prefetch.max_bytes`. `queue.size`, `queue.max_bytes` and `prefetch.max_bytes` still
+    /// bound each partition within it. The reservation counts this budget once, plus one
+    /// 1 MiB record batch per fetch slot, not per partition. With far more partitions than
+    /// slots, partitions are read in turns: raise this for more slots. At least 1 MiB.
+    #[serde(rename = "buffer.max_bytes", default = "default_buffer_max_bytes")]
+    pub buffer_max_bytes: u64,
     /// Rows each partition's queue holds before that partition's reader waits.
     #[serde(rename = "queue.size", default = "default_queue_size")]
     pub queue_size: u32,
     /// Bytes (in-memory row size) each partition's queue holds before that partition's reader
-    /// waits. The default, 8 MiB, lets the 1000-row bound govern for rows up to about 8 KiB;
-    /// larger records are bounded by bytes.
+    /// waits, within the subtask's `buffer.max_bytes`. The default, 8 MiB, lets the 1000-row
+    /// bound govern for rows up to about 8 KiB; larger records are bounded by bytes.
     #[serde(rename = "queue.max_bytes", default = "default_queue_max_bytes")]
     pub queue_max_bytes: u64,
-    /// Bytes librdkafka may prefetch per partition ahead of the partition's queue (it sets
-    /// `queued.max.messages.kbytes`; `fetch.message.max.bytes` is the smaller of this and
-    /// 256 KiB). A full queue stops its reader, the prefetch fills up to this bound and
-    /// fetching of that partition stops. Each partition reserves this plus one fetch or
-    /// record batch (1 MiB), the record its reader holds (2 MiB) and per-message overhead:
-    /// 4.6 MiB at the default. At least 1024.
+    /// Bytes librdkafka may prefetch per partition ahead of the partition's queue, at most:
+    /// the cap Weir sets (`queued.max.messages.kbytes`) is the smaller of this and a fetch
+    /// slot's part of `buffer.max_bytes`; `fetch.message.max.bytes` is the smaller of the cap
+    /// and 256 KiB. At least 1024.
     #[serde(rename = "prefetch.max_bytes", default = "default_prefetch_max_bytes")]
     pub prefetch_max_bytes: u64,
     /// Milliseconds between checks for new partitions of `topic` (by the master); new ones
@@ -150,6 +162,9 @@ fn default_format_error_handle_way() -> FormatErrorHandleWay {
 fn default_commit_on_checkpoint() -> bool {
     true
 }
+fn default_buffer_max_bytes() -> u64 {
+    32 * 1024 * 1024
+}
 fn default_queue_size() -> u32 {
     1000
 }
@@ -162,6 +177,10 @@ fn default_prefetch_max_bytes() -> u64 {
 fn default_partition_discovery_interval_millis() -> i64 {
     -1
 }
+
+/// The smallest `buffer.max_bytes`: below it the prefetch part divided among a few partitions
+/// falls to the floor and reading slows.
+pub const MIN_BUFFER_MAX_BYTES: u64 = 1024 * 1024;
 
 /// The field of a record read without a schema.
 pub const CONTENT_FIELD: &str = "content";
@@ -216,6 +235,10 @@ pub const OWNED_KAFKA_PROPERTIES: &[(&str, &str)] = &[
         "fetch.queue.backoff.ms",
         "Weir sets it to 10 ms: with a bounded prefetch, librdkafka's default slows reading 4-15x",
     ),
+    (
+        "fetch.wait.max.ms",
+        "Weir sets it to 20 ms: a partition given a fetch slot must be fetched before the slot is handed on",
+    ),
 ];
 
 impl KafkaSourceConfig {
@@ -235,6 +258,7 @@ impl KafkaSourceConfig {
             format_error_handle_way: default_format_error_handle_way(),
             commit_on_checkpoint: default_commit_on_checkpoint(),
             kafka_config: KafkaProperties::default(),
+            buffer_max_bytes: default_buffer_max_bytes(),
             queue_size: default_queue_size(),
             queue_max_bytes: default_queue_max_bytes(),
             prefetch_max_bytes: default_prefetch_max_bytes(),
@@ -268,15 +292,38 @@ impl KafkaSourceConfig {
             .unwrap_or_else(|| Schema::new([(CONTENT_FIELD, DataType::String)]))
     }
 
-    /// The librdkafka prefetch settings Weir derives from `prefetch.max_bytes`.
+    /// The librdkafka prefetch settings of every partition of a subtask: the prefetch part of
+    /// `buffer.max_bytes` divided among its fetch slots (see
+    /// [`PrefetchSettings::for_budget`]), at most `prefetch.max_bytes`.
     pub fn prefetch(&self) -> PrefetchSettings {
-        PrefetchSettings::for_max_bytes(self.prefetch_max_bytes)
+        PrefetchSettings::for_budget(self.prefetch_budget_bytes(), self.prefetch_max_bytes)
     }
 
-    /// Bytes one partition may occupy in one subtask: its queue plus its prefetch.
-    pub fn split_buffer_bytes(&self) -> u64 {
-        self.queue_max_bytes
-            .saturating_add(self.prefetch().reservation_bytes())
+    /// How many partitions of a subtask librdkafka fetches at once; the others are paused
+    /// until one of these hands over its slot (see `weir-connectors`' `kafka/fetch_slots.rs`).
+    pub fn fetch_slots(&self) -> usize {
+        super::prefetch::fetch_slots(self.prefetch_budget_bytes())
+    }
+
+    /// The part of `buffer.max_bytes` for librdkafka's prefetch: a quarter.
+    pub fn prefetch_budget_bytes(&self) -> u64 {
+        self.buffer_max_bytes / 4
+    }
+
+    /// The part of `buffer.max_bytes` all the partitions' queues of a subtask share.
+    pub fn queue_budget_bytes(&self) -> u64 {
+        self.buffer_max_bytes - self.prefetch_budget_bytes()
+    }
+
+    /// Bytes the partitions of one subtask may hold in all, whatever their count: the queues'
+    /// part of `buffer.max_bytes` plus what its fetch slots may prefetch
+    /// ([`PrefetchSettings::subtask_reservation_bytes`]).
+    pub fn subtask_buffer_bytes(&self) -> u64 {
+        self.queue_budget_bytes()
+            .saturating_add(PrefetchSettings::subtask_reservation_bytes(
+                self.prefetch_budget_bytes(),
+                self.prefetch_max_bytes,
+            ))
     }
 }
 
@@ -308,6 +355,15 @@ impl Section for KafkaSourceConfig {
             }
         }
         check_queue_bounds(self.queue_size, self.queue_max_bytes)?;
+        if self.buffer_max_bytes < MIN_BUFFER_MAX_BYTES {
+            return Err(Violation::new(
+                "buffer.max_bytes",
+                format!(
+                    "must be at least {MIN_BUFFER_MAX_BYTES} (1 MiB), found {}",
+                    self.buffer_max_bytes
+                ),
+            ));
+        }
         PrefetchSettings::check_max_bytes(self.prefetch_max_bytes)
             .map_err(|message| Violation::new("prefetch.max_bytes", message))?;
         Ok(())

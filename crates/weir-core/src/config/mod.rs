@@ -51,14 +51,15 @@ pub use self::file_sink::{
 };
 pub use self::flat_map::{KafkaProperties, PartitionOffsets};
 pub use self::kafka_source::{
-    CONTENT_FIELD, FormatErrorHandleWay, KafkaSourceConfig, MessageFormat, OWNED_KAFKA_PROPERTIES,
-    StartMode,
+    CONTENT_FIELD, FormatErrorHandleWay, KafkaSourceConfig, MIN_BUFFER_MAX_BYTES, MessageFormat,
+    OWNED_KAFKA_PROPERTIES, StartMode,
 };
 pub use self::parse::{JobFile, parse_job, parse_job_file};
 pub use self::policy::{ClientHost, ParsePolicy};
 pub use self::prefetch::{
     ASSUMED_MAX_RECORD_BYTES, FETCH_MESSAGE_MAX_BYTES_CAP, FETCH_QUEUE_BACKOFF_MS,
-    KAFKA_CLIENT_OVERHEAD_BYTES, PREFETCH_BYTES_PER_MESSAGE, PrefetchSettings,
+    FETCH_SLOT_BYTES, KAFKA_CLIENT_OVERHEAD_BYTES, PREFETCH_BYTES_PER_MESSAGE,
+    PREFETCH_FLOOR_BYTES, PrefetchSettings, fetch_slots,
 };
 pub use self::reference::{reference_markdown, settings_markdown};
 pub use crate::schema::{DataType, Field, Schema};
@@ -149,13 +150,25 @@ impl SourceConfig {
     /// Bytes one subtask's source side may hold when it reads `splits` splits.
     ///
     /// FakeSource: its one queue's `queue.max_bytes` (the split count is ignored). Kafka:
-    /// [`KAFKA_CLIENT_OVERHEAD_BYTES`] + `splits × (queue.max_bytes + prefetch reservation)`
-    /// ([`PrefetchSettings::reservation_bytes`]), linear in `splits`.
-    pub fn buffer_bytes(&self, splits: usize) -> u64 {
+    /// [`KAFKA_CLIENT_OVERHEAD_BYTES`] + the subtask's `buffer.max_bytes` and the record
+    /// batches its fetch slots may hold ([`KafkaSourceConfig::subtask_buffer_bytes`]): the
+    /// same for any split count. (`_splits` stays in the signature for sources whose buffers
+    /// would be per split; neither of today's has any.)
+    pub fn buffer_bytes(&self, _splits: usize) -> u64 {
         match self {
             SourceConfig::FakeSource(fake) => fake.queue_max_bytes,
-            SourceConfig::Kafka(kafka) => KAFKA_CLIENT_OVERHEAD_BYTES
-                .saturating_add((splits as u64).saturating_mul(kafka.split_buffer_bytes())),
+            SourceConfig::Kafka(kafka) => {
+                KAFKA_CLIENT_OVERHEAD_BYTES.saturating_add(kafka.subtask_buffer_bytes())
+            }
+        }
+    }
+
+    /// The byte budget all the split queues of one subtask share; `None` for a source with
+    /// one split per subtask (FakeSource), whose queue is bounded by its own options.
+    pub fn queue_budget_bytes(&self) -> Option<u64> {
+        match self {
+            SourceConfig::FakeSource(_) => None,
+            SourceConfig::Kafka(kafka) => Some(kafka.queue_budget_bytes()),
         }
     }
 }

@@ -18,6 +18,13 @@ pub const FETCH_MESSAGE_MAX_BYTES_CAP: u64 = 256 * 1024;
 /// prefetch was full.
 pub const FETCH_QUEUE_BACKOFF_MS: u64 = 10;
 
+/// `fetch.wait.max.ms` Weir sets: how long the broker may hold a fetch that finds no data.
+/// A partition that gets a fetch slot is fetched only from the next fetch request on, so this
+/// bounds how long a newly resumed partition waits for its first fetch; it must stay below
+/// the idle hand-over time of a slot (100 ms, `weir-connectors` `kafka/fetch_slots.rs`), or
+/// an idle slot could be handed on before its partition was ever fetched.
+pub const FETCH_WAIT_MAX_MS: u64 = 20;
+
 /// librdkafka's upper limit for `queued.max.messages.kbytes` (KiB).
 const MAX_QUEUED_KBYTES: u64 = 2_097_151;
 
@@ -44,6 +51,31 @@ pub const KAFKA_CLIENT_OVERHEAD_BYTES: u64 = 8 * 1024 * 1024;
 /// more memory than Weir reserves for them.
 pub const ASSUMED_MAX_RECORD_BYTES: u64 = 1024 * 1024;
 
+/// The smallest per-partition prefetch cap Weir divides the budget down to (or
+/// `prefetch.max_bytes`, if smaller).
+pub const PREFETCH_FLOOR_BYTES: u64 = 8 * 1024;
+
+/// Prefetch budget one fetching partition is given: the number of partitions of a subtask that
+/// librdkafka may fetch at once (its *fetch slots*) is the prefetch part of `buffer.max_bytes`
+/// divided by this, at least one. Enough for the default 1 MiB cap plus one 256 KiB fetch and
+/// their per-message overhead ([`PrefetchSettings::active_bytes`] = 1.9 MiB).
+///
+/// Why slots: a fetch returns at least one whole record batch of each partition it includes,
+/// whatever `fetch.message.max.bytes` says (librdkafka doubles a partition's fetch size until a
+/// batch fits). A backlog produced in bulk comes in batches of up to the producer's
+/// `batch.size` (1 MB by default), and 1 KiB records cost librdkafka ~0.5 KiB each besides
+/// their payload; with every partition fetching, memory grows by one batch per partition —
+/// measured +41 MiB for 256 partitions of a 25 MiB backlog behind a stalled sink, whatever the
+/// cap. With a fixed number of partitions fetching at once, it is bounded by the slots.
+pub const FETCH_SLOT_BYTES: u64 = 2 * 1024 * 1024;
+
+/// How many partitions of a subtask librdkafka may fetch at once, for a prefetch `budget`.
+pub fn fetch_slots(budget: u64) -> usize {
+    usize::try_from(budget / FETCH_SLOT_BYTES)
+        .unwrap_or(usize::MAX)
+        .max(1)
+}
+
 /// The librdkafka properties Weir derives from `prefetch.max_bytes`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PrefetchSettings {
@@ -68,6 +100,47 @@ impl PrefetchSettings {
             queued_min_messages: kbytes,
             fetch_queue_backoff_ms: FETCH_QUEUE_BACKOFF_MS,
         }
+    }
+
+    /// The settings of a subtask whose `budget` bytes of prefetch are shared by its
+    /// [`fetch_slots`]: the largest cap whose [`active_bytes`](Self::active_bytes) fits one
+    /// slot's even part of `budget`, at most `max_bytes` (`prefetch.max_bytes`) and at least
+    /// [`PREFETCH_FLOOR_BYTES`] (or `max_bytes`, if smaller). Independent of the partition
+    /// count, so partitions added by discovery need no new settings.
+    pub fn for_budget(budget: u64, max_bytes: u64) -> Self {
+        let share = budget / fetch_slots(budget) as u64;
+        // active_bytes(cap) ≈ cap + min(cap, 256 KiB) + (cap + min(cap, 256 KiB)) / 2.
+        let cap = if share <= 3 * FETCH_MESSAGE_MAX_BYTES_CAP {
+            share / 3
+        } else {
+            (share - FETCH_MESSAGE_MAX_BYTES_CAP * 3 / 2) * 2 / 3
+        };
+        // Whole KiB, rounded down: librdkafka's cap is in KiB.
+        let cap = (cap / 1024 * 1024).max(PREFETCH_FLOOR_BYTES).min(max_bytes);
+        Self::for_max_bytes(cap)
+    }
+
+    /// What the librdkafka prefetch of a subtask may hold, whatever its partition count: each
+    /// of its [`fetch_slots`] holds at most [`active_bytes`](Self::active_bytes) (within
+    /// `budget`, except for budgets below the floor) plus one record batch beyond the fetch
+    /// size ([`ASSUMED_MAX_RECORD_BYTES`]); paused partitions hold nothing (librdkafka drops a
+    /// partition's prefetch when it is paused).
+    pub fn subtask_reservation_bytes(budget: u64, max_bytes: u64) -> u64 {
+        let slots = fetch_slots(budget) as u64;
+        let per_slot = Self::for_budget(budget, max_bytes).active_bytes();
+        budget
+            .max(per_slot.saturating_mul(slots))
+            .saturating_add(slots.saturating_mul(ASSUMED_MAX_RECORD_BYTES))
+    }
+
+    /// Memory one partition's prefetch holds at most while its reader takes records: the
+    /// cap, one fetch of overshoot (librdkafka checks the cap before fetching, not after)
+    /// and per-message overhead for both. A partition whose reader waits is paused and holds
+    /// none; a record batch larger than the fetch size overshoots by that batch.
+    pub fn active_bytes(&self) -> u64 {
+        let cap = self.queued_max_messages_kbytes * 1024;
+        let messages = self.queued_min_messages + self.fetch_message_max_bytes / 1024;
+        cap + self.fetch_message_max_bytes + PREFETCH_BYTES_PER_MESSAGE * messages
     }
 
     /// Checks `prefetch.max_bytes`; the message reads after the option's quoted path.
@@ -120,7 +193,7 @@ impl PrefetchSettings {
     }
 
     /// The properties to hand librdkafka, as `(name, value)`.
-    pub fn librdkafka_properties(&self) -> [(&'static str, String); 4] {
+    pub fn librdkafka_properties(&self) -> [(&'static str, String); 5] {
         [
             (
                 "queued.max.messages.kbytes",
@@ -135,6 +208,7 @@ impl PrefetchSettings {
                 "fetch.queue.backoff.ms",
                 self.fetch_queue_backoff_ms.to_string(),
             ),
+            ("fetch.wait.max.ms", FETCH_WAIT_MAX_MS.to_string()),
         ]
     }
 }
@@ -164,6 +238,36 @@ mod tests {
         assert_eq!(settings.queued_max_messages_kbytes, 2);
         assert_eq!(settings.fetch_message_max_bytes, 2048);
         assert!(settings.reservation_bytes() >= 2 * 2048);
+    }
+
+    #[test]
+    fn the_budget_is_divided_among_fetch_slots() {
+        let max = 1024 * 1024;
+        // The default budget (8 MiB of prefetch): four slots at prefetch.max_bytes.
+        let budget = 8 * 1024 * 1024;
+        assert_eq!(fetch_slots(budget), 4);
+        let settings = PrefetchSettings::for_budget(budget, max);
+        assert_eq!(settings, PrefetchSettings::for_max_bytes(max));
+        assert!(settings.active_bytes() * 4 <= budget);
+        assert_eq!(
+            PrefetchSettings::subtask_reservation_bytes(budget, max),
+            budget + 4 * ASSUMED_MAX_RECORD_BYTES
+        );
+        // A small budget: one slot with a smaller cap, still within the budget.
+        let small = 512 * 1024;
+        assert_eq!(fetch_slots(small), 1);
+        let settings = PrefetchSettings::for_budget(small, max);
+        assert!(settings.queued_max_messages_kbytes * 1024 < max);
+        assert!(settings.active_bytes() <= small, "{settings:?}");
+        assert_eq!(
+            PrefetchSettings::subtask_reservation_bytes(small, max),
+            small + ASSUMED_MAX_RECORD_BYTES
+        );
+        // Tiny budgets stop at the floor; a small prefetch.max_bytes is never raised to it.
+        let tiny = PrefetchSettings::for_budget(4096, max);
+        assert_eq!(tiny.queued_max_messages_kbytes * 1024, PREFETCH_FLOOR_BYTES);
+        let capped = PrefetchSettings::for_budget(budget, 2048);
+        assert_eq!(capped.queued_max_messages_kbytes, 2);
     }
 
     #[test]

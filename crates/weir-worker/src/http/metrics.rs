@@ -225,6 +225,42 @@ fn encode_tasks(e: &mut DescriptorEncoder, tasks: &Tasks) -> fmt::Result {
     )?;
     gauge(
         e,
+        "weir_task_sink_open_files",
+        "Files the sink writer holds open now (on HDFS, each with a write pipeline)",
+        per_task(tasks, |t| t.sink_open_files),
+    )?;
+    gauge(
+        e,
+        "weir_task_sink_open_files_max",
+        "The bound of weir_task_sink_open_files (max_open_files, write.max_in_flight_bytes)",
+        per_task(tasks, |t| t.sink_open_files_max),
+    )?;
+    gauge(
+        e,
+        "weir_task_buffer_bytes",
+        "Bytes all the subtask's split queues hold now, against their shared budget",
+        per_task(tasks, |t| t.budget_bytes),
+    )?;
+    gauge(
+        e,
+        "weir_task_buffer_peak_bytes",
+        "Highest weir_task_buffer_bytes seen",
+        per_task(tasks, |t| t.budget_peak_bytes),
+    )?;
+    gauge(
+        e,
+        "weir_task_buffer_max_bytes",
+        "The budget the subtask's split queues share (Kafka: 3/4 of buffer.max_bytes; 0: none)",
+        per_task(tasks, |t| t.budget_max_bytes),
+    )?;
+    gauge(
+        e,
+        "weir_task_paused_splits",
+        "Splits whose fetching is paused (waiting for a fetch slot, for room or for the read limit)",
+        per_task(tasks, |t| t.paused_splits),
+    )?;
+    gauge(
+        e,
         "weir_task_source_retrying",
         "1 while the subtask's source retries through an error (e.g. brokers unreachable), else 0",
         per_task(tasks, |t| flag(t.last_error.is_some())),

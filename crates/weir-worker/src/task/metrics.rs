@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use weir_connectors::{ReadLimiter, SinkBufferStats, SourceStatus, SplitState};
+use weir_core::budget::ByteBudget;
 use weir_core::queue::QueueStats;
 
 /// Counters of one subtask. Reads and queue levels come from its queues' own statistics, so
@@ -24,6 +25,8 @@ pub(crate) struct TaskMetrics {
     status: Arc<SourceStatus>,
     /// The sink writer's write buffers.
     sink: Arc<SinkBufferStats>,
+    /// The byte budget the split queues share, once the pipeline has made it.
+    budget: std::sync::OnceLock<Arc<ByteBudget>>,
 }
 
 /// Rows and bytes written as of each checkpoint barrier not yet committed, and what the
@@ -79,6 +82,9 @@ pub struct SplitMetricsSnapshot {
     pub high_watermark: Option<i64>,
     /// Undecodable records dropped (`format_error_handle_way = skip`).
     pub records_skipped: u64,
+    /// The split's fetching is paused: its reader waits for room or for the read limit, and
+    /// the client library holds no prefetch for it (Kafka).
+    pub fetch_paused: bool,
 }
 
 /// A copy of a subtask's counters at one moment.
@@ -123,6 +129,21 @@ pub struct TaskMetricsSnapshot {
     pub sink_buffer_bytes: u64,
     /// The bound of `sink_buffer_bytes` (the configured write buffers).
     pub sink_buffer_max_bytes: u64,
+    /// Files the sink writer holds open now; on HDFS each holds a write pipeline of packets
+    /// awaiting acknowledgement (see `write.max_in_flight_bytes`).
+    pub sink_open_files: u64,
+    /// The bound of `sink_open_files`.
+    pub sink_open_files_max: u64,
+    /// Bytes all the subtask's split queues hold now, against their shared budget (Kafka:
+    /// the queue part of `buffer.max_bytes`); 0 for a source without one.
+    pub budget_bytes: u64,
+    /// Highest `budget_bytes` seen.
+    pub budget_peak_bytes: u64,
+    /// The shared budget of the split queues; 0 for a source without one.
+    pub budget_max_bytes: u64,
+    /// Splits whose fetching is paused now (Kafka: waiting for a fetch slot, or their reader
+    /// waits for room or for the read limit).
+    pub paused_splits: u64,
 }
 
 impl TaskMetrics {
@@ -140,7 +161,14 @@ impl TaskMetrics {
             splits: Mutex::default(),
             status,
             sink,
+            budget: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The byte budget the subtask's split queues share, for its gauges.
+    pub(crate) fn set_budget(&self, budget: Arc<ByteBudget>) {
+        // Set once, when the pipeline starts; a second call keeps the first.
+        let _ = self.budget.set(budget);
     }
 
     pub(crate) fn add_split(&self, state: Arc<SplitState>, queue: Arc<QueueStats>) {
@@ -218,6 +246,8 @@ impl TaskMetrics {
             last_error: self.status.last_error(),
             sink_buffer_bytes: self.sink.bytes(),
             sink_buffer_max_bytes: self.sink.max_bytes(),
+            sink_open_files: self.sink.open_files(),
+            sink_open_files_max: self.sink.max_open_files(),
             ..TaskMetricsSnapshot::default()
         };
         for split in &splits {
@@ -228,6 +258,12 @@ impl TaskMetrics {
             snapshot.queue_peak_bytes += split.queue_peak_bytes;
             snapshot.queue_max_bytes += split.queue_max_bytes;
             snapshot.records_skipped += split.records_skipped;
+            snapshot.paused_splits += u64::from(split.fetch_paused);
+        }
+        if let Some(budget) = self.budget.get() {
+            snapshot.budget_bytes = budget.used();
+            snapshot.budget_peak_bytes = budget.peak();
+            snapshot.budget_max_bytes = budget.max_bytes();
         }
         snapshot.splits = splits;
         snapshot
@@ -250,6 +286,7 @@ impl SplitEntry {
             position: self.state.position(),
             high_watermark: self.state.high_watermark(),
             records_skipped: self.state.records_skipped(),
+            fetch_paused: self.state.fetch_paused(),
         }
     }
 }

@@ -27,6 +27,7 @@ use tracing::{Instrument, info, info_span};
 use weir_connectors::{
     ConnectorError, OpenedSource, PendingFile, ReadLimiter, SinkWriter, SourceContext, SubtaskInfo,
 };
+use weir_core::budget::ByteBudget;
 use weir_core::config::{JobConfig, QueueBounds};
 use weir_core::split::SplitId;
 
@@ -362,13 +363,16 @@ pub fn spawn_task(
         paused: intake_paused,
         read_limit: ReadLimiter::from_share(spec.read_limit),
     };
-    let (pipeline, control) = assemble(
+    let (mut pipeline, control) = assemble(
         opened,
         (sink, restore),
         source.queue_bounds(),
         reader_ctx,
         (source.plugin_name(), sink_config.plugin_name()),
     );
+    pipeline.budget = source
+        .queue_budget_bytes()
+        .map(|bytes| Arc::new(ByteBudget::new(bytes)));
     let span = info_span!(
         "subtask",
         job = %spec.job_id,
@@ -428,6 +432,7 @@ fn assemble(
         driver,
         unbounded,
         bounds,
+        budget: None,
         sink,
         restored_files: restore.pending_files,
         restored_job: restore.job_id,

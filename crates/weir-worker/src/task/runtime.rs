@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use futures::FutureExt as _;
 use futures::stream::{self, BoxStream, SelectAll, StreamExt};
 use tokio::sync::mpsc;
 use tokio::task::{JoinError, JoinHandle, JoinSet};
@@ -12,8 +13,9 @@ use weir_connectors::{
     ConnectorError, Discard, PendingFile, Restored, SinkWriter, SourceContext, SourceDriver,
     SourceRecord, SplitOpener, SplitReader, SplitState,
 };
+use weir_core::budget::ByteBudget;
 use weir_core::config::QueueBounds;
-use weir_core::queue::bounded_queue;
+use weir_core::queue::{bounded_queue, budgeted_queue};
 use weir_core::split::SplitId;
 
 use super::TaskOutcome;
@@ -42,6 +44,9 @@ pub(super) struct Pipeline {
     /// Keep running with no split (an unbounded source that may get splits later).
     pub unbounded: bool,
     pub bounds: QueueBounds,
+    /// The byte budget all split queues share (Kafka's `buffer.max_bytes`); `None`: each
+    /// queue is bounded by `bounds` alone.
+    pub budget: Option<Arc<ByteBudget>>,
     pub sink: Box<dyn SinkWriter>,
     /// Pending files of the checkpoint the subtask resumes from, published before any row.
     pub restored_files: Vec<PendingFile>,
@@ -66,6 +71,7 @@ type Records = SelectAll<BoxStream<'static, (usize, SourceRecord)>>;
 /// The running splits: their readers, the merged stream of their queues, their states.
 struct Splits {
     bounds: QueueBounds,
+    budget: Option<Arc<ByteBudget>>,
     reader_ctx: SourceContext,
     metrics: Arc<TaskMetrics>,
     /// Indexed by the number each record stream is tagged with.
@@ -80,7 +86,10 @@ impl Splits {
     /// Gives `split` its own bounded queue and starts its reader.
     fn start(&mut self, split: SplitReader) {
         let SplitReader { state, reader } = split;
-        let (sender, receiver) = bounded_queue(self.bounds.max_rows, self.bounds.max_bytes);
+        let (sender, receiver) = match &self.budget {
+            Some(budget) => budgeted_queue(self.bounds.max_rows, self.bounds.max_bytes, budget),
+            None => bounded_queue(self.bounds.max_rows, self.bounds.max_bytes),
+        };
         self.metrics
             .add_split(Arc::clone(&state), Arc::clone(receiver.stats()));
         let index = self.states.len();
@@ -107,6 +116,7 @@ pub(super) async fn run(pipeline: Pipeline, cancel: CancellationToken) -> TaskOu
         driver,
         unbounded,
         bounds,
+        budget,
         mut sink,
         restored_files,
         restored_job,
@@ -119,8 +129,12 @@ pub(super) async fn run(pipeline: Pipeline, cancel: CancellationToken) -> TaskOu
         sink_name,
     } = pipeline;
     let stop_readers = reader_ctx.cancel.clone();
+    if let Some(budget) = &budget {
+        metrics.set_budget(Arc::clone(budget));
+    }
     let mut splits = Splits {
         bounds,
+        budget,
         reader_ctx,
         metrics: Arc::clone(&metrics),
         states: Vec::new(),
@@ -418,24 +432,61 @@ async fn drain(
             }
             next = input.splits.records.next(), if taking_rows => {
                 // `None` only once the set is empty, which the loop's first check handles.
-                let Some((index, record)) = next else { continue };
-                let SourceRecord { row, position } = record;
-                let size = row.size_bytes();
+                let Some(first) = next else { continue };
+                let splits = &mut *input.splits;
+                let written =
+                    write_batch(first, &mut splits.records, &splits.states, sink, metrics);
                 tokio::select! {
                     biased;
                     () = cancel.cancelled() => return Err(Ended::Cancelled),
-                    written = sink.write(row) => {
+                    written = written => {
                         written.map_err(|error| Ended::SinkFailed(error.to_string()))?;
                     }
-                }
-                metrics.add_written(1, size);
-                if let Some(state) = input.splits.states.get(index) {
-                    state.set_position(position.saturating_add(1));
                 }
                 flush_at.get_or_insert_with(|| tokio::time::Instant::now() + FLUSH_DELAY);
             }
         }
     }
+}
+
+/// Rows the drain loop hands the sink in one go, as long as the queues have them ready.
+const DRAIN_BATCH_ROWS: u64 = 512;
+
+/// Hands `first` and then the rows already waiting in the queues (up to [`DRAIN_BATCH_ROWS`],
+/// without waiting for more) to the sink, recording each split's position after each row.
+/// Commands (barriers, commits) and timers are looked at between batches, not per row: a
+/// barrier still falls between two rows, and the positions it records are exactly the rows the
+/// sink took. Counts the rows and bytes the sink accepted in `metrics`, once per batch (also
+/// when the sink fails part way).
+async fn write_batch(
+    first: (usize, SourceRecord),
+    records: &mut Records,
+    states: &[Arc<SplitState>],
+    sink: &mut dyn SinkWriter,
+    metrics: &TaskMetrics,
+) -> Result<(), ConnectorError> {
+    let (mut rows, mut bytes) = (0, 0);
+    let mut next = Some(first);
+    while let Some((index, SourceRecord { row, position })) = next.take() {
+        let size = row.size_bytes();
+        if let Err(error) = sink.write(row).await {
+            metrics.add_written(rows, bytes);
+            return Err(error);
+        }
+        rows += 1;
+        bytes += size;
+        if let Some(state) = states.get(index) {
+            state.set_position(position.saturating_add(1));
+        }
+        if rows >= DRAIN_BATCH_ROWS {
+            break;
+        }
+        // Only rows already queued: the loop's `select!` waits for the next one (and polls
+        // `records` with the task's real waker again).
+        next = records.next().now_or_never().flatten();
+    }
+    metrics.add_written(rows, bytes);
+    Ok(())
 }
 
 /// The longest a written row waits in the sink's buffer before a flush.

@@ -61,6 +61,25 @@ impl Format {
         }
     }
 
+    /// The Kafka value of record `id`, grown to at least `size` bytes by a `fill` field that
+    /// the job's schema does not read (so the committed line is the same as for
+    /// [`payload`](Self::payload)). JSON only: a text record has no field to ignore.
+    pub fn payload_of_size(self, id: u64, size: usize) -> Vec<u8> {
+        let plain = self.payload(id);
+        match self {
+            Format::Text => plain,
+            Format::Json => {
+                let fill = size.saturating_sub(plain.len() + 10);
+                format!(
+                    r#"{{"id":{id},"pad":"{}","fill":"{}"}}"#,
+                    pad(id),
+                    "f".repeat(fill)
+                )
+                .into_bytes()
+            }
+        }
+    }
+
     /// The id a committed line holds; an error if the line is not exactly what the sink should
     /// write for some produced record.
     pub(super) fn parse_line(self, line: &str) -> Result<u64, String> {

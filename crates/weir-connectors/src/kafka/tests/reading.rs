@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use weir_core::config::{ASSUMED_MAX_RECORD_BYTES, JobMode, PartitionOffsets, StartMode};
+use weir_core::config::{JobMode, PartitionOffsets, StartMode};
 use weir_core::row::Value;
 use weir_core::schema::{DataType, Schema};
 
@@ -74,25 +74,15 @@ async fn a_stalled_queue_never_exceeds_its_byte_bound() {
     let full = stats.snapshot();
     // Give the stalled reader every chance to push past the bound.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    // Meanwhile librdkafka prefetches up to its cap plus one fetch, then stops; its
-    // statistics (every second here) show it. A fetch returns whole record batches, and the
-    // producer above batches up to 1 MB (librdkafka's batch.size), so one fetch may exceed
-    // fetch.message.max.bytes by up to a batch: the reservation's `R` term.
+    // The stalled reader pauses its partition and fetches nothing more while it waits.
     let state = running.states[0].clone();
-    let prefetch = config.prefetch();
-    let cap = prefetch.queued_max_messages_kbytes * 1024;
-    let bound = cap
-        + prefetch
-            .fetch_message_max_bytes
-            .max(ASSUMED_MAX_RECORD_BYTES);
-    until("prefetch reported at its cap", || {
-        state.prefetch_bytes().is_some_and(|bytes| bytes >= cap)
-    })
-    .await;
+    until("partition paused", || state.fetch_paused()).await;
+    // librdkafka keeps what it prefetched for a paused partition (its statistics show it):
+    // the cap bounds it, and nothing more is fetched while the reader waits.
+    let prefetched = state.prefetch_bytes().unwrap_or_default();
     assert!(
-        state.prefetch_bytes().is_some_and(|bytes| bytes <= bound),
-        "{:?}",
-        state.prefetch_bytes()
+        prefetched <= config.prefetch().active_bytes(),
+        "prefetched {prefetched} beyond the partition's bound"
     );
     let later = stats.snapshot();
     assert_eq!(
@@ -104,6 +94,13 @@ async fn a_stalled_queue_never_exceeds_its_byte_bound() {
         later.rows < 1000,
         "the byte bound, not the row bound, holds: {later:?}"
     );
+    // Draining resumes the partition; it is read on from where it paused, nothing lost or
+    // read twice.
+    let mut running = running;
+    for expected in 0..2000 {
+        assert_eq!(running.next(0).await.position, expected);
+    }
+    until("partition resumed", || !state.fetch_paused()).await;
     running.stop().await.unwrap();
 }
 
@@ -262,6 +259,84 @@ async fn batch_jobs_end_at_the_high_watermark_of_their_start() {
     assert!(
         running.queues[0].recv().await.is_none(),
         "nothing past the end"
+    );
+    running.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_fetch_slots_fetch_and_every_partition_is_read_in_turns() {
+    const PARTITIONS: i32 = 8;
+    const RECORDS: i64 = 300;
+    let cluster = Cluster::new(&[("many", PARTITIONS)]);
+    for partition in 0..PARTITIONS {
+        let payloads: Vec<Vec<u8>> = (0..RECORDS)
+            .map(|id| {
+                let mut record = json(id, partition);
+                record.resize(1024, b' ');
+                record
+            })
+            .collect();
+        produce(&cluster.bootstrap, "many", partition, &payloads);
+    }
+    let mut config = cluster.source("many");
+    config.schema = Some(id_schema());
+    // 512 KiB of prefetch: one fetch slot.
+    config.buffer_max_bytes = 2 * 1024 * 1024;
+    assert_eq!(config.fetch_slots(), 1);
+    let splits: Vec<SplitId> = (0..PARTITIONS).map(|p| split("many", p)).collect();
+    // Queues of 20 rows: every reader stalls long before its partition is read.
+    let mut running = start(
+        &config,
+        &splits,
+        Setup {
+            queue_rows: 20,
+            ..Setup::default()
+        },
+    );
+    let fetching = |running: &Running| running.states.iter().filter(|s| !s.fetch_paused()).count();
+    // Stalled: the slot holder has filled its queue; nobody else fetched.
+    until("a queue filled", || {
+        running
+            .queues
+            .iter()
+            .any(|queue| queue.stats().rows() == 20)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let filled = running
+        .queues
+        .iter()
+        .filter(|queue| queue.stats().total_rows() > 0)
+        .count();
+    assert_eq!(filled, 1, "only the slot holder's partition was read");
+    assert!(fetching(&running) <= 1);
+    // Drained concurrently: each partition in order, exactly once, with at most one
+    // partition fetching at any moment.
+    let mut drains = Vec::new();
+    for (index, mut queue) in std::mem::take(&mut running.queues).into_iter().enumerate() {
+        drains.push(tokio::spawn(async move {
+            let mut offsets = Vec::new();
+            while offsets.len() < RECORDS as usize {
+                let record = tokio::time::timeout(PATIENCE, queue.recv())
+                    .await
+                    .unwrap_or_else(|_| panic!("partition {index} stalled"))
+                    .expect("queue open");
+                offsets.push(record.position);
+            }
+            offsets
+        }));
+    }
+    let mut most_fetching = 0;
+    while !drains.iter().all(|drain| drain.is_finished()) {
+        most_fetching = most_fetching.max(fetching(&running));
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    for drain in drains {
+        assert_eq!(drain.await.unwrap(), (0..RECORDS).collect::<Vec<_>>());
+    }
+    assert_eq!(
+        most_fetching, 1,
+        "one fetch slot, one partition fetching at a time"
     );
     running.stop().await.unwrap();
 }

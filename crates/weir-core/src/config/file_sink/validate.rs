@@ -23,6 +23,7 @@ impl FileSinkConfig {
                     self.fs_default_fs.is_some(),
                     !self.hdfs_config.is_empty(),
                     self.remote_user.is_some(),
+                    self.write_max_in_flight_bytes.is_some(),
                 ]
                 .iter()
                 .zip(HDFS_ONLY_OPTIONS)

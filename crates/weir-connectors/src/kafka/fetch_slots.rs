@@ -1,0 +1,113 @@
+//! Which partitions of a subtask librdkafka may fetch at once.
+//!
+//! Every fetch brings at least one whole record batch of each partition it includes (up to the
+//! producer's `batch.size`, 1 MB by default) plus ~0.5 KiB of librdkafka bookkeeping per
+//! record, whatever the per-partition cap says. With every partition of a subtask fetching,
+//! memory would grow by one batch per partition — the partition count again. So a subtask has
+//! a fixed number of *fetch slots* (`KafkaSourceConfig::fetch_slots`: the prefetch part of
+//! `buffer.max_bytes` over `FETCH_SLOT_BYTES`); a partition is paused from its assignment on
+//! unless its reader holds a slot.
+//!
+//! A reader hands its slot over when another reader waits for one and its partition delivered
+//! nothing for [`IDLE_HANDOVER`] (caught up), or after holding it for [`TURN`] (so that
+//! backlogs are read in turns). To hand over, it pauses its partition, reads what librdkafka
+//! already holds for it (librdkafka keeps a paused partition's prefetch, measured), and only
+//! then frees the slot: no partition without a slot holds prefetched records. A reader whose
+//! record waits for the read limit or for queue room keeps its slot (the stall stops every
+//! reader alike). Uncontended slots are kept: a subtask with no more partitions than slots
+//! never pauses for want of one.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// A reader whose partition delivered nothing for this long hands its slot to a waiting one.
+/// Several times the longest a fetch without data waits at the broker (`fetch.wait.max.ms`,
+/// 20 ms), so a resumed partition is fetched at least once in its turn; a caught-up partition
+/// fetched again later costs only latency (its records wait in Kafka, not in memory).
+pub(crate) const IDLE_HANDOVER: Duration = Duration::from_millis(100);
+
+/// The longest a reader keeps a slot another reader waits for.
+pub(crate) const TURN: Duration = Duration::from_millis(500);
+
+/// The fetch slots of one subtask.
+pub(crate) struct FetchSlots {
+    permits: Arc<Semaphore>,
+    /// Readers waiting for a slot: a holder hands its slot over only when this is non-zero.
+    waiting: AtomicUsize,
+}
+
+/// A held slot; dropping it frees the slot (after the holder paused its partition).
+pub(crate) struct FetchSlot {
+    _permit: OwnedSemaphorePermit,
+}
+
+/// Counts a reader as waiting until dropped, so a cancelled wait is not counted forever.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl FetchSlots {
+    pub(crate) fn new(slots: usize) -> Self {
+        FetchSlots {
+            permits: Arc::new(Semaphore::new(slots.max(1))),
+            waiting: AtomicUsize::new(0),
+        }
+    }
+
+    /// Waits for a free slot (first come, first served); `None` only if the slots were closed,
+    /// which they never are while a reader runs.
+    pub(crate) async fn acquire(&self) -> Option<FetchSlot> {
+        if let Ok(permit) = Arc::clone(&self.permits).try_acquire_owned() {
+            return Some(FetchSlot { _permit: permit });
+        }
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        let _waiting = Waiting(&self.waiting);
+        let permit = Arc::clone(&self.permits).acquire_owned().await.ok()?;
+        Some(FetchSlot { _permit: permit })
+    }
+
+    /// Whether a reader waits for a slot.
+    pub(crate) fn contended(&self) -> bool {
+        self.waiting.load(Ordering::Relaxed) > 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn slots_are_handed_over_first_come_first_served() {
+        let slots = Arc::new(FetchSlots::new(1));
+        let first = slots.acquire().await.unwrap();
+        assert!(!slots.contended());
+        let waiter = tokio::spawn({
+            let slots = Arc::clone(&slots);
+            async move { slots.acquire().await.map(|_| ()) }
+        });
+        while !slots.contended() {
+            tokio::task::yield_now().await;
+        }
+        drop(first);
+        waiter.await.unwrap().unwrap();
+        assert!(!slots.contended(), "the waiter is no longer counted");
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_wait_is_not_counted() {
+        let slots = FetchSlots::new(1);
+        let _held = slots.acquire().await.unwrap();
+        let waited = tokio::time::timeout(Duration::from_millis(10), slots.acquire()).await;
+        assert!(waited.is_err());
+        assert!(!slots.contended());
+        let at_least_one = FetchSlots::new(0);
+        assert!(at_least_one.acquire().await.is_some(), "at least one slot");
+    }
+}
