@@ -6,8 +6,8 @@
 //!
 //! ```text
 //! reservation = source buffers   (FakeSource: its queue.max_bytes;
-//!                                 Kafka: KAFKA_CLIENT_OVERHEAD_BYTES + buffer.max_bytes
-//!                                        + fetch slots × ASSUMED_MAX_RECORD_BYTES)
+//!                                 Kafka: KAFKA_CLIENT_OVERHEAD_BYTES + ¾ buffer.max_bytes
+//!                                        + fetch slots × a stalled partition's prefetch)
 //!             + sink buffer      (the sink writer's bounded write buffer)
 //!             + SUBTASK_OVERHEAD_BYTES
 //! ```
@@ -15,8 +15,8 @@
 //! A Kafka subtask's partitions share one byte budget, `buffer.max_bytes` (queues and
 //! librdkafka prefetch together, see [`crate::budget`] and
 //! [`crate::config::PrefetchSettings::for_budget`]), and only a fixed number of them fetch at
-//! once (the fetch slots, [`crate::config::fetch_slots`]), each allowed one record batch
-//! beyond its cap: the reservation does not grow with the partition count.
+//! once (the fetch slots, [`crate::config::fetch_slots`]), each reserving a stalled
+//! partition's worst case: the reservation does not grow with the partition count.
 
 use std::fmt;
 
@@ -161,11 +161,16 @@ mod tests {
             panic!("kafka expected")
         };
         let base = KAFKA_CLIENT_OVERHEAD_BYTES + 64 * 1024 + SUBTASK_OVERHEAD_BYTES;
-        // 4 MiB of prefetch: two fetch slots, each allowed one 1 MiB batch beyond its cap.
+        // 4 MiB of prefetch: two fetch slots, each reserving a stalled partition's worst case.
+        let slot = kafka.prefetch().reservation_bytes();
+        assert!(
+            slot > ASSUMED_MAX_RECORD_BYTES * 2,
+            "a batch and a held record"
+        );
         for partitions in [0, 1, 4, 128, 1000, 100_000] {
             assert_eq!(
                 subtask_reservation(&job, partitions),
-                base + 16 * 1024 * 1024 + 2 * ASSUMED_MAX_RECORD_BYTES,
+                base + 12 * 1024 * 1024 + 2 * slot,
                 "{partitions} partitions"
             );
         }

@@ -123,11 +123,22 @@ fn many_partitions_stay_within_the_subtask_budget_behind_a_stalled_sink() {
     let proxied = proxy.url().replace("http://", "hdfs://");
     let job_file = job_text(&bootstrap, topic.name(), &proxied, &path);
     eprintln!("[{name}] job file:\n{job_file}");
-    let job_id = master.submit(&write_file(
-        master.dir(),
-        &format!("{name}.conf"),
-        &job_file,
-    ));
+    let job_path = write_file(master.dir(), &format!("{name}.conf"), &job_file);
+    // `weir validate` prints one reservation per subtask, not a per-partition one.
+    let validated = weir_e2e::cluster::weir(&["validate", &job_path.display().to_string()]);
+    let printed = String::from_utf8_lossy(&validated.stdout).to_string();
+    master.check(
+        validated.status.success()
+            && printed.contains("each subtask reserves")
+            && !printed.contains("per partition"),
+        || {
+            format!(
+                "weir validate printed: {printed}{}",
+                String::from_utf8_lossy(&validated.stderr)
+            )
+        },
+    );
+    let job_id = master.submit(&job_path);
     let running = wait_running(&master, &job_id);
     let reservation = u64_of(&running, "subtask_reservation_bytes");
     eprintln!(

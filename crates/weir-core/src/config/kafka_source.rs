@@ -109,8 +109,8 @@ pub struct KafkaSourceConfig {
     /// is handed over (when its partition is caught up, idle for 100 ms or after a 500 ms
     /// turn), and each partition's cap is a slot's part of the quarter, at most
     /// `prefetch.max_bytes`. `queue.size`, `queue.max_bytes` and `prefetch.max_bytes` still
-    /// bound each partition within it. The reservation counts this budget once, plus one
-    /// 1 MiB record batch per fetch slot, not per partition. With far more partitions than
+    /// bound each partition within it. The reservation counts the queues' part once and, per
+    /// fetch slot (not per partition), a stalled partition's prefetch worst case. With far more partitions than
     /// slots, partitions are read in turns: raise this for more slots. At least 1 MiB.
     #[serde(rename = "buffer.max_bytes", default = "default_buffer_max_bytes")]
     pub buffer_max_bytes: u64,
