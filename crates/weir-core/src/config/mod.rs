@@ -194,6 +194,8 @@ mod hostile_tests;
 #[cfg(test)]
 mod kafka_tests;
 #[cfg(test)]
+mod seatunnel_tests;
+#[cfg(test)]
 mod test_host;
 #[cfg(test)]
 mod tests;
