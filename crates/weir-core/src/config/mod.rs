@@ -15,6 +15,7 @@
 //! from the same structs.
 
 mod bound;
+mod compat;
 mod console;
 mod document;
 mod dotted_keys;
@@ -72,6 +73,11 @@ pub struct JobConfig {
     pub source: SourceConfig,
     /// `sink { <Plugin> { } }`: where rows go.
     pub sink: SinkConfig,
+    /// What the job file sets that Weir accepts but does not apply (e.g. `env.spark.*`),
+    /// one line each, `file:line: 'option' is ignored: why`: `weir validate` and
+    /// `weir submit` print them and the master logs them with the job.
+    #[serde(skip)]
+    pub warnings: Vec<String>,
 }
 
 /// The source plugin of a job, keyed by its SeaTunnel plugin name.

@@ -1,0 +1,149 @@
+//! What SeaTunnel job files carry that Weir does not apply, read before the sections are:
+//! `env` keys meant for other engines (accepted with a warning, as SeaTunnel's own engine
+//! ignores them), a plugin's own `parallelism` (accepted when it is the job's), and the
+//! `transform { }` section (empty accepted; transforms refused with the reason).
+
+use hocon::HoconValue;
+
+use super::error::ConfigError;
+use super::section::{Context, join};
+
+/// Top-level `env` keys of other engines: Spark's and Flink's settings, and the
+/// `execution.*` keys of SeaTunnel's Flink/Spark starters (`execution.parallelism`,
+/// `execution.checkpoint.interval`, …).
+pub(crate) const FOREIGN_ENV_PREFIXES: &[(&str, &str)] = &[
+    ("spark", "a setting of the Spark engine"),
+    ("flink", "a setting of the Flink engine"),
+    (
+        "execution",
+        "a legacy setting of SeaTunnel's Flink and Spark starters (Weir reads `parallelism` \
+         and `checkpoint.interval`)",
+    ),
+];
+
+/// Transforms SeaTunnel documents that Weir knows by name, with why each is refused.
+const KNOWN_TRANSFORMS: &[(&str, &str)] = &[
+    (
+        "Sql",
+        "the Sql transform is not supported yet: it comes with jobs of several sources and \
+         sinks",
+    ),
+    ("FieldMapper", NOT_YET),
+    ("Filter", NOT_YET),
+    ("Copy", NOT_YET),
+    ("Replace", NOT_YET),
+    ("Split", NOT_YET),
+    ("FilterRowKind", NOT_YET),
+];
+
+const NOT_YET: &str = "transforms are not run by Weir yet; remove the block and transform the \
+     rows before or after the job";
+
+/// Removes the keys of other engines from `env` and says, per key, that it is ignored.
+pub(crate) fn strip_foreign_env(
+    env: &HoconValue,
+    ctx: &Context,
+    warnings: &mut Vec<String>,
+) -> HoconValue {
+    let Some(entries) = env.as_object() else {
+        return env.clone();
+    };
+    let mut kept = entries.clone();
+    for (key, value) in entries {
+        if let Some((_, why)) = FOREIGN_ENV_PREFIXES
+            .iter()
+            .find(|(prefix, _)| prefix == key)
+        {
+            let mut leaves = Vec::new();
+            leaf_paths(&join("env", key), value, &mut leaves);
+            for path in leaves {
+                warnings.push(warning(
+                    ctx,
+                    &path,
+                    &format!("{why}; Weir does not apply it"),
+                ));
+            }
+            kept.shift_remove(key);
+        }
+    }
+    HoconValue::Object(kept)
+}
+
+/// A plugin block without its `parallelism`, and that value with its path.
+pub(crate) fn take_plugin_parallelism(
+    block: &HoconValue,
+    path: &str,
+) -> (HoconValue, Option<(String, HoconValue)>) {
+    let Some(entries) = block.as_object() else {
+        return (block.clone(), None);
+    };
+    let mut kept = entries.clone();
+    let taken = kept
+        .shift_remove("parallelism")
+        .map(|value| (join(path, "parallelism"), value));
+    (HoconValue::Object(kept), taken)
+}
+
+/// Checks a plugin's own `parallelism` against the job's: Weir runs each source reader and
+/// its sink writer in the same subtasks, so a plugin cannot have a parallelism of its own.
+pub(crate) fn check_plugin_parallelism(
+    taken: Option<(String, HoconValue)>,
+    job_parallelism: u32,
+    ctx: &Context,
+) -> Result<(), ConfigError> {
+    let Some((path, value)) = taken else {
+        return Ok(());
+    };
+    match value.as_i64() {
+        Some(n) if n == i64::from(job_parallelism) => Ok(()),
+        Some(n) => Err(ctx.invalid(
+            path,
+            format!(
+                "is {n}, but env.parallelism is {job_parallelism}: Weir runs each source \
+                 reader and its sink writer in the same subtasks, so a plugin's parallelism \
+                 must be the job's (set env.parallelism = {n}, or remove this option)"
+            ),
+        )),
+        None => Err(ctx.invalid(path, "must be a whole number")),
+    }
+}
+
+/// Reads `transform { }`: empty (or only comments) is accepted; a transform is refused.
+pub(crate) fn check_transforms(section: &HoconValue, ctx: &Context) -> Result<(), ConfigError> {
+    let Some(plugins) = section.as_object() else {
+        return Err(ctx.invalid(
+            "transform".to_string(),
+            "must be a block `transform { }` of transform plugins",
+        ));
+    };
+    if let Some(name) = plugins.keys().next() {
+        let path = join("transform", name);
+        let why = KNOWN_TRANSFORMS
+            .iter()
+            .find(|(known, _)| known == name)
+            .map(|(_, why)| why.to_string())
+            .unwrap_or_else(|| format!("'{name}' is not a transform Weir knows; {NOT_YET}"));
+        return Err(ConfigError::Unsupported {
+            at: ctx.at(&path),
+            path,
+            message: why,
+        });
+    }
+    Ok(())
+}
+
+fn warning(ctx: &Context, path: &str, message: &str) -> String {
+    let at = ctx.at(path);
+    format!("{at}: '{path}' is ignored: {message}")
+}
+
+fn leaf_paths(path: &str, value: &HoconValue, out: &mut Vec<String>) {
+    match value.as_object() {
+        Some(children) if !children.is_empty() => {
+            for (child, child_value) in children {
+                leaf_paths(&join(path, child), child_value, out);
+            }
+        }
+        _ => out.push(path.to_string()),
+    }
+}
