@@ -4,6 +4,7 @@
 //! ([`weir_core::queue`]), and one [`SinkWriter`] draining them. FakeSource has one split per
 //! subtask; Kafka has one per assigned partition ([`kafka`]).
 
+mod codec;
 mod console;
 mod context;
 mod error;

@@ -336,3 +336,189 @@ pub fn push_json_string(out: &mut String, text: &str) {
     out.push_str(&text[run_start..]);
     out.push('"');
 }
+
+/// One test per type: the text (text and csv formats) and JSON that SeaTunnel's
+/// `TextSerializationSchema` and `RowToJsonConverters` write for the same value (Java's
+/// `toString` of the boxed value, `BigDecimal.toString`, the file sinks' default date and
+/// time formats, ISO forms and base64 bytes in JSON).
+#[cfg(test)]
+mod tests {
+    use chrono::{NaiveDate, NaiveTime};
+
+    use super::*;
+    use crate::schema::Field;
+
+    fn text(value: &Value) -> String {
+        let mut out = String::new();
+        push_text(&mut out, value);
+        out
+    }
+
+    fn json(value: &Value, data_type: &DataType) -> String {
+        let mut out = String::new();
+        push_json_value(&mut out, value, Some(data_type));
+        out
+    }
+
+    fn both(value: Value, data_type: DataType) -> (String, String) {
+        (text(&value), json(&value, &data_type))
+    }
+
+    #[test]
+    fn tinyint_smallint_int_bigint() {
+        assert_eq!(
+            both(Value::Tinyint(-128), DataType::Tinyint),
+            ("-128".into(), "-128".into())
+        );
+        assert_eq!(
+            both(Value::Smallint(32767), DataType::Smallint),
+            ("32767".into(), "32767".into())
+        );
+        assert_eq!(
+            both(Value::Int(-7), DataType::Int),
+            ("-7".into(), "-7".into())
+        );
+        assert_eq!(
+            both(Value::Bigint(i64::MAX), DataType::Bigint),
+            ("9223372036854775807".into(), "9223372036854775807".into())
+        );
+    }
+
+    #[test]
+    fn float_and_double_as_java_writes_them() {
+        for (value, expected) in [
+            (1.0, "1.0"),
+            (0.5, "0.5"),
+            (100.25, "100.25"),
+            (1.0e7, "1.0E7"),
+            (1.234e10, "1.234E10"),
+            (0.001, "0.001"),
+            (1.0e-4, "1.0E-4"),
+            (-2.5e-7, "-2.5E-7"),
+            (0.0, "0.0"),
+        ] {
+            assert_eq!(both(Value::Double(value), DataType::Double).0, expected);
+            assert_eq!(both(Value::Double(value), DataType::Double).1, expected);
+        }
+        assert_eq!(text(&Value::Float(1.1)), "1.1");
+        assert_eq!(text(&Value::Float(3.0e8)), "3.0E8");
+        assert_eq!(text(&Value::Double(f64::NAN)), "NaN");
+        assert_eq!(
+            json(&Value::Double(f64::NEG_INFINITY), &DataType::Double),
+            "\"-Infinity\""
+        );
+    }
+
+    #[test]
+    fn decimal_as_bigdecimal_to_string() {
+        let d = DataType::Decimal {
+            precision: 38,
+            scale: 2,
+        };
+        let dec = |unscaled, scale| Value::Decimal { unscaled, scale };
+        assert_eq!(
+            both(dec(1250, 2), d.clone()),
+            ("12.50".into(), "12.50".into())
+        );
+        assert_eq!(text(&dec(-5, 2)), "-0.05");
+        assert_eq!(text(&dec(42, 0)), "42");
+        assert_eq!(text(&dec(1, 7)), "1E-7");
+        assert_eq!(text(&dec(12, 8)), "1.2E-7");
+        assert_eq!(text(&dec(123, 6)), "0.000123");
+        assert_eq!(
+            text(&dec(i128::from(i64::MAX) * 1000, 3)),
+            "9223372036854775807.000"
+        );
+    }
+
+    #[test]
+    fn boolean_and_string() {
+        assert_eq!(
+            both(Value::Boolean(true), DataType::Boolean),
+            ("true".into(), "true".into())
+        );
+        assert_eq!(
+            both(Value::String("a\"b".into()), DataType::String),
+            ("a\"b".into(), r#""a\"b""#.into())
+        );
+    }
+
+    #[test]
+    fn bytes_as_utf8_text_and_base64_json() {
+        assert_eq!(
+            both(Value::Bytes(b"hi".to_vec()), DataType::Bytes),
+            ("hi".into(), "\"aGk=\"".into())
+        );
+    }
+
+    #[test]
+    fn date_time_and_timestamp() {
+        let date = NaiveDate::from_ymd_opt(2024, 1, 31).unwrap();
+        assert_eq!(
+            both(Value::Date(date), DataType::Date),
+            ("2024-01-31".into(), "\"2024-01-31\"".into())
+        );
+        let time = NaiveTime::from_hms_milli_opt(10, 11, 12, 500).unwrap();
+        assert_eq!(
+            both(Value::Time(time), DataType::Time),
+            ("10:11:12".into(), "\"10:11:12.5\"".into())
+        );
+        let whole = NaiveTime::from_hms_opt(10, 11, 0).unwrap();
+        assert_eq!(json(&Value::Time(whole), &DataType::Time), "\"10:11:00\"");
+        let at = date.and_time(NaiveTime::from_hms_micro_opt(1, 2, 3, 120).unwrap());
+        assert_eq!(
+            both(Value::Timestamp(at), DataType::Timestamp),
+            (
+                "2024-01-31 01:02:03".into(),
+                "\"2024-01-31T01:02:03.00012\"".into()
+            )
+        );
+    }
+
+    #[test]
+    fn null_and_the_null_type() {
+        assert_eq!(
+            both(Value::Null, DataType::Null),
+            ("".into(), "null".into())
+        );
+        assert_eq!(both(Value::Null, DataType::Int), ("".into(), "null".into()));
+    }
+
+    #[test]
+    fn array_map_and_row() {
+        let array = Value::Array(vec![Value::Int(1), Value::Null, Value::Int(3)]);
+        assert_eq!(
+            both(array, DataType::Array(Box::new(DataType::Int))),
+            ("1\u{2}\u{2}3".into(), "[1,null,3]".into())
+        );
+        let map = Value::Map(vec![
+            (Value::Int(1), Value::String("a".into())),
+            (Value::Int(2), Value::String("b".into())),
+        ]);
+        assert_eq!(
+            both(
+                map,
+                DataType::Map(Box::new(DataType::Int), Box::new(DataType::String))
+            ),
+            ("1\u{3}a\u{2}2\u{3}b".into(), r#"{"1":"a","2":"b"}"#.into())
+        );
+        let row_type = DataType::Row(vec![
+            Field {
+                name: "x".into(),
+                data_type: DataType::Int,
+            },
+            Field {
+                name: "tags".into(),
+                data_type: DataType::Array(Box::new(DataType::String)),
+            },
+        ]);
+        let row = Value::Row(vec![
+            Value::Int(7),
+            Value::Array(vec![Value::String("p".into()), Value::String("q".into())]),
+        ]);
+        assert_eq!(
+            both(row, row_type),
+            ("7\u{2}p\u{3}q".into(), r#"{"x":7,"tags":["p","q"]}"#.into())
+        );
+    }
+}
