@@ -33,8 +33,8 @@ fn parse_at(text: &str, depth: usize) -> Result<DataType, String> {
         return Ok(basic.clone());
     }
     let compact: String = lower.chars().filter(|c| !c.is_whitespace()).collect();
-    if compact.starts_with("decimal") {
-        return parse_decimal(&compact["decimal".len()..]);
+    if let Some(parameters) = compact.strip_prefix("decimal") {
+        return parse_decimal(parameters);
     }
     if compact.starts_with("array<") {
         let element = parse_at(generic(trimmed)?, depth + 1)?;
