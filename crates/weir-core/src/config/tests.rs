@@ -324,13 +324,15 @@ fn plugin_sections_hold_exactly_one_known_plugin() {
 
 #[test]
 fn unknown_top_level_section_is_an_error() {
-    let error = parse_err(&format!("{FAKE}\nsink {{ Console {{}} }}\ntransform {{ }}"));
-    assert_eq!(error.path(), Some("transform"));
+    let error = parse_err(&format!(
+        "{FAKE}\nsink {{ Console {{}} }}\ntransforms {{ }}"
+    ));
+    assert_eq!(error.path(), Some("transforms"));
     assert_eq!(error.line(), Some(3));
     assert!(
         error
             .to_string()
-            .contains("known options: env, source, sink")
+            .contains("known options: env, source, transform, sink")
     );
 }
 
