@@ -82,6 +82,9 @@ impl Browser {
                 "--no-default-browser-check",
                 "--hide-scrollbars",
                 "--remote-debugging-port=0",
+                // Secured test masters serve HTTPS with a certificate of the test's own CA; curl
+                // checks that certificate against the CA (tests/tests/security/http.rs).
+                "--ignore-certificate-errors",
                 &format!("--window-size={width},{height}"),
                 &format!("--user-data-dir={}", profile.path().display()),
                 "about:blank",

@@ -7,6 +7,7 @@
 
 pub mod chromium;
 pub mod cluster;
+pub mod deploy;
 pub mod exactly_once;
 pub mod grafana;
 pub mod http;

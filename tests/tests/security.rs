@@ -16,6 +16,8 @@ use weir_proto::v1::worker_service_client::WorkerServiceClient;
 
 #[path = "security/exposure.rs"]
 mod exposure;
+#[path = "security/http.rs"]
+mod http;
 #[path = "security/spoofing.rs"]
 mod spoofing;
 

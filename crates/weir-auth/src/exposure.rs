@@ -12,6 +12,8 @@ use crate::AuthError;
 pub struct Protection {
     /// `master` or `worker`, for messages.
     pub who: &'static str,
+    /// What a caller who reaches the server could do, for the `--insecure` warning.
+    pub exposes: &'static str,
     pub tls: bool,
     /// Client tokens: `None` where the server has no clients (a worker).
     pub tokens: Option<bool>,
@@ -44,9 +46,8 @@ pub fn check(address: SocketAddr, protection: Protection) -> Result<Exposure, Au
     if protection.insecure {
         return Ok(Exposure::Insecure(format!(
             "INSECURE: the {} listens on {address} without {missing} (--insecure): anyone who can \
-             reach it can submit jobs, register workers or call workers. Use this only on a \
-             network you trust completely",
-            protection.who
+             reach it can {}. Use this only on a network you trust completely",
+            protection.who, protection.exposes
         )));
     }
     Err(AuthError::Exposed {
@@ -74,6 +75,7 @@ mod tests {
     fn master(tls: bool, tokens: bool, insecure: bool) -> Protection {
         Protection {
             who: "master",
+            exposes: "submit jobs",
             tls,
             tokens: Some(tokens),
             insecure,
@@ -110,6 +112,7 @@ mod tests {
         ));
         let worker = Protection {
             who: "worker",
+            exposes: "call the worker",
             tls: true,
             tokens: None,
             insecure: false,

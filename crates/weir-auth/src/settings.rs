@@ -48,14 +48,26 @@ impl TlsConfig {
     }
 }
 
-/// Client authentication on the master's JobService.
+/// Client authentication: on the master's JobService, and on the HTTP servers' data routes
+/// (`/metrics`, the console's API).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuthConfig {
     /// File of client tokens, one line each: `NAME ROLE SHA256-HEX` (role `admin` or `viewer`;
-    /// `weir token new` prints such a line). When set, every client call needs a token.
+    /// `weir token new` prints such a line). When set, every client call needs a token (the
+    /// HTTP probes `/healthz` and `/readyz` excepted).
     /// Absent: clients are not authenticated (allowed on loopback addresses only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<String>")]
     pub tokens_file: Option<PathBuf>,
+}
+
+impl AuthConfig {
+    /// The tokens of `tokens_file`, read and checked once at start; `None` without one.
+    pub fn load_tokens(&self) -> Result<Option<crate::TokenTable>, crate::AuthError> {
+        self.tokens_file
+            .as_deref()
+            .map(crate::TokenTable::load)
+            .transpose()
+    }
 }

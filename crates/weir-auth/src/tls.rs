@@ -7,6 +7,7 @@
 //! advertise another worker's address and receive its work.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::pki_types::CertificateDer;
@@ -23,7 +24,7 @@ pub const MASTER_NAME: &str = "master";
 
 /// How long a TLS handshake may take before the connection is dropped, so a peer that opens a
 /// socket and says nothing holds no server resources for long.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Whether a server asks its callers for a certificate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +41,8 @@ pub enum ClientCerts {
 pub struct LoadedTls {
     ca: Certificate,
     identity: Option<Identity>,
+    /// The PEMs behind `identity`, for the HTTPS server, which takes a rustls configuration.
+    identity_pem: Option<(Vec<u8>, Vec<u8>)>,
     /// Who this process's own certificate names, when it has one.
     pub own: Option<PeerIdentity>,
 }
@@ -150,7 +153,7 @@ impl LoadedTls {
     ) -> Result<Self, AuthError> {
         crate::install_crypto_provider();
         let (ca_pem, _) = read_certificates(ca)?;
-        let (identity, own) = match pair {
+        let (identity, identity_pem, own) = match pair {
             Some((cert, key)) => {
                 let (cert_pem, chain) = read_certificates(cert)?;
                 let own = identity_of(&chain[0]).map_err(|error| AuthError::Certificate {
@@ -161,13 +164,18 @@ impl LoadedTls {
                     },
                 })?;
                 let key_pem = read_key(key)?;
-                (Some(Identity::from_pem(cert_pem, key_pem)), Some(own))
+                (
+                    Some(Identity::from_pem(&cert_pem, &key_pem)),
+                    Some((cert_pem, key_pem)),
+                    Some(own),
+                )
             }
-            None => (None, None),
+            None => (None, None, None),
         };
         Ok(Self {
             ca: Certificate::from_pem(ca_pem),
             identity,
+            identity_pem,
             own,
         })
     }
@@ -182,6 +190,34 @@ impl LoadedTls {
             config = config.identity(identity.clone());
         }
         config
+    }
+
+    /// The HTTPS side (`/metrics`, the console and its API): this process's certificate, no
+    /// client certificates asked for, since browsers and Prometheus authenticate with bearer
+    /// tokens. `None` when this process has no certificate of its own.
+    pub fn https_config(&self) -> Result<Option<Arc<rustls::ServerConfig>>, AuthError> {
+        let Some((cert_pem, key_pem)) = &self.identity_pem else {
+            return Ok(None);
+        };
+        crate::install_crypto_provider();
+        let invalid = |what: &'static str| AuthError::Certificate {
+            what: what.to_string(),
+            problem: "cannot be used for the HTTPS server".to_string(),
+        };
+        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem)
+            .collect::<Result<_, _>>()
+            .map_err(|_| invalid("tls.cert"))?;
+        let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(key_pem)
+            .map_err(|_| invalid("tls.key"))?;
+        let mut config = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .map_err(|error| AuthError::Certificate {
+                what: "tls.cert and tls.key".to_string(),
+                problem: error.to_string(),
+            })?;
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(Some(Arc::new(config)))
     }
 
     /// The client side of a connection to the peer named `server_name` (verified against the

@@ -92,10 +92,13 @@ impl Job {
                 );
                 let _ = writeln!(text, "    start_mode = \"earliest\"");
                 let _ = writeln!(text, "    format = \"json\"");
-                let _ = writeln!(
-                    text,
-                    "    schema = {{ fields {{ p = \"int\", seq = \"bigint\", pad = \"string\" }} }}"
-                );
+                // A `schema` line among the extra ones replaces the default (Shape::Padded).
+                if !extra
+                    .iter()
+                    .any(|line| line.trim_start().starts_with("schema"))
+                {
+                    let _ = writeln!(text, "    {}", crate::kafka::Shape::Padded.schema());
+                }
                 for line in extra {
                     let _ = writeln!(text, "    {line}");
                 }

@@ -36,6 +36,8 @@ pub struct Topic {
     pub bytes: u64,
     /// Size of each record.
     pub record_size: usize,
+    /// What the records hold.
+    pub shape: Shape,
     /// For watermarks, created on first use.
     metadata: std::sync::OnceLock<BaseConsumer>,
 }
@@ -63,6 +65,7 @@ impl Topic {
             counts: vec![0; partitions as usize],
             bytes: 0,
             record_size: 0,
+            shape: Shape::Padded,
             metadata: std::sync::OnceLock::new(),
         })
     }
@@ -79,6 +82,17 @@ impl Topic {
         scenario: &str,
         records: u64,
         size: usize,
+    ) -> anyhow::Result<Produced> {
+        self.produce_shaped(scenario, records, size, Shape::Padded)
+    }
+
+    /// [`Topic::produce`] with records of `shape`.
+    pub fn produce_shaped(
+        &mut self,
+        scenario: &str,
+        records: u64,
+        size: usize,
+        shape: Shape,
     ) -> anyhow::Result<Produced> {
         let started = Instant::now();
         let partitions = self.partitions as u64;
@@ -103,7 +117,9 @@ impl Topic {
             let (bootstrap, topic) = (self.bootstrap.clone(), self.name.clone());
             let (pool, done, failed) = (pool.clone(), done_records.clone(), failed.clone());
             handles.push(std::thread::spawn(move || {
-                produce_partitions(&bootstrap, &topic, &mine, size, &pool, &done, &failed)
+                produce_partitions(
+                    &bootstrap, &topic, &mine, size, shape, &pool, &done, &failed,
+                )
             }));
         }
         let total_bytes = records * size as u64;
@@ -148,6 +164,7 @@ impl Topic {
         }
         self.bytes += total_bytes;
         self.record_size = size;
+        self.shape = shape;
         let elapsed = started.elapsed().as_secs_f64();
         let produced = Produced {
             records,
@@ -224,6 +241,65 @@ fn letter_pool(len: usize) -> Vec<u8> {
         .collect()
 }
 
+/// What the benchmark's records hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// `{"p":P,"seq":N,"pad":"…"}` ([`record_into`]): schema `p int, seq bigint, pad string`.
+    Padded,
+    /// Six typed fields, as a new user's first job has them ([`six_fields_into`]): bigint,
+    /// string, double, boolean, bigint, string.
+    SixFields,
+}
+
+impl Shape {
+    /// The `schema` line of a Kafka source reading these records.
+    pub fn schema(self) -> &'static str {
+        match self {
+            Shape::Padded => r#"schema = { fields { p = "int", seq = "bigint", pad = "string" } }"#,
+            Shape::SixFields => {
+                r#"schema = { fields { id = "bigint", user = "string", amount = "double", active = "boolean", ts = "bigint", note = "string" } }"#
+            }
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Shape::Padded => "3 fields (p, seq, pad)",
+            Shape::SixFields => "6 typed fields",
+        }
+    }
+
+    fn write(self, out: &mut Vec<u8>, partition: i32, seq: u64, size: usize, pool: &[u8]) {
+        match self {
+            Shape::Padded => record_into(out, partition, seq, size, pool),
+            Shape::SixFields => six_fields_into(out, partition, seq, size, pool),
+        }
+    }
+}
+
+/// Writes `{"id":N,"user":"…","amount":D,"active":B,"ts":N,"note":"…"}` of exactly `size`
+/// bytes (longer if `size` is too small for the fields) into `out`.
+pub fn six_fields_into(out: &mut Vec<u8>, partition: i32, seq: u64, size: usize, pool: &[u8]) {
+    use std::io::Write as _;
+    out.clear();
+    let mix = seq.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (partition as u64) << 40;
+    let user_at = (mix as usize) % (pool.len() - 16);
+    let _ = write!(out, r#"{{"id":{seq},"user":""#);
+    out.extend_from_slice(&pool[user_at..user_at + 16]);
+    let _ = write!(
+        out,
+        r#"","amount":{}.{:02},"active":{},"ts":{},"note":""#,
+        mix % 100_000,
+        (mix >> 20) % 100,
+        mix & 1 == 1,
+        1_700_000_000_000u64 + seq
+    );
+    let pad = size.saturating_sub(out.len() + 2);
+    let offset = ((mix >> 8) as usize) % (pool.len() - pad).max(1);
+    out.extend_from_slice(&pool[offset..offset + pad]);
+    out.extend_from_slice(b"\"}");
+}
+
 /// Writes `{"p":P,"seq":N,"pad":"…"}` of exactly `size` bytes into `out` (at least the fields:
 /// a `size` too small for them gives a slightly longer record).
 pub fn record_into(out: &mut Vec<u8>, partition: i32, seq: u64, size: usize, pool: &[u8]) {
@@ -289,11 +365,13 @@ fn producer(
         .context("Kafka producer")
 }
 
+#[allow(clippy::too_many_arguments)]
 fn produce_partitions(
     bootstrap: &str,
     topic: &str,
     partitions: &[(i32, u64, u64)],
     size: usize,
+    shape: Shape,
     pool: &[u8],
     done: &AtomicU64,
     failed: &AtomicBool,
@@ -314,7 +392,7 @@ fn produce_partitions(
                 if failed.load(Ordering::Relaxed) {
                     bail!("another producer thread failed");
                 }
-                record_into(&mut buffer, *partition, next[index], size, pool);
+                shape.write(&mut buffer, *partition, next[index], size, pool);
                 loop {
                     let record = BaseRecord::<(), [u8]>::to(topic)
                         .partition(*partition)

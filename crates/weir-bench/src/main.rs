@@ -8,13 +8,14 @@
 
 mod cluster;
 mod files;
+mod flamegraph;
+mod hdfs_write;
 mod jobs;
 mod kafka;
 mod plot;
 mod report;
 mod scenarios;
 mod scrape;
-mod secure;
 mod util;
 
 use std::path::{Path, PathBuf};
@@ -41,8 +42,10 @@ enum Command {
     /// The SeaTunnel OOM case: a large backlog read at 1 row/s into HDFS; worker RSS over
     /// time at 1× and 4× the backlog.
     OomCase(Common),
-    /// Raw librdkafka consumption (the ceiling) vs Kafka → HdfsFile, Kafka → LocalFile and
-    /// FakeSource → HdfsFile.
+    /// Kafka → HdfsFile against the real ceiling (the slower of raw librdkafka consumption
+    /// and a raw hdfs-native write of the same bytes) at parallelism 1, 2 and 4, for 1 KiB
+    /// and ~500 B six-field records; at `--parallelism` also unscraped (the scrape cost),
+    /// Kafka → LocalFile and FakeSource → HdfsFile. `--flamegraph OUT.svg` profiles the worker.
     Throughput(Common),
     /// Achieved vs configured read limits: 10, 1 000 and 50 000 rows/s and a bytes/s limit.
     Rate(Common),
@@ -51,6 +54,10 @@ enum Command {
     Recovery(Common),
     /// Peak worker RSS with 100 B, 10 KiB and 1 MiB records behind a stalled sink.
     MessageSize(Common),
+    /// Memory against the partition count (4, 128, 1 000): the OOM case at 1 row/s and a
+    /// stalled sink, with idle and peak RSS and the reservation; a plot of peak RSS against
+    /// partitions (`partitions-rss.svg`). Not part of `all`.
+    Partitions(Common),
     /// Every scenario, in the order throughput, oom-case (on the same topic), rate,
     /// recovery, message-size.
     All(Common),
@@ -138,6 +145,11 @@ pub struct Common {
     /// (docs/security.md), to measure what the secured control plane costs.
     #[arg(long)]
     pub tls: bool,
+    /// throughput: record the worker with `perf` during Kafka → HdfsFile and write a flame
+    /// graph of it to this SVG (folded stacks beside it, `.folded`); that pipeline's own
+    /// figures then include perf's overhead.
+    #[arg(long, value_name = "OUT.svg")]
+    pub flamegraph: Option<PathBuf>,
 }
 
 /// What a scenario measured.
@@ -225,6 +237,7 @@ fn main() -> ExitCode {
         Command::Rate(common) => run(common, &["rate"]),
         Command::Recovery(common) => run(common, &["recovery"]),
         Command::MessageSize(common) => run(common, &["message-size"]),
+        Command::Partitions(common) => run(common, &["partitions"]),
         Command::All(common) => run(
             common,
             &["throughput", "oom-case", "rate", "recovery", "message-size"],

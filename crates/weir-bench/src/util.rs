@@ -58,16 +58,6 @@ pub fn scaled_secs(seconds: f64, scale: f64, floor: f64) -> Duration {
     Duration::from_secs_f64((seconds * scale).max(floor))
 }
 
-/// `/proc/PID/status` field in kB, as bytes (VmRSS, VmHWM).
-pub fn proc_status_bytes(pid: u32, field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status
-        .lines()
-        .find(|line| line.starts_with(field) && line[field.len()..].starts_with(':'))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
-}
-
 /// User + system CPU seconds of a process so far (`/proc/PID/stat`).
 pub fn proc_cpu_seconds(pid: u32) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -155,4 +145,24 @@ pub fn target(description: &str, value: f64, met: bool) -> Value {
         "value": value,
         "met": met,
     })
+}
+
+/// The highest queue bytes and librdkafka prefetch bytes (summed over splits) seen in a job's
+/// samples.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct BufferPeaks {
+    pub queue: u64,
+    pub prefetch: u64,
+}
+
+impl BufferPeaks {
+    /// Takes one sample of the job (`weir job -o json`).
+    pub fn observe(&mut self, job: &Value) {
+        self.queue = self.queue.max(u64_of(job, "queue_bytes"));
+        let prefetch: u64 = splits(job)
+            .iter()
+            .map(|split| u64_of(split, "prefetch_bytes"))
+            .sum();
+        self.prefetch = self.prefetch.max(prefetch);
+    }
 }

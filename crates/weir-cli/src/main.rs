@@ -27,10 +27,19 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+/// `weir --version`: the crate version and the commit it was built from (crates/weir-cli/build.rs;
+/// `unknown` when built without git metadata, e.g. from a tarball).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("WEIR_COMMIT"),
+    ")"
+);
+
 #[derive(Parser)]
 #[command(
     name = "weir",
-    version,
+    version = VERSION,
     about = "Kafka → HDFS streaming in bounded memory, exactly once"
 )]
 struct Cli {

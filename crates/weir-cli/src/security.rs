@@ -71,6 +71,10 @@ impl MasterSecurityArgs {
 pub struct WorkerSecurityArgs {
     #[command(flatten)]
     tls: TlsArgs,
+    /// File of tokens (`NAME ROLE SHA256-HEX` lines, see `weir token new`) that the HTTP server
+    /// asks `/metrics` callers for [default: none: HTTP callers are not authenticated].
+    #[arg(long, env = "WEIR_TOKENS_FILE", value_name = "FILE")]
+    tokens_file: Option<PathBuf>,
     /// Listen on a non-loopback address without TLS (a loud warning is logged).
     #[arg(long, env = "WEIR_INSECURE")]
     insecure: bool,
@@ -80,6 +84,9 @@ impl WorkerSecurityArgs {
     /// Flags and variables override the settings file.
     pub fn apply(self, config: &mut WorkerConfig) {
         config.tls.override_with(self.tls.into_config());
+        if self.tokens_file.is_some() {
+            config.auth.tokens_file = self.tokens_file;
+        }
         if self.insecure {
             config.insecure = true;
         }

@@ -3,14 +3,16 @@
 //! `/healthz`, `/readyz`, and whatever routes the process adds (the master's console and JSON
 //! API).
 //!
-//! Every route goes through [`router`], the one place where layers common to all of them are
-//! applied — the bearer-token check of the security work belongs there.
+//! Every route goes through [`router`], the one place where the bearer-token check is applied
+//! (see [`security`]).
 
 mod listen;
 pub mod metrics;
+pub mod security;
 mod server;
 
 pub use listen::{HttpListen, HttpSettings, InvalidListen};
+pub use security::{HttpSecurity, ServerRole};
 pub use server::{HttpError, HttpServer};
 
 use std::sync::Arc;
@@ -31,12 +33,19 @@ pub struct Endpoints {
     pub registry: Arc<Registry>,
     /// Asked by `/readyz`.
     pub ready: Readiness,
+    /// When set, `/metrics` and the `data` routes need one of these bearer tokens.
+    pub tokens: Option<Arc<weir_auth::TokenTable>>,
 }
 
-/// The whole HTTP application: `/metrics`, `/healthz`, `/readyz`, plus `routes`.
-pub fn router(endpoints: Endpoints, routes: Router) -> Router {
-    let Endpoints { registry, ready } = endpoints;
-    let base = Router::new()
+/// The whole HTTP application: `/metrics`, `/healthz`, `/readyz`, the process's `data` routes
+/// (behind the token check when there are tokens) and its `open` routes (pages without data).
+pub fn router(endpoints: Endpoints, data: Router, open: Router) -> Router {
+    let Endpoints {
+        registry,
+        ready,
+        tokens,
+    } = endpoints;
+    let mut data = Router::new()
         .route(
             "/metrics",
             get(move |headers: axum::http::HeaderMap| {
@@ -49,6 +58,14 @@ pub fn router(endpoints: Endpoints, routes: Router) -> Router {
                 }
             }),
         )
+        .merge(data);
+    if let Some(tokens) = tokens {
+        data = data.layer(axum::middleware::from_fn_with_state(
+            tokens,
+            security::require_token,
+        ));
+    }
+    let probes = Router::new()
         .route("/healthz", get(|| async { text(StatusCode::OK, "ok\n") }))
         .route(
             "/readyz",
@@ -65,8 +82,7 @@ pub fn router(endpoints: Endpoints, routes: Router) -> Router {
                 }
             }),
         );
-    // Layers common to every route (authentication, when it comes) go here, once.
-    base.merge(routes)
+    data.merge(probes).merge(open)
 }
 
 /// A plain-text answer.

@@ -8,7 +8,10 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use std::sync::Arc;
+
 use crate::HttpListen;
+use crate::security::TlsListener;
 
 /// The HTTP server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -32,8 +35,13 @@ pub struct HttpServer {
 }
 
 impl HttpServer {
-    /// Binds `listen` and serves `app` on the current runtime; `None` when `listen` is `off`.
-    pub async fn start(listen: HttpListen, app: Router) -> Result<Option<Self>, HttpError> {
+    /// Binds `listen` and serves `app` on the current runtime, over HTTPS when `tls` is given;
+    /// `None` when `listen` is `off`.
+    pub async fn start(
+        listen: HttpListen,
+        app: Router,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> Result<Option<Self>, HttpError> {
         let Some(address) = listen.address() else {
             info!("HTTP server off (http.listen = off)");
             return Ok(None);
@@ -41,22 +49,40 @@ impl HttpServer {
         let listener = TcpListener::bind(address)
             .await
             .map_err(|source| HttpError::Bind { address, source })?;
-        Ok(Some(Self::serve(listener, app)))
+        Ok(Some(Self::serve(listener, app, tls)))
     }
 
-    /// Serves `app` on an already bound listener.
-    pub fn serve(listener: TcpListener, app: Router) -> Self {
+    /// Serves `app` on an already bound listener, over HTTPS when `tls` is given.
+    pub fn serve(
+        listener: TcpListener,
+        app: Router,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> Self {
         let address = listener.local_addr().unwrap_or_else(|_| {
             // Only a closed socket has no address; report the unspecified one.
             SocketAddr::from(([0, 0, 0, 0], 0))
         });
         let stop = CancellationToken::new();
         let stopped = stop.clone();
-        info!(%address, "HTTP listening (/metrics, /healthz, /readyz)");
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        info!(%address, scheme, "HTTP listening (/metrics, /healthz, /readyz)");
         let task = tokio::spawn(async move {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(async move { stopped.cancelled().await })
-                .await;
+            let shutdown = {
+                let stopped = stopped.clone();
+                async move { stopped.cancelled().await }
+            };
+            let served = match tls {
+                None => {
+                    axum::serve(listener, app)
+                        .with_graceful_shutdown(shutdown)
+                        .await
+                }
+                Some(config) => {
+                    axum::serve(TlsListener::start(listener, config, stopped), app)
+                        .with_graceful_shutdown(shutdown)
+                        .await
+                }
+            };
             if let Err(error) = served {
                 warn!(%error, "the HTTP server stopped with an error");
             }

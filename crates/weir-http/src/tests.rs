@@ -33,6 +33,10 @@ impl Collector for Live {
 }
 
 fn app(ready: Arc<AtomicBool>) -> Router {
+    app_with_tokens(ready, None)
+}
+
+fn app_with_tokens(ready: Arc<AtomicBool>, tokens: Option<weir_auth::TokenTable>) -> Router {
     let mut registry = Registry::default();
     registry.register_collector(Box::new(Live));
     let histogram = Histogram::new(metrics::duration_buckets());
@@ -48,15 +52,25 @@ fn app(ready: Arc<AtomicBool>) -> Router {
                     Err("not registered".into())
                 }
             }),
+            tokens: tokens.map(Arc::new),
         },
         Router::new().route("/extra", get(|| async { "extra" })),
+        Router::new().route("/page", get(|| async { "page" })),
     )
 }
 
 async fn get_text(app: Router, path: &str, accept: Option<&str>) -> (StatusCode, String, String) {
+    get_with(app, path, accept.map(|accept| (header::ACCEPT, accept))).await
+}
+
+async fn get_with(
+    app: Router,
+    path: &str,
+    extra: Option<(header::HeaderName, &str)>,
+) -> (StatusCode, String, String) {
     let mut request = Request::builder().uri(path);
-    if let Some(accept) = accept {
-        request = request.header(header::ACCEPT, accept);
+    if let Some((name, value)) = extra {
+        request = request.header(name, value);
     }
     let response = app
         .oneshot(request.body(Body::empty()).unwrap())
@@ -130,14 +144,14 @@ async fn health_and_readiness() {
 #[tokio::test]
 async fn a_busy_address_is_a_clear_error_and_off_starts_nothing() {
     assert!(
-        HttpServer::start(HttpListen::Off, Router::new())
+        HttpServer::start(HttpListen::Off, Router::new(), None)
             .await
             .unwrap()
             .is_none()
     );
     let taken = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = taken.local_addr().unwrap();
-    let error = HttpServer::start(HttpListen::On(address), Router::new())
+    let error = HttpServer::start(HttpListen::On(address), Router::new(), None)
         .await
         .unwrap_err();
     let message = error.to_string();
@@ -152,7 +166,7 @@ async fn a_busy_address_is_a_clear_error_and_off_starts_nothing() {
 #[tokio::test]
 async fn a_started_server_answers_and_stops() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let server = HttpServer::serve(listener, app(Arc::new(AtomicBool::new(true))));
+    let server = HttpServer::serve(listener, app(Arc::new(AtomicBool::new(true))), None);
     let address = server.address();
     let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -169,4 +183,97 @@ async fn a_started_server_answers_and_stops() {
         tokio::net::TcpStream::connect(address).await.is_err(),
         "stopped"
     );
+}
+
+const TOKEN: &str = "weir_0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+fn tokens() -> weir_auth::TokenTable {
+    let line = weir_auth::tokens::tokens_file_line("prometheus", weir_auth::Role::Viewer, TOKEN);
+    weir_auth::TokenTable::parse(&line).unwrap()
+}
+
+#[tokio::test]
+async fn with_tokens_data_routes_need_one_and_probes_and_pages_do_not() {
+    let app = || app_with_tokens(Arc::new(AtomicBool::new(true)), Some(tokens()));
+    for path in ["/metrics", "/extra"] {
+        let (status, _, body) = get_text(app(), path, None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}: {body}");
+        assert!(body.contains("Authorization: Bearer"), "{body}");
+        let (status, _, body) = get_with(
+            app(),
+            path,
+            Some((header::AUTHORIZATION, "Bearer weir_not-a-token")),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}: {body}");
+        assert!(body.contains("not valid"), "{body}");
+        let bearer = format!("Bearer {TOKEN}");
+        let (status, _, _) = get_with(app(), path, Some((header::AUTHORIZATION, &bearer))).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+    }
+    for path in ["/healthz", "/readyz", "/page"] {
+        let (status, _, _) = get_text(app(), path, None).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn https_serves_with_the_process_certificate_and_plain_http_gets_no_answer() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    weir_auth::certs::create_ca(dir.path()).unwrap();
+    weir_auth::certs::issue(
+        dir.path(),
+        "master",
+        weir_auth::CertRole::Master,
+        &["127.0.0.1".to_string()],
+        dir.path(),
+    )
+    .unwrap();
+    let settings = weir_auth::TlsConfig {
+        cert: Some(dir.path().join("master.pem")),
+        key: Some(dir.path().join("master-key.pem")),
+        ca: Some(dir.path().join("ca.pem")),
+    };
+    let loaded = weir_auth::LoadedTls::for_server(&settings)
+        .unwrap()
+        .unwrap();
+    let config = loaded.https_config().unwrap().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server = HttpServer::serve(listener, app(Arc::new(AtomicBool::new(true))), Some(config));
+    let address = server.address();
+
+    // A TLS client that trusts the cluster CA reaches the server as `master`.
+    let mut roots = rustls::RootCertStore::empty();
+    let ca = std::fs::read(dir.path().join("ca.pem")).unwrap();
+    use rustls::pki_types::pem::PemObject as _;
+    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&ca) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let client = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
+    let tcp = tokio::net::TcpStream::connect(address).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("master").unwrap();
+    let mut tls = connector.connect(name, tcp).await.unwrap();
+    tls.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    // A server may close without a TLS close_notify; what was read before counts.
+    let _ = tls.read_to_end(&mut answer).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+
+    // Plain HTTP on the HTTPS port is not served.
+    let mut plain = tokio::net::TcpStream::connect(address).await.unwrap();
+    plain
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = plain.read_to_end(&mut answer).await;
+    assert!(!String::from_utf8_lossy(&answer).contains("200 OK"));
+    server.stop(std::time::Duration::from_secs(5)).await;
 }

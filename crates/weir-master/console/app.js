@@ -263,14 +263,50 @@ function route() {
   return { kind: "cluster" };
 }
 
+// A master with a tokens file answers 401 without a token: the console asks for one and keeps
+// it in this tab's session storage only (never in a cookie, so other sites cannot send it).
+const TOKEN_KEY = "weir-token";
+let needToken = false;
+
+class Unauthorized extends Error {}
+
 async function getJson(path) {
-  const response = await fetch(path, { cache: "no-store" });
+  const headers = {};
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (token) headers["Authorization"] = "Bearer " + token;
+  const response = await fetch(path, { cache: "no-store", headers });
+  if (response.status === 401) {
+    throw new Unauthorized((await response.text()).trim());
+  }
   const body = await response.json();
   if (!response.ok) throw new Error(body.error || response.statusText);
   return body;
 }
 
+function tokenForm(message) {
+  return `<form id="token-form" class="card login">
+    <h3>This master needs a token</h3>
+    <p class="muted">${esc(message)}</p>
+    <label>Token <input id="token-input" type="password" autocomplete="off" placeholder="weir_…" required></label>
+    <button type="submit">Open the console</button>
+    <p class="muted">Any role may read the console; <code>weir token new --role viewer</code> makes one.</p>
+  </form>`;
+}
+
+function showTokenForm(message) {
+  const page = document.getElementById("page");
+  if (document.getElementById("token-form")) return;
+  page.innerHTML = tokenForm(message);
+  document.getElementById("token-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    sessionStorage.setItem(TOKEN_KEY, document.getElementById("token-input").value.trim());
+    needToken = false;
+    tick();
+  });
+}
+
 function render() {
+  if (needToken) return;
   const page = document.getElementById("page");
   const here = route();
   if (lastError && !lastCluster) {
@@ -287,6 +323,7 @@ function render() {
 }
 
 async function tick() {
+  if (needToken) return;
   const status = document.getElementById("status");
   const here = route();
   try {
@@ -304,6 +341,15 @@ async function tick() {
     status.textContent = "updated " + new Date().toLocaleTimeString();
     status.classList.remove("down");
   } catch (error) {
+    if (error instanceof Unauthorized) {
+      const hadToken = sessionStorage.getItem(TOKEN_KEY) !== null;
+      sessionStorage.removeItem(TOKEN_KEY);
+      needToken = true;
+      status.textContent = "token needed";
+      status.classList.add("down");
+      showTokenForm(hadToken ? "The token was refused: " + error.message : error.message);
+      return;
+    }
     lastError = String(error.message || error);
     status.textContent = "master unreachable: " + lastError;
     status.classList.add("down");

@@ -30,6 +30,7 @@ use tracing::{info, warn};
 use weir_auth::exposure::Protection;
 use weir_auth::guard::{Policy, Server};
 use weir_auth::{ClientCerts, GuardLayer, LoadedTls, TokenTable};
+use weir_http::{HttpSecurity, ServerRole};
 use weir_proto::v1::cluster_service_server::ClusterServiceServer;
 use weir_proto::v1::job_service_server::JobServiceServer;
 
@@ -108,21 +109,27 @@ pub async fn run_with_listener(
     {
         return Err(MasterError::NotTheMastersCertificate { found: own });
     }
-    let tokens = config
-        .auth
-        .tokens_file
-        .as_deref()
-        .map(TokenTable::load)
-        .transpose()?;
+    let tokens = config.auth.load_tokens()?;
     let listening = listener.local_addr().unwrap_or(config.listen);
     weir_auth::exposure::check_and_warn(
         listening,
         Protection {
             who: "master",
+            exposes: "submit, stop and cancel jobs, register workers and read every job",
             tls: tls.is_some(),
             tokens: Some(tokens.is_some()),
             insecure: config.insecure,
         },
+    )?;
+    let http_security = HttpSecurity::for_server(
+        ServerRole {
+            who: "master's HTTP server",
+            exposes: "read every job, worker and metric",
+        },
+        config.http.listen,
+        tls.as_ref(),
+        tokens.clone(),
+        config.insecure,
     )?;
     let store = RedbStore::open(&config.data_dir)?;
     let records = store.load_all()?;
@@ -162,7 +169,7 @@ pub async fn run_with_listener(
     master.start_split_listers();
     master.spawn(Arc::clone(&master).run_scheduler(SCHEDULER_TICK));
     master.spawn(Arc::clone(&master).run_checkpoints(storage));
-    let http = match http::start(config.http, Arc::clone(&master)).await {
+    let http = match http::start(config.http, http_security, Arc::clone(&master)).await {
         Ok(http) => http,
         Err(error) => {
             master.shutdown_token().cancel();
@@ -179,11 +186,15 @@ pub async fn run_with_listener(
             stopping.clone().cancelled_owned(),
         );
     tokio::pin!(serve);
+    // systemd (`Type=notify`): the listener is bound, the job store open and its jobs restored
+    // (/readyz answers ready from here on); connections queue on the listener until `serve` runs.
+    notify_systemd(sd_notify::NotifyState::Ready);
     // The background tasks are told first: heartbeat streams are long-lived requests, and the
     // server closes a connection only once its requests are done.
     let result = tokio::select! {
         result = &mut serve => result,
         () = shutdown => {
+            notify_systemd(sd_notify::NotifyState::Stopping);
             stopping.cancel();
             match tokio::time::timeout(SHUTDOWN_WAIT, &mut serve).await {
                 Ok(result) => result,
@@ -205,4 +216,12 @@ pub async fn run_with_listener(
         Err(error) => warn!(%error, "master stopped with an error"),
     }
     result.map_err(MasterError::from)
+}
+
+/// Tells systemd `state` when it started the master with `Type=notify` (NOTIFY_SOCKET set);
+/// otherwise does nothing. A failure is logged: the master serves either way.
+fn notify_systemd(state: sd_notify::NotifyState<'_>) {
+    if let Err(error) = sd_notify::notify(&[state]) {
+        warn!(%error, "cannot notify systemd (NOTIFY_SOCKET)");
+    }
 }

@@ -61,8 +61,14 @@ pub struct WorkerConfig {
     /// see docs/security.md.
     #[serde(default)]
     pub tls: weir_auth::TlsConfig,
-    /// Listen on a non-loopback address even without TLS. Anyone who reaches the port can then
-    /// deploy tasks and commit files on this worker: for a network you trust completely.
+    /// Tokens for the HTTP server: an `[auth]` table with `tokens_file`, a file of
+    /// `NAME ROLE SHA256-HEX` lines (`weir token new`). With it `/metrics` needs a bearer token
+    /// (any role); an HTTP server beyond loopback needs it. See docs/security.md.
+    #[serde(default)]
+    pub auth: weir_auth::AuthConfig,
+    /// Listen on a non-loopback address even without TLS (and, for HTTP, a tokens file). Anyone
+    /// who reaches the port can then deploy tasks and commit files on this worker: for a
+    /// network you trust completely.
     #[serde(default)]
     pub insecure: bool,
     /// The HTTP server: `http.listen` is its address or `off` (default `127.0.0.1:5881`). It
@@ -124,6 +130,7 @@ impl Default for WorkerConfig {
             resume_watermark: default_resume_watermark(),
             memory_sample_interval: default_memory_sample_interval(),
             tls: weir_auth::TlsConfig::default(),
+            auth: weir_auth::AuthConfig::default(),
             insecure: false,
             http: default_http(),
         }

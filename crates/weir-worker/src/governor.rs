@@ -51,18 +51,21 @@ impl MemoryProbe {
             false,
             ProcessRefreshKind::nothing().with_memory(),
         );
-        let process_rss = self
-            .system
-            .process(self.pid)
-            .map(|process| process.memory())
-            .unwrap_or_default();
+        let process = self.system.process(self.pid);
+        let process_rss = process.map(|process| process.memory()).unwrap_or_default();
+        // The limit of the cgroup this process is in (and of its ancestors), read through
+        // /proc/self/cgroup: a worker in a child cgroup — a systemd unit's `MemoryMax=`, a
+        // `systemd-run --scope -p MemoryMax=` — has it there, not at the root of the hierarchy,
+        // which is all the system-wide reading sees (enough only inside a container's cgroup
+        // namespace).
+        let cgroup = process
+            .and_then(|process| process.cgroup_limits())
+            .or_else(|| self.system.cgroup_limits());
         MemorySample {
             process_rss,
             system_total: self.system.total_memory(),
             system_available: self.system.available_memory(),
-            cgroup_limit: self
-                .system
-                .cgroup_limits()
+            cgroup_limit: cgroup
                 .map(|limits| limits.total_memory)
                 .filter(|&limit| limit > 0 && limit < self.system.total_memory()),
         }

@@ -23,6 +23,7 @@ use tracing::{info, warn};
 use weir_auth::exposure::Protection;
 use weir_auth::guard::{Policy, Server};
 use weir_auth::{CertRole, ClientCerts, GuardLayer, LoadedTls, MASTER_NAME};
+use weir_http::{HttpSecurity, ServerRole};
 use weir_proto::v1::cluster_service_client::ClusterServiceClient;
 use weir_proto::v1::worker_service_server::WorkerServiceServer;
 
@@ -102,10 +103,22 @@ pub async fn run_with_listener(
         config.listen,
         Protection {
             who: "worker",
+            exposes: "deploy tasks and order checkpoints and commits",
             tls: tls.is_some(),
             tokens: None,
             insecure: config.insecure,
         },
+    )?;
+    let tokens = config.auth.load_tokens()?;
+    let http_security = HttpSecurity::for_server(
+        ServerRole {
+            who: "worker's HTTP server",
+            exposes: "read the worker's metrics",
+        },
+        config.http.listen,
+        tls.as_ref(),
+        tokens,
+        config.insecure,
     )?;
     let (worker_id, advertised) = tls_identity(&config, tls.as_ref())?;
     let mut probe = MemoryProbe::new()?;
@@ -171,7 +184,7 @@ pub async fn run_with_listener(
         tasks: tasks.clone(),
         registration: registration.clone(),
     };
-    let http = http::start(config.http, http_view).await?;
+    let http = http::start(config.http, http_security, http_view).await?;
     let leave = CancellationToken::new();
     let link = tracker.spawn(link::run_link(
         Link {
@@ -214,6 +227,7 @@ pub async fn run_with_listener(
         result = &mut serve => Some(result),
         () = shutdown => None,
     };
+    notify_systemd(sd_notify::NotifyState::Stopping);
 
     // Deregister first: the master moves the subtasks now rather than after its heartbeat
     // timeout, and the ended session refuses its orders while the tasks stop.
@@ -251,6 +265,14 @@ pub async fn run_with_listener(
         Err(error) => warn!(%error, "worker stopped with an error"),
     }
     result.map_err(WorkerError::from)
+}
+
+/// Tells systemd `state` when it started the worker with `Type=notify` (NOTIFY_SOCKET set);
+/// otherwise does nothing. A failure is logged: the worker runs either way.
+fn notify_systemd(state: sd_notify::NotifyState<'_>) {
+    if let Err(error) = sd_notify::notify(&[state]) {
+        warn!(%error, "cannot notify systemd (NOTIFY_SOCKET)");
+    }
 }
 
 /// The worker id and the address advertised to the master. With TLS the id is the name in the

@@ -204,6 +204,9 @@ pub async fn run_link(link: Link, stop: CancellationToken) {
         link.session.set(registration.session_id.clone());
         link.registered.set(true);
         info!(worker = %identity.worker_id, session = %registration.session_id, "registered with the master");
+        // systemd (`Type=notify`): ready at the moment /readyz turns ready. Sent again after a
+        // re-registration, which systemd ignores.
+        crate::notify_systemd(sd_notify::NotifyState::Ready);
 
         let beats = Heartbeats {
             registration: &registration,

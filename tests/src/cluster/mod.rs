@@ -19,6 +19,11 @@
 //!
 //! Waiting is done by polling the cluster's API with a deadline ([`Master::wait_until`]); a fixed
 //! sleep is never used to wait for something to happen.
+//!
+//! The same harness drives weir-bench's clusters: every operation that can fail has a fallible
+//! form returning [`HarnessError`] (which carries the log tails) — [`Master::try_start`],
+//! [`Master::query`], [`Master::try_submit`], [`Worker::try_start_with`], [`try_weir_binary`] —
+//! and the forms the tests call are thin wrappers that panic with the same message.
 
 use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
@@ -26,6 +31,7 @@ use std::io::{Read as _, Write as _};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, ExitStatus, Output, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -37,88 +43,6 @@ const STARTUP_DEADLINE: Duration = Duration::from_secs(30);
 const LOG_TAIL_LINES: usize = 40;
 /// Poll cadence of [`Master::wait_until`].
 const POLL_EVERY: Duration = Duration::from_millis(100);
-
-/// The `weir` binary next to the test executable (`target/<profile>/weir`).
-pub fn weir_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("the path of the test executable");
-    // The test executable lives in target/<profile>/deps/.
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("the test executable lives in target/<profile>/deps");
-    let binary = profile_dir.join(format!("weir{}", std::env::consts::EXE_SUFFIX));
-    if !binary.is_file() {
-        panic!(
-            "the weir binary is not built: run `cargo build -p weir-cli` (./tests/run does it); looked for {}",
-            binary.display()
-        );
-    }
-    binary
-}
-
-/// Runs `weir ARGS` (no master implied) and returns what it did.
-pub fn weir<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
-    weir_as(args, None)
-}
-
-/// Variables of the test's own environment that would change what a `weir` process does.
-const WEIR_VARIABLES: [&str; 23] = [
-    "WEIR_MASTER",
-    "WEIR_MASTER_CONFIG",
-    "WEIR_WORKER_CONFIG",
-    "WEIR_MEMORY_LIMIT",
-    "WEIR_WORKER_ID",
-    "WEIR_WORKER_LISTEN",
-    "WEIR_WORKER_ADVERTISE",
-    "WEIR_HIGH_WATERMARK",
-    "WEIR_MASTER_LISTEN",
-    "WEIR_MASTER_DATA_DIR",
-    "WEIR_HEARTBEAT_TIMEOUT_MS",
-    "WEIR_HEARTBEAT_INTERVAL_MS",
-    "WEIR_LOG_FORMAT",
-    "WEIR_TLS_CERT",
-    "WEIR_TLS_KEY",
-    "WEIR_TLS_CA",
-    "WEIR_TOKENS_FILE",
-    "WEIR_INSECURE",
-    "WEIR_TOKEN",
-    "WEIR_TOKEN_FILE",
-    "WEIR_CHECKPOINT_STORAGE",
-    "WEIR_CHECKPOINT_RETAINED",
-    "WEIR_HTTP_LISTEN",
-];
-
-/// Runs `weir ARGS` with `WEIR_TOKEN=token` when given (no master implied).
-pub fn weir_as<S: AsRef<std::ffi::OsStr>>(args: &[S], token: Option<&str>) -> Output {
-    let mut command = Command::new(weir_binary());
-    command.args(args).stdin(Stdio::null());
-    for variable in WEIR_VARIABLES {
-        command.env_remove(variable);
-    }
-    if let Some(token) = token {
-        command.env("WEIR_TOKEN", token);
-    }
-    command.output().expect("cannot run the weir binary")
-}
-
-/// A free TCP port on 127.0.0.1 (bound, read, released).
-pub fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("cannot find a free loopback port")
-}
-
-/// Text of a command's run, for failure messages.
-pub fn describe(args: &[&str], output: &Output) -> String {
-    format!(
-        "`weir {}` exited with {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        args.join(" "),
-        output.status,
-        String::from_utf8_lossy(&output.stdout).trim_end(),
-        String::from_utf8_lossy(&output.stderr).trim_end(),
-    )
-}
 
 /// Settings of a test master.
 #[derive(Debug, Clone)]
@@ -138,6 +62,12 @@ pub struct MasterOptions {
     /// TLS everywhere and a tokens file on the master, with certificates and tokens made by
     /// `weir cert` and `weir token` ([`Secured`]); client commands use the admin token.
     pub secured: bool,
+    /// The `weir` binary of the master, its workers and its client commands; `None`: the one
+    /// next to the test executable ([`weir_binary`]).
+    pub binary: Option<PathBuf>,
+    /// The directory of the logs, job files and (by default) data; `None`: a fresh one under
+    /// the system temporary directory, deleted after a passing test. A given one is kept.
+    pub dir: Option<PathBuf>,
 }
 
 impl Default for MasterOptions {
@@ -149,117 +79,9 @@ impl Default for MasterOptions {
             env: Vec::new(),
             data_dir: None,
             secured: false,
+            binary: None,
+            dir: None,
         }
-    }
-}
-
-fn spawn_logged(args: &[String], log_path: &Path, env: &[(String, String)]) -> Child {
-    spawn_with_env(args, log_path, false, env)
-}
-
-/// Starts `weir ARGS` with stderr appended to `log_path`; stdout goes to the same log, or, with
-/// `pipe_stdout`, to a pipe the caller takes from the child.
-fn spawn_process(args: &[String], log_path: &Path, pipe_stdout: bool) -> Child {
-    spawn_with_env(args, log_path, pipe_stdout, &[])
-}
-
-/// [`spawn_process`] with further environment variables.
-fn spawn_with_env(
-    args: &[String],
-    log_path: &Path,
-    pipe_stdout: bool,
-    env: &[(String, String)],
-) -> Child {
-    let mut log = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log_path)
-        .unwrap_or_else(|error| panic!("cannot open log {}: {error}", log_path.display()));
-    let _ = writeln!(log, "=== harness: weir {}", args.join(" "));
-    let stdout = if pipe_stdout {
-        Stdio::piped()
-    } else {
-        Stdio::from(log.try_clone().expect("clone the log file handle"))
-    };
-    let mut command = Command::new(weir_binary());
-    command
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(stdout)
-        .stderr(Stdio::from(log));
-    // The test's own environment must not change the cluster under test.
-    for variable in WEIR_VARIABLES {
-        command.env_remove(variable);
-    }
-    if std::env::var_os("RUST_LOG").is_none() {
-        command.env("RUST_LOG", "info");
-    }
-    command.envs(env.iter().map(|(name, value)| (name, value)));
-    command
-        .spawn()
-        .unwrap_or_else(|error| panic!("cannot start `weir {}`: {error}", args.join(" ")))
-}
-
-fn stop(child: &mut Option<Child>) {
-    if let Some(mut child) = child.take() {
-        // On Unix `Child::kill` is SIGKILL.
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-}
-
-/// Sends SIGTERM to `child` (with kill(1)) and waits until it exits, at most `within`; on success
-/// the child is reaped and gone. `Err` says what went wrong; the child is then left running (its
-/// handle kills it when dropped).
-fn terminate(child: &mut Option<Child>, within: Duration) -> Result<ExitStatus, String> {
-    let process = child.as_mut().ok_or("the process is not running")?;
-    let pid = process.id();
-    let status = Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .map_err(|error| format!("cannot run `kill -TERM {pid}`: {error}"))?;
-    if !status.success() {
-        return Err(format!("`kill -TERM {pid}` exited with {status}"));
-    }
-    let sent = Instant::now();
-    loop {
-        match process.try_wait() {
-            Ok(Some(status)) => {
-                *child = None;
-                return Ok(status);
-            }
-            Ok(None) if sent.elapsed() < within => std::thread::sleep(POLL_EVERY),
-            Ok(None) => {
-                return Err(format!(
-                    "pid {pid} did not exit within {within:?} of SIGTERM"
-                ));
-            }
-            Err(error) => return Err(format!("cannot wait for pid {pid}: {error}")),
-        }
-    }
-}
-
-/// The lines of the log at `path` that contain `needle` (none if it cannot be read yet).
-pub fn log_lines_with(path: &Path, needle: &str) -> Vec<String> {
-    std::fs::read(path)
-        .map(|bytes| {
-            String::from_utf8_lossy(&bytes)
-                .lines()
-                .filter(|line| line.contains(needle))
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn tail(path: &Path, lines: usize) -> String {
-    match std::fs::read(path) {
-        Ok(bytes) => {
-            let text = String::from_utf8_lossy(&bytes);
-            let all: Vec<&str> = text.lines().collect();
-            all[all.len().saturating_sub(lines)..].join("\n")
-        }
-        Err(error) => format!("(cannot read: {error})"),
     }
 }
 
@@ -276,6 +98,10 @@ pub struct Master {
     http_address: SocketAddr,
     options: MasterOptions,
     secured: Option<Secured>,
+    /// The `weir` binary it runs.
+    binary: PathBuf,
+    /// Whether the directory is the harness's own (deleted after a passing test).
+    owns_dir: bool,
 }
 
 impl Master {
@@ -286,17 +112,36 @@ impl Master {
 
     /// Starts a master on a free port with a fresh data directory and waits until it answers.
     pub fn start(name: &str, options: MasterOptions) -> Self {
-        let dir = std::env::temp_dir().join(crate::unique_name(&format!("weir-e2e-{name}")));
+        Self::try_start(name, options).unwrap_or_else(|error| panic!("{error}"))
+    }
+
+    /// [`Master::start`], or what went wrong (with the master's log).
+    pub fn try_start(name: &str, options: MasterOptions) -> Result<Self, HarnessError> {
+        let binary = match &options.binary {
+            Some(binary) => binary.clone(),
+            None => try_weir_binary()?,
+        };
+        let owns_dir = options.dir.is_none();
+        let dir = options.dir.clone().unwrap_or_else(|| {
+            std::env::temp_dir().join(crate::unique_name(&format!("weir-e2e-{name}")))
+        });
         let data_dir = options
             .data_dir
             .clone()
             .unwrap_or_else(|| dir.join("master-data"));
         for dir in [&dir, &data_dir] {
-            std::fs::create_dir_all(dir)
-                .unwrap_or_else(|error| panic!("cannot create {}: {error}", dir.display()));
+            std::fs::create_dir_all(dir).map_err(|error| {
+                HarnessError::io(format!("cannot create {}", dir.display()), error)
+            })?;
         }
-        let address = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
-        let secured = options.secured.then(|| Secured::create(&dir.join("certs")));
+        let (port, http_port) = try_free_port_pair()?;
+        let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let http_address = SocketAddr::from((Ipv4Addr::LOCALHOST, http_port));
+        let secured = if options.secured {
+            Some(Secured::try_create(&binary, &dir.join("certs"))?)
+        } else {
+            None
+        };
         let scheme = if secured.is_some() { "https" } else { "http" };
         let mut master = Self {
             child: None,
@@ -306,15 +151,25 @@ impl Master {
             dir,
             data_dir,
             address,
-            http_address: SocketAddr::from((Ipv4Addr::LOCALHOST, free_port())),
+            http_address,
             options,
             secured,
+            binary,
+            owns_dir,
         };
-        master.spawn();
-        master
+        if let Err(error) = master.try_spawn() {
+            // Keep the directory: its logs say more than the tails in the error.
+            master.owns_dir = false;
+            eprintln!(
+                "[{name}] start-up failed; its logs and data are kept in {}",
+                master.dir.display()
+            );
+            return Err(error);
+        }
+        Ok(master)
     }
 
-    fn spawn(&mut self) {
+    fn try_spawn(&mut self) -> Result<(), HarnessError> {
         let mut args = vec![
             "master".to_string(),
             "--listen".to_string(),
@@ -333,33 +188,45 @@ impl Master {
             args.extend(secured.master_args());
         }
         args.extend(self.options.extra_args.iter().cloned());
-        self.child = Some(spawn_logged(&args, &self.log_path, &self.options.env));
+        self.child = Some(spawn_process(
+            &self.binary,
+            &args,
+            &self.log_path,
+            false,
+            &self.options.env,
+        )?);
         let started = Instant::now();
         loop {
             if let Some(child) = self.child.as_mut()
                 && let Ok(Some(status)) = child.try_wait()
             {
                 self.child = None;
-                panic!(
-                    "[{}] weir master exited during start-up with {status}\n{}",
-                    self.name,
-                    self.logs()
-                );
+                return Err(HarnessError::ExitedAtStartup {
+                    cluster: self.name.clone(),
+                    process: "weir master".to_string(),
+                    status,
+                    logs: self.logs(),
+                });
             }
-            let output = self.cli(&["jobs", "-o", "json"]);
-            if output.status.success() {
-                return;
-            }
+            let observed = match self.query(&["jobs"]) {
+                Ok(_) => return Ok(()),
+                Err(error) => error.to_string(),
+            };
             if started.elapsed() > STARTUP_DEADLINE {
-                panic!(
-                    "[{}] weir master did not answer within {STARTUP_DEADLINE:?}; last try: {}\n{}",
-                    self.name,
-                    describe(&["jobs", "-o", "json"], &output),
-                    self.logs()
-                );
+                return Err(HarnessError::Timeout {
+                    cluster: self.name.clone(),
+                    what: "weir master answers".to_string(),
+                    after: started.elapsed(),
+                    observed,
+                    logs: self.logs(),
+                });
             }
             std::thread::sleep(POLL_EVERY);
         }
+    }
+
+    fn spawn(&mut self) {
+        self.try_spawn().unwrap_or_else(|error| panic!("{error}"));
     }
 
     /// Kills the master (SIGKILL) and starts it again on the same port and data directory.
@@ -435,9 +302,15 @@ impl Master {
         self.secured.as_ref()
     }
 
-    /// `http://127.0.0.1:PORT` of its HTTP server (console, `/api/v1/`, `/metrics`).
+    /// `http://127.0.0.1:PORT` of its HTTP server (console, `/api/v1/`, `/metrics`);
+    /// `https://` for a secured master, which serves HTTPS with its certificate.
     pub fn http_url(&self) -> String {
-        format!("http://{}", self.http_address)
+        let scheme = if self.secured.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.http_address)
     }
 
     /// The directory of this test's files and logs.
@@ -488,6 +361,12 @@ impl Master {
     /// Runs `weir ARGS --master URL` (with `--tls-ca` for a secured master) with
     /// `WEIR_TOKEN=token`, or without a token.
     pub fn cli_as(&self, args: &[&str], token: Option<&str>) -> Output {
+        self.try_cli_as(args, token)
+            .unwrap_or_else(|error| self.fail(error))
+    }
+
+    /// [`Master::cli_as`], or why the command could not be run.
+    pub fn try_cli_as(&self, args: &[&str], token: Option<&str>) -> Result<Output, HarnessError> {
         let ca = self
             .secured
             .as_ref()
@@ -497,19 +376,44 @@ impl Master {
         if let Some(ca) = &ca {
             all.extend(["--tls-ca", ca.as_str()]);
         }
-        weir_as(&all, token)
+        run_weir(&self.binary, &all, token)
     }
 
     /// Runs `weir ARGS -o json --master URL` and parses stdout, or says why it could not.
     pub fn try_json(&self, args: &[&str]) -> Result<Value, String> {
+        self.json_of(args)
+    }
+
+    /// [`Master::try_json`] with a [`HarnessError`].
+    pub fn query(&self, args: &[&str]) -> Result<Value, HarnessError> {
+        self.json_of(args).map_err(|message| HarnessError::Command {
+            cluster: self.name.clone(),
+            message,
+        })
+    }
+
+    fn json_of(&self, args: &[&str]) -> Result<Value, String> {
         let mut all: Vec<&str> = args.to_vec();
         all.extend(["-o", "json"]);
-        let output = self.cli(&all);
+        let token = self.secured.as_ref().map(Secured::admin_token);
+        let output = self
+            .try_cli_as(&all, token)
+            .map_err(|error| error.to_string())?;
         if !output.status.success() {
             return Err(describe(&all, &output));
         }
         serde_json::from_slice(&output.stdout)
             .map_err(|error| format!("stdout is not JSON ({error}): {}", describe(&all, &output)))
+    }
+
+    /// The `weir` binary this cluster runs.
+    pub fn binary(&self) -> &Path {
+        &self.binary
+    }
+
+    /// The cluster's name (the test's).
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// Runs `weir ARGS -o json --master URL`, which must succeed, and parses stdout.
@@ -520,19 +424,21 @@ impl Master {
 
     /// `weir submit FILE -o json`: the new job's id.
     pub fn submit(&self, file: &Path) -> String {
+        self.try_submit(file)
+            .unwrap_or_else(|error| panic!("{error}\n{}", self.logs()))
+    }
+
+    /// [`Master::submit`], or why it failed.
+    pub fn try_submit(&self, file: &Path) -> Result<String, HarnessError> {
         let file = file.display().to_string();
-        let response = self.json(&["submit", &file]);
-        response["job_id"]
-            .as_str()
-            .filter(|id| !id.is_empty())
-            .unwrap_or_else(|| {
-                panic!(
-                    "[{}] `weir submit` gave no job_id: {response}\n{}",
-                    self.name,
-                    self.logs()
-                )
-            })
-            .to_string()
+        let response = self.query(&["submit", &file])?;
+        match response["job_id"].as_str().filter(|id| !id.is_empty()) {
+            Some(id) => Ok(id.to_string()),
+            None => Err(HarnessError::Command {
+                cluster: self.name.clone(),
+                message: format!("`weir submit` gave no job_id: {response}"),
+            }),
+        }
     }
 
     /// `weir job ID -o json`.
@@ -619,7 +525,9 @@ impl Master {
 impl Drop for Master {
     fn drop(&mut self) {
         stop(&mut self.child);
-        if std::thread::panicking() {
+        if !self.owns_dir {
+            // The caller's directory: the caller decides.
+        } else if std::thread::panicking() {
             eprintln!(
                 "[{}] the test failed; its logs and data are kept in {}",
                 self.name,
@@ -641,7 +549,15 @@ pub fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
     path
 }
 
+mod error;
+mod process;
 mod security;
 mod worker;
+pub use error::HarnessError;
+pub use process::{
+    describe, free_port, log_lines_with, run_weir, try_free_port, try_free_port_pair,
+    try_weir_binary, weir, weir_as, weir_binary,
+};
+use process::{spawn_process, stop, tail, terminate};
 pub use security::{Secured, weir_ok};
 pub use worker::{Worker, WorkerOptions};

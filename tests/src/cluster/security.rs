@@ -10,6 +10,8 @@ use super::*;
 /// The certificates and tokens of a secured test cluster.
 #[derive(Debug, Clone)]
 pub struct Secured {
+    /// The `weir` binary that makes the certificates.
+    binary: PathBuf,
     dir: PathBuf,
     tokens_file: PathBuf,
     admin_token: String,
@@ -18,39 +20,53 @@ pub struct Secured {
 
 /// Runs `weir ARGS`, which must succeed, and returns its stdout.
 pub fn weir_ok(args: &[&str]) -> String {
-    let output = weir(args);
+    weir_ok_with(&weir_binary(), args).unwrap_or_else(|error| panic!("{error}"))
+}
+
+/// Runs `binary ARGS`, which must succeed, and returns its stdout.
+fn weir_ok_with(binary: &Path, args: &[&str]) -> Result<String, HarnessError> {
+    let output = run_weir(binary, args, None)?;
     if !output.status.success() {
-        panic!("{}", describe(args, &output));
+        return Err(HarnessError::Command {
+            cluster: "certificates".to_string(),
+            message: describe(args, &output),
+        });
     }
-    String::from_utf8_lossy(&output.stdout).into_owned()
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
 impl Secured {
     /// `weir cert ca`, `weir cert issue --name master` and an admin and a viewer token
     /// (`weir token new --append`) in `dir`.
     pub fn create(dir: &Path) -> Self {
+        Self::try_create(&weir_binary(), dir).unwrap_or_else(|error| panic!("{error}"))
+    }
+
+    /// [`Secured::create`] with `binary`, or what failed.
+    pub fn try_create(binary: &Path, dir: &Path) -> Result<Self, HarnessError> {
         let path = dir.display().to_string();
-        weir_ok(&["cert", "ca", "--out", &path]);
+        let weir_ok = |args: &[&str]| weir_ok_with(binary, args);
+        weir_ok(&["cert", "ca", "--out", &path])?;
         weir_ok(&[
             "cert", "issue", "--name", "master", "--ca", &path, "--out", &path,
-        ]);
+        ])?;
         let tokens_file = dir.join("tokens");
         let tokens = tokens_file.display().to_string();
         let token = |name: &str, role: &str| {
             weir_ok(&[
                 "token", "new", "--name", name, "--role", role, "--append", &tokens,
             ])
-            .trim()
-            .to_string()
+            .map(|token| token.trim().to_string())
         };
-        let admin_token = token("admin", "admin");
-        let viewer_token = token("viewer", "viewer");
-        Self {
+        let admin_token = token("admin", "admin")?;
+        let viewer_token = token("viewer", "viewer")?;
+        Ok(Self {
+            binary: binary.to_path_buf(),
             dir: dir.to_path_buf(),
             tokens_file,
             admin_token,
             viewer_token,
-        }
+        })
     }
 
     /// The directory of the CA and the issued certificates.
@@ -74,19 +90,29 @@ impl Secured {
     /// The certificate and key for `name` signed by the cluster CA, issued on first use
     /// (`weir cert issue --name NAME`, role from the name).
     pub fn issue(&self, name: &str) -> (PathBuf, PathBuf) {
+        self.try_issue(name)
+            .unwrap_or_else(|error| panic!("{error}"))
+    }
+
+    /// [`Secured::issue`], or why `weir cert issue` failed.
+    pub fn try_issue(&self, name: &str) -> Result<(PathBuf, PathBuf), HarnessError> {
         let files = (
             self.dir.join(format!("{name}.pem")),
             self.dir.join(format!("{name}-key.pem")),
         );
         if !files.0.exists() {
             let dir = self.dir.display().to_string();
-            weir_ok(&["cert", "issue", "--name", name, "--ca", &dir, "--out", &dir]);
+            weir_ok_with(
+                &self.binary,
+                &["cert", "issue", "--name", name, "--ca", &dir, "--out", &dir],
+            )?;
         }
-        files
+        Ok(files)
     }
 
     pub(super) fn master_args(&self) -> Vec<String> {
-        let (cert, key) = self.issue("master");
+        // `try_create` issued the master's certificate.
+        let (cert, key) = (self.dir.join("master.pem"), self.dir.join("master-key.pem"));
         let mut args = self.peer_args(&cert, &key);
         args.extend([
             "--tokens-file".to_string(),

@@ -45,14 +45,19 @@ impl WorkerOptions {
 struct StdoutPump {
     path: PathBuf,
     paused: Arc<(Mutex<bool>, Condvar)>,
+    /// Newlines copied so far (counting them here spares re-reading the file).
+    lines: Arc<AtomicU64>,
 }
 
 impl StdoutPump {
-    fn start(mut pipe: ChildStdout, path: PathBuf) -> Self {
-        let mut file = File::create(&path)
-            .unwrap_or_else(|error| panic!("cannot create {}: {error}", path.display()));
+    fn start(mut pipe: ChildStdout, path: PathBuf) -> Result<Self, HarnessError> {
+        let mut file = File::create(&path).map_err(|error| {
+            HarnessError::io(format!("cannot create {}", path.display()), error)
+        })?;
         let paused = Arc::new((Mutex::new(false), Condvar::new()));
         let gate = Arc::clone(&paused);
+        let lines = Arc::new(AtomicU64::new(0));
+        let counter = Arc::clone(&lines);
         std::thread::spawn(move || {
             let mut buffer = vec![0u8; 64 * 1024];
             loop {
@@ -69,11 +74,17 @@ impl StdoutPump {
                         if file.write_all(&buffer[..read]).is_err() {
                             return;
                         }
+                        let newlines = buffer[..read].iter().filter(|&&b| b == b'\n').count();
+                        counter.fetch_add(newlines as u64, Ordering::Relaxed);
                     }
                 }
             }
         });
-        StdoutPump { path, paused }
+        Ok(StdoutPump {
+            path,
+            paused,
+            lines,
+        })
     }
 
     fn set_paused(&self, pause: bool) {
@@ -104,26 +115,42 @@ impl Worker {
     /// Starts `weir worker --id ID` with `options` for `master` and waits until `weir workers`
     /// lists it ALIVE.
     pub fn start_with(master: &Master, id: &str, options: WorkerOptions) -> Self {
-        let mut worker = Self::spawn(master, id, options);
+        Self::try_start_with(master, id, options).unwrap_or_else(|error| panic!("{error}"))
+    }
+
+    /// [`Worker::start_with`], or what went wrong (with the cluster's logs).
+    pub fn try_start_with(
+        master: &Master,
+        id: &str,
+        options: WorkerOptions,
+    ) -> Result<Self, HarnessError> {
+        let mut worker = Self::try_spawn(master, id, options)?;
         let started = Instant::now();
         loop {
             if let Some(child) = worker.child.as_mut()
                 && let Ok(Some(status)) = child.try_wait()
             {
                 worker.child = None;
-                master.fail(format!(
-                    "weir worker {id} exited during start-up with {status}"
-                ));
+                return Err(HarnessError::ExitedAtStartup {
+                    cluster: master.name().to_string(),
+                    process: format!("weir worker {id}"),
+                    status,
+                    logs: master.logs(),
+                });
             }
             let observed = match master.try_worker(id) {
-                Ok(Some(entry)) if entry["state"] == "ALIVE" => return worker,
+                Ok(Some(entry)) if entry["state"] == "ALIVE" => return Ok(worker),
                 Ok(entry) => format!("{entry:?}"),
                 Err(error) => error,
             };
             if started.elapsed() > STARTUP_DEADLINE {
-                master.fail(format!(
-                    "worker {id} was not listed ALIVE within {STARTUP_DEADLINE:?}; last observed: {observed}"
-                ));
+                return Err(HarnessError::Timeout {
+                    cluster: master.name().to_string(),
+                    what: format!("worker {id} is listed ALIVE"),
+                    after: started.elapsed(),
+                    observed,
+                    logs: master.logs(),
+                });
             }
             std::thread::sleep(POLL_EVERY);
         }
@@ -133,8 +160,18 @@ impl Worker {
     /// register (for workers that must not get in). For a secured master it presents
     /// `options.certificate`, or a certificate issued for `id`, and trusts the cluster CA.
     pub fn spawn(master: &Master, id: &str, options: WorkerOptions) -> Self {
-        let address = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
-        let http_address = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
+        Self::try_spawn(master, id, options).unwrap_or_else(|error| master.fail(error))
+    }
+
+    /// [`Worker::spawn`], or why the process could not be started.
+    pub fn try_spawn(
+        master: &Master,
+        id: &str,
+        options: WorkerOptions,
+    ) -> Result<Self, HarnessError> {
+        let (port, http_port) = try_free_port_pair()?;
+        let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let http_address = SocketAddr::from((Ipv4Addr::LOCALHOST, http_port));
         let log_path = master.dir().join(format!("worker-{id}.log"));
         let mut args = vec![
             "worker".to_string(),
@@ -154,26 +191,40 @@ impl Worker {
             http_address.to_string(),
         ];
         if let Some(secured) = master.secured() {
-            let (cert, key) = options
-                .certificate
-                .clone()
-                .unwrap_or_else(|| secured.issue(id));
+            let (cert, key) = match options.certificate.clone() {
+                Some(files) => files,
+                None => secured.try_issue(id)?,
+            };
             args.extend(secured.peer_args(&cert, &key));
         }
         args.extend(options.extra_args.iter().cloned());
-        let mut child = spawn_process(&args, &log_path, options.capture_stdout);
-        let stdout = child
-            .stdout
-            .take()
-            .map(|pipe| StdoutPump::start(pipe, master.dir().join(format!("worker-{id}.stdout"))));
-        Self {
+        let mut child = spawn_process(
+            master.binary(),
+            &args,
+            &log_path,
+            options.capture_stdout,
+            &[],
+        )?;
+        let stdout = match child.stdout.take() {
+            Some(pipe) => {
+                match StdoutPump::start(pipe, master.dir().join(format!("worker-{id}.stdout"))) {
+                    Ok(pump) => Some(pump),
+                    Err(error) => {
+                        stop(&mut Some(child));
+                        return Err(error);
+                    }
+                }
+            }
+            None => None,
+        };
+        Ok(Self {
             child: Some(child),
             id: id.to_string(),
             address,
             http_address,
             log_path,
             stdout,
-        }
+        })
     }
 
     /// The worker id.
@@ -198,7 +249,30 @@ impl Worker {
 
     /// Process id of the worker.
     pub fn pid(&self) -> u32 {
-        self.child.as_ref().expect("the worker is running").id()
+        self.try_pid().expect("the worker is running")
+    }
+
+    /// Process id of the worker, `None` once it was killed or exited.
+    pub fn try_pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// `127.0.0.1:PORT` of its HTTP server.
+    pub fn http_address(&self) -> SocketAddr {
+        self.http_address
+    }
+
+    /// User + system CPU seconds the worker process has used so far (`/proc/PID/stat`).
+    pub fn cpu_seconds(&self) -> Option<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.try_pid()?)).ok()?;
+        // The command name (field 2) is in parentheses and may hold spaces.
+        let rest = stat.get(stat.rfind(')')? + 2..)?;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        // `rest` starts at field 3 (state); utime is field 14, stime field 15, in clock ticks
+        // (USER_HZ, 100 on Linux).
+        let utime: f64 = fields.get(11)?.parse().ok()?;
+        let stime: f64 = fields.get(12)?.parse().ok()?;
+        Some((utime + stime) / 100.0)
     }
 
     /// `kill -9` the worker and reap it.
@@ -224,7 +298,7 @@ impl Worker {
     }
 
     fn proc_status_bytes(&self, field: &str) -> Option<u64> {
-        let pid = self.child.as_ref()?.id();
+        let pid = self.try_pid()?;
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
         let line = status.lines().find(|line| line.starts_with(field))?;
         let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
@@ -252,6 +326,13 @@ impl Worker {
             .lines()
             .map(str::to_string)
             .collect()
+    }
+
+    /// How many lines the worker has printed to stdout so far (0 if stdout is not captured).
+    pub fn stdout_line_count(&self) -> u64 {
+        self.stdout
+            .as_ref()
+            .map_or(0, |pump| pump.lines.load(Ordering::Relaxed))
     }
 
     /// Stops reading the worker's stdout: once the pipe buffer is full, every write the worker

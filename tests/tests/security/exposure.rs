@@ -121,3 +121,47 @@ fn tempfile_dir(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).expect("create the test directory");
     dir
 }
+
+#[test]
+fn a_non_loopback_http_listen_without_tls_and_tokens_is_refused() {
+    let dir = tempfile_dir("http-exposure");
+    let data = dir.join("data").display().to_string();
+    let loopback = format!("127.0.0.1:{}", free_port());
+    let http_everywhere = format!("0.0.0.0:{}", free_port());
+    let args = |list: &[&str]| list.iter().map(|arg| arg.to_string()).collect::<Vec<_>>();
+    let master = args(&[
+        "master",
+        "--listen",
+        &loopback,
+        "--http-listen",
+        &http_everywhere,
+        "--data-dir",
+        &data,
+    ]);
+    let (status, log) = run_to_exit(&master, &dir.join("master-http-refused.log"));
+    assert!(
+        !status.success()
+            && log.contains("master's HTTP server")
+            && log.contains(&http_everywhere)
+            && log.contains("tokens file")
+            && log.contains("--insecure"),
+        "the master's HTTP server was not refused: {status}\n{log}"
+    );
+    let worker = args(&[
+        "worker",
+        "--listen",
+        &loopback,
+        "--http-listen",
+        &http_everywhere,
+        "--master",
+        "http://127.0.0.1:1",
+        "--memory-limit",
+        "1GiB",
+    ]);
+    let (status, log) = run_to_exit(&worker, &dir.join("worker-http-refused.log"));
+    assert!(
+        !status.success() && log.contains("worker's HTTP server") && log.contains("--insecure"),
+        "the worker's HTTP server was not refused: {status}\n{log}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

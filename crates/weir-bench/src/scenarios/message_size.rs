@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::{Cluster, sample_running, series_mib};
-use crate::cluster::Stdout;
+use crate::cluster::{Jobs as _, Stdout};
 use crate::jobs::{Job, Sink, Source};
 use crate::kafka::Topic;
 use crate::util::{self, KIB, MIB, mib, progress, round, target, u64_of};
@@ -90,7 +90,7 @@ fn one_size(
         Sink::Console { print: true },
     );
     job.parallelism = ctx.common.parallelism;
-    let job_id = cluster.master.submit(&name, &job.text())?;
+    let job_id = cluster.master.submit_text(&name, &job.text())?;
     let running = cluster.master.wait_running(&job_id, None, super::START)?;
     let reservation =
         u64_of(&running, "subtask_reservation_bytes") * u64::from(ctx.common.parallelism);
@@ -104,28 +104,21 @@ fn one_size(
             stall.as_secs_f64()
         ),
     );
-    let mut queue_peak = 0u64;
-    let mut prefetch_peak = 0u64;
+    let mut peaks = util::BufferPeaks::default();
     let (sampler, last) = sample_running(
         NAME,
         &cluster,
         &job_id,
         stall,
         Duration::from_secs(15),
-        |_, job| {
-            queue_peak = queue_peak.max(u64_of(job, "queue_bytes"));
-            let prefetch: u64 = util::splits(job)
-                .iter()
-                .map(|split| u64_of(split, "prefetch_bytes"))
-                .sum();
-            prefetch_peak = prefetch_peak.max(prefetch);
-        },
+        |_, job| peaks.observe(job),
     )
     .map_err(|error| error.context(cluster.master.logs()))?;
-    let hwm = cluster.worker.hwm().unwrap_or_default();
+    let (queue_peak, prefetch_peak) = (peaks.queue, peaks.prefetch);
+    let hwm = cluster.worker.peak_rss_bytes().unwrap_or_default();
     let peak = sampler.peak().max(hwm);
     let rows_read = u64_of(&last, "rows_read");
-    let printed = cluster.worker.stdout_lines();
+    let printed = cluster.worker.stdout_line_count();
     cluster.master.cancel_job(&job_id);
     drop(cluster);
     drop(topic);

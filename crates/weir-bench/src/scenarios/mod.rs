@@ -2,6 +2,8 @@
 
 mod message_size;
 mod oom_case;
+mod partitions;
+mod pipeline;
 mod rate;
 mod recovery;
 mod throughput;
@@ -11,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use serde_json::Value;
 
-use crate::cluster::{Master, RssSampler, Stdout, Worker};
+use crate::cluster::{self, Jobs as _, Master, RssSampler, Stdout, Worker};
 use crate::kafka::Topic;
 use crate::util::{self, progress};
 use crate::{Ctx, Report};
@@ -33,6 +35,7 @@ pub fn run(name: &str, ctx: &Ctx, shared: &mut Shared) -> anyhow::Result<Report>
         "rate" => rate::run(ctx),
         "recovery" => recovery::run(ctx),
         "message-size" => message_size::run(ctx),
+        "partitions" => partitions::run(ctx),
         other => anyhow::bail!("unknown scenario {other}"),
     }
 }
@@ -47,9 +50,8 @@ pub struct Cluster {
 impl Cluster {
     pub fn start(ctx: &Ctx, name: &str, stdout: Stdout) -> anyhow::Result<Self> {
         let dir = ctx.dir(name)?;
-        let master = Master::start(&ctx.weir, &dir, ctx.common.tls)?;
-        let worker = Worker::start(
-            &ctx.weir,
+        let master = cluster::start_master(&ctx.weir, &dir, name, ctx.common.tls)?;
+        let worker = cluster::start_worker(
             &master,
             &format!("w-{name}"),
             &ctx.common.worker_memory,
@@ -66,11 +68,15 @@ impl Cluster {
             if index > 0 {
                 std::thread::sleep(every);
             }
-            seen.push(self.worker.rss().context("the worker process is gone")?);
+            seen.push(
+                self.worker
+                    .rss_bytes()
+                    .context("the worker process is gone")?,
+            );
         }
         let reported = self
             .master
-            .worker(self.worker.id())?
+            .worker_entry(self.worker.id())?
             .map(|entry| util::u64_of(&entry, "rss_bytes"))
             .unwrap_or_default();
         let idle = seen.iter().copied().max().unwrap_or_default().max(reported);
@@ -99,7 +105,7 @@ pub fn sample_running(
         let rss = sampler
             .sample(&cluster.worker)
             .context("the worker process is gone")?;
-        let job = cluster.master.job(job_id)?;
+        let job = cluster.master.job_json(job_id)?;
         let state = util::text_of(&job, "state");
         if state != "Running" {
             anyhow::bail!(

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::{Cluster, Shared, check_disk, sample_running, series_mib};
-use crate::cluster::Stdout;
+use crate::cluster::{Jobs as _, Stdout};
 use crate::files::{self, Store};
 use crate::jobs::{Job, Sink, Source};
 use crate::kafka::Topic;
@@ -127,7 +127,7 @@ fn one_backlog(
     label: &str,
     duration: Duration,
 ) -> anyhow::Result<Value> {
-    let cluster = Cluster::start(ctx, &format!("{NAME}-{label}"), Stdout::Null)?;
+    let cluster = Cluster::start(ctx, &format!("{NAME}-{label}"), Stdout::Log)?;
     let (idle, idle_samples) = cluster.idle_rss(5, Duration::from_secs(1))?;
     let path = ctx.hdfs_dir(&format!("{NAME}-{label}"));
     let mut job = Job::new(
@@ -157,7 +157,7 @@ fn one_backlog(
     );
     let job_id = cluster
         .master
-        .submit(&format!("{NAME}-{label}"), &job.text())?;
+        .submit_text(&format!("{NAME}-{label}"), &job.text())?;
     let running = cluster.master.wait_running(&job_id, None, super::START)?;
     let reservation = util::u64_of(&running, "subtask_reservation_bytes");
     let mut queue_peak = 0u64;
@@ -176,7 +176,7 @@ fn one_backlog(
             return Err(error.context(cluster.master.logs()));
         }
     };
-    let hwm = cluster.worker.hwm().unwrap_or_default();
+    let hwm = cluster.worker.peak_rss_bytes().unwrap_or_default();
     let final_rss = sampler.last();
     let peak = sampler.peak().max(hwm);
     let stopped = cluster.master.stop_job(&job_id);

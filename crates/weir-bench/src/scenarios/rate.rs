@@ -14,7 +14,7 @@ use anyhow::bail;
 use serde_json::{Value, json};
 
 use super::Cluster;
-use crate::cluster::Stdout;
+use crate::cluster::{Jobs as _, Stdout};
 use crate::jobs::{Job, Sink, Source};
 use crate::kafka::Topic;
 use crate::util::{self, progress, round, target, u64_of};
@@ -116,7 +116,7 @@ fn one_limit(
         Limit::Rows(rows) => job.rows_per_second = Some(*rows),
         Limit::Bytes(bytes) => job.bytes_per_second = Some(*bytes),
     }
-    let job_id = cluster.master.submit(
+    let job_id = cluster.master.submit_text(
         &format!("{NAME}-{}", label.replace([' ', '/'], "-")),
         &job.text(),
     )?;
@@ -126,7 +126,7 @@ fn one_limit(
         Duration::from_secs(30),
         Duration::from_millis(10),
         || {
-            Ok(if cluster.worker.stdout_lines() > 0 {
+            Ok(if cluster.worker.stdout_line_count() > 0 {
                 Ok(Instant::now())
             } else {
                 Err("no line yet".to_string())
@@ -134,16 +134,16 @@ fn one_limit(
         },
     )?;
     util::sleep_until(first_row + warmup);
-    let job_before = cluster.master.job(&job_id)?;
+    let job_before = cluster.master.job_json(&job_id)?;
     let t0 = Instant::now();
-    let lines0 = cluster.worker.stdout_lines();
+    let lines0 = cluster.worker.stdout_line_count();
     let mut points = Vec::new();
     let (mut previous_lines, mut previous_at) = (lines0, t0);
     let mut next = t0;
     while t0.elapsed() < window {
         next += Duration::from_secs(1);
         util::sleep_until(next.min(t0 + window));
-        let (lines, now) = (cluster.worker.stdout_lines(), Instant::now());
+        let (lines, now) = (cluster.worker.stdout_line_count(), Instant::now());
         let per_second = (lines - previous_lines) as f64 / (now - previous_at).as_secs_f64();
         points.push(json!([
             round((now - t0).as_secs_f64(), 2),
@@ -151,9 +151,9 @@ fn one_limit(
         ]));
         (previous_lines, previous_at) = (lines, now);
     }
-    let lines1 = cluster.worker.stdout_lines();
+    let lines1 = cluster.worker.stdout_line_count();
     let elapsed = t0.elapsed().as_secs_f64();
-    let job_after = cluster.master.job(&job_id)?;
+    let job_after = cluster.master.job_json(&job_id)?;
     if util::text_of(&job_after, "state") != "Running" {
         bail!("the job is not Running any more: {job_after}");
     }

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use super::Cluster;
 use super::oom_case::parent;
-use crate::cluster::{Master, Stdout, Worker};
+use crate::cluster::{Jobs as _, Master, Stdout};
 use crate::files::{self, Store};
 use crate::jobs::{Job, Sink, Source};
 use crate::kafka::{SteadyProducer, Topic};
@@ -97,14 +97,14 @@ fn watch(
             bail!("not recovered within {RECOVERY_TIMEOUT:?} of the kill: {events:?}");
         }
         if events.detected_worker_dead.is_none()
-            && let Ok(workers) = master.workers()
+            && let Ok(workers) = master.worker_list()
         {
             let listed = workers.iter().find(|w| w["worker_id"] == dead_worker);
             if listed.is_none_or(|w| w["state"] != "ALIVE") {
                 events.detected_worker_dead = Some(killed.elapsed().as_secs_f64());
             }
         }
-        let job = match master.job(job_id) {
+        let job = match master.job_json(job_id) {
             Ok(job) => job,
             Err(_) => {
                 std::thread::sleep(POLL);
@@ -166,7 +166,7 @@ fn measure(
             topic.name
         ),
     );
-    let Cluster { worker, master } = Cluster::start(ctx, NAME, Stdout::Null)?;
+    let Cluster { worker, master } = Cluster::start(ctx, NAME, Stdout::Log)?;
     let mut worker_a = worker;
     let mut job = Job::new(
         NAME,
@@ -182,7 +182,7 @@ fn measure(
     );
     job.parallelism = ctx.common.parallelism;
     job.checkpoint_interval_ms = CHECKPOINT_INTERVAL_MS;
-    let job_id = master.submit(NAME, &job.text())?;
+    let job_id = master.submit_text(NAME, &job.text())?;
     master.wait_running(&job_id, Some(worker_a.id()), super::START)?;
     // Steady state: a checkpoint completed and the job keeps up with the producer.
     util::wait_for(
@@ -190,7 +190,7 @@ fn measure(
         Duration::from_secs(120),
         Duration::from_millis(250),
         || {
-            let job = master.job(&job_id)?;
+            let job = master.job_json(&job_id)?;
             let checkpoint = job["checkpoints"]["last_completed_id"]
                 .as_u64()
                 .unwrap_or(0);
@@ -212,14 +212,14 @@ fn measure(
     let mut steady_lags = Vec::new();
     while steady_started.elapsed() < steady {
         std::thread::sleep(Duration::from_millis(500));
-        if let Some(lag) = own_lag(topic, &master.job(&job_id)?)? {
+        if let Some(lag) = own_lag(topic, &master.job_json(&job_id)?)? {
             steady_lags.push((Instant::now(), lag));
         }
     }
     // Positions travel with 1 s heartbeats, so even a job that keeps up shows about a second
     // of production as lag: caught up means back to the steady level seen before the kill.
     let threshold = threshold.max(steady_lags.iter().map(|(_, lag)| *lag).max().unwrap_or(0));
-    let before = master.job(&job_id)?;
+    let before = master.job_json(&job_id)?;
     progress(
         NAME,
         format!("kill -9 worker A: {}", util::job_line(&before)),
@@ -239,13 +239,8 @@ fn measure(
                 threshold,
             )
         });
-        let worker_b = Worker::start(
-            &ctx.weir,
-            &master,
-            new_id,
-            &ctx.common.worker_memory,
-            Stdout::Null,
-        );
+        let worker_b =
+            crate::cluster::start_worker(&master, new_id, &ctx.common.worker_memory, Stdout::Log);
         let alive_at = killed.elapsed().as_secs_f64();
         let events = watcher.join().unwrap_or_else(|panic| {
             Err(anyhow::anyhow!(
@@ -279,7 +274,7 @@ fn measure(
     let after_started = Instant::now();
     while after_started.elapsed() < after {
         std::thread::sleep(Duration::from_millis(250));
-        if let Some(lag) = own_lag(topic, &master.job(&job_id)?)? {
+        if let Some(lag) = own_lag(topic, &master.job_json(&job_id)?)? {
             after_lags.push((killed.elapsed().as_secs_f64(), lag));
         }
     }
@@ -294,14 +289,14 @@ fn measure(
         Duration::from_secs(120),
         Duration::from_millis(250),
         || {
-            let job = master.job(&job_id)?;
+            let job = master.job_json(&job_id)?;
             Ok(match own_lag(topic, &job)? {
                 Some(0) => Ok(()),
                 lag => Err(format!("lag {lag:?}: {}", util::job_line(&job))),
             })
         },
     )?;
-    let recovered = master.job(&job_id)?;
+    let recovered = master.job_json(&job_id)?;
     master.stop_job(&job_id)?;
     let highs: Vec<i64> = topic.watermarks()?.iter().map(|(_, high)| *high).collect();
     progress(

@@ -9,7 +9,7 @@ mod views;
 use std::sync::Arc;
 
 use prometheus_client::registry::Registry;
-use weir_http::{Endpoints, HttpError, HttpServer, HttpSettings};
+use weir_http::{Endpoints, HttpError, HttpSecurity, HttpServer, HttpSettings};
 
 use crate::service::Master;
 
@@ -18,6 +18,7 @@ use crate::service::Master;
 /// the master is ready.
 pub async fn start(
     settings: HttpSettings,
+    security: HttpSecurity,
     master: Arc<Master>,
 ) -> Result<Option<HttpServer>, HttpError> {
     let mut registry = Registry::default();
@@ -27,7 +28,12 @@ pub async fn start(
         // Reaching this point means the job store opened and the jobs were restored; the gRPC
         // server starts right after.
         ready: Arc::new(|| Ok(())),
+        tokens: security.tokens,
     };
-    let routes = api::routes(Arc::clone(&master)).merge(console::routes());
-    HttpServer::start(settings.listen, weir_http::router(endpoints, routes)).await
+    let app = weir_http::router(
+        endpoints,
+        api::routes(Arc::clone(&master)),
+        console::routes(),
+    );
+    HttpServer::start(settings.listen, app, security.tls).await
 }

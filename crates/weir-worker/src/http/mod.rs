@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use prometheus_client::registry::Registry;
-use weir_http::{Endpoints, HttpError, HttpServer, HttpSettings};
+use weir_http::{Endpoints, HttpError, HttpSecurity, HttpServer, HttpSettings};
 
 use crate::governor::{MemoryState, Watermarks};
 use crate::task_table::TaskTable;
@@ -39,6 +39,7 @@ pub struct WorkerView {
 /// Starts the HTTP server on `settings.listen`, unless it is `off`.
 pub async fn start(
     settings: HttpSettings,
+    security: HttpSecurity,
     view: WorkerView,
 ) -> Result<Option<HttpServer>, HttpError> {
     let registration = view.registration.clone();
@@ -53,10 +54,8 @@ pub async fn start(
                 Err("not registered with a master".to_string())
             }
         }),
+        tokens: security.tokens,
     };
-    HttpServer::start(
-        settings.listen,
-        weir_http::router(endpoints, axum::Router::new()),
-    )
-    .await
+    let app = weir_http::router(endpoints, axum::Router::new(), axum::Router::new());
+    HttpServer::start(settings.listen, app, security.tls).await
 }
