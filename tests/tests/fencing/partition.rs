@@ -190,14 +190,15 @@ fn partitioned_worker_stops_its_subtasks_and_the_job_moves() {
     ));
     // The master records the registration before the worker has read the answer and logged its
     // new session, so the worker's log line is awaited, not assumed.
-    let registrations = master.wait_until(
-        "w-cut logs its second registration",
-        REJOIN,
-        || match sessions(&cut_off) {
-            registrations if registrations.len() >= 2 => Ok(registrations),
-            registrations => Err(format!("{registrations:?}")),
-        },
-    );
+    let registrations =
+        master.wait_until(
+            "w-cut logs its second registration",
+            REJOIN,
+            || match sessions(&cut_off) {
+                registrations if registrations.len() >= 2 => Ok(registrations),
+                registrations => Err(format!("{registrations:?}")),
+            },
+        );
     let [old_session, new_session] = &registrations[..] else {
         master.fail(format!(
             "w-cut should have registered twice, under two sessions: {registrations:?}"

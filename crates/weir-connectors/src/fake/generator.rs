@@ -1,5 +1,6 @@
 //! Row values for FakeSource.
 
+use chrono::{NaiveDate, NaiveDateTime, TimeDelta};
 use rand::rngs::SmallRng;
 use rand::{Rng, RngCore, SeedableRng};
 use weir_core::row::{Row, Value};
@@ -7,6 +8,18 @@ use weir_core::schema::{DataType, Schema};
 
 /// The characters of generated strings (SeaTunnel's FakeSource uses letters and digits).
 const ALPHANUMERIC: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+/// Elements in each generated array and map (SeaTunnel's FakeSource default).
+const FAKE_COLLECTION_SIZE: usize = 5;
+
+/// A timestamp derived from a row's sequence number: one second apart from 2024-01-01.
+fn fake_timestamp(sequence: u64) -> NaiveDateTime {
+    let start = NaiveDate::from_ymd_opt(2024, 1, 1)
+        .and_then(|date| date.and_hms_opt(0, 0, 0))
+        .unwrap_or_default();
+    // Wraps around after about 136 years of rows, far beyond any run.
+    start + TimeDelta::seconds((sequence % (1 << 32)) as i64)
+}
 
 /// Generates rows for one subtask. Deterministic: the same subtask of the same config always
 /// produces the same rows.
@@ -31,7 +44,11 @@ impl RowGenerator {
         parallelism: u32,
     ) -> Self {
         RowGenerator {
-            types: schema.fields.iter().map(|field| field.data_type).collect(),
+            types: schema
+                .fields
+                .iter()
+                .map(|field| field.data_type.clone())
+                .collect(),
             subtask_index: u64::from(subtask_index),
             parallelism: u64::from(parallelism.max(1)),
             next_index: 0,
@@ -54,22 +71,59 @@ impl RowGenerator {
         let values = self
             .types
             .iter()
-            .map(|data_type| match data_type {
-                // Masking keeps the values non-negative; wrapping happens only after 2^63 rows.
-                DataType::Bigint => Value::Bigint((sequence & i64::MAX as u64) as i64),
-                DataType::Int => Value::Int((sequence & i32::MAX as u64) as i32),
-                DataType::Boolean => Value::Boolean(self.random.rng.random_bool(0.5)),
-                DataType::String => Value::String(self.random.string()),
-                DataType::Bytes => Value::Bytes(self.random.bytes()),
-                DataType::Double => Value::Double(self.random.rng.random_range(0.0..100.0)),
-                DataType::Float => Value::Float(self.random.rng.random_range(0.0f32..100.0)),
-            })
+            .map(|data_type| self.random.value(data_type, sequence))
             .collect();
         Row::new(values)
     }
 }
 
 impl RandomValues {
+    /// A value of `data_type` for the row numbered `sequence`.
+    fn value(&mut self, data_type: &DataType, sequence: u64) -> Value {
+        match data_type {
+            // Masking keeps the values non-negative; wrapping happens only after 2^63 rows.
+            DataType::Bigint => Value::Bigint((sequence & i64::MAX as u64) as i64),
+            DataType::Int => Value::Int((sequence & i32::MAX as u64) as i32),
+            DataType::Smallint => Value::Smallint((sequence & i16::MAX as u64) as i16),
+            DataType::Tinyint => Value::Tinyint((sequence & i8::MAX as u64) as i8),
+            DataType::Boolean => Value::Boolean(self.rng.random_bool(0.5)),
+            DataType::String => Value::String(self.string()),
+            DataType::Bytes => Value::Bytes(self.bytes()),
+            DataType::Double => Value::Double(self.rng.random_range(0.0..100.0)),
+            DataType::Float => Value::Float(self.rng.random_range(0.0f32..100.0)),
+            DataType::Decimal { precision, scale } => {
+                // Any value with at most `precision` digits fits.
+                let bound = 10_i128.saturating_pow(u32::from(*precision).min(18));
+                Value::Decimal {
+                    unscaled: self.rng.random_range(0..bound),
+                    scale: *scale,
+                }
+            }
+            DataType::Date => Value::Date(fake_timestamp(sequence).date()),
+            DataType::Time => Value::Time(fake_timestamp(sequence).time()),
+            DataType::Timestamp => Value::Timestamp(fake_timestamp(sequence)),
+            DataType::Null => Value::Null,
+            // SeaTunnel's FakeSource fills collections with `array.size` / `map.size`
+            // elements (default 5).
+            DataType::Array(element) => Value::Array(
+                (0..FAKE_COLLECTION_SIZE)
+                    .map(|_| self.value(element, sequence))
+                    .collect(),
+            ),
+            DataType::Map(key, value) => Value::Map(
+                (0..FAKE_COLLECTION_SIZE)
+                    .map(|_| (self.value(key, sequence), self.value(value, sequence)))
+                    .collect(),
+            ),
+            DataType::Row(fields) => Value::Row(
+                fields
+                    .iter()
+                    .map(|field| self.value(&field.data_type, sequence))
+                    .collect(),
+            ),
+        }
+    }
+
     fn bytes(&mut self) -> Vec<u8> {
         let mut bytes = vec![0; self.string_length];
         self.rng.fill_bytes(&mut bytes);

@@ -75,7 +75,7 @@ impl Decoder {
             .iter()
             .map(|(name, data_type)| match object.remove(name) {
                 None | Some(Json::Null) => Ok(Value::Null),
-                Some(value) => from_json(value, *data_type)
+                Some(value) => from_json(value, data_type)
                     .map_err(|found| format!("field '{name}' must be {data_type}, found {found}")),
             })
             .collect::<Result<Vec<_>, _>>()
@@ -97,7 +97,7 @@ impl Decoder {
             .enumerate()
             .map(|(index, (name, data_type))| match parts.get(index) {
                 None => Ok(Value::Null),
-                Some(part) => from_text(part, *data_type)
+                Some(part) => from_text(part, data_type)
                     .map_err(|()| format!("field '{name}' must be {data_type}, found {part:?}")),
             })
             .collect::<Result<Vec<_>, _>>()
@@ -110,8 +110,8 @@ fn utf8(payload: &[u8]) -> Result<&str, String> {
 }
 
 /// Converts one JSON value; the error describes what was found.
-fn from_json(value: Json, data_type: DataType) -> Result<Value, String> {
-    if data_type == DataType::String {
+fn from_json(value: Json, data_type: &DataType) -> Result<Value, String> {
+    if *data_type == DataType::String {
         // The parsed string is moved, not copied: it is most of a typical record's bytes.
         return Ok(Value::String(match value {
             Json::String(text) => text,
@@ -140,8 +140,8 @@ fn from_json(value: Json, data_type: DataType) -> Result<Value, String> {
 }
 
 /// Converts one text field. Empty is null for every type but `string`.
-fn from_text(text: &str, data_type: DataType) -> Result<Value, ()> {
-    if data_type == DataType::String {
+fn from_text(text: &str, data_type: &DataType) -> Result<Value, ()> {
+    if *data_type == DataType::String {
         return Ok(Value::String(text.to_string()));
     }
     let trimmed = text.trim();
@@ -160,6 +160,7 @@ fn from_text(text: &str, data_type: DataType) -> Result<Value, ()> {
         DataType::Double => trimmed.parse().ok().map(Value::Double),
         DataType::Bytes => Some(Value::Bytes(text.as_bytes().to_vec())),
         DataType::String => Some(Value::String(text.to_string())),
+        _ => None,
     };
     parsed.ok_or(())
 }
