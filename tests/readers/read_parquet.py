@@ -6,7 +6,8 @@
 `files` prints {"files": [{"path", "columns": [[name, pyarrow type]], "codecs": [...],
 "row_groups", "rows": [[value, ...], ...]}]} and fails (exit 1) when pyarrow and DuckDB read a
 file differently. `dataset` prints {"columns": [...], "rows": [...]}. Values are JSON: bytes as
-lowercase hex, decimals as text, dates/times/timestamps in ISO 8601, maps as [[key, value]].
+lowercase hex, decimals as text, dates/times/timestamps in ISO 8601, maps as [[key, value]],
+rows (structs) as objects.
 Run by Weir's end-to-end tests with the venv of tests/readers/setup.
 """
 
@@ -16,12 +17,24 @@ import json
 import sys
 
 import duckdb
+import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 
-def canonical(value):
-    if value is None or isinstance(value, (bool, int, str)):
+def canonical(value, kind):
+    """`value` as JSON, guided by its pyarrow type `kind` (both readers' values go through it)."""
+    if value is None:
+        return None
+    if pa.types.is_map(kind):
+        # pyarrow gives a map as [(key, value)], DuckDB as {key: value}.
+        pairs = value.items() if isinstance(value, dict) else value
+        return [[canonical(k, kind.key_type), canonical(v, kind.item_type)] for k, v in pairs]
+    if pa.types.is_struct(kind):
+        return {field.name: canonical(value.get(field.name), field.type) for field in kind}
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        return [canonical(item, kind.value_type) for item in value]
+    if isinstance(value, (bool, int, str)):
         return value
     if isinstance(value, float):
         return value if value == value else "NaN"
@@ -31,29 +44,15 @@ def canonical(value):
         return str(value)
     if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
         return value.isoformat()
-    if isinstance(value, dict):
-        # DuckDB's map as {"key": [...], "value": [...]}.
-        if set(value) == {"key", "value"} and isinstance(value["key"], list):
-            return [[canonical(k), canonical(v)] for k, v in zip(value["key"], value["value"])]
-        return {k: canonical(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [canonical(v) for v in value]
     raise TypeError(f"no canonical form for {type(value).__name__}: {value!r}")
 
 
 def pyarrow_rows(table):
     columns = [column.to_pylist() for column in table.columns]
-    rows = []
-    for index in range(table.num_rows):
-        row = []
-        for field, column in zip(table.schema, columns):
-            value = column[index]
-            # pyarrow gives a map as a list of (key, value) tuples.
-            if str(field.type).startswith("map<") and value is not None:
-                value = [[canonical(k), canonical(v)] for k, v in value]
-            row.append(canonical(value))
-        rows.append(row)
-    return rows
+    return [
+        [canonical(column[index], field.type) for field, column in zip(table.schema, columns)]
+        for index in range(table.num_rows)
+    ]
 
 
 def read_files(paths):
@@ -71,7 +70,7 @@ def read_files(paths):
         )
         arrow = pyarrow_rows(table)
         duck = [
-            canonical(list(row))
+            [canonical(value, field.type) for field, value in zip(table.schema, row)]
             for row in connection.execute("SELECT * FROM read_parquet(?)", [path]).fetchall()
         ]
         if arrow != duck:

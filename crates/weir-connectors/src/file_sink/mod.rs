@@ -105,14 +105,21 @@ pub fn open(
         schema,
     );
     let as_usize = |bytes: u64| usize::try_from(bytes).unwrap_or(usize::MAX);
-    let parquet = (config.file_format_type == FileFormat::Parquet).then(|| {
-        Arc::new(ParquetLayout::new(
-            encoder.written_schema().clone(),
-            config.compress_codec,
-            as_usize(config.parquet_row_group_bytes()),
-            as_usize(config.write_buffer_bytes.0),
-        ))
-    });
+    let parquet = match config.file_format_type {
+        FileFormat::Parquet => Some(Arc::new(
+            ParquetLayout::new(
+                encoder.written_schema().clone(),
+                config.compress_codec,
+                as_usize(config.parquet_row_group_bytes()),
+                as_usize(config.write_buffer_bytes.0),
+            )
+            .map_err(|error| ConnectorError::InvalidSinkOption {
+                option: "file_format_type",
+                message: format!("= \"parquet\" cannot write these rows: {error}"),
+            })?,
+        )),
+        _ => None,
+    };
     let limits = Limits {
         batch_size: config.batch_size,
         file_size: config.rolling_file_size.0,

@@ -54,6 +54,14 @@ pub enum ParquetWriteError {
     /// A row was given to a file of a row format (a bug: those take encoded bytes).
     #[error("rows are written as Parquet only by a Parquet sink")]
     NotParquet,
+    /// A column type Parquet (or this writer) cannot hold.
+    #[error("column '{column}' cannot be written as Parquet: {reason}")]
+    Unsupported {
+        /// The column (dotted path for nested fields).
+        column: String,
+        /// Why.
+        reason: String,
+    },
     /// Parquet map keys cannot be null.
     #[error("column '{column}' is a map with a null key, which Parquet cannot store")]
     NullMapKey {
@@ -75,18 +83,25 @@ pub(super) struct ParquetLayout {
 }
 
 impl ParquetLayout {
-    /// The layout for files of the written columns `schema`.
+    /// The layout for files of the written columns `schema`; an error names a column Parquet
+    /// cannot hold.
     pub(super) fn new(
         schema: Schema,
         codec: CompressCodec,
         row_group_bytes: usize,
         batch_bytes: usize,
-    ) -> Self {
+    ) -> Result<Self, ParquetWriteError> {
         let fields: Vec<ArrowField> = schema
             .fields
             .iter()
-            .map(|field| ArrowField::new(&field.name, arrow_type(&field.data_type), true))
-            .collect();
+            .map(|field| {
+                Ok(ArrowField::new(
+                    &field.name,
+                    arrow_type(&field.name, &field.data_type)?,
+                    true,
+                ))
+            })
+            .collect::<Result<_, ParquetWriteError>>()?;
         let compression = match codec {
             CompressCodec::None => Compression::UNCOMPRESSED,
             CompressCodec::Snappy => Compression::SNAPPY,
@@ -105,13 +120,13 @@ impl ParquetLayout {
             // Row groups end by bytes (below); no row count limit of the library's own.
             .set_max_row_group_row_count(None)
             .build();
-        ParquetLayout {
+        Ok(ParquetLayout {
             schema,
             arrow: Arc::new(ArrowSchema::new(fields)),
             properties,
             row_group_bytes: row_group_bytes.max(1),
             batch_bytes: batch_bytes.max(1),
-        }
+        })
     }
 }
 

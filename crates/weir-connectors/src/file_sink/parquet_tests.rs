@@ -281,3 +281,178 @@ async fn abort_releases_everything() {
     assert_eq!(sink.buffer_stats().bytes(), 0);
     assert!(committed(&dir.path().join("out")).is_empty());
 }
+
+/// Every SeaTunnel type, nulls included, read back with its Parquet logical type and value.
+#[tokio::test]
+async fn every_type_round_trips() {
+    use arrow_schema::{DataType as ArrowType, TimeUnit};
+    use chrono::{NaiveDate, NaiveTime};
+    use weir_core::schema::Field;
+
+    let nested = vec![
+        Field {
+            name: "x".into(),
+            data_type: DataType::Int,
+        },
+        Field {
+            name: "y".into(),
+            data_type: DataType::String,
+        },
+    ];
+    let schema = Schema::new([
+        ("t", DataType::Tinyint),
+        ("s", DataType::Smallint),
+        (
+            "dec",
+            DataType::Decimal {
+                precision: 10,
+                scale: 2,
+            },
+        ),
+        (
+            "wide",
+            DataType::Decimal {
+                precision: 38,
+                scale: 10,
+            },
+        ),
+        ("day", DataType::Date),
+        ("time", DataType::Time),
+        ("ts", DataType::Timestamp),
+        ("nothing", DataType::Null),
+        ("list", DataType::Array(Box::new(DataType::Bigint))),
+        (
+            "map",
+            DataType::Map(Box::new(DataType::String), Box::new(DataType::Double)),
+        ),
+        ("row", DataType::Row(nested)),
+    ]);
+    let date = NaiveDate::from_ymd_opt(2026, 12, 3).unwrap();
+    let time = NaiveTime::from_hms_micro_opt(7, 8, 9, 123_456).unwrap();
+    let full = Row::new(vec![
+        Value::Tinyint(-8),
+        Value::Smallint(1600),
+        Value::Decimal {
+            unscaled: 12345,
+            scale: 2,
+        },
+        Value::Decimal {
+            unscaled: -(10i128.pow(37)) + 1,
+            scale: 10,
+        },
+        Value::Date(date),
+        Value::Time(time),
+        Value::Timestamp(date.and_time(time)),
+        Value::Null,
+        Value::Array(vec![Value::Bigint(1), Value::Null, Value::Bigint(3)]),
+        Value::Map(vec![
+            (Value::String("a".into()), Value::Double(1.5)),
+            (Value::String("b".into()), Value::Null),
+        ]),
+        Value::Row(vec![Value::Int(7), Value::Null]),
+    ]);
+    let nulls = Row::new(vec![Value::Null; 11]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), CompressCodec::Snappy);
+    let subtask = SubtaskInfo {
+        job_id: "job1".into(),
+        subtask_index: 0,
+        parallelism: 1,
+        attempt: 1,
+    };
+    let mut sink = open(&config, FileSystemKind::Local, &schema, &subtask).unwrap();
+    sink.write(full).await.unwrap();
+    sink.write(nulls).await.unwrap();
+    let files = sink.prepare_commit(1).await.unwrap();
+    sink.commit(files).await.unwrap();
+    let written = committed(&dir.path().join("out"));
+    let (batches, _, _) = read(&written[0]);
+    let batch = &batches[0];
+    let types: Vec<ArrowType> = batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|field| field.data_type().clone())
+        .collect();
+    assert_eq!(types[0], ArrowType::Int8);
+    assert_eq!(types[1], ArrowType::Int16);
+    assert_eq!(types[2], ArrowType::Decimal128(10, 2));
+    assert_eq!(types[4], ArrowType::Date32);
+    assert_eq!(types[5], ArrowType::Time64(TimeUnit::Microsecond));
+    assert_eq!(types[6], ArrowType::Timestamp(TimeUnit::Microsecond, None));
+    assert_eq!(types[7], ArrowType::Null);
+    assert_eq!(batch.num_rows(), 2);
+    let dec = batch
+        .column(2)
+        .as_primitive::<arrow_array::types::Decimal128Type>();
+    assert_eq!(dec.value(0), 12345);
+    assert!(dec.is_null(1));
+    let ts = batch
+        .column(6)
+        .as_primitive::<arrow_array::types::TimestampMicrosecondType>();
+    assert_eq!(
+        ts.value(0),
+        date.and_time(time).and_utc().timestamp_micros()
+    );
+    let list = batch.column(8).as_list::<i32>();
+    assert_eq!(list.value(0).len(), 3);
+    assert!(list.is_null(1));
+    let map = batch.column(9).as_map();
+    assert_eq!(map.value(0).len(), 2);
+    let row = batch.column(10).as_struct();
+    assert_eq!(
+        row.column(0)
+            .as_primitive::<arrow_array::types::Int32Type>()
+            .value(0),
+        7
+    );
+    assert!(row.is_null(1));
+}
+
+/// A value that does not fit its decimal, and a null map key, are errors naming the column.
+#[tokio::test]
+async fn unfit_values_are_errors_naming_the_column() {
+    let schema = Schema::new([
+        (
+            "dec",
+            DataType::Decimal {
+                precision: 4,
+                scale: 2,
+            },
+        ),
+        (
+            "map",
+            DataType::Map(Box::new(DataType::String), Box::new(DataType::Int)),
+        ),
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path(), CompressCodec::None);
+    config.write_buffer_bytes = ByteSize(1);
+    let subtask = SubtaskInfo {
+        job_id: "job1".into(),
+        subtask_index: 0,
+        parallelism: 1,
+        attempt: 1,
+    };
+    let mut sink = open(&config, FileSystemKind::Local, &schema, &subtask).unwrap();
+    let error = sink
+        .write(Row::new(vec![
+            Value::Decimal {
+                unscaled: 123_456,
+                scale: 2,
+            },
+            Value::Null,
+        ]))
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("column 'dec'"), "{error}");
+    let mut sink = open(&config, FileSystemKind::Local, &schema, &subtask).unwrap();
+    let error = sink
+        .write(Row::new(vec![
+            Value::Null,
+            Value::Map(vec![(Value::Null, Value::Int(1))]),
+        ]))
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("null key"), "{error}");
+}
