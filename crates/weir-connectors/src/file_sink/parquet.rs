@@ -106,7 +106,7 @@ impl ParquetLayout {
             CompressCodec::None => Compression::UNCOMPRESSED,
             CompressCodec::Snappy => Compression::SNAPPY,
             CompressCodec::Gzip => Compression::GZIP(GzipLevel::default()),
-            // Level 1: the measured cost of zstd's default is ~1.6× snappy's (shared NOTES).
+            // Level 1 (the library's default): zstd's cheapest regular level.
             CompressCodec::Zstd => Compression::ZSTD(ZstdLevel::default()),
             // The framed `LZ4` codec is deprecated in the format; `LZ4_RAW` is what current
             // readers (pyarrow, DuckDB, Spark 3.4+, Trino) expect.

@@ -168,14 +168,16 @@ impl Codec {
         }
     }
 
-    /// The codec as Parquet metadata names it (what the readers report).
+    /// The codec as pyarrow names it in a file's metadata (what the readers report).
     pub fn parquet_name(self) -> &'static str {
         match self {
             Codec::None => "UNCOMPRESSED",
             Codec::Gzip => "GZIP",
             Codec::Snappy => "SNAPPY",
             Codec::Zstd => "ZSTD",
-            Codec::Lz4 => "LZ4_RAW",
+            // The file holds LZ4_RAW (DuckDB's parquet_metadata says so); pyarrow's
+            // `compression` calls that codec LZ4.
+            Codec::Lz4 => "LZ4",
         }
     }
 }
