@@ -108,4 +108,13 @@ pub enum ConnectorError {
         /// What is wrong, phrased to follow the quoted name.
         message: String,
     },
+    /// Rows could not be encoded as Parquet into the file being written.
+    #[error("writing Parquet file {path}: {source}")]
+    ParquetWrite {
+        /// The in-progress file, within the file system.
+        path: String,
+        /// What the encoder reported.
+        #[source]
+        source: crate::file_sink::ParquetWriteError,
+    },
 }

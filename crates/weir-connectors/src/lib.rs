@@ -28,7 +28,7 @@ pub use self::context::{
 };
 pub use self::error::ConnectorError;
 pub use self::fake::FakeSourceReader;
-pub use self::file_sink::FileSink;
+pub use self::file_sink::{FileSink, ParquetWriteError};
 pub use self::limiter::{ReadLimitShare, ReadLimiter};
 pub use self::source::{
     OpenedSource, SourceDriver, SourceStatus, SplitOpener, SplitReader, SplitState,

@@ -226,15 +226,27 @@ pub fn settle_and_check_job(
     format: Format,
     expected: Range<u64>,
 ) -> (Value, Committed) {
-    let settled = wait_caught_up(scenario, master, job_id, ends);
-    let committed = check_exactly_once(
+    settle_and_check_job_codec(
         scenario,
         master,
-        Some(job_id),
-        format,
-        Codec::None,
+        job_id,
+        ends,
+        (format, Codec::None),
         expected,
-    );
+    )
+}
+
+/// [`settle_and_check_job`] for a job whose sink compresses with `codec`.
+pub fn settle_and_check_job_codec(
+    scenario: &Scenario,
+    master: &Master,
+    job_id: &str,
+    ends: &BTreeMap<String, i64>,
+    (format, codec): (Format, Codec),
+    expected: Range<u64>,
+) -> (Value, Committed) {
+    let settled = wait_caught_up(scenario, master, job_id, ends);
+    let committed = check_exactly_once(scenario, master, Some(job_id), format, codec, expected);
     committed
         .check_file_names(
             &[job_id],

@@ -47,8 +47,9 @@ pub use self::env::{EnvConfig, JobMode, ScheduleStrategy};
 pub use self::error::{ConfigError, Location};
 pub use self::fake_source::{FakeSourceConfig, MAX_STRING_LENGTH};
 pub use self::file_sink::{
-    ByteSize, CompressCodec, FILE_NAME_VARIABLES, FileFormat, FileSinkConfig, FileSystemKind,
-    GZIP_ENCODER_BYTES, HDFS_ONLY_OPTIONS, HDFS_WRITE_PIPELINE_BYTES, Template, format_utc_time,
+    ByteSize, CompressCodec, DEFAULT_PARQUET_ROW_GROUP_BYTES, FILE_NAME_VARIABLES, FileFormat,
+    FileSinkConfig, FileSystemKind, GZIP_ENCODER_BYTES, HDFS_ONLY_OPTIONS,
+    HDFS_WRITE_PIPELINE_BYTES, ORC_REFUSAL, Template, format_utc_time,
 };
 pub use self::flat_map::{KafkaProperties, PartitionOffsets};
 pub use self::kafka_source::{
@@ -193,6 +194,8 @@ impl SinkConfig {
 
 #[cfg(test)]
 mod corpus_tests;
+#[cfg(test)]
+mod file_sink_parquet_tests;
 #[cfg(test)]
 mod file_sink_tests;
 #[cfg(test)]
