@@ -58,11 +58,13 @@ pub fn wait_job(
     job
 }
 
-/// Whether the job and all its `PARALLELISM` tasks are Running (on `worker`, when given).
+/// Whether the job and all its tasks (its `parallelism`, `PARALLELISM` unless the job says)
+/// are Running (on `worker`, when given).
 pub fn all_running(job: &Value, worker: Option<&str>) -> bool {
     let tasks = tasks(job);
+    let parallelism = job["parallelism"].as_u64().unwrap_or(PARALLELISM);
     text(job, "state") == "Running"
-        && tasks.len() as u64 == PARALLELISM
+        && tasks.len() as u64 == parallelism
         && tasks.iter().all(|task| {
             task["state"] == "Running" && worker.is_none_or(|id| task["worker_id"] == id)
         })
@@ -77,8 +79,8 @@ pub fn wait_running(
     timeout: Duration,
 ) -> Value {
     let what = match worker {
-        Some(worker) => format!("the job and its {PARALLELISM} tasks are Running on {worker}"),
-        None => format!("the job and its {PARALLELISM} tasks are Running"),
+        Some(worker) => format!("the job and all its tasks are Running on {worker}"),
+        None => "the job and all its tasks are Running".to_string(),
     };
     wait_job(scenario, master, job_id, &what, timeout, |job| {
         all_running(job, worker)
