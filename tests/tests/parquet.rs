@@ -377,7 +377,7 @@ HdfsFile {{
             let name = row[0].as_str().unwrap_or_default().to_string();
             let id: u64 = name.trim_start_matches('n').parse().unwrap_or(u64::MAX);
             let age = id % 5;
-            master.check(row[1] == Value::from(age), || {
+            master.check(row[1] == age, || {
                 format!("{}: row {row:?} should have age {age}", file.name)
             });
             master.check(file.name.contains(&format!("/age={age}/")), || {

@@ -113,8 +113,9 @@ pub enum ConnectorError {
     ParquetWrite {
         /// The in-progress file, within the file system.
         path: String,
-        /// What the encoder reported.
+        /// What the encoder reported (boxed: the Parquet library's error is large, and every
+        /// `Result` of this crate would carry its size).
         #[source]
-        source: crate::file_sink::ParquetWriteError,
+        source: Box<crate::file_sink::ParquetWriteError>,
     },
 }

@@ -499,7 +499,7 @@ fn content_error(fs: &dyn FileSystem, path: &str, cause: ContentError) -> Connec
         ContentError::Compress(cause) => io_error(fs, "compressing", path, &cause),
         ContentError::Parquet(source) => ConnectorError::ParquetWrite {
             path: path.to_string(),
-            source,
+            source: Box::new(source),
         },
     }
 }

@@ -217,10 +217,12 @@ mod tests {
 
     #[test]
     fn lines_round_trip_and_mangled_lines_fail() {
-        for format in [Format::Text, Format::Json] {
+        for format in [Format::Text, Format::Json, Format::Parquet] {
             let line = match format {
                 Format::Text => format!("17\u{1}{}", pad(17)),
                 Format::Json => String::from_utf8(format.payload(17)).unwrap(),
+                // What committed.rs makes of a row read back by the Parquet readers.
+                Format::Parquet => format!(r#"[17,"{}"]"#, pad(17)),
             };
             assert_eq!(format.parse_line(&line), Ok(17));
         }
@@ -231,5 +233,11 @@ mod tests {
                 .is_err()
         );
         assert!(Format::Json.parse_line(r#"{"id":17}"#).is_err());
+        assert!(Format::Parquet.parse_line("[17]").is_err());
+        assert!(
+            Format::Parquet
+                .parse_line(&format!(r#"[17,"{}"]"#, pad(18)))
+                .is_err()
+        );
     }
 }
