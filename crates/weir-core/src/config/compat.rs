@@ -6,6 +6,7 @@
 use hocon::HoconValue;
 
 use super::error::ConfigError;
+use super::options::describe;
 use super::section::{Context, join};
 
 /// Top-level `env` keys of other engines: Spark's and Flink's settings, and the
@@ -20,6 +21,84 @@ pub(crate) const FOREIGN_ENV_PREFIXES: &[(&str, &str)] = &[
          and `checkpoint.interval`)",
     ),
 ];
+
+/// SeaTunnel's FakeSource options about splits, which Weir accepts without applying: its
+/// FakeSource generates each subtask's `row.num` rows as one split, so splitting changes
+/// neither the rows nor their number (`split.num` must divide `row.num` for that).
+pub(crate) const FAKE_SOURCE_SPLIT_OPTIONS: &[(&str, &str)] = &[
+    (
+        "split.num",
+        "Weir's FakeSource generates each subtask's row.num rows as one split; the rows \
+         and their number are the same",
+    ),
+    (
+        "split.read-interval",
+        "Weir's FakeSource has one split per subtask, so there is no interval between \
+         splits to wait; pace it with rows_per_second",
+    ),
+];
+
+/// Removes FakeSource's `split.num` and `split.read-interval` from its block (at `path`) and
+/// says, per option, that it is ignored; a `split.num` that does not divide `row.num` is
+/// refused, since then splitting is not a no-op.
+pub(crate) fn strip_fake_source_splits(
+    block: &HoconValue,
+    path: &str,
+    ctx: &Context,
+    warnings: &mut Vec<String>,
+) -> Result<HoconValue, ConfigError> {
+    let Some(entries) = block.as_object() else {
+        return Ok(block.clone());
+    };
+    let Some(split) = entries.get("split").and_then(HoconValue::as_object) else {
+        return Ok(block.clone());
+    };
+    let mut split = split.clone();
+    let row_num = entries
+        .get("row")
+        .and_then(HoconValue::as_object)
+        .and_then(|row| row.get("num"))
+        .and_then(HoconValue::as_i64);
+    for (option, why) in FAKE_SOURCE_SPLIT_OPTIONS {
+        let Some(name) = option.strip_prefix("split.") else {
+            continue;
+        };
+        let Some(value) = split.shift_remove(name) else {
+            continue;
+        };
+        let option_path = join(path, option);
+        let Some(number) = value.as_i64().filter(|number| *number >= 0) else {
+            return Err(ctx.invalid(
+                option_path,
+                format!("must be a non-negative integer, found {}", describe(&value)),
+            ));
+        };
+        if *option == "split.num" {
+            if number == 0 {
+                return Err(ctx.invalid(option_path, "must be at least 1, found 0"));
+            }
+            if let Some(rows) = row_num.filter(|rows| rows % number != 0) {
+                return Err(ctx.invalid(
+                    option_path,
+                    format!(
+                        "is {number}, which does not divide row.num = {rows}: Weir generates \
+                         row.num rows as one split and accepts split.num only where \
+                         splitting cannot change the rows; make row.num a multiple of \
+                         split.num, or remove split.num"
+                    ),
+                ));
+            }
+        }
+        warnings.push(warning(ctx, &option_path, why));
+    }
+    let mut kept = entries.clone();
+    if split.is_empty() {
+        kept.shift_remove("split");
+    } else {
+        kept.insert("split".to_string(), HoconValue::Object(split));
+    }
+    Ok(HoconValue::Object(kept))
+}
 
 /// Transforms SeaTunnel documents that Weir knows by name, with why each is refused.
 const KNOWN_TRANSFORMS: &[(&str, &str)] = &[

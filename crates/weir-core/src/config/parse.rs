@@ -6,7 +6,8 @@ use std::sync::Arc;
 use hocon::HoconValue;
 
 use super::compat::{
-    check_plugin_parallelism, check_transforms, strip_foreign_env, take_plugin_parallelism,
+    check_plugin_parallelism, check_transforms, strip_fake_source_splits, strip_foreign_env,
+    take_plugin_parallelism,
 };
 use super::document::{Document, load};
 use super::error::{ConfigError, Location, suggest};
@@ -166,7 +167,10 @@ fn job_config(document: &Document, origin: &str) -> Result<JobConfig, ConfigErro
     check_plugin_parallelism(source_parallelism, env.parallelism, &ctx)?;
     let block = &block;
     let source = match name {
-        "FakeSource" => SourceConfig::FakeSource(parse_section(block, "source.FakeSource", &ctx)?),
+        "FakeSource" => {
+            let block = strip_fake_source_splits(block, "source.FakeSource", &ctx, &mut warnings)?;
+            SourceConfig::FakeSource(parse_section(&block, "source.FakeSource", &ctx)?)
+        }
         "Kafka" => SourceConfig::Kafka(parse_section(block, "source.Kafka", &ctx)?),
         _ => {
             return Err(unknown_plugin(

@@ -85,6 +85,55 @@ fn env_keys_of_other_engines_are_accepted_with_a_warning_each() {
 }
 
 #[test]
+fn fake_source_split_options_are_accepted_with_a_warning_when_they_change_no_row() {
+    let split = |options: &str| {
+        parse(&format!(
+            "source {{\n  FakeSource {{\n    row.num = 10000\n{options}\n    schema = {{ fields {{ id = bigint }} }}\n  }}\n}}\nsink {{ Console {{}} }}"
+        ))
+    };
+    let job = split("    split.num = 5\n    split.read-interval = 3000").unwrap();
+    let SourceConfig::FakeSource(source) = &job.source else {
+        panic!("FakeSource expected: {:?}", job.source);
+    };
+    assert_eq!(source.row_num, Some(10000));
+    assert_eq!(job.warnings.len(), 2, "{:?}", job.warnings);
+    assert!(
+        job.warnings[0].starts_with("job.conf:4: 'source.FakeSource.split.num' is ignored: "),
+        "{}",
+        job.warnings[0]
+    );
+    assert!(
+        job.warnings[1]
+            .starts_with("job.conf:5: 'source.FakeSource.split.read-interval' is ignored: ")
+            && job.warnings[1].contains("rows_per_second"),
+        "{}",
+        job.warnings[1]
+    );
+    // Where splitting could change the row count, it is refused with the reason.
+    let uneven = split("    split.num = 3").unwrap_err();
+    assert_eq!(uneven.path(), Some("source.FakeSource.split.num"));
+    assert_eq!(uneven.line(), Some(4));
+    assert!(
+        uneven
+            .to_string()
+            .contains("does not divide row.num = 10000"),
+        "{uneven}"
+    );
+    let zero = split("    split.num = 0").unwrap_err();
+    assert!(zero.to_string().contains("at least 1"), "{zero}");
+    let word = split("    split.read-interval = soon").unwrap_err();
+    assert!(word.to_string().contains("non-negative integer"), "{word}");
+    // Other split options stay unknown.
+    let other = split("    split.size = 3").unwrap_err();
+    assert!(
+        other
+            .to_string()
+            .contains("unknown option 'source.FakeSource.split.size'"),
+        "{other}"
+    );
+}
+
+#[test]
 fn a_plugin_parallelism_must_be_the_jobs() {
     let same = "env { parallelism = 2 }\nsource { FakeSource { parallelism = 2, row.num = 1, schema = { fields { id = bigint } } } }\nsink { Console { parallelism = 2 } }";
     assert_eq!(parse(same).unwrap().env.parallelism, 2);
@@ -158,6 +207,11 @@ fn seatunnel_markdown() -> String {
     for (prefix, why) in super::compat::FOREIGN_ENV_PREFIXES {
         out.push_str(&format!(
             "| `env.{prefix}.*` | accepted with a warning: {why}; not applied |\n"
+        ));
+    }
+    for (option, why) in super::compat::FAKE_SOURCE_SPLIT_OPTIONS {
+        out.push_str(&format!(
+            "| FakeSource `{option}` | accepted with a warning: {why}; not applied |\n"
         ));
     }
     out.push_str(
