@@ -100,6 +100,78 @@ pub(crate) fn strip_fake_source_splits(
     Ok(HoconValue::Object(kept))
 }
 
+/// `kafka.config` properties of Kafka's Java consumer that SeaTunnel jobs set and that have no
+/// meaning for Weir (librdkafka does not know them): accepted with a warning, not passed on.
+pub(crate) const IGNORED_JAVA_CONSUMER_PROPERTIES: &[(&str, &str)] = &[(
+    "max.poll.records",
+    "a setting of Kafka's Java consumer, unknown to librdkafka: Weir's partition readers take \
+     records one by one from a prefetch bounded by `prefetch.max_bytes`",
+)];
+
+/// Why `kafka.config.enable.auto.commit = false` is accepted (and `true` is not).
+pub(crate) const AUTO_COMMIT_FALSE: &str = "Weir never lets the client commit offsets on its \
+     own: it commits those of completed checkpoints (see `commit_on_checkpoint`), which is \
+     what `false` asks for";
+
+/// Removes from the Kafka source's `kafka.config` (block at `path`) the Java consumer
+/// properties that have no meaning for Weir, and `enable.auto.commit = false`, with a warning
+/// each; everything else stays for the section's own checks (`enable.auto.commit = true` is
+/// refused there).
+pub(crate) fn strip_java_kafka_config(
+    block: &HoconValue,
+    path: &str,
+    ctx: &Context,
+    warnings: &mut Vec<String>,
+) -> HoconValue {
+    let mut block = block.clone();
+    for (property, why) in IGNORED_JAVA_CONSUMER_PROPERTIES {
+        let option = format!("kafka.config.{property}");
+        if take_leaf(&mut block, &option).is_some() {
+            warnings.push(warning(ctx, &join(path, &option), why));
+        }
+    }
+    let option = "kafka.config.enable.auto.commit";
+    let mut probe = block.clone();
+    if let Some(value) = take_leaf(&mut probe, option) {
+        let is_false = value.as_bool() == Some(false)
+            || value
+                .as_str()
+                .is_some_and(|text| text.trim().eq_ignore_ascii_case("false"));
+        if is_false {
+            warnings.push(warning(ctx, &join(path, option), AUTO_COMMIT_FALSE));
+            block = probe;
+        }
+    }
+    block
+}
+
+/// Removes the leaf at dotted `path` below `value`, written nested (`a { b = 1 }`) or as one
+/// quoted key (`"a.b" = 1`), and the objects it leaves empty; returns it.
+fn take_leaf(value: &mut HoconValue, path: &str) -> Option<HoconValue> {
+    let HoconValue::Object(map) = value else {
+        return None;
+    };
+    if let Some(leaf) = map.shift_remove(path) {
+        return Some(leaf);
+    }
+    for (index, _) in path.match_indices('.') {
+        let (head, rest) = (&path[..index], &path[index + 1..]);
+        let Some(child) = map.get_mut(head) else {
+            continue;
+        };
+        if let Some(leaf) = take_leaf(child, rest) {
+            if child
+                .as_object()
+                .is_some_and(|children| children.is_empty())
+            {
+                map.shift_remove(head);
+            }
+            return Some(leaf);
+        }
+    }
+    None
+}
+
 /// Transforms SeaTunnel documents that Weir knows by name, with why each is refused.
 const KNOWN_TRANSFORMS: &[(&str, &str)] = &[
     (

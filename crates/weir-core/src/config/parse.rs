@@ -7,7 +7,7 @@ use hocon::HoconValue;
 
 use super::compat::{
     check_plugin_parallelism, check_transforms, strip_fake_source_splits, strip_foreign_env,
-    take_plugin_parallelism,
+    strip_java_kafka_config, take_plugin_parallelism,
 };
 use super::document::{Document, load};
 use super::error::{ConfigError, Location, suggest};
@@ -171,7 +171,10 @@ fn job_config(document: &Document, origin: &str) -> Result<JobConfig, ConfigErro
             let block = strip_fake_source_splits(block, "source.FakeSource", &ctx, &mut warnings)?;
             SourceConfig::FakeSource(parse_section(&block, "source.FakeSource", &ctx)?)
         }
-        "Kafka" => SourceConfig::Kafka(parse_section(block, "source.Kafka", &ctx)?),
+        "Kafka" => {
+            let block = strip_java_kafka_config(block, "source.Kafka", &ctx, &mut warnings);
+            SourceConfig::Kafka(parse_section(&block, "source.Kafka", &ctx)?)
+        }
         _ => {
             return Err(unknown_plugin(
                 "source",

@@ -134,6 +134,52 @@ fn fake_source_split_options_are_accepted_with_a_warning_when_they_change_no_row
 }
 
 #[test]
+fn java_consumer_properties_without_meaning_are_accepted_with_a_warning() {
+    let kafka = |config: &str| {
+        parse(&format!(
+            "source {{\n  Kafka {{\n    bootstrap.servers = \"k:9092\"\n    topic = t\n    kafka.config = {{\n{config}\n    }}\n  }}\n}}\nsink {{ Console {{}} }}"
+        ))
+    };
+    let job = kafka(
+        "      client.id = client_1\n      max.poll.records = 500\n      enable.auto.commit = \"false\"",
+    )
+    .unwrap();
+    let SourceConfig::Kafka(source) = &job.source else {
+        panic!("Kafka expected: {:?}", job.source);
+    };
+    // Only what librdkafka knows is passed on.
+    let keys: Vec<&String> = source.kafka_config.0.keys().collect();
+    assert_eq!(keys, ["client.id"]);
+    assert_eq!(job.warnings.len(), 2, "{:?}", job.warnings);
+    assert!(
+        job.warnings[0]
+            .starts_with("job.conf:7: 'source.Kafka.kafka.config.max.poll.records' is ignored: "),
+        "{}",
+        job.warnings[0]
+    );
+    assert!(
+        job.warnings[1]
+            .starts_with("job.conf:8: 'source.Kafka.kafka.config.enable.auto.commit' is ignored: "),
+        "{}",
+        job.warnings[1]
+    );
+    // Quoted as one key, and a boolean false: the same.
+    let quoted =
+        kafka("      \"max.poll.records\" = 1\n      \"enable.auto.commit\" = false").unwrap();
+    assert_eq!(quoted.warnings.len(), 2, "{:?}", quoted.warnings);
+    // Auto-commit asked for is still refused, naming the option.
+    let on = kafka("      enable.auto.commit = true").unwrap_err();
+    assert_eq!(
+        on.path(),
+        Some("source.Kafka.kafka.config.enable.auto.commit")
+    );
+    assert!(
+        on.to_string().contains("Weir commits offsets itself"),
+        "{on}"
+    );
+}
+
+#[test]
 fn a_plugin_parallelism_must_be_the_jobs() {
     let same = "env { parallelism = 2 }\nsource { FakeSource { parallelism = 2, row.num = 1, schema = { fields { id = bigint } } } }\nsink { Console { parallelism = 2 } }";
     assert_eq!(parse(same).unwrap().env.parallelism, 2);
@@ -214,6 +260,16 @@ fn seatunnel_markdown() -> String {
             "| FakeSource `{option}` | accepted with a warning: {why}; not applied |\n"
         ));
     }
+    for (property, why) in super::compat::IGNORED_JAVA_CONSUMER_PROPERTIES {
+        out.push_str(&format!(
+            "| Kafka `kafka.config.{property}` | accepted with a warning: {why}; not applied |\n"
+        ));
+    }
+    out.push_str(&format!(
+        "| Kafka `kafka.config.enable.auto.commit = false` | accepted with a warning: {}; \
+         `true` is refused |\n",
+        super::compat::AUTO_COMMIT_FALSE
+    ));
     out.push_str(
         "| plugin `parallelism` | accepted when equal to `env.parallelism` (a subtask runs \
          the source reader and its sink writer); refused otherwise |\n\
