@@ -172,6 +172,49 @@ fn take_leaf(value: &mut HoconValue, path: &str) -> Option<HoconValue> {
     None
 }
 
+/// File sink options SeaTunnel uses only with `have_partition = true` (and ignores otherwise).
+pub(crate) const PARTITION_OPTIONS: &[&str] = &["partition_by", "partition_dir_expression"];
+
+/// Why a partition option is ignored without `have_partition = true`.
+pub(crate) const PARTITION_WITHOUT_HAVE_PARTITION: &str = "have_partition is not true, so no \
+     partition directories are written (SeaTunnel ignores it then too); set have_partition = \
+     true to partition";
+
+/// Removes `partition_by` and `partition_dir_expression` from a file sink block (at `path`)
+/// whose `have_partition` is absent or false, with a warning each, as SeaTunnel ignores them.
+pub(crate) fn strip_unused_partition_options(
+    block: &HoconValue,
+    path: &str,
+    ctx: &Context,
+    warnings: &mut Vec<String>,
+) -> HoconValue {
+    let Some(entries) = block.as_object() else {
+        return block.clone();
+    };
+    let have_partition = entries.get("have_partition").map(|value| {
+        value.as_bool() != Some(false)
+            && !value
+                .as_str()
+                .is_some_and(|text| text.trim().eq_ignore_ascii_case("false"))
+    });
+    // Absent means false (the default); a value that is not false is left to the section's
+    // own checks.
+    if have_partition == Some(true) {
+        return block.clone();
+    }
+    let mut block = block.clone();
+    for option in PARTITION_OPTIONS {
+        if take_leaf(&mut block, option).is_some() {
+            warnings.push(warning(
+                ctx,
+                &join(path, option),
+                PARTITION_WITHOUT_HAVE_PARTITION,
+            ));
+        }
+    }
+    block
+}
+
 /// Transforms SeaTunnel documents that Weir knows by name, with why each is refused.
 const KNOWN_TRANSFORMS: &[(&str, &str)] = &[
     (

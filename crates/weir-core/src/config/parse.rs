@@ -7,7 +7,7 @@ use hocon::HoconValue;
 
 use super::compat::{
     check_plugin_parallelism, check_transforms, strip_fake_source_splits, strip_foreign_env,
-    strip_java_kafka_config, take_plugin_parallelism,
+    strip_java_kafka_config, strip_unused_partition_options, take_plugin_parallelism,
 };
 use super::document::{Document, load};
 use super::error::{ConfigError, Location, suggest};
@@ -191,13 +191,13 @@ fn job_config(document: &Document, origin: &str) -> Result<JobConfig, ConfigErro
     let sink = match name {
         "Console" => SinkConfig::Console(parse_section(block, "sink.Console", &ctx)?),
         "HdfsFile" => SinkConfig::HdfsFile(parse_file_sink(
-            block,
+            &strip_unused_partition_options(block, "sink.HdfsFile", &ctx, &mut warnings),
             "sink.HdfsFile",
             FileSystemKind::Hdfs,
             &ctx,
         )?),
         "LocalFile" => SinkConfig::LocalFile(parse_file_sink(
-            block,
+            &strip_unused_partition_options(block, "sink.LocalFile", &ctx, &mut warnings),
             "sink.LocalFile",
             FileSystemKind::Local,
             &ctx,

@@ -180,6 +180,44 @@ fn java_consumer_properties_without_meaning_are_accepted_with_a_warning() {
 }
 
 #[test]
+fn partition_options_without_have_partition_are_accepted_with_a_warning() {
+    let local = |options: &str| {
+        parse(&format!(
+            "{FAKE}\nsink {{\n  LocalFile {{\n    path = \"/tmp/a\"\n{options}\n  }}\n}}"
+        ))
+    };
+    for options in [
+        "    partition_by = [id]\n    partition_dir_expression = \"${k0}=${v0}\"",
+        "    have_partition = false\n    partition_by = [id]\n    partition_dir_expression = \"${k0}=${v0}\"",
+    ] {
+        let job = local(options).unwrap();
+        let SinkConfig::LocalFile(sink) = &job.sink else {
+            panic!("LocalFile expected: {:?}", job.sink);
+        };
+        assert!(!sink.have_partition && sink.partition_by.is_empty());
+        assert_eq!(sink.partition_dir_expression, None);
+        assert_eq!(job.warnings.len(), 2, "{:?}", job.warnings);
+        assert!(
+            job.warnings[0].contains("'sink.LocalFile.partition_by' is ignored: have_partition"),
+            "{}",
+            job.warnings[0]
+        );
+        assert!(
+            job.warnings[1].contains("'sink.LocalFile.partition_dir_expression' is ignored"),
+            "{}",
+            job.warnings[1]
+        );
+    }
+    // With have_partition = true they are used, without a warning.
+    let used = local("    have_partition = true\n    partition_by = [id]").unwrap();
+    assert!(used.warnings.is_empty(), "{:?}", used.warnings);
+    let SinkConfig::LocalFile(sink) = &used.sink else {
+        panic!("LocalFile expected: {:?}", used.sink);
+    };
+    assert_eq!(sink.partition_by, ["id"]);
+}
+
+#[test]
 fn a_plugin_parallelism_must_be_the_jobs() {
     let same = "env { parallelism = 2 }\nsource { FakeSource { parallelism = 2, row.num = 1, schema = { fields { id = bigint } } } }\nsink { Console { parallelism = 2 } }";
     assert_eq!(parse(same).unwrap().env.parallelism, 2);
@@ -270,6 +308,13 @@ fn seatunnel_markdown() -> String {
          `true` is refused |\n",
         super::compat::AUTO_COMMIT_FALSE
     ));
+    for option in super::compat::PARTITION_OPTIONS {
+        out.push_str(&format!(
+            "| file sink `{option}` without `have_partition = true` | accepted with a warning: \
+             {}; not applied |\n",
+            super::compat::PARTITION_WITHOUT_HAVE_PARTITION
+        ));
+    }
     out.push_str(
         "| plugin `parallelism` | accepted when equal to `env.parallelism` (a subtask runs \
          the source reader and its sink writer); refused otherwise |\n\
