@@ -45,7 +45,9 @@ pub use self::console::{
 };
 pub use self::env::{EnvConfig, JobMode, ScheduleStrategy};
 pub use self::error::{ConfigError, Location};
-pub use self::fake_source::{FakeSourceConfig, MAX_STRING_LENGTH};
+pub use self::fake_source::{
+    FakeSourceConfig, MAX_COLLECTION_SIZE, MAX_GENERATED_ROW_BYTES, MAX_STRING_LENGTH,
+};
 pub use self::file_sink::{
     ByteSize, CompressCodec, DEFAULT_PARQUET_ROW_GROUP_BYTES, FILE_NAME_VARIABLES, FileFormat,
     FileSinkConfig, FileSystemKind, GZIP_ENCODER_BYTES, HDFS_ONLY_OPTIONS,

@@ -218,6 +218,42 @@ fn partition_options_without_have_partition_are_accepted_with_a_warning() {
 }
 
 #[test]
+fn fake_source_takes_seatunnels_value_sizes_within_bounds() {
+    let fake = |options: &str| {
+        parse(&format!(
+            "source {{\n  FakeSource {{\n    row.num = 10\n{options}\n    schema = {{ fields {{ m = \"map<string, array<int>>\", b = bytes }} }}\n  }}\n}}\nsink {{ Console {{}} }}"
+        ))
+    };
+    let job = fake("    map.size = 10\n    array.size = 3\n    bytes.length = 7").unwrap();
+    let SourceConfig::FakeSource(source) = &job.source else {
+        panic!("FakeSource expected: {:?}", job.source);
+    };
+    assert_eq!(
+        (source.map_size, source.array_size, source.bytes_length),
+        (10, 3, 7)
+    );
+    // SeaTunnel's defaults.
+    let SourceConfig::FakeSource(defaults) = fake("").unwrap().source else {
+        panic!("FakeSource expected");
+    };
+    assert_eq!(
+        (
+            defaults.map_size,
+            defaults.array_size,
+            defaults.bytes_length
+        ),
+        (5, 5, 5)
+    );
+    let big = fake("    array.size = 65537").unwrap_err();
+    assert_eq!(big.path(), Some("source.FakeSource.array.size"));
+    assert!(big.to_string().contains("at most 65536"), "{big}");
+    // Nested collections multiply: 65536 entries of 65536 ints is refused before it runs.
+    let nested = fake("    map.size = 65536\n    array.size = 65536").unwrap_err();
+    assert_eq!(nested.path(), Some("source.FakeSource.schema"));
+    assert!(nested.to_string().contains("lower them"), "{nested}");
+}
+
+#[test]
 fn a_plugin_parallelism_must_be_the_jobs() {
     let same = "env { parallelism = 2 }\nsource { FakeSource { parallelism = 2, row.num = 1, schema = { fields { id = bigint } } } }\nsink { Console { parallelism = 2 } }";
     assert_eq!(parse(same).unwrap().env.parallelism, 2);
