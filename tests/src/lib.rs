@@ -15,6 +15,7 @@ pub mod job_json;
 pub mod kafka;
 pub mod prometheus;
 pub mod proxy;
+pub mod readers;
 pub mod stack;
 
 use std::net::{TcpStream, ToSocketAddrs};

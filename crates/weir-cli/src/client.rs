@@ -187,9 +187,17 @@ fn check_regular(metadata: &std::fs::Metadata, max_bytes: u64) -> std::io::Resul
     Ok(())
 }
 
+/// Options of the job file that are accepted but not applied, one `warning:` line each.
+fn print_warnings(config: &weir_core::config::JobConfig) {
+    for warning in &config.warnings {
+        eprintln!("warning: {warning}");
+    }
+}
+
 pub fn validate(file: &Path) -> anyhow::Result<ExitCode> {
     let origin = file.display().to_string();
     let config = load_job_file(file)?.config;
+    print_warnings(&config);
     // A Kafka subtask's partitions share one budget (`buffer.max_bytes`): the reservation is
     // the same for one partition as for a few hundred.
     let reservation = weir_core::reservation::SubtaskReservation::of(&config, 1);
@@ -213,6 +221,7 @@ pub async fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
     // Parsed here first: the master parses it again (without this machine's environment and
     // files), but a local error is quicker and works without a cluster.
     let job = load_job_file(&args.file)?;
+    print_warnings(&job.config);
     let origin = args.file.display().to_string();
     let mut client = connect(&args.client).await?;
     let response = client

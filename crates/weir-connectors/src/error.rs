@@ -108,4 +108,14 @@ pub enum ConnectorError {
         /// What is wrong, phrased to follow the quoted name.
         message: String,
     },
+    /// Rows could not be encoded as Parquet into the file being written.
+    #[error("writing Parquet file {path}: {source}")]
+    ParquetWrite {
+        /// The in-progress file, within the file system.
+        path: String,
+        /// What the encoder reported (boxed: the Parquet library's error is large, and every
+        /// `Result` of this crate would carry its size).
+        #[source]
+        source: Box<crate::file_sink::ParquetWriteError>,
+    },
 }

@@ -4,6 +4,7 @@
 //! ([`weir_core::queue`]), and one [`SinkWriter`] draining them. FakeSource has one split per
 //! subtask; Kafka has one per assigned partition ([`kafka`]).
 
+mod codec;
 mod console;
 mod context;
 mod error;
@@ -27,7 +28,7 @@ pub use self::context::{
 };
 pub use self::error::ConnectorError;
 pub use self::fake::FakeSourceReader;
-pub use self::file_sink::FileSink;
+pub use self::file_sink::{FileSink, ParquetWriteError};
 pub use self::limiter::{ReadLimitShare, ReadLimiter};
 pub use self::source::{
     OpenedSource, SourceDriver, SourceStatus, SplitOpener, SplitReader, SplitState,

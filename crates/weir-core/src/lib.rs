@@ -2,7 +2,8 @@
 //!
 //! This crate performs no I/O and starts no runtime (it uses only `tokio::sync`). It holds:
 //! - [`config`]: the SeaTunnel-compatible HOCON job model, its parser and its reference docs;
-//! - [`schema`] and [`row`]: the typed rows that flow from sources to sinks;
+//! - [`schema`] and [`row`]: the typed rows that flow from sources to sinks, and
+//!   [`value_text`]: their values written as SeaTunnel writes them;
 //! - [`queue`]: the bounded split queue, bounded in rows *and* bytes — the centre of Weir's
 //!   memory model — and [`budget`], the one byte budget all split queues of a subtask share;
 //! - [`rate`]: token-bucket arithmetic for read limits and generator pacing;
@@ -24,3 +25,4 @@ pub mod row;
 pub mod schema;
 pub mod secrets;
 pub mod split;
+pub mod value_text;

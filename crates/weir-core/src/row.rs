@@ -1,17 +1,24 @@
 //! Rows: positional values matching a [`Schema`].
 
-use std::fmt::Write as _;
 use std::mem::size_of;
 
+use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
+
 use crate::schema::Schema;
+pub use crate::value_text::push_text;
+use crate::value_text::{push_json_string, push_json_value};
 
 /// One column value.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
-    /// SQL-style null.
+    /// SQL-style null: the value of the `null` type and of every absent field.
     Null,
     /// `boolean`.
     Boolean(bool),
+    /// `tinyint`.
+    Tinyint(i8),
+    /// `smallint`.
+    Smallint(i16),
     /// `int`.
     Int(i32),
     /// `bigint`.
@@ -20,24 +27,61 @@ pub enum Value {
     Float(f32),
     /// `double`.
     Double(f64),
+    /// `decimal(p, s)`: `unscaled × 10^-scale`.
+    Decimal {
+        /// The digits, without the point.
+        unscaled: i128,
+        /// Digits after the point.
+        scale: u8,
+    },
     /// `string`.
     String(String),
     /// `bytes`.
     Bytes(Vec<u8>),
+    /// `date`.
+    Date(NaiveDate),
+    /// `time`.
+    Time(NaiveTime),
+    /// `timestamp`.
+    Timestamp(NaiveDateTime),
+    /// `array<T>`.
+    Array(Vec<Value>),
+    /// `map<K, V>`, in insertion order.
+    Map(Vec<(Value, Value)>),
+    /// A nested row, values in the nested schema's field order.
+    Row(Vec<Value>),
 }
 
 impl Value {
-    /// Heap bytes this value owns (capacity, not length: that is what the allocator holds).
+    /// Heap bytes this value owns (capacity, not length: that is what the allocator holds),
+    /// nested values' slots and payloads included.
     pub fn heap_bytes(&self) -> usize {
         match self {
             Value::String(text) => text.capacity(),
             Value::Bytes(bytes) => bytes.capacity(),
+            Value::Array(values) | Value::Row(values) => {
+                values.capacity() * size_of::<Value>()
+                    + values.iter().map(Value::heap_bytes).sum::<usize>()
+            }
+            Value::Map(entries) => {
+                entries.capacity() * size_of::<(Value, Value)>()
+                    + entries
+                        .iter()
+                        .map(|(key, value)| key.heap_bytes() + value.heap_bytes())
+                        .sum::<usize>()
+            }
             Value::Null
             | Value::Boolean(_)
+            | Value::Tinyint(_)
+            | Value::Smallint(_)
             | Value::Int(_)
             | Value::Bigint(_)
             | Value::Float(_)
-            | Value::Double(_) => 0,
+            | Value::Double(_)
+            | Value::Decimal { .. }
+            | Value::Date(_)
+            | Value::Time(_)
+            | Value::Timestamp(_) => 0,
         }
     }
 }
@@ -69,10 +113,10 @@ impl Row {
         (inline + heap) as u64
     }
 
-    /// Renders the row as one JSON object keyed by schema field names, in schema order.
+    /// Renders the row as one JSON object keyed by schema field names, in schema order, as
+    /// SeaTunnel's JSON format writes it (see [`crate::value_text`]).
     ///
-    /// Values beyond the schema are keyed `_<position>`; bytes are lowercase hex strings;
-    /// non-finite floats are `null` (JSON has no NaN or infinity).
+    /// Values beyond the schema are keyed `_<position>`.
     pub fn to_json(&self, schema: &Schema) -> String {
         let mut out = String::with_capacity(16 * self.values.len() + 2);
         out.push('{');
@@ -85,13 +129,18 @@ impl Row {
                 None => push_json_string(&mut out, &format!("_{position}")),
             }
             out.push(':');
-            push_json_value(&mut out, value);
+            push_json_value(
+                &mut out,
+                value,
+                schema.fields.get(position).map(|field| &field.data_type),
+            );
         }
         out.push('}');
         out
     }
 
-    /// Renders the values joined by `delimiter`: null as an empty string, bytes as hex.
+    /// Renders the values joined by `delimiter` as SeaTunnel's text format does (see
+    /// [`crate::value_text::push_text`]).
     pub fn to_text(&self, delimiter: &str) -> String {
         let mut out = String::new();
         for (position, value) in self.values.iter().enumerate() {
@@ -102,82 +151,6 @@ impl Row {
         }
         out
     }
-}
-
-fn push_json_value(out: &mut String, value: &Value) {
-    match value {
-        Value::Null => out.push_str("null"),
-        Value::Boolean(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::String(text) => push_json_string(out, text),
-        Value::Bytes(bytes) => {
-            out.push('"');
-            push_hex(out, bytes);
-            out.push('"');
-        }
-        Value::Float(f) if !f.is_finite() => out.push_str("null"),
-        Value::Double(f) if !f.is_finite() => out.push_str("null"),
-        other => push_text(out, other),
-    }
-}
-
-/// Appends `value` as text: strings verbatim, null as nothing, bytes as lowercase hex — the
-/// form of [`Row::to_text`] and of the text and csv file formats.
-pub fn push_text(out: &mut String, value: &Value) {
-    // `write!` into a String cannot fail; the fmt::Result is always Ok.
-    let _ = match value {
-        Value::Null => Ok(()),
-        Value::Boolean(b) => write!(out, "{b}"),
-        Value::Int(n) => write!(out, "{n}"),
-        Value::Bigint(n) => write!(out, "{n}"),
-        Value::Float(f) => write!(out, "{f}"),
-        Value::Double(f) => write!(out, "{f}"),
-        Value::String(text) => {
-            out.push_str(text);
-            Ok(())
-        }
-        Value::Bytes(bytes) => {
-            push_hex(out, bytes);
-            Ok(())
-        }
-    };
-}
-
-fn push_hex(out: &mut String, bytes: &[u8]) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for byte in bytes {
-        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
-        out.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
-    }
-}
-
-fn push_json_string(out: &mut String, text: &str) {
-    out.reserve(text.len() + 2);
-    out.push('"');
-    // Copies runs of bytes that need no escape in one go: this is the hot loop of every
-    // JSON sink, and most text has nothing to escape. Escapes are all ASCII, so slicing at
-    // their byte offsets stays on char boundaries.
-    let mut run_start = 0;
-    for (at, byte) in text.bytes().enumerate() {
-        let escape = match byte {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0..=0x1f => "",
-            _ => continue,
-        };
-        out.push_str(&text[run_start..at]);
-        if escape.is_empty() {
-            // Writing to a String cannot fail.
-            let _ = write!(out, "\\u{:04x}", byte);
-        } else {
-            out.push_str(escape);
-        }
-        run_start = at + 1;
-    }
-    out.push_str(&text[run_start..]);
-    out.push('"');
 }
 
 #[cfg(test)]
@@ -229,7 +202,7 @@ mod tests {
         let json = row.to_json(&schema);
         assert_eq!(
             json,
-            r#"{"id":7,"name":"a \"q\"\n\u0001","score":1.5,"ok":true,"raw":"00ab","n":null}"#
+            r#"{"id":7,"name":"a \"q\"\n\u0001","score":1.5,"ok":true,"raw":"AKs=","n":null}"#
         );
         let parsed: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(parsed["name"], "a \"q\"\n\u{1}");
@@ -239,13 +212,15 @@ mod tests {
     fn json_handles_extra_values_and_non_finite_floats() {
         let schema = Schema::new([("x", DataType::Double)]);
         let row = Row::new(vec![Value::Double(f64::NAN), Value::Float(f32::INFINITY)]);
-        assert_eq!(row.to_json(&schema), r#"{"x":null,"_1":null}"#);
+        // Jackson's default: non-finite numbers as strings.
+        assert_eq!(row.to_json(&schema), r#"{"x":"NaN","_1":"Infinity"}"#);
     }
 
     #[test]
     fn text_joins_with_delimiter() {
         let (_, row) = sample();
-        assert_eq!(row.to_text("|"), "7|a \"q\"\n\u{1}|1.5|true|00ab|");
+        // Bytes as their (lossy) UTF-8 text, as SeaTunnel's text format writes them.
+        assert_eq!(row.to_text("|"), "7|a \"q\"\n\u{1}|1.5|true|\u{0}\u{fffd}|");
     }
 
     #[test]

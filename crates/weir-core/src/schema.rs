@@ -12,67 +12,141 @@ use serde::de::{self, MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// The column types Weir supports, named as SeaTunnel names them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+mod type_name;
+
+/// SeaTunnel's column types, named as SeaTunnel names them (see docs/seatunnel.md).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum DataType {
     /// UTF-8 text (`string`).
     String,
     /// `true` / `false` (`boolean`).
     Boolean,
+    /// 8-bit signed integer (`tinyint`, alias `byte`).
+    Tinyint,
+    /// 16-bit signed integer (`smallint`, alias `short`).
+    Smallint,
     /// 32-bit signed integer (`int`).
     Int,
-    /// 64-bit signed integer (`bigint`).
+    /// 64-bit signed integer (`bigint`, alias `long`).
     Bigint,
     /// 32-bit float (`float`).
     Float,
     /// 64-bit float (`double`).
     Double,
+    /// Exact decimal `decimal(precision, scale)`: at most 38 digits, `scale` of them after
+    /// the point.
+    Decimal {
+        /// Total digits, 1 to 38.
+        precision: u8,
+        /// Digits after the point, at most `precision`.
+        scale: u8,
+    },
     /// Raw bytes (`bytes`).
     Bytes,
+    /// A calendar date without time zone (`date`).
+    Date,
+    /// A time of day without time zone (`time`).
+    Time,
+    /// A date and time without time zone (`timestamp`).
+    Timestamp,
+    /// The type whose only value is null (`"null"`).
+    Null,
+    /// `array<T>`: elements of one type.
+    Array(Box<DataType>),
+    /// `map<K, V>`: key/value pairs.
+    Map(Box<DataType>, Box<DataType>),
+    /// A nested row `{ a = int, b = string }`: named, typed fields in order.
+    Row(Vec<Field>),
 }
 
 impl DataType {
-    /// Every supported type, in the order the documentation lists them.
-    pub const ALL: [DataType; 7] = [
+    /// The types without parameters, in the order the documentation lists them.
+    pub const ALL: [DataType; 13] = [
         DataType::String,
         DataType::Boolean,
+        DataType::Tinyint,
+        DataType::Smallint,
         DataType::Int,
         DataType::Bigint,
         DataType::Float,
         DataType::Double,
         DataType::Bytes,
+        DataType::Date,
+        DataType::Time,
+        DataType::Timestamp,
+        DataType::Null,
     ];
 
-    /// The SeaTunnel spelling of this type.
-    pub fn name(self) -> &'static str {
+    /// The SeaTunnel keyword of this type (`decimal`, `array`, `map`, `row` for those with
+    /// parameters; [`fmt::Display`] writes the parameters too).
+    pub fn name(&self) -> &'static str {
         match self {
             DataType::String => "string",
             DataType::Boolean => "boolean",
+            DataType::Tinyint => "tinyint",
+            DataType::Smallint => "smallint",
             DataType::Int => "int",
             DataType::Bigint => "bigint",
             DataType::Float => "float",
             DataType::Double => "double",
+            DataType::Decimal { .. } => "decimal",
             DataType::Bytes => "bytes",
+            DataType::Date => "date",
+            DataType::Time => "time",
+            DataType::Timestamp => "timestamp",
+            DataType::Null => "null",
+            DataType::Array(_) => "array",
+            DataType::Map(..) => "map",
+            DataType::Row(_) => "row",
         }
     }
 
+    /// Whether this type has no parameters and no nested types.
+    pub fn is_basic(&self) -> bool {
+        !matches!(
+            self,
+            DataType::Decimal { .. } | DataType::Array(_) | DataType::Map(..) | DataType::Row(_)
+        )
+    }
+
     fn supported_list() -> String {
-        Self::ALL.map(DataType::name).join(", ")
+        let mut names: Vec<&str> = Self::ALL.iter().map(DataType::name).collect();
+        names.extend(["decimal(p, s)", "array<T>", "map<K, V>", "{ nested = row }"]);
+        names.join(", ")
     }
 }
 
 impl fmt::Display for DataType {
+    /// The declaration SeaTunnel reads back: `decimal(10, 2)`, `array<int>`,
+    /// `map<string, {a = int}>`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+        match self {
+            DataType::Decimal { precision, scale } => write!(f, "decimal({precision}, {scale})"),
+            DataType::Array(element) => write!(f, "array<{element}>"),
+            DataType::Map(key, value) => write!(f, "map<{key}, {value}>"),
+            DataType::Row(fields) => {
+                f.write_str("{")?;
+                for (position, field) in fields.iter().enumerate() {
+                    if position > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{} = \"{}\"", field.name, field.data_type)?;
+                }
+                f.write_str("}")
+            }
+            basic => f.write_str(basic.name()),
+        }
     }
 }
 
-/// A type name that is not (yet) supported, e.g. `decimal(10,2)`.
+/// A type declaration that is not supported, e.g. `decimal(50, 2)` or `varchar`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unsupported data type \"{name}\" (supported: {supported})", supported = DataType::supported_list())]
+#[error("unsupported data type \"{name}\": {reason} (supported: {supported})", supported = DataType::supported_list())]
 pub struct UnsupportedDataType {
     /// The type name as written.
     pub name: String,
+    /// Why it is not supported.
+    pub reason: String,
 }
 
 impl FromStr for DataType {
@@ -80,31 +154,51 @@ impl FromStr for DataType {
 
     /// Case-insensitive, like SeaTunnel's own type parser.
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let wanted = text.trim();
-        Self::ALL
-            .into_iter()
-            .find(|data_type| data_type.name().eq_ignore_ascii_case(wanted))
-            .ok_or_else(|| UnsupportedDataType {
-                name: text.to_string(),
-            })
+        type_name::parse(text).map_err(|reason| UnsupportedDataType {
+            name: text.to_string(),
+            reason,
+        })
     }
 }
 
 impl Serialize for DataType {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.name())
+        match self {
+            // A nested row is an object, as it is written in job files.
+            DataType::Row(fields) => FieldsRef(fields).serialize(serializer),
+            other => serializer.collect_str(other),
+        }
     }
 }
 
 impl<'de> Deserialize<'de> for DataType {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        text.parse().map_err(de::Error::custom)
+        struct TypeVisitor;
+        impl<'de> Visitor<'de> for TypeVisitor {
+            type Value = DataType;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a type name such as \"bigint\" or a nested row `{ a = int }`")
+            }
+
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<DataType, E> {
+                text.parse().map_err(E::custom)
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<DataType, A::Error> {
+                let fields = FieldListVisitor.visit_map(map)?.0;
+                if fields.is_empty() {
+                    return Err(de::Error::custom("a nested row declares no fields"));
+                }
+                Ok(DataType::Row(fields))
+            }
+        }
+        deserializer.deserialize_any(TypeVisitor)
     }
 }
 
 /// One named, typed column.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Field {
     /// Column name as written in `schema.fields`.
     pub name: String,
@@ -136,18 +230,8 @@ impl Schema {
 
 impl Serialize for Schema {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        struct Fields<'a>(&'a [Field]);
-        impl Serialize for Fields<'_> {
-            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                let mut map = serializer.serialize_map(Some(self.0.len()))?;
-                for field in self.0 {
-                    map.serialize_entry(&field.name, &field.data_type)?;
-                }
-                map.end()
-            }
-        }
         let mut map = serializer.serialize_map(Some(1))?;
-        map.serialize_entry("fields", &Fields(&self.fields))?;
+        map.serialize_entry("fields", &FieldsRef(&self.fields))?;
         map.end()
     }
 }
@@ -185,32 +269,47 @@ impl<'de> Visitor<'de> for SchemaVisitor {
     }
 }
 
+/// Fields written as `{ name = "type", ... }`, in order.
+struct FieldsRef<'a>(&'a [Field]);
+
+impl Serialize for FieldsRef<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for field in self.0 {
+            map.serialize_entry(&field.name, &field.data_type)?;
+        }
+        map.end()
+    }
+}
+
 /// `fields { ... }` read in document order (serde maps would lose it).
 struct FieldList(Vec<Field>);
 
 impl<'de> Deserialize<'de> for FieldList {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct FieldListVisitor;
-        impl<'de> Visitor<'de> for FieldListVisitor {
-            type Value = FieldList;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an object mapping field names to type names")
-            }
-
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<FieldList, A::Error> {
-                let mut fields: Vec<Field> = Vec::new();
-                while let Some(name) = map.next_key::<String>()? {
-                    let data_type = map.next_value::<DataType>()?;
-                    if fields.iter().any(|field| field.name == name) {
-                        return Err(de::Error::custom(format!("duplicate field '{name}'")));
-                    }
-                    fields.push(Field { name, data_type });
-                }
-                Ok(FieldList(fields))
-            }
-        }
         deserializer.deserialize_map(FieldListVisitor)
+    }
+}
+
+struct FieldListVisitor;
+
+impl<'de> Visitor<'de> for FieldListVisitor {
+    type Value = FieldList;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object mapping field names to type names")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<FieldList, A::Error> {
+        let mut fields: Vec<Field> = Vec::new();
+        while let Some(name) = map.next_key::<String>()? {
+            let data_type = map.next_value::<DataType>()?;
+            if fields.iter().any(|field| field.name == name) {
+                return Err(de::Error::custom(format!("duplicate field '{name}'")));
+            }
+            fields.push(Field { name, data_type });
+        }
+        Ok(FieldList(fields))
     }
 }
 
@@ -220,13 +319,14 @@ impl JsonSchema for Schema {
     }
 
     fn json_schema(_generator: &mut SchemaGenerator) -> schemars::Schema {
-        let type_names: Vec<&str> = DataType::ALL.iter().map(|t| t.name()).collect();
+        // Type names with parameters (`decimal(10, 2)`, `array<int>`) and nested rows (objects)
+        // are checked by the parser, not by an enumeration.
         schemars::json_schema!({
             "type": "object",
             "properties": {
                 "fields": {
                     "type": "object",
-                    "additionalProperties": { "type": "string", "enum": type_names }
+                    "additionalProperties": { "type": ["string", "object"] }
                 }
             },
             "required": ["fields"],
@@ -249,11 +349,43 @@ mod tests {
     }
 
     #[test]
+    fn nested_rows_are_objects_in_json_and_keep_their_order() {
+        let json = r#"{"fields":{"id":"bigint","r":{"z":"int","a":{"m":"map<string, decimal(10, 2)>"}},"l":"array<int>"}}"#;
+        let schema: Schema = serde_json::from_str(json).unwrap();
+        assert_eq!(
+            schema.fields[1].data_type,
+            DataType::Row(vec![
+                Field {
+                    name: "z".into(),
+                    data_type: DataType::Int
+                },
+                Field {
+                    name: "a".into(),
+                    data_type: DataType::Row(vec![Field {
+                        name: "m".into(),
+                        data_type: DataType::Map(
+                            Box::new(DataType::String),
+                            Box::new(DataType::Decimal {
+                                precision: 10,
+                                scale: 2
+                            })
+                        )
+                    }])
+                },
+            ])
+        );
+        assert_eq!(serde_json::to_string(&schema).unwrap(), json);
+        let empty = serde_json::from_str::<Schema>(r#"{"fields":{"r":{}}}"#).unwrap_err();
+        assert!(empty.to_string().contains("no fields"), "{empty}");
+    }
+
+    #[test]
     fn unsupported_type_lists_supported_ones() {
-        let err = "decimal(10,2)".parse::<DataType>().unwrap_err();
+        let err = "varchar(10)".parse::<DataType>().unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("\"decimal(10,2)\""), "{text}");
+        assert!(text.contains("\"varchar(10)\""), "{text}");
         assert!(text.contains("bigint"), "{text}");
+        assert!(text.contains("decimal(p, s)"), "{text}");
     }
 
     #[test]

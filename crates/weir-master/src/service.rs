@@ -408,6 +408,10 @@ async fn parse_submitted(text: String, origin: String) -> Result<(JobConfig, Str
             // Held until the parse ends, even when the caller gave up waiting for it.
             let _slot = slot;
             let parsed = parse_job(&text, &origin, &ParsePolicy::SelfContained);
+            // Options of the file Weir accepts but does not apply (e.g. `env.spark.*`).
+            for warning in parsed.iter().flat_map(|config| &config.warnings) {
+                tracing::warn!("{warning}");
+            }
             parsed.map(|config| (config, text))
         })
         .await

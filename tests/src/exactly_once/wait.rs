@@ -58,11 +58,13 @@ pub fn wait_job(
     job
 }
 
-/// Whether the job and all its `PARALLELISM` tasks are Running (on `worker`, when given).
+/// Whether the job and all its tasks (its `parallelism`, `PARALLELISM` unless the job says)
+/// are Running (on `worker`, when given).
 pub fn all_running(job: &Value, worker: Option<&str>) -> bool {
     let tasks = tasks(job);
+    let parallelism = job["parallelism"].as_u64().unwrap_or(PARALLELISM);
     text(job, "state") == "Running"
-        && tasks.len() as u64 == PARALLELISM
+        && tasks.len() as u64 == parallelism
         && tasks.iter().all(|task| {
             task["state"] == "Running" && worker.is_none_or(|id| task["worker_id"] == id)
         })
@@ -77,8 +79,8 @@ pub fn wait_running(
     timeout: Duration,
 ) -> Value {
     let what = match worker {
-        Some(worker) => format!("the job and its {PARALLELISM} tasks are Running on {worker}"),
-        None => format!("the job and its {PARALLELISM} tasks are Running"),
+        Some(worker) => format!("the job and all its tasks are Running on {worker}"),
+        None => "the job and all its tasks are Running".to_string(),
     };
     wait_job(scenario, master, job_id, &what, timeout, |job| {
         all_running(job, worker)
@@ -226,15 +228,27 @@ pub fn settle_and_check_job(
     format: Format,
     expected: Range<u64>,
 ) -> (Value, Committed) {
-    let settled = wait_caught_up(scenario, master, job_id, ends);
-    let committed = check_exactly_once(
+    settle_and_check_job_codec(
         scenario,
         master,
-        Some(job_id),
-        format,
-        Codec::None,
+        job_id,
+        ends,
+        (format, Codec::None),
         expected,
-    );
+    )
+}
+
+/// [`settle_and_check_job`] for a job whose sink compresses with `codec`.
+pub fn settle_and_check_job_codec(
+    scenario: &Scenario,
+    master: &Master,
+    job_id: &str,
+    ends: &BTreeMap<String, i64>,
+    (format, codec): (Format, Codec),
+    expected: Range<u64>,
+) -> (Value, Committed) {
+    let settled = wait_caught_up(scenario, master, job_id, ends);
+    let committed = check_exactly_once(scenario, master, Some(job_id), format, codec, expected);
     committed
         .check_file_names(
             &[job_id],

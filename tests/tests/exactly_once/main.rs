@@ -31,8 +31,8 @@ use weir_e2e::cluster::{Master, describe};
 use weir_e2e::exactly_once::job_json::{checkpoints, cli_json, status_line, tasks, text, u64_of};
 use weir_e2e::exactly_once::support::{self, Codec, Format, read_committed};
 use weir_e2e::exactly_once::wait::{
-    check_exactly_once, settle_and_check_job, wait_caught_up, wait_first_checkpoint, wait_job,
-    wait_running,
+    check_exactly_once, settle_and_check_job, settle_and_check_job_codec, wait_caught_up,
+    wait_first_checkpoint, wait_job, wait_running,
 };
 use weir_e2e::exactly_once::{
     CHECKPOINT_INTERVAL_MS, JobFile, PARALLELISM, START, Scenario, WORKER_MEMORY,
@@ -90,7 +90,7 @@ fn reader_self_check() {
         ids.flat_map(|id| {
             let mut line = match format {
                 Format::Text => format!("{id}\u{1}{}", support::pad(id)).into_bytes(),
-                Format::Json => format.payload(id),
+                Format::Json | Format::Parquet => format.payload(id),
             };
             line.push(b'\n');
             line

@@ -5,7 +5,7 @@ mod generator;
 use weir_core::config::FakeSourceConfig;
 use weir_core::queue::QueueSender;
 
-use self::generator::RowGenerator;
+use self::generator::{RowGenerator, Sizes};
 use crate::context::{BoxFuture, SourceContext, SourceReader, SourceRecord, SubtaskInfo};
 use crate::error::ConnectorError;
 use crate::limiter::ReadLimiter;
@@ -34,7 +34,7 @@ impl FakeSourceReader {
     ) -> Result<(), ConnectorError> {
         let mut generator = RowGenerator::new(
             &self.config.schema,
-            self.config.string_length,
+            Sizes::of(&self.config),
             self.subtask.subtask_index,
             self.subtask.parallelism,
         );

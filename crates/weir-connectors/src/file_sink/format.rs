@@ -1,5 +1,5 @@
 //! Rows → bytes (text, csv, json) and the bounded, optionally gzip-compressed buffer of an
-//! open file.
+//! open file (or, for Parquet, the columnar writer in front of it: `parquet.rs`).
 
 use std::io::{self, Write};
 use std::sync::Arc;
@@ -10,7 +10,19 @@ use weir_core::config::{CompressCodec, FileFormat};
 use weir_core::row::{Row, Value};
 use weir_core::schema::Schema;
 
+use super::parquet::{ParquetFile, ParquetLayout, ParquetWriteError};
 use crate::context::SinkBufferStats;
+
+/// Why a file's content could not take rows or end.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum ContentError {
+    /// The gzip encoder failed.
+    #[error(transparent)]
+    Compress(#[from] io::Error),
+    /// The Parquet encoder failed.
+    #[error(transparent)]
+    Parquet(#[from] ParquetWriteError),
+}
 
 /// A value as text, as the text and csv formats and partition directories write it.
 pub(super) use weir_core::row::push_text;
@@ -54,25 +66,36 @@ impl RowEncoder {
         }
     }
 
-    /// Appends `row`'s encoding to `out`.
+    /// The written columns (names and types), in output order.
+    pub(super) fn written_schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    /// The written columns of `row`, in output order.
+    pub(super) fn project(&self, row: Row) -> Row {
+        if self.all_columns {
+            return row;
+        }
+        // Moves the written values out of the row: no clones per row.
+        let mut values = row.values;
+        Row::new(
+            self.columns
+                .iter()
+                .map(|column| {
+                    values
+                        .get_mut(*column)
+                        .map_or(Value::Null, |value| std::mem::replace(value, Value::Null))
+                })
+                .collect(),
+        )
+    }
+
+    /// Appends `row`'s encoding to `out` (text, csv and json; Parquet files take rows).
     pub(super) fn encode(&self, row: Row, out: &mut Vec<u8>) {
-        let row = if self.all_columns {
-            row
-        } else {
-            // Moves the written values out of the row: no clones per row.
-            let mut values = row.values;
-            Row::new(
-                self.columns
-                    .iter()
-                    .map(|column| {
-                        values
-                            .get_mut(*column)
-                            .map_or(Value::Null, |value| std::mem::replace(value, Value::Null))
-                    })
-                    .collect(),
-            )
-        };
+        let row = self.project(row);
         match self.format {
+            // Never reached: the writer hands Parquet rows to the file's `Content::Parquet`.
+            FileFormat::Parquet => {}
             // The Console sink's rendering, so every sink shows a row the same way.
             FileFormat::Json => out.extend_from_slice(row.to_json(&self.schema).as_bytes()),
             FileFormat::Text => {
@@ -157,31 +180,57 @@ impl Write for Output {
     }
 }
 
-/// The bytes of one open file on their way out: plain, or through a gzip encoder.
+/// The bytes of one open file on their way out: plain, through a gzip encoder, or produced
+/// by a Parquet writer from rows.
 pub(super) enum Content {
     Plain(Output),
     Gzip(GzEncoder<Output>),
+    Parquet(Box<ParquetFile>),
 }
 
 impl Content {
-    /// An empty content whose output buffer is bounded by `cap` and counted in `stats`.
-    pub(super) fn new(codec: CompressCodec, cap: usize, stats: Arc<SinkBufferStats>) -> Self {
+    /// An empty content whose output buffer is bounded by `cap` and counted in `stats`;
+    /// a Parquet file when `parquet` is given (its header is written at once).
+    pub(super) fn new(
+        codec: CompressCodec,
+        parquet: Option<&Arc<ParquetLayout>>,
+        cap: usize,
+        stats: Arc<SinkBufferStats>,
+    ) -> Result<Self, ContentError> {
         let output = Output {
             bytes: Vec::new(),
             cap,
-            stats,
+            stats: Arc::clone(&stats),
         };
-        match codec {
-            CompressCodec::None => Content::Plain(output),
-            CompressCodec::Gzip => Content::Gzip(GzEncoder::new(output, Compression::default())),
-        }
+        Ok(match (parquet, codec) {
+            (Some(layout), _) => Content::Parquet(Box::new(ParquetFile::new(
+                Arc::clone(layout),
+                output,
+                stats,
+            )?)),
+            (None, CompressCodec::Gzip) => {
+                Content::Gzip(GzEncoder::new(output, Compression::default()))
+            }
+            // Configuration refuses the Parquet-only codecs for row formats.
+            (None, _) => Content::Plain(output),
+        })
     }
 
-    /// Adds encoded rows.
-    pub(super) fn append(&mut self, data: &[u8]) -> io::Result<()> {
+    /// Adds encoded rows (text, csv, json).
+    pub(super) fn append(&mut self, data: &[u8]) -> Result<(), ContentError> {
         match self {
-            Content::Plain(output) => output.write_all(data),
-            Content::Gzip(encoder) => encoder.write_all(data),
+            Content::Plain(output) => output.write_all(data)?,
+            Content::Gzip(encoder) => encoder.write_all(data)?,
+            Content::Parquet(_) => return Err(ParquetWriteError::RowExpected.into()),
+        }
+        Ok(())
+    }
+
+    /// Adds a row of the written columns (Parquet).
+    pub(super) fn append_row(&mut self, row: Row) -> Result<(), ContentError> {
+        match self {
+            Content::Parquet(file) => Ok(file.append(row)?),
+            Content::Plain(_) | Content::Gzip(_) => Err(ParquetWriteError::NotParquet.into()),
         }
     }
 
@@ -190,10 +239,20 @@ impl Content {
         self.output().bytes.len()
     }
 
+    /// The encoded size of what is neither written out nor in the output buffer yet (a
+    /// Parquet row group in progress), for rolling by file size.
+    pub(super) fn unwritten_estimate(&self) -> usize {
+        match self {
+            Content::Parquet(file) => file.unwritten_estimate(),
+            Content::Plain(_) | Content::Gzip(_) => 0,
+        }
+    }
+
     fn output(&self) -> &Output {
         match self {
             Content::Plain(output) => output,
             Content::Gzip(encoder) => encoder.get_ref(),
+            Content::Parquet(file) => file.output(),
         }
     }
 
@@ -203,6 +262,7 @@ impl Content {
         let output = match self {
             Content::Plain(output) => output,
             Content::Gzip(encoder) => encoder.get_mut(),
+            Content::Parquet(file) => file.output_mut(),
         };
         let next = Vec::with_capacity(output.bytes.len().min(output.cap));
         let mut taken = std::mem::replace(&mut output.bytes, next);
@@ -213,11 +273,13 @@ impl Content {
         taken
     }
 
-    /// Ends the content (gzip: its final block and trailer) and returns what remains.
-    pub(super) fn finish(self) -> io::Result<Vec<u8>> {
+    /// Ends the content (gzip: its final block and trailer; Parquet: the last row group and
+    /// the footer) and returns what remains.
+    pub(super) fn finish(self) -> Result<Vec<u8>, ContentError> {
         let mut output = match self {
             Content::Plain(output) => output,
             Content::Gzip(encoder) => encoder.finish()?,
+            Content::Parquet(file) => file.finish()?,
         };
         let mut rest = std::mem::take(&mut output.bytes);
         output.stats.sub(rest.len() as u64);

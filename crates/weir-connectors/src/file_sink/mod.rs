@@ -17,23 +17,29 @@
 //! its final path was published and then moved away downstream: a warning, not a failure.
 //!
 //! Memory: one bounded output buffer (`write.buffer_bytes`) per open file, plus gzip state,
-//! plus what the HDFS client keeps in flight ([`FileSinkConfig::buffer_bytes`]). The output
-//! buffers' level is the task metric `sink_buffer_bytes`, against `write.buffer_bytes` × the
-//! open-files bound (the fixed gzip and HDFS allowances are not counted there).
+//! plus what the HDFS client keeps in flight ([`FileSinkConfig::buffer_bytes`]); a Parquet
+//! file also holds its row group in progress (`parquet_row_group_bytes`) and the rows waiting
+//! to be encoded (see `parquet.rs`). What the sink holds is the task metric
+//! `sink_buffer_bytes`, against [`FileSinkConfig::writer_bytes_per_file`] × the open-files
+//! bound (the fixed gzip and HDFS allowances are not counted there).
 
 mod format;
 mod naming;
+mod parquet;
+mod parquet_columns;
 mod writer;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use weir_core::config::{FileSinkConfig, FileSystemKind};
+use weir_core::config::{FileFormat, FileSinkConfig, FileSystemKind};
 use weir_core::schema::Schema;
 
 use self::format::RowEncoder;
 use self::naming::Naming;
+use self::parquet::ParquetLayout;
+pub use self::parquet::ParquetWriteError;
 pub use self::writer::FileSink;
 use self::writer::Limits;
 use crate::context::{SinkBufferStats, SubtaskInfo};
@@ -99,6 +105,21 @@ pub fn open(
         schema,
     );
     let as_usize = |bytes: u64| usize::try_from(bytes).unwrap_or(usize::MAX);
+    let parquet = match config.file_format_type {
+        FileFormat::Parquet => Some(Arc::new(
+            ParquetLayout::new(
+                encoder.written_schema().clone(),
+                config.compress_codec,
+                as_usize(config.parquet_row_group_bytes()),
+                as_usize(config.write_buffer_bytes.0),
+            )
+            .map_err(|error| ConnectorError::InvalidSinkOption {
+                option: "file_format_type",
+                message: format!("= \"parquet\" cannot write these rows: {error}"),
+            })?,
+        )),
+        _ => None,
+    };
     let limits = Limits {
         batch_size: config.batch_size,
         file_size: config.rolling_file_size.0,
@@ -107,6 +128,15 @@ pub fn open(
         buffer: as_usize(config.write_buffer_bytes.0),
         max_open_files: as_usize(config.open_files_bound(kind)),
         codec: config.compress_codec,
+        // A Parquet file's output receives whole row groups (written out right after).
+        output_cap: as_usize(match parquet {
+            Some(_) => config
+                .write_buffer_bytes
+                .0
+                .max(config.parquet_row_group_bytes()),
+            None => config.write_buffer_bytes.0,
+        }),
+        parquet,
     };
     Ok(FileSink {
         fs,
@@ -121,8 +151,7 @@ pub fn open(
         scratch: Vec::new(),
         stats: Arc::new(SinkBufferStats::with_files(
             config
-                .write_buffer_bytes
-                .0
+                .writer_bytes_per_file()
                 .saturating_mul(config.open_files_bound(kind)),
             config.open_files_bound(kind),
         )),
@@ -187,5 +216,7 @@ fn columns_of(
     Ok((columns, partition_fields))
 }
 
+#[cfg(test)]
+mod parquet_tests;
 #[cfg(test)]
 mod tests;

@@ -45,16 +45,13 @@ impl Naming {
         let job_id = subtask.job_id.as_str();
         let (subtask, parallelism) = (subtask.subtask_index, subtask.parallelism);
         let job = sanitize(job_id);
-        let file_name = Template::parse(&config.file_name_expression)?;
+        let file_name = Template::parse(config.effective_file_name_expression())?;
         let partition_dir = if config.have_partition {
             Some(Template::parse(&config.partition_dir_expression())?)
         } else {
             None
         };
-        let mut extension = format!(".{}", config.file_format_type.extension());
-        if config.compress_codec == weir_core::config::CompressCodec::Gzip {
-            extension.push_str(".gz");
-        }
+        let extension = config.file_extension();
         Ok(Naming {
             root: root.trim_end_matches('/').to_string(),
             tmp_root: tmp_root.trim_end_matches('/').to_string(),

@@ -10,8 +10,9 @@ use tokio::time::Instant;
 use weir_core::config::CompressCodec;
 use weir_core::row::Row;
 
-use super::format::{Content, RowEncoder};
+use super::format::{Content, ContentError, RowEncoder};
 use super::naming::Naming;
+use super::parquet::ParquetLayout;
 use crate::context::{BoxFuture, Discard, PendingFile, Restored, SinkBufferStats, SinkWriter};
 use crate::error::ConnectorError;
 use crate::fs::{Confined, FileSystem, FileWriter};
@@ -32,6 +33,17 @@ pub(super) struct Limits {
     pub buffer: usize,
     pub max_open_files: usize,
     pub codec: CompressCodec,
+    /// The allocation bound of an output buffer: `write.buffer_bytes`, or for Parquet at
+    /// least a row group (which arrives in the output whole).
+    pub output_cap: usize,
+    /// Set when the files are Parquet: rows go to the file's columnar writer.
+    pub parquet: Option<Arc<ParquetLayout>>,
+}
+
+/// What one row adds to its file: its encoding, or (Parquet) the row itself.
+enum Addition<'a> {
+    Encoded(&'a [u8]),
+    Row(Row),
 }
 
 /// Writes one subtask's rows to files, exactly once through checkpoints (see the crate's
@@ -88,10 +100,14 @@ pub(super) struct Pending {
 impl FileSink {
     async fn write_row(&mut self, row: Row) -> Result<(), ConnectorError> {
         let partition = self.naming.partition_of(&row);
+        if self.limits.parquet.is_some() {
+            let row = self.encoder.project(row);
+            return self.append(partition, Addition::Row(row)).await;
+        }
         let mut encoded = std::mem::take(&mut self.scratch);
         encoded.clear();
         self.encoder.encode(row, &mut encoded);
-        let result = self.append(partition, &encoded).await;
+        let result = self.append(partition, Addition::Encoded(&encoded)).await;
         // An unusually large row would otherwise keep its allocation for the whole run.
         if encoded.capacity() <= SCRATCH_KEEP_BYTES {
             self.scratch = encoded;
@@ -99,7 +115,11 @@ impl FileSink {
         result
     }
 
-    async fn append(&mut self, partition: String, encoded: &[u8]) -> Result<(), ConnectorError> {
+    async fn append(
+        &mut self,
+        partition: String,
+        addition: Addition<'_>,
+    ) -> Result<(), ConnectorError> {
         if !self.open.contains_key(&partition) {
             self.open_file(partition.clone()).await?;
         }
@@ -111,23 +131,35 @@ impl FileSink {
         };
         file.last_used = tick;
         let cap = limits.buffer;
-        if limits.codec == CompressCodec::None
-            && file.content.buffered() > 0
-            && file.content.buffered() + encoded.len() > cap
-        {
-            // Written out first, so the buffer never holds more than `write.buffer_bytes`.
-            file.write_out().await?;
+        match addition {
+            Addition::Encoded(encoded) => {
+                if limits.codec == CompressCodec::None
+                    && file.content.buffered() > 0
+                    && file.content.buffered() + encoded.len() > cap
+                {
+                    // Written out first, so the buffer never holds more than
+                    // `write.buffer_bytes`.
+                    file.write_out().await?;
+                }
+                // Only the compressor can fail here (appending to memory cannot).
+                file.content
+                    .append(encoded)
+                    .map_err(|cause| content_error(&*self.fs, &file.path, cause))?;
+            }
+            Addition::Row(row) => file
+                .content
+                .append_row(row)
+                .map_err(|cause| content_error(&*self.fs, &file.path, cause))?,
         }
-        // Only the compressor can fail here (appending to memory cannot).
-        file.content
-            .append(encoded)
-            .map_err(|cause| io_error(&*self.fs, "compressing", &file.path, &cause))?;
         if file.content.buffered() >= cap {
             file.write_out().await?;
         }
         file.rows += 1;
+        let size = file.written
+            + file.content.buffered() as u64
+            + file.content.unwritten_estimate() as u64;
         let full = file.rows >= limits.batch_size
-            || file.written + file.content.buffered() as u64 >= limits.file_size
+            || size >= limits.file_size
             || limits
                 .interval
                 .is_some_and(|interval| file.opened.elapsed() >= interval);
@@ -153,6 +185,13 @@ impl FileSink {
         let seq = self.next_seq;
         self.next_seq += 1;
         let path = self.naming.in_progress(self.attempt, seq);
+        let content = Content::new(
+            self.limits.codec,
+            self.limits.parquet.as_ref(),
+            self.limits.output_cap,
+            Arc::clone(&self.stats),
+        )
+        .map_err(|cause| content_error(&*self.fs, &path, cause))?;
         let writer = self.fs.create(&path).await?;
         self.open.insert(
             partition,
@@ -160,11 +199,7 @@ impl FileSink {
                 seq,
                 path,
                 writer,
-                content: Content::new(
-                    self.limits.codec,
-                    self.limits.buffer,
-                    Arc::clone(&self.stats),
-                ),
+                content,
                 rows: 0,
                 written: 0,
                 opened: Instant::now(),
@@ -406,10 +441,10 @@ async fn close_to_pending(
         content,
         ..
     } = file;
-    // Everything still buffered, with the end of the gzip stream.
+    // Everything still buffered, with the end of the gzip stream or the Parquet footer.
     let rest = content
         .finish()
-        .map_err(|cause| io_error(&*fs, "compressing", &path, &cause))?;
+        .map_err(|cause| content_error(&*fs, &path, cause))?;
     if !rest.is_empty() {
         writer.write(Bytes::from(rest)).await?;
     }
@@ -459,6 +494,18 @@ async fn commit_one(
         }
     }
     Ok(pending_path)
+}
+
+/// A content that could not take rows or end: a gzip failure reads as the file system error
+/// it always was; a Parquet one keeps its typed source.
+fn content_error(fs: &dyn FileSystem, path: &str, cause: ContentError) -> ConnectorError {
+    match cause {
+        ContentError::Compress(cause) => io_error(fs, "compressing", path, &cause),
+        ContentError::Parquet(source) => ConnectorError::ParquetWrite {
+            path: path.to_string(),
+            source: Box::new(source),
+        },
+    }
 }
 
 fn io_error(

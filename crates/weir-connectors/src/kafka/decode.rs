@@ -5,11 +5,12 @@
 //! its JSON text), and are otherwise strict: a value that does not fit its field's type is
 //! a format error, handled by `format_error_handle_way`.
 
-use base64::Engine as _;
 use serde_json::{Map, Value as Json};
 use weir_core::config::{KafkaSourceConfig, MessageFormat};
 use weir_core::row::{Row, Value};
 use weir_core::schema::DataType;
+
+use crate::codec::{from_json, from_text};
 
 /// Decodes the values of one source's records.
 #[derive(Debug)]
@@ -75,7 +76,7 @@ impl Decoder {
             .iter()
             .map(|(name, data_type)| match object.remove(name) {
                 None | Some(Json::Null) => Ok(Value::Null),
-                Some(value) => from_json(value, *data_type)
+                Some(value) => from_json(value, data_type)
                     .map_err(|found| format!("field '{name}' must be {data_type}, found {found}")),
             })
             .collect::<Result<Vec<_>, _>>()
@@ -97,7 +98,7 @@ impl Decoder {
             .enumerate()
             .map(|(index, (name, data_type))| match parts.get(index) {
                 None => Ok(Value::Null),
-                Some(part) => from_text(part, *data_type)
+                Some(part) => from_text(part, data_type)
                     .map_err(|()| format!("field '{name}' must be {data_type}, found {part:?}")),
             })
             .collect::<Result<Vec<_>, _>>()
@@ -107,76 +108,6 @@ impl Decoder {
 
 fn utf8(payload: &[u8]) -> Result<&str, String> {
     std::str::from_utf8(payload).map_err(|error| format!("the value is not UTF-8 text: {error}"))
-}
-
-/// Converts one JSON value; the error describes what was found.
-fn from_json(value: Json, data_type: DataType) -> Result<Value, String> {
-    if data_type == DataType::String {
-        // The parsed string is moved, not copied: it is most of a typical record's bytes.
-        return Ok(Value::String(match value {
-            Json::String(text) => text,
-            // Any other JSON value in a string field is kept as its JSON text (SeaTunnel does).
-            other => other.to_string(),
-        }));
-    }
-    let converted = match (&value, data_type) {
-        (Json::Bool(flag), DataType::Boolean) => Some(Value::Boolean(*flag)),
-        (Json::Number(number), DataType::Int) => number
-            .as_i64()
-            .and_then(|n| i32::try_from(n).ok())
-            .map(Value::Int),
-        (Json::Number(number), DataType::Bigint) => number.as_i64().map(Value::Bigint),
-        (Json::Number(number), DataType::Float) => number.as_f64().map(|n| Value::Float(n as f32)),
-        (Json::Number(number), DataType::Double) => number.as_f64().map(Value::Double),
-        (Json::String(text), DataType::Bytes) => base64::engine::general_purpose::STANDARD
-            .decode(text.trim())
-            .ok()
-            .map(Value::Bytes),
-        // Numbers and booleans written as strings parse like text fields.
-        (Json::String(text), _) if !text.trim().is_empty() => from_text(text, data_type).ok(),
-        _ => None,
-    };
-    converted.ok_or_else(|| describe(&value))
-}
-
-/// Converts one text field. Empty is null for every type but `string`.
-fn from_text(text: &str, data_type: DataType) -> Result<Value, ()> {
-    if data_type == DataType::String {
-        return Ok(Value::String(text.to_string()));
-    }
-    let trimmed = text.trim();
-    if trimmed.is_empty() {
-        return Ok(Value::Null);
-    }
-    let parsed = match data_type {
-        DataType::Boolean => match trimmed.to_ascii_lowercase().as_str() {
-            "true" => Some(Value::Boolean(true)),
-            "false" => Some(Value::Boolean(false)),
-            _ => None,
-        },
-        DataType::Int => trimmed.parse().ok().map(Value::Int),
-        DataType::Bigint => trimmed.parse().ok().map(Value::Bigint),
-        DataType::Float => trimmed.parse().ok().map(Value::Float),
-        DataType::Double => trimmed.parse().ok().map(Value::Double),
-        DataType::Bytes => Some(Value::Bytes(text.as_bytes().to_vec())),
-        DataType::String => Some(Value::String(text.to_string())),
-    };
-    parsed.ok_or(())
-}
-
-fn describe(value: &Json) -> String {
-    let text = value.to_string();
-    let short: String = text.chars().take(40).collect();
-    let ellipsis = if short.len() < text.len() { "…" } else { "" };
-    let kind = match value {
-        Json::Null => "null",
-        Json::Bool(_) => "boolean",
-        Json::Number(_) => "number",
-        Json::String(_) => "string",
-        Json::Array(_) => "array",
-        Json::Object(_) => "object",
-    };
-    format!("{kind} {short}{ellipsis}")
 }
 
 #[cfg(test)]

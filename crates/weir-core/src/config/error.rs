@@ -157,6 +157,35 @@ pub enum ConfigError {
         /// Line of the first assignment, in the same file.
         first_line: u32,
     },
+    /// A SeaTunnel option or plugin Weir recognises but does not support (yet); the message
+    /// says why.
+    #[error("{at}: '{}' is not supported: {}", elide(path), elide_message(message))]
+    Unsupported {
+        /// Line of the option or block.
+        at: Location,
+        /// Full dotted path, e.g. `transform.Sql`.
+        path: String,
+        /// Why, and what to do instead.
+        message: String,
+    },
+    /// Two blocks of the same plugin in one section: SeaTunnel runs them as two plugins, so
+    /// merging them (as HOCON does) would silently drop one.
+    #[error(
+        "{at}: '{}' is a second {section} block of the same plugin (the first is on line \
+         {first_line}): SeaTunnel runs each block as a plugin of its own, and a Weir job has \
+         one source and one sink, so this job cannot run as written; keep one block",
+        elide(path)
+    )]
+    RepeatedPlugin {
+        /// The second block.
+        at: Location,
+        /// `source`, `transform` or `sink`.
+        section: String,
+        /// Full dotted path of the block, e.g. `sink.LocalFile`.
+        path: String,
+        /// Line of the first block, in the same file.
+        first_line: u32,
+    },
     /// An `include` that cannot be honoured: refused (job text sent to the master), missing,
     /// unreadable or of an unsupported kind.
     #[error("{at}: {}", elide_message(message))]
@@ -295,6 +324,8 @@ impl ConfigError {
             | ConfigError::PluginCount { at, .. }
             | ConfigError::Limit { at, .. }
             | ConfigError::DuplicateKey { at, .. }
+            | ConfigError::Unsupported { at, .. }
+            | ConfigError::RepeatedPlugin { at, .. }
             | ConfigError::Include { at, .. }
             | ConfigError::Internal { at, .. } => at,
         }
@@ -311,7 +342,9 @@ impl ConfigError {
             ConfigError::UnknownOption { path, .. }
             | ConfigError::MissingOption { path, .. }
             | ConfigError::InvalidValue { path, .. }
-            | ConfigError::DuplicateKey { path, .. } => Some(path),
+            | ConfigError::DuplicateKey { path, .. }
+            | ConfigError::Unsupported { path, .. }
+            | ConfigError::RepeatedPlugin { path, .. } => Some(path),
             ConfigError::PluginCount { section, .. } => Some(section),
             ConfigError::Syntax { .. }
             | ConfigError::Substitution { .. }

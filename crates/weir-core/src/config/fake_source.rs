@@ -4,7 +4,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::section::{Section, Violation, check_queue_bounds};
-use crate::schema::Schema;
+use crate::schema::{DataType, Schema};
 
 /// Generates rows of the given `schema`. Each parallel subtask generates its own `row.num`
 /// rows (as in SeaTunnel, where `row.num` is per degree of parallelism); `bigint` columns carry
@@ -22,10 +22,18 @@ pub struct FakeSourceConfig {
     /// Rows per second each subtask generates at most. Absent: as fast as the queue accepts.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rows_per_second: Option<u64>,
-    /// Characters in each generated `string` (and bytes in each `bytes`) value; at most
-    /// 16777216.
+    /// Characters in each generated `string` value; at most 16777216.
     #[serde(rename = "string.length", default = "default_string_length")]
     pub string_length: u32,
+    /// Bytes in each generated `bytes` value (SeaTunnel's default, 5); at most 16777216.
+    #[serde(rename = "bytes.length", default = "default_collection_size")]
+    pub bytes_length: u32,
+    /// Elements in each generated `array` value (SeaTunnel's default, 5); at most 65536.
+    #[serde(rename = "array.size", default = "default_collection_size")]
+    pub array_size: u32,
+    /// Entries in each generated `map` value (SeaTunnel's default, 5); at most 65536.
+    #[serde(rename = "map.size", default = "default_collection_size")]
+    pub map_size: u32,
     /// Rows the subtask's bounded queue holds before the generator waits.
     #[serde(rename = "queue.size", default = "default_queue_size")]
     pub queue_size: u32,
@@ -43,7 +51,18 @@ pub struct FakeSourceConfig {
 /// Upper bound for `string.length`: one generated value may not exceed 16 MiB.
 pub const MAX_STRING_LENGTH: u32 = 16 * 1024 * 1024;
 
+/// Upper bound for `array.size` and `map.size`.
+pub const MAX_COLLECTION_SIZE: u32 = 65536;
+
+/// Upper bound for the estimated size of one generated row (strings and bytes at their
+/// length, other values 16 bytes, collections at their size): nested collections multiply, and
+/// one row is generated and queued whole.
+pub const MAX_GENERATED_ROW_BYTES: u64 = 256 * 1024 * 1024;
+
 fn default_string_length() -> u32 {
+    5
+}
+fn default_collection_size() -> u32 {
     5
 }
 fn default_queue_size() -> u32 {
@@ -61,6 +80,9 @@ impl FakeSourceConfig {
             row_num: None,
             rows_per_second: None,
             string_length: default_string_length(),
+            bytes_length: default_collection_size(),
+            array_size: default_collection_size(),
+            map_size: default_collection_size(),
             queue_size: default_queue_size(),
             queue_max_bytes: default_queue_max_bytes(),
             plugin_output: None,
@@ -80,15 +102,54 @@ impl Section for FakeSourceConfig {
                 "must be at least 1 when set (leave it out for no pacing), found 0",
             ));
         }
-        if self.string_length > MAX_STRING_LENGTH {
+        for (option, value, max) in [
+            ("string.length", self.string_length, MAX_STRING_LENGTH),
+            ("bytes.length", self.bytes_length, MAX_STRING_LENGTH),
+            ("array.size", self.array_size, MAX_COLLECTION_SIZE),
+            ("map.size", self.map_size, MAX_COLLECTION_SIZE),
+        ] {
+            if value > max {
+                return Err(Violation::new(
+                    option,
+                    format!("must be at most {max}, found {value}"),
+                ));
+            }
+        }
+        let row_bytes = self.schema.fields.iter().fold(0_u64, |sum, field| {
+            sum.saturating_add(self.generated_bytes(&field.data_type))
+        });
+        if row_bytes > MAX_GENERATED_ROW_BYTES {
             return Err(Violation::new(
-                "string.length",
+                "schema",
                 format!(
-                    "must be at most {MAX_STRING_LENGTH}, found {}",
-                    self.string_length
+                    "would generate rows of about {row_bytes} bytes with string.length = {}, \
+                     bytes.length = {}, array.size = {} and map.size = {}, more than \
+                     {MAX_GENERATED_ROW_BYTES}: lower them",
+                    self.string_length, self.bytes_length, self.array_size, self.map_size
                 ),
             ));
         }
         Ok(())
+    }
+}
+
+impl FakeSourceConfig {
+    /// The estimated in-memory size of one generated value of `data_type`.
+    fn generated_bytes(&self, data_type: &DataType) -> u64 {
+        match data_type {
+            DataType::String => u64::from(self.string_length).max(16),
+            DataType::Bytes => u64::from(self.bytes_length).max(16),
+            DataType::Array(element) => {
+                u64::from(self.array_size).saturating_mul(self.generated_bytes(element))
+            }
+            DataType::Map(key, value) => u64::from(self.map_size).saturating_mul(
+                self.generated_bytes(key)
+                    .saturating_add(self.generated_bytes(value)),
+            ),
+            DataType::Row(fields) => fields.iter().fold(0_u64, |sum, field| {
+                sum.saturating_add(self.generated_bytes(&field.data_type))
+            }),
+            _ => 16,
+        }
     }
 }

@@ -10,7 +10,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use self::validate::{FileSystemProblem, trim_dir};
-pub use self::values::{ByteSize, CompressCodec, FileFormat, Template, format_utc_time};
+pub use self::values::{
+    ByteSize, CompressCodec, FileFormat, ORC_REFUSAL, Template, format_utc_time,
+};
 use self::values::{deserialize_names, deserialize_optional_names};
 use super::error::ConfigError;
 use super::flat_map::KafkaProperties;
@@ -40,8 +42,12 @@ pub struct FileSinkConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tmp_path: Option<String>,
     /// How rows are written: `text` (fields joined by `field_delimiter`, written verbatim,
-    /// null as empty), `csv` (RFC 4180 quoting; null is empty, an empty string is `""`) or
-    /// `json` (one object per line, as the Console sink prints rows).
+    /// null as empty), `csv` (RFC 4180 quoting; null is empty, an empty string is `""`),
+    /// `json` (one object per line, as the Console sink prints rows) or `parquet` (columns
+    /// typed as the row schema, row groups bounded by `parquet_row_group_bytes`; files named
+    /// `.parquet`, after the codec's SeaTunnel infix such as `.snappy`). `orc` is refused:
+    /// the only Rust ORC writer (orc-rust 0.9) cannot encode decimal, time, array, map or row
+    /// columns.
     #[serde(default = "default_file_format_type")]
     pub file_format_type: FileFormat,
     /// Separator between the fields of a `text` or `csv` row. Absent: `\u0001` for text (as
@@ -51,7 +57,9 @@ pub struct FileSinkConfig {
     /// Written after every row.
     #[serde(default = "default_row_delimiter")]
     pub row_delimiter: String,
-    /// Compression of each file: `none` or `gzip` (one gzip stream per file, named `.gz`).
+    /// Compression of each file: `none` or `gzip` (one gzip stream per file, named `.gz`);
+    /// with `parquet` also `snappy`, `zstd` and `lz4` (pages compressed inside the file).
+    /// `lzo` and `brotli` are refused.
     #[serde(default = "default_compress_codec")]
     pub compress_codec: CompressCodec,
     /// Write each row under a directory named by its `partition_by` values.
@@ -85,6 +93,11 @@ pub struct FileSinkConfig {
     /// `${subtask}` and `${checkpoint}`, so that names never collide.
     #[serde(default = "default_file_name_expression")]
     pub file_name_expression: String,
+    /// SeaTunnel's switch for `file_name_expression`: `false` names files
+    /// `${transactionId}` whatever the expression says (as SeaTunnel does); `true` or absent
+    /// uses the expression.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub custom_filename: Option<bool>,
     /// Format of `${now}`: `yyyy`, `yy`, `MM`, `dd`, `HH`, `mm`, `ss` and `SSS` as in Java,
     /// other characters (not letters, not `/`) as they are.
     #[serde(default = "default_filename_time_format")]
@@ -147,6 +160,26 @@ pub struct FileSinkConfig {
     /// worker's user.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub remote_user: Option<String>,
+    /// Parquet only: bytes of encoded columns a file holds in memory before they are written
+    /// out as one row group, e.g. `8MiB` (default). Larger row groups read faster and cost
+    /// memory: each open file reserves twice this (the row group, then its bytes on their way
+    /// to the file system), and it counts in the task metric `sink_buffer_bytes`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parquet_row_group_bytes: Option<ByteSize>,
+    /// Accepted for SeaTunnel compatibility; must be `false`: Weir writes timestamps as
+    /// INT64 `TIMESTAMP(MICROS)`, which every current reader takes (Weir's Parquet library
+    /// cannot write the deprecated INT96).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parquet_avro_write_timestamp_as_int96: Option<bool>,
+    /// Accepted for SeaTunnel compatibility; must be empty (INT96 is not written, see
+    /// `parquet_avro_write_timestamp_as_int96`).
+    #[serde(
+        default,
+        deserialize_with = "deserialize_optional_names",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(with = "Option<Vec<String>>")]
+    pub parquet_avro_write_fixed_as_int96: Option<Vec<String>>,
     /// Name of the stream this sink consumes (alias: `source_table_name`). Accepted for
     /// SeaTunnel compatibility; a Weir job has one source and one sink, so it is only a label.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -192,6 +225,10 @@ fn default_write_buffer_bytes() -> ByteSize {
 fn default_max_open_files() -> u32 {
     16
 }
+
+/// `parquet_row_group_bytes` when absent: a subtask writing one HDFS file reserves about
+/// 40 MiB with it (see [`FileSinkConfig::buffer_bytes`]).
+pub const DEFAULT_PARQUET_ROW_GROUP_BYTES: u64 = 8 << 20;
 
 /// Memory of one open gzip file besides its output buffer: miniz_oxide's deflate state
 /// (32 KiB window, 2 × 64 KiB hash chains, 64 KiB LZ codes, 83 KiB output staging), flate2's
@@ -246,6 +283,7 @@ impl FileSinkConfig {
             partition_dir_expression: None,
             is_partition_field_write_in_file: default_is_partition_field_write_in_file(),
             file_name_expression: default_file_name_expression(),
+            custom_filename: None,
             filename_time_format: default_filename_time_format(),
             is_enable_transaction: default_is_enable_transaction(),
             batch_size: default_batch_size(),
@@ -257,7 +295,62 @@ impl FileSinkConfig {
             sink_columns: None,
             hdfs_config: KafkaProperties::default(),
             remote_user: None,
+            parquet_row_group_bytes: None,
+            parquet_avro_write_timestamp_as_int96: None,
+            parquet_avro_write_fixed_as_int96: None,
             plugin_input: None,
+        }
+    }
+
+    /// The expression files are named by: `file_name_expression`, unless `custom_filename`
+    /// is `false`.
+    pub fn effective_file_name_expression(&self) -> &str {
+        if self.custom_filename == Some(false) {
+            "${transactionId}"
+        } else {
+            &self.file_name_expression
+        }
+    }
+
+    /// `parquet_row_group_bytes`, or [`DEFAULT_PARQUET_ROW_GROUP_BYTES`].
+    pub fn parquet_row_group_bytes(&self) -> u64 {
+        self.parquet_row_group_bytes
+            .map_or(DEFAULT_PARQUET_ROW_GROUP_BYTES, |bytes| bytes.0)
+    }
+
+    /// The extension of committed files, with its dot: `.txt`, `.csv.gz`, `.snappy.parquet`
+    /// (SeaTunnel's names).
+    pub fn file_extension(&self) -> String {
+        let format = self.file_format_type.extension();
+        match (self.file_format_type, self.compress_codec) {
+            (FileFormat::Parquet, codec) => format!("{}.{format}", codec.infix()),
+            (_, CompressCodec::Gzip) => format!(".{format}.gz"),
+            _ => format!(".{format}"),
+        }
+    }
+
+    /// Bytes the sink itself holds per open file (the level `sink_buffer_bytes` reports):
+    /// its output buffer (`write.buffer_bytes`; with Parquet at least one row group, which
+    /// is written out whole), and with Parquet the row group being encoded plus the rows
+    /// waiting to be encoded and their Arrow columns (`write.buffer_bytes` each).
+    pub fn writer_bytes_per_file(&self) -> u64 {
+        let buffer = self.write_buffer_bytes.0;
+        if self.file_format_type != FileFormat::Parquet {
+            return buffer;
+        }
+        let row_group = self.parquet_row_group_bytes();
+        self.output_bytes_per_file()
+            .saturating_add(row_group)
+            .saturating_add(buffer.saturating_mul(2))
+    }
+
+    /// The most one output buffer holds before it is handed to the file system.
+    fn output_bytes_per_file(&self) -> u64 {
+        let buffer = self.write_buffer_bytes.0;
+        if self.file_format_type == FileFormat::Parquet {
+            buffer.max(self.parquet_row_group_bytes())
+        } else {
+            buffer
         }
     }
 
@@ -304,7 +397,10 @@ impl FileSinkConfig {
         match kind {
             FileSystemKind::Local => configured,
             FileSystemKind::Hdfs => {
-                let per_file = HDFS_WRITE_PIPELINE_BYTES.saturating_add(self.write_buffer_bytes.0);
+                // The pipeline's packets plus the output buffer it holds (a whole row group
+                // for Parquet).
+                let per_file =
+                    HDFS_WRITE_PIPELINE_BYTES.saturating_add(self.output_bytes_per_file());
                 let in_flight = self
                     .write_max_in_flight_bytes
                     .map_or(DEFAULT_HDFS_MAX_IN_FLIGHT_BYTES, |bytes| bytes.0);
@@ -314,18 +410,19 @@ impl FileSinkConfig {
     }
 
     /// Bytes one subtask's writer may hold: per open file ([`Self::open_files_bound`]) its
-    /// `write.buffer_bytes`, plus [`GZIP_ENCODER_BYTES`] with gzip, plus on HDFS
-    /// [`HDFS_WRITE_PIPELINE_BYTES`] and one more write buffer (held by the pipeline).
+    /// [`Self::writer_bytes_per_file`], plus [`GZIP_ENCODER_BYTES`] with gzip text, plus on
+    /// HDFS [`HDFS_WRITE_PIPELINE_BYTES`] and one more output buffer (held by the pipeline).
     pub fn buffer_bytes(&self, kind: FileSystemKind) -> u64 {
-        let buffer = self.write_buffer_bytes.0;
-        let mut per_file = buffer;
-        if self.compress_codec == CompressCodec::Gzip {
+        let mut per_file = self.writer_bytes_per_file();
+        if self.compress_codec == CompressCodec::Gzip
+            && self.file_format_type != FileFormat::Parquet
+        {
             per_file = per_file.saturating_add(GZIP_ENCODER_BYTES);
         }
         if kind == FileSystemKind::Hdfs {
             per_file = per_file
                 .saturating_add(HDFS_WRITE_PIPELINE_BYTES)
-                .saturating_add(buffer);
+                .saturating_add(self.output_bytes_per_file());
         }
         self.open_files_bound(kind).saturating_mul(per_file)
     }

@@ -227,11 +227,6 @@ fn file_sink_combinations_are_checked() {
             "only used with",
         ),
         (
-            "    path = /a/b\n    partition_by = [a]",
-            "partition_by",
-            "have_partition = true",
-        ),
-        (
             "    path = /a/b\n    have_partition = true",
             "partition_by",
             "is required",

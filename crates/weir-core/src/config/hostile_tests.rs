@@ -347,19 +347,15 @@ fn keys_set_twice_are_errors_unless_objects_merge() {
     .unwrap();
     assert_eq!(job.env.job_name.as_deref(), Some("ab"));
 
-    // Repeated plugin blocks merge as HOCON merges them (no crash, no new rule).
-    let job = master(
+    // Repeated plugin blocks are two plugins to SeaTunnel: refused, naming both lines.
+    let error = master(
         "source { FakeSource { schema = { fields { id = bigint } } } }\n\
          sink {\n LocalFile { path = /a }\n LocalFile { file_format_type = json }\n}",
     )
-    .unwrap();
-    let SinkConfig::LocalFile(sink) = job.sink else {
-        panic!("LocalFile expected")
-    };
-    assert_eq!(
-        (sink.path.as_str(), sink.file_format_type),
-        ("/a", FileFormat::Json)
-    );
+    .unwrap_err();
+    assert_eq!(error.path(), Some("sink.LocalFile"));
+    assert_eq!(error.line(), Some(4));
+    assert!(error.to_string().contains("line 3"), "{error}");
 }
 
 #[test]

@@ -15,6 +15,7 @@
 //! from the same structs.
 
 mod bound;
+mod compat;
 mod console;
 mod document;
 mod dotted_keys;
@@ -44,10 +45,13 @@ pub use self::console::{
 };
 pub use self::env::{EnvConfig, JobMode, ScheduleStrategy};
 pub use self::error::{ConfigError, Location};
-pub use self::fake_source::{FakeSourceConfig, MAX_STRING_LENGTH};
+pub use self::fake_source::{
+    FakeSourceConfig, MAX_COLLECTION_SIZE, MAX_GENERATED_ROW_BYTES, MAX_STRING_LENGTH,
+};
 pub use self::file_sink::{
-    ByteSize, CompressCodec, FILE_NAME_VARIABLES, FileFormat, FileSinkConfig, FileSystemKind,
-    GZIP_ENCODER_BYTES, HDFS_ONLY_OPTIONS, HDFS_WRITE_PIPELINE_BYTES, Template, format_utc_time,
+    ByteSize, CompressCodec, DEFAULT_PARQUET_ROW_GROUP_BYTES, FILE_NAME_VARIABLES, FileFormat,
+    FileSinkConfig, FileSystemKind, GZIP_ENCODER_BYTES, HDFS_ONLY_OPTIONS,
+    HDFS_WRITE_PIPELINE_BYTES, ORC_REFUSAL, Template, format_utc_time,
 };
 pub use self::flat_map::{KafkaProperties, PartitionOffsets};
 pub use self::kafka_source::{
@@ -73,6 +77,11 @@ pub struct JobConfig {
     pub source: SourceConfig,
     /// `sink { <Plugin> { } }`: where rows go.
     pub sink: SinkConfig,
+    /// What the job file sets that Weir accepts but does not apply (e.g. `env.spark.*`),
+    /// one line each, `file:line: 'option' is ignored: why`: `weir validate` and
+    /// `weir submit` print them and the master logs them with the job.
+    #[serde(skip)]
+    pub warnings: Vec<String>,
 }
 
 /// The source plugin of a job, keyed by its SeaTunnel plugin name.
@@ -201,11 +210,15 @@ impl SinkConfig {
 #[cfg(test)]
 mod corpus_tests;
 #[cfg(test)]
+mod file_sink_parquet_tests;
+#[cfg(test)]
 mod file_sink_tests;
 #[cfg(test)]
 mod hostile_tests;
 #[cfg(test)]
 mod kafka_tests;
+#[cfg(test)]
+mod seatunnel_tests;
 #[cfg(test)]
 mod test_host;
 #[cfg(test)]

@@ -211,6 +211,9 @@ impl NObject {
     }
 }
 
+/// Sections whose entries are plugin blocks.
+const PLUGIN_SECTIONS: [&str; 3] = ["source", "transform", "sink"];
+
 /// A key being added to an object: its last segment, where it is written, its full path and
 /// the nesting of its value.
 struct Field {
@@ -219,6 +222,9 @@ struct Field {
     file: usize,
     path: Vec<String>,
     depth: usize,
+    /// Whether the key was written dotted (`LocalFile.path = …`), which only adds to an
+    /// object, never starts a block of its own.
+    dotted: bool,
 }
 
 /// Accumulates one assignment's value.
@@ -343,6 +349,7 @@ impl Walker<'_> {
             ));
         }
         // `a.b.c = v` is `a { b.c = v }`.
+        let dotted = key.len() > 1;
         let (head, value, append) = if key.len() > 1 {
             let rest = key.split_off(1);
             let inner = AstNode::Object {
@@ -366,6 +373,7 @@ impl Walker<'_> {
             file,
             path: child_path,
             depth: depth + 1,
+            dotted,
         };
         match value {
             AstNode::Object { fields, .. } if !append => {
@@ -390,11 +398,26 @@ impl Walker<'_> {
             file,
             path,
             depth,
+            dotted,
         } = field;
         self.record(&path, file, &pos, ValueStats::object(head.len(), depth));
         if let Some(index) = object.last.get(&head).copied() {
             let earlier = &mut object.fields[index];
             if let NValue::Object(target) = &mut earlier.value {
+                // `sink { LocalFile { } LocalFile { } }` is two sinks to SeaTunnel, not one.
+                if let [section, _plugin] = path.as_slice()
+                    && PLUGIN_SECTIONS.contains(&section.as_str())
+                    && !dotted
+                    && earlier.file == file
+                    && earlier.pos.line != pos.line
+                {
+                    return Err(ConfigError::RepeatedPlugin {
+                        at: self.at(file, &pos),
+                        section: section.clone(),
+                        path: display_path(&path),
+                        first_line: u32::try_from(earlier.pos.line).unwrap_or(u32::MAX),
+                    });
+                }
                 return self.add_fields(target, &path, depth, fields, file, mount);
             }
             self.check_duplicate(earlier, Kind::Object, &path, file, &pos)?;
@@ -427,6 +450,7 @@ impl Walker<'_> {
             file,
             path: child_path,
             depth,
+            ..
         } = field;
         let kind = if append { Kind::Plain } else { kind_of(&value) };
         let previous = object.last.get(&head).copied();

@@ -266,10 +266,9 @@ pub(crate) fn check_value(option: &OptionSpec, value: &HoconValue) -> Result<(),
         OptionKind::Number => value.as_f64().map(drop).ok_or_else(mismatch),
         OptionKind::Boolean => value.as_bool().map(drop).ok_or_else(mismatch),
         OptionKind::String if value.is_scalar() => Ok(()),
-        OptionKind::Enum(allowed) => match value.as_str() {
-            Some(text) if allowed.iter().any(|a| a.eq_ignore_ascii_case(text.trim())) => Ok(()),
-            _ => Err(mismatch()),
-        },
+        // Any string goes on to the type's own `Deserialize` (`deserialize_variant`), which
+        // names the values it takes, or says why it refuses a known one (`orc`, `lzo`).
+        OptionKind::Enum(_) => value.as_str().map(drop).ok_or_else(mismatch),
         OptionKind::Object if value.is_object() => Ok(()),
         OptionKind::String | OptionKind::Object => Err(mismatch()),
         OptionKind::Any => Ok(()),

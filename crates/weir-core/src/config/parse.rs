@@ -5,6 +5,10 @@ use std::sync::Arc;
 
 use hocon::HoconValue;
 
+use super::compat::{
+    check_plugin_parallelism, check_transforms, strip_fake_source_splits, strip_foreign_env,
+    strip_java_kafka_config, strip_unused_partition_options, take_plugin_parallelism,
+};
 use super::document::{Document, load};
 use super::error::{ConfigError, Location, suggest};
 use super::file_sink::parse_file_sink;
@@ -14,7 +18,7 @@ use super::render::render_json;
 use super::section::{Context, parse_section};
 use super::{EnvConfig, FileSystemKind, JobConfig, SinkConfig, SourceConfig};
 
-const SECTIONS: [&str; 3] = ["env", "source", "sink"];
+const SECTIONS: [&str; 4] = ["env", "source", "transform", "sink"];
 
 /// Parses a SeaTunnel-style job text. `origin` names the text in errors (usually its path);
 /// `policy` says whether anything besides the text may be read (see [`ParsePolicy`]).
@@ -147,14 +151,30 @@ fn job_config(document: &Document, origin: &str) -> Result<JobConfig, ConfigErro
         });
     }
 
+    let mut warnings = Vec::new();
     let env = match document.get("env") {
-        Some(block) => parse_section::<EnvConfig>(block, "env", &ctx)?,
+        Some(block) => {
+            let block = strip_foreign_env(block, &ctx, &mut warnings);
+            parse_section::<EnvConfig>(&block, "env", &ctx)?
+        }
         None => parse_section::<EnvConfig>(&HoconValue::Object(Default::default()), "env", &ctx)?,
     };
+    if let Some(transforms) = document.get("transform") {
+        check_transforms(transforms, &ctx)?;
+    }
     let (name, block) = plugin_block(document.get("source"), "source", &ctx)?;
+    let (block, source_parallelism) = take_plugin_parallelism(block, &format!("source.{name}"));
+    check_plugin_parallelism(source_parallelism, env.parallelism, &ctx)?;
+    let block = &block;
     let source = match name {
-        "FakeSource" => SourceConfig::FakeSource(parse_section(block, "source.FakeSource", &ctx)?),
-        "Kafka" => SourceConfig::Kafka(parse_section(block, "source.Kafka", &ctx)?),
+        "FakeSource" => {
+            let block = strip_fake_source_splits(block, "source.FakeSource", &ctx, &mut warnings)?;
+            SourceConfig::FakeSource(parse_section(&block, "source.FakeSource", &ctx)?)
+        }
+        "Kafka" => {
+            let block = strip_java_kafka_config(block, "source.Kafka", &ctx, &mut warnings);
+            SourceConfig::Kafka(parse_section(&block, "source.Kafka", &ctx)?)
+        }
         _ => {
             return Err(unknown_plugin(
                 "source",
@@ -165,23 +185,31 @@ fn job_config(document: &Document, origin: &str) -> Result<JobConfig, ConfigErro
         }
     };
     let (name, block) = plugin_block(document.get("sink"), "sink", &ctx)?;
+    let (block, sink_parallelism) = take_plugin_parallelism(block, &format!("sink.{name}"));
+    check_plugin_parallelism(sink_parallelism, env.parallelism, &ctx)?;
+    let block = &block;
     let sink = match name {
         "Console" => SinkConfig::Console(parse_section(block, "sink.Console", &ctx)?),
         "HdfsFile" => SinkConfig::HdfsFile(parse_file_sink(
-            block,
+            &strip_unused_partition_options(block, "sink.HdfsFile", &ctx, &mut warnings),
             "sink.HdfsFile",
             FileSystemKind::Hdfs,
             &ctx,
         )?),
         "LocalFile" => SinkConfig::LocalFile(parse_file_sink(
-            block,
+            &strip_unused_partition_options(block, "sink.LocalFile", &ctx, &mut warnings),
             "sink.LocalFile",
             FileSystemKind::Local,
             &ctx,
         )?),
         _ => return Err(unknown_plugin("sink", name, SinkConfig::PLUGIN_NAMES, &ctx)),
     };
-    Ok(JobConfig { env, source, sink })
+    Ok(JobConfig {
+        env,
+        source,
+        sink,
+        warnings,
+    })
 }
 
 /// The single `<Plugin> { ... }` entry of `source { }` or `sink { }`.

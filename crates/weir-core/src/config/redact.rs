@@ -40,6 +40,11 @@ pub(crate) fn without_secrets(error: ConfigError, text: &str) -> ConfigError {
             path,
             message: redact(message),
         },
+        ConfigError::Unsupported { at, path, message } => ConfigError::Unsupported {
+            at,
+            path,
+            message: redact(message),
+        },
         ConfigError::Limit { at, message } => ConfigError::Limit {
             at,
             message: redact(message),
@@ -55,6 +60,7 @@ pub(crate) fn without_secrets(error: ConfigError, text: &str) -> ConfigError {
         // These name options and plugins, never values.
         other @ (ConfigError::UnknownOption { .. }
         | ConfigError::DuplicateKey { .. }
+        | ConfigError::RepeatedPlugin { .. }
         | ConfigError::MissingOption { .. }
         | ConfigError::UnknownPlugin { .. }
         | ConfigError::PluginCount { .. }) => other,

@@ -62,7 +62,12 @@ fn parses_the_full_example() {
     assert_eq!((fake.queue_size, fake.queue_max_bytes), (1000, 8_388_608));
     let names: Vec<&str> = fake.schema.fields.iter().map(|f| f.name.as_str()).collect();
     assert_eq!(names, ["id", "name", "score", "ok"], "file order is kept");
-    let types: Vec<DataType> = fake.schema.fields.iter().map(|f| f.data_type).collect();
+    let types: Vec<DataType> = fake
+        .schema
+        .fields
+        .iter()
+        .map(|f| f.data_type.clone())
+        .collect();
     assert_eq!(
         types,
         [
@@ -275,17 +280,19 @@ fn missing_required_option_points_at_the_enclosing_block() {
 #[test]
 fn unsupported_column_type_names_the_field() {
     let error = parse_err(
-        "source {\n FakeSource {\n  schema = {\n   fields {\n    id = bigint\n    price = \"decimal(10,2)\"\n   }\n  }\n }\n}\nsink { Console {} }",
+        "source {\n FakeSource {\n  schema = {\n   fields {\n    id = bigint\n    price = \"decimal(50,2)\"\n   }\n  }\n }\n}\nsink { Console {} }",
     );
     assert_eq!(error.path(), Some("source.FakeSource.schema.fields.price"));
     assert_eq!(error.line(), Some(6));
     let text = error.to_string();
     assert!(
-        text.contains("unsupported data type \"decimal(10,2)\""),
+        text.contains(
+            "unsupported data type \"decimal(50,2)\": a decimal's precision must be 1 to 38"
+        ),
         "{text}"
     );
     assert!(
-        text.contains("supported: string, boolean, int, bigint"),
+        text.contains("supported: string, boolean, tinyint, smallint, int, bigint"),
         "{text}"
     );
 }
@@ -317,13 +324,15 @@ fn plugin_sections_hold_exactly_one_known_plugin() {
 
 #[test]
 fn unknown_top_level_section_is_an_error() {
-    let error = parse_err(&format!("{FAKE}\nsink {{ Console {{}} }}\ntransform {{ }}"));
-    assert_eq!(error.path(), Some("transform"));
+    let error = parse_err(&format!(
+        "{FAKE}\nsink {{ Console {{}} }}\ntransforms {{ }}"
+    ));
+    assert_eq!(error.path(), Some("transforms"));
     assert_eq!(error.line(), Some(3));
     assert!(
         error
             .to_string()
-            .contains("known options: env, source, sink")
+            .contains("known options: env, source, transform, sink")
     );
 }
 

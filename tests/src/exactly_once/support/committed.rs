@@ -55,7 +55,7 @@ fn listing_problems(entries: &[HdfsEntry], expected_suffix: &str) -> Vec<String>
 pub fn read_committed(path: &str, format: Format, codec: Codec) -> Result<Committed, String> {
     let entries = list_recursive(path)
         .map_err(|error| format!("cannot list the sink's path {path}: {error}"))?;
-    let suffix = format!("{}{}", format.extension(), codec.suffix());
+    let suffix = format.suffix(codec);
     let problems = listing_problems(&entries, &suffix);
     if !problems.is_empty() {
         return Err(format!(
@@ -65,9 +65,12 @@ pub fn read_committed(path: &str, format: Format, codec: Codec) -> Result<Commit
             show_entries(&entries)
         ));
     }
-    let contents = read_files(&entries)?;
-    let mut files = Vec::with_capacity(entries.len());
+    let mut contents = read_files(&entries)?;
     let mut bad_lines = Vec::new();
+    if format == Format::Parquet {
+        contents = parquet_as_lines(&entries, contents, codec, &mut bad_lines)?;
+    }
+    let mut files = Vec::with_capacity(entries.len());
     for (entry, bytes) in entries.into_iter().zip(contents) {
         let text = match String::from_utf8(bytes) {
             Ok(text) => text,
@@ -112,6 +115,52 @@ pub fn read_committed(path: &str, format: Format, codec: Codec) -> Result<Commit
         path: path.to_string(),
         files,
     })
+}
+
+/// Reads Parquet files with pyarrow and DuckDB (which must agree) and gives each file's rows as
+/// lines of `[id, pad]` JSON, for the line checks; a file of another codec is a bad line.
+fn parquet_as_lines(
+    entries: &[HdfsEntry],
+    contents: Vec<Vec<u8>>,
+    codec: Codec,
+    bad_lines: &mut Vec<String>,
+) -> Result<Vec<Vec<u8>>, String> {
+    let named: Vec<(String, Vec<u8>)> = entries
+        .iter()
+        .map(|entry| entry.path.clone())
+        .zip(contents)
+        .collect();
+    let read = crate::readers::read_parquet(&named)?;
+    Ok(read
+        .into_iter()
+        .map(|file| {
+            let columns: Vec<(&str, &str)> = file
+                .columns
+                .iter()
+                .map(|(name, kind)| (name.as_str(), kind.as_str()))
+                .collect();
+            if columns != [("id", "int64"), ("pad", "string")] {
+                bad_lines.push(format!(
+                    "{}: columns {columns:?}, expected id int64 and pad string",
+                    file.name
+                ));
+            }
+            if file.codecs != [codec.parquet_name()] {
+                bad_lines.push(format!(
+                    "{}: compressed with {:?}, expected {}",
+                    file.name,
+                    file.codecs,
+                    codec.parquet_name()
+                ));
+            }
+            let mut text = String::new();
+            for row in &file.rows {
+                text.push_str(&serde_json::Value::Array(row.clone()).to_string());
+                text.push('\n');
+            }
+            text.into_bytes()
+        })
+        .collect())
 }
 
 fn truncate(text: &str, chars: usize) -> String {

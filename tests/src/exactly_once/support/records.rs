@@ -21,6 +21,9 @@ pub enum Format {
     /// Kafka value `{"id":ID,"pad":"PAD"}` read with `format = "json"`; the json sink writes
     /// one such object per line.
     Json,
+    /// Kafka value as for `Json`; the parquet sink writes columns `id` (INT64) and `pad`
+    /// (UTF8), read back with pyarrow and DuckDB (crate::readers).
+    Parquet,
 }
 
 impl Format {
@@ -29,6 +32,7 @@ impl Format {
         match self {
             Format::Text => "text",
             Format::Json => "json",
+            Format::Parquet => "parquet",
         }
     }
 
@@ -37,6 +41,16 @@ impl Format {
         match self {
             Format::Text => ".txt",
             Format::Json => ".json",
+            Format::Parquet => ".parquet",
+        }
+    }
+
+    /// The end of a committed file's name: `.txt.gz`, but `.snappy.parquet` (SeaTunnel's
+    /// names: the codec of a Parquet file is inside it).
+    pub fn suffix(self, codec: Codec) -> String {
+        match self {
+            Format::Parquet => format!("{}{}", codec.suffix(), self.extension()),
+            _ => format!("{}{}", self.extension(), codec.suffix()),
         }
     }
 
@@ -49,7 +63,7 @@ impl Format {
                 r#"field_delimiter = ",""#.to_string(),
                 schema,
             ],
-            Format::Json => vec![r#"format = "json""#.to_string(), schema],
+            Format::Json | Format::Parquet => vec![r#"format = "json""#.to_string(), schema],
         }
     }
 
@@ -57,7 +71,9 @@ impl Format {
     pub fn payload(self, id: u64) -> Vec<u8> {
         match self {
             Format::Text => format!("{id},{}", pad(id)).into_bytes(),
-            Format::Json => format!(r#"{{"id":{id},"pad":"{}"}}"#, pad(id)).into_bytes(),
+            Format::Json | Format::Parquet => {
+                format!(r#"{{"id":{id},"pad":"{}"}}"#, pad(id)).into_bytes()
+            }
         }
     }
 
@@ -97,6 +113,19 @@ impl Format {
                 })?;
                 (id, fields[1].to_string())
             }
+            // Parquet rows arrive as `[id, pad]` JSON arrays (committed.rs).
+            Format::Parquet => {
+                let value: Value = serde_json::from_str(line)
+                    .map_err(|error| format!("not a JSON row: {error}"))?;
+                let id = value[0]
+                    .as_u64()
+                    .ok_or_else(|| format!("column id is not an unsigned integer: {value}"))?;
+                let pad_seen = value[1]
+                    .as_str()
+                    .ok_or_else(|| format!("column pad is not a string: {value}"))?
+                    .to_string();
+                (id, pad_seen)
+            }
             Format::Json => {
                 let value: Value = serde_json::from_str(line)
                     .map_err(|error| format!("not a JSON object: {error}"))?;
@@ -127,6 +156,12 @@ pub enum Codec {
     None,
     /// `gzip`: committed files end `.gz`; FsShell `-text` decompresses them.
     Gzip,
+    /// `snappy` (Parquet only).
+    Snappy,
+    /// `zstd` (Parquet only).
+    Zstd,
+    /// `lz4` (Parquet only).
+    Lz4,
 }
 
 impl Codec {
@@ -135,13 +170,33 @@ impl Codec {
         match self {
             Codec::None => "none",
             Codec::Gzip => "gzip",
+            Codec::Snappy => "snappy",
+            Codec::Zstd => "zstd",
+            Codec::Lz4 => "lz4",
         }
     }
 
+    /// The codec's part of a committed file's name (SeaTunnel's).
     pub(super) fn suffix(self) -> &'static str {
         match self {
             Codec::None => "",
             Codec::Gzip => ".gz",
+            Codec::Snappy => ".snappy",
+            Codec::Zstd => ".zstd",
+            Codec::Lz4 => ".lz4",
+        }
+    }
+
+    /// The codec as pyarrow names it in a file's metadata (what the readers report).
+    pub fn parquet_name(self) -> &'static str {
+        match self {
+            Codec::None => "UNCOMPRESSED",
+            Codec::Gzip => "GZIP",
+            Codec::Snappy => "SNAPPY",
+            Codec::Zstd => "ZSTD",
+            // The file holds LZ4_RAW (DuckDB's parquet_metadata says so); pyarrow's
+            // `compression` calls that codec LZ4.
+            Codec::Lz4 => "LZ4",
         }
     }
 }
@@ -181,10 +236,12 @@ mod tests {
 
     #[test]
     fn lines_round_trip_and_mangled_lines_fail() {
-        for format in [Format::Text, Format::Json] {
+        for format in [Format::Text, Format::Json, Format::Parquet] {
             let line = match format {
                 Format::Text => format!("17\u{1}{}", pad(17)),
                 Format::Json => String::from_utf8(format.payload(17)).unwrap(),
+                // What committed.rs makes of a row read back by the Parquet readers.
+                Format::Parquet => format!(r#"[17,"{}"]"#, pad(17)),
             };
             assert_eq!(format.parse_line(&line), Ok(17));
         }
@@ -195,5 +252,11 @@ mod tests {
                 .is_err()
         );
         assert!(Format::Json.parse_line(r#"{"id":17}"#).is_err());
+        assert!(Format::Parquet.parse_line("[17]").is_err());
+        assert!(
+            Format::Parquet
+                .parse_line(&format!(r#"[17,"{}"]"#, pad(18)))
+                .is_err()
+        );
     }
 }

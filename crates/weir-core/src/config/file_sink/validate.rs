@@ -147,7 +147,7 @@ impl Section for FileSinkConfig {
             ));
         }
         match (&self.field_delimiter, self.file_format_type) {
-            (Some(_), FileFormat::Json) => {
+            (Some(_), FileFormat::Json | FileFormat::Parquet) => {
                 return Err(Violation::new(
                     "field_delimiter",
                     "is only used with file_format_type = text or csv",
@@ -164,6 +164,7 @@ impl Section for FileSinkConfig {
             }
             _ => {}
         }
+        self.validate_parquet()?;
         if self.row_delimiter.is_empty() {
             return Err(Violation::new("row_delimiter", "must not be empty"));
         }
@@ -193,6 +194,71 @@ impl Section for FileSinkConfig {
 }
 
 impl FileSinkConfig {
+    fn validate_parquet(&self) -> Result<(), Violation> {
+        if self.file_format_type != FileFormat::Parquet {
+            if self.compress_codec.parquet_only() {
+                return Err(Violation::new(
+                    "compress_codec",
+                    format!(
+                        "{} is only used with file_format_type = parquet (text, csv and \
+                         json take none or gzip)",
+                        self.compress_codec.infix().trim_start_matches('.')
+                    ),
+                ));
+            }
+            for (option, set) in [
+                (
+                    "parquet_row_group_bytes",
+                    self.parquet_row_group_bytes.is_some(),
+                ),
+                (
+                    "parquet_avro_write_timestamp_as_int96",
+                    self.parquet_avro_write_timestamp_as_int96.is_some(),
+                ),
+                (
+                    "parquet_avro_write_fixed_as_int96",
+                    self.parquet_avro_write_fixed_as_int96.is_some(),
+                ),
+            ] {
+                if set {
+                    return Err(Violation::new(
+                        option,
+                        "is only used with file_format_type = parquet",
+                    ));
+                }
+            }
+            return Ok(());
+        }
+        if self
+            .parquet_row_group_bytes
+            .is_some_and(|bytes| bytes.0 == 0)
+        {
+            return Err(Violation::new(
+                "parquet_row_group_bytes",
+                "must be at least 1, found 0",
+            ));
+        }
+        if self.parquet_avro_write_timestamp_as_int96 == Some(true) {
+            return Err(Violation::new(
+                "parquet_avro_write_timestamp_as_int96",
+                "cannot be true: Weir writes timestamps as INT64 TIMESTAMP(MICROS), which \
+                 Hive 3+, Spark, Trino, DuckDB and pyarrow read; its Parquet library cannot \
+                 write the deprecated INT96",
+            ));
+        }
+        if self
+            .parquet_avro_write_fixed_as_int96
+            .as_ref()
+            .is_some_and(|fields| !fields.is_empty())
+        {
+            return Err(Violation::new(
+                "parquet_avro_write_fixed_as_int96",
+                "must be empty: Weir's Parquet library cannot write INT96 columns",
+            ));
+        }
+        Ok(())
+    }
+
     fn validate_partitioning(&self) -> Result<(), Violation> {
         if !self.have_partition {
             for (option, set) in [

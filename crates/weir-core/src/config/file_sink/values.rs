@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 use schemars::{JsonSchema, SchemaGenerator};
-use serde::de::{self, Visitor};
+use serde::de::{self, IntoDeserializer as _, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::super::env::deserialize_variant;
@@ -20,6 +20,8 @@ pub enum FileFormat {
     Csv,
     /// One JSON object per line.
     Json,
+    /// Apache Parquet: row groups of columns, a footer that makes the file readable.
+    Parquet,
 }
 
 impl FileFormat {
@@ -29,18 +31,31 @@ impl FileFormat {
             FileFormat::Text => "txt",
             FileFormat::Csv => "csv",
             FileFormat::Json => "json",
+            FileFormat::Parquet => "parquet",
         }
     }
 }
 
+/// Why `file_format_type = "orc"` is refused: the one Rust ORC writer (orc-rust 0.9) was
+/// evaluated and cannot write what SeaTunnel's ORC files hold.
+pub const ORC_REFUSAL: &str = "cannot be orc: ORC is not supported, as the only Rust ORC writer (orc-rust 0.9) \
+     cannot encode decimal, time, array, map or row columns (it aborts on them), its writer \
+     cannot move between threads, and it builds a second copy of Apache Arrow; write \
+     file_format_type = \"parquet\", which Hive, Spark, Trino and DuckDB read as well";
+
 impl<'de> Deserialize<'de> for FileFormat {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        if text.trim().eq_ignore_ascii_case("orc") {
+            return Err(de::Error::custom(ORC_REFUSAL));
+        }
         deserialize_variant(
-            deserializer,
+            text.into_deserializer(),
             &[
                 ("text", FileFormat::Text),
                 ("csv", FileFormat::Csv),
                 ("json", FileFormat::Json),
+                ("parquet", FileFormat::Parquet),
             ],
         )
     }
@@ -52,15 +67,64 @@ impl<'de> Deserialize<'de> for FileFormat {
 pub enum CompressCodec {
     /// Plain files.
     None,
-    /// One gzip stream per file.
+    /// One gzip stream per file; with Parquet, gzip-compressed pages.
     Gzip,
+    /// Parquet only: Snappy-compressed pages.
+    Snappy,
+    /// Parquet only: Zstandard-compressed pages (level 1).
+    Zstd,
+    /// Parquet only: LZ4-compressed pages (the `LZ4_RAW` codec of the Parquet format).
+    Lz4,
+}
+
+impl CompressCodec {
+    /// Whether only the Parquet format takes this codec.
+    pub fn parquet_only(self) -> bool {
+        matches!(
+            self,
+            CompressCodec::Snappy | CompressCodec::Zstd | CompressCodec::Lz4
+        )
+    }
+
+    /// What SeaTunnel puts before the format's extension, e.g. `.snappy` in `x.snappy.parquet`.
+    pub fn infix(self) -> &'static str {
+        match self {
+            CompressCodec::None => "",
+            CompressCodec::Gzip => ".gz",
+            CompressCodec::Snappy => ".snappy",
+            CompressCodec::Zstd => ".zstd",
+            CompressCodec::Lz4 => ".lz4",
+        }
+    }
 }
 
 impl<'de> Deserialize<'de> for CompressCodec {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        let refusal = match text.trim().to_ascii_lowercase().as_str() {
+            "lzo" => Some(
+                "cannot be lzo: lzo is not supported, as no maintained Rust LZO codec exists (the Parquet \
+                 library Weir uses cannot write it); use snappy, lz4 or zstd",
+            ),
+            "brotli" => Some(
+                "cannot be brotli: brotli is not supported (not built into Weir's Parquet writer); use zstd, \
+                 which compresses comparably and faster",
+            ),
+            "zlib" => Some("cannot be zlib: it is SeaTunnel's ORC codec, and ORC is not supported"),
+            _ => None,
+        };
+        if let Some(refusal) = refusal {
+            return Err(de::Error::custom(refusal));
+        }
         deserialize_variant(
-            deserializer,
-            &[("none", CompressCodec::None), ("gzip", CompressCodec::Gzip)],
+            text.into_deserializer(),
+            &[
+                ("none", CompressCodec::None),
+                ("gzip", CompressCodec::Gzip),
+                ("snappy", CompressCodec::Snappy),
+                ("zstd", CompressCodec::Zstd),
+                ("lz4", CompressCodec::Lz4),
+            ],
         )
     }
 }

@@ -1,0 +1,407 @@
+//! SeaTunnel's own job files (tests/seatunnel-jobs, see its README) through the check that
+//! `weir validate` and `weir submit` run ([`parse_job_file`]): each file is accepted or
+//! refused, and what the test expects of it is listed in [`EXPECTED`], so a change of either
+//! shows here. docs/seatunnel.md is generated from the same outcomes.
+
+use std::path::Path;
+
+use super::test_host::TestHost;
+use super::*;
+
+/// The corpus directory, relative to this crate.
+const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/seatunnel-jobs");
+
+/// Each file's outcome: `Ok(())` accepted, `Err(part of the message)` refused.
+pub(super) fn outcomes() -> Vec<(String, Result<JobFile, ConfigError>)> {
+    let mut names: Vec<String> = std::fs::read_dir(CORPUS)
+        .expect("tests/seatunnel-jobs exists")
+        .filter_map(|entry| entry.ok())
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".conf"))
+        .collect();
+    names.sort();
+    names
+        .into_iter()
+        .map(|name| {
+            let path = Path::new(CORPUS).join(&name);
+            let text = std::fs::read_to_string(&path).expect("corpus file is readable");
+            let outcome = parse_job_file(&text, &name, &path, &TestHost::default());
+            (name, outcome)
+        })
+        .collect()
+}
+
+#[test]
+fn every_corpus_file_is_accepted_or_refused_with_a_message() {
+    let outcomes = outcomes();
+    assert!(outcomes.len() >= 30, "corpus has {} files", outcomes.len());
+    let mut accepted = 0;
+    for (name, outcome) in &outcomes {
+        match outcome {
+            Ok(_) => {
+                accepted += 1;
+                println!("ACCEPTED {name}");
+            }
+            Err(error) => {
+                let text = error.to_string();
+                println!("REFUSED  {name}: {text}");
+                // No Rust debug dump ever reaches a user.
+                assert!(
+                    !text.contains("Object(") && !text.contains("ScalarValue"),
+                    "{name}: {text}"
+                );
+            }
+        }
+    }
+    println!("{accepted} of {} accepted", outcomes.len());
+}
+
+fn parse(text: &str) -> Result<JobConfig, ConfigError> {
+    TestHost::default().parse(text).map(|file| file.config)
+}
+
+const FAKE: &str = "source { FakeSource { row.num = 1, schema = { fields { id = bigint } } } }";
+
+#[test]
+fn env_keys_of_other_engines_are_accepted_with_a_warning_each() {
+    let job = parse(&format!(
+        "env {{\n  parallelism = 1\n  spark.app.name = \"x\"\n  flink.execution.checkpointing.interval = 10000\n  execution.parallelism = 1\n}}\n{FAKE}\nsink {{ Console {{}} }}"
+    ))
+    .unwrap();
+    assert_eq!(job.warnings.len(), 3, "{:?}", job.warnings);
+    assert_eq!(
+        job.warnings[0],
+        "job.conf:3: 'env.spark.app.name' is ignored: a setting of the Spark engine; Weir does \
+         not apply it"
+    );
+    assert!(
+        job.warnings[1].starts_with("job.conf:4: 'env.flink.execution.checkpointing.interval'")
+    );
+    assert!(
+        job.warnings[2].contains("legacy setting"),
+        "{}",
+        job.warnings[2]
+    );
+}
+
+#[test]
+fn fake_source_split_options_are_accepted_with_a_warning_when_they_change_no_row() {
+    let split = |options: &str| {
+        parse(&format!(
+            "source {{\n  FakeSource {{\n    row.num = 10000\n{options}\n    schema = {{ fields {{ id = bigint }} }}\n  }}\n}}\nsink {{ Console {{}} }}"
+        ))
+    };
+    let job = split("    split.num = 5\n    split.read-interval = 3000").unwrap();
+    let SourceConfig::FakeSource(source) = &job.source else {
+        panic!("FakeSource expected: {:?}", job.source);
+    };
+    assert_eq!(source.row_num, Some(10000));
+    assert_eq!(job.warnings.len(), 2, "{:?}", job.warnings);
+    assert!(
+        job.warnings[0].starts_with("job.conf:4: 'source.FakeSource.split.num' is ignored: "),
+        "{}",
+        job.warnings[0]
+    );
+    assert!(
+        job.warnings[1]
+            .starts_with("job.conf:5: 'source.FakeSource.split.read-interval' is ignored: ")
+            && job.warnings[1].contains("rows_per_second"),
+        "{}",
+        job.warnings[1]
+    );
+    // Where splitting could change the row count, it is refused with the reason.
+    let uneven = split("    split.num = 3").unwrap_err();
+    assert_eq!(uneven.path(), Some("source.FakeSource.split.num"));
+    assert_eq!(uneven.line(), Some(4));
+    assert!(
+        uneven
+            .to_string()
+            .contains("does not divide row.num = 10000"),
+        "{uneven}"
+    );
+    let zero = split("    split.num = 0").unwrap_err();
+    assert!(zero.to_string().contains("at least 1"), "{zero}");
+    let word = split("    split.read-interval = soon").unwrap_err();
+    assert!(word.to_string().contains("non-negative integer"), "{word}");
+    // Other split options stay unknown.
+    let other = split("    split.size = 3").unwrap_err();
+    assert!(
+        other
+            .to_string()
+            .contains("unknown option 'source.FakeSource.split.size'"),
+        "{other}"
+    );
+}
+
+#[test]
+fn java_consumer_properties_without_meaning_are_accepted_with_a_warning() {
+    let kafka = |config: &str| {
+        parse(&format!(
+            "source {{\n  Kafka {{\n    bootstrap.servers = \"k:9092\"\n    topic = t\n    kafka.config = {{\n{config}\n    }}\n  }}\n}}\nsink {{ Console {{}} }}"
+        ))
+    };
+    let job = kafka(
+        "      client.id = client_1\n      max.poll.records = 500\n      enable.auto.commit = \"false\"",
+    )
+    .unwrap();
+    let SourceConfig::Kafka(source) = &job.source else {
+        panic!("Kafka expected: {:?}", job.source);
+    };
+    // Only what librdkafka knows is passed on.
+    let keys: Vec<&String> = source.kafka_config.0.keys().collect();
+    assert_eq!(keys, ["client.id"]);
+    assert_eq!(job.warnings.len(), 2, "{:?}", job.warnings);
+    assert!(
+        job.warnings[0]
+            .starts_with("job.conf:7: 'source.Kafka.kafka.config.max.poll.records' is ignored: "),
+        "{}",
+        job.warnings[0]
+    );
+    assert!(
+        job.warnings[1]
+            .starts_with("job.conf:8: 'source.Kafka.kafka.config.enable.auto.commit' is ignored: "),
+        "{}",
+        job.warnings[1]
+    );
+    // Quoted as one key, and a boolean false: the same.
+    let quoted =
+        kafka("      \"max.poll.records\" = 1\n      \"enable.auto.commit\" = false").unwrap();
+    assert_eq!(quoted.warnings.len(), 2, "{:?}", quoted.warnings);
+    // Auto-commit asked for is still refused, naming the option.
+    let on = kafka("      enable.auto.commit = true").unwrap_err();
+    assert_eq!(
+        on.path(),
+        Some("source.Kafka.kafka.config.enable.auto.commit")
+    );
+    assert!(
+        on.to_string().contains("Weir commits offsets itself"),
+        "{on}"
+    );
+}
+
+#[test]
+fn partition_options_without_have_partition_are_accepted_with_a_warning() {
+    let local = |options: &str| {
+        parse(&format!(
+            "{FAKE}\nsink {{\n  LocalFile {{\n    path = \"/tmp/a\"\n{options}\n  }}\n}}"
+        ))
+    };
+    for options in [
+        "    partition_by = [id]\n    partition_dir_expression = \"${k0}=${v0}\"",
+        "    have_partition = false\n    partition_by = [id]\n    partition_dir_expression = \"${k0}=${v0}\"",
+    ] {
+        let job = local(options).unwrap();
+        let SinkConfig::LocalFile(sink) = &job.sink else {
+            panic!("LocalFile expected: {:?}", job.sink);
+        };
+        assert!(!sink.have_partition && sink.partition_by.is_empty());
+        assert_eq!(sink.partition_dir_expression, None);
+        assert_eq!(job.warnings.len(), 2, "{:?}", job.warnings);
+        assert!(
+            job.warnings[0].contains("'sink.LocalFile.partition_by' is ignored: have_partition"),
+            "{}",
+            job.warnings[0]
+        );
+        assert!(
+            job.warnings[1].contains("'sink.LocalFile.partition_dir_expression' is ignored"),
+            "{}",
+            job.warnings[1]
+        );
+    }
+    // With have_partition = true they are used, without a warning.
+    let used = local("    have_partition = true\n    partition_by = [id]").unwrap();
+    assert!(used.warnings.is_empty(), "{:?}", used.warnings);
+    let SinkConfig::LocalFile(sink) = &used.sink else {
+        panic!("LocalFile expected: {:?}", used.sink);
+    };
+    assert_eq!(sink.partition_by, ["id"]);
+}
+
+#[test]
+fn fake_source_takes_seatunnels_value_sizes_within_bounds() {
+    let fake = |options: &str| {
+        parse(&format!(
+            "source {{\n  FakeSource {{\n    row.num = 10\n{options}\n    schema = {{ fields {{ m = \"map<string, array<int>>\", b = bytes }} }}\n  }}\n}}\nsink {{ Console {{}} }}"
+        ))
+    };
+    let job = fake("    map.size = 10\n    array.size = 3\n    bytes.length = 7").unwrap();
+    let SourceConfig::FakeSource(source) = &job.source else {
+        panic!("FakeSource expected: {:?}", job.source);
+    };
+    assert_eq!(
+        (source.map_size, source.array_size, source.bytes_length),
+        (10, 3, 7)
+    );
+    // SeaTunnel's defaults.
+    let SourceConfig::FakeSource(defaults) = fake("").unwrap().source else {
+        panic!("FakeSource expected");
+    };
+    assert_eq!(
+        (
+            defaults.map_size,
+            defaults.array_size,
+            defaults.bytes_length
+        ),
+        (5, 5, 5)
+    );
+    let big = fake("    array.size = 65537").unwrap_err();
+    assert_eq!(big.path(), Some("source.FakeSource.array.size"));
+    assert!(big.to_string().contains("at most 65536"), "{big}");
+    // Nested collections multiply: 65536 entries of 65536 ints is refused before it runs.
+    let nested = fake("    map.size = 65536\n    array.size = 65536").unwrap_err();
+    assert_eq!(nested.path(), Some("source.FakeSource.schema"));
+    assert!(nested.to_string().contains("lower them"), "{nested}");
+}
+
+#[test]
+fn a_plugin_parallelism_must_be_the_jobs() {
+    let same = "env { parallelism = 2 }\nsource { FakeSource { parallelism = 2, row.num = 1, schema = { fields { id = bigint } } } }\nsink { Console { parallelism = 2 } }";
+    assert_eq!(parse(same).unwrap().env.parallelism, 2);
+    let other = parse("env { parallelism = 2 }\nsource { FakeSource {\n parallelism = 3\n row.num = 1, schema = { fields { id = bigint } } } }\nsink { Console {} }").unwrap_err();
+    assert_eq!(other.path(), Some("source.FakeSource.parallelism"));
+    assert_eq!(other.line(), Some(3));
+    assert!(
+        other.to_string().contains("env.parallelism is 2"),
+        "{other}"
+    );
+}
+
+#[test]
+fn an_empty_transform_is_accepted_and_transforms_are_refused_with_the_reason() {
+    let empty = format!("{FAKE}\ntransform {{\n  # nothing yet\n}}\nsink {{ Console {{}} }}");
+    assert!(parse(&empty).is_ok());
+    let sql = parse(&format!(
+        "{FAKE}\ntransform {{\n  Sql {{ query = \"select 1\" }}\n}}\nsink {{ Console {{}} }}"
+    ))
+    .unwrap_err();
+    assert_eq!(sql.path(), Some("transform.Sql"));
+    assert_eq!(sql.line(), Some(3));
+    assert!(
+        sql.to_string()
+            .contains("Sql transform is not supported yet"),
+        "{sql}"
+    );
+}
+
+#[test]
+fn repeated_plugin_blocks_are_refused_naming_both() {
+    let error = parse(&format!(
+        "{FAKE}\nsink {{\n  LocalFile {{ path = \"/tmp/a\" }}\n  LocalFile {{ path = \"/tmp/b\" }}\n}}"
+    ))
+    .unwrap_err();
+    assert_eq!(error.path(), Some("sink.LocalFile"));
+    assert_eq!(error.line(), Some(4));
+    assert!(
+        error.to_string().contains("the first is on line 3"),
+        "{error}"
+    );
+    // A dotted key adds to the block; it is not a second one.
+    let dotted = format!(
+        "{FAKE}\nsink {{\n  LocalFile {{ path = \"/tmp/a\" }}\n  LocalFile.file_format_type = json\n}}"
+    );
+    assert!(parse(&dotted).is_ok(), "{:?}", parse(&dotted));
+}
+
+/// docs/seatunnel.md, generated from the corpus and the compatibility tables.
+fn seatunnel_markdown() -> String {
+    let mut out = String::from(
+        "<!-- Generated by `WEIR_BLESS=1 cargo test -p weir-core seatunnel`; do not edit by \
+         hand. -->\n\n# SeaTunnel job files in Weir\n\n\
+         Weir reads SeaTunnel's HOCON job files. An option Weir does not support is an error \
+         that names it and its line, never silently ignored; options that have no meaning \
+         for Weir are accepted with a warning (printed by `weir validate` and `weir submit`, \
+         logged by the master).\n\n\
+         ## Types\n\n\
+         All of SeaTunnel's types of `schema.fields`: string, boolean, tinyint (`byte`), \
+         smallint (`short`), int, bigint (`long`), float, double, decimal(p, s) (p ≤ 38), \
+         bytes, date, time, timestamp, \"null\", array<T> (T a basic type), map<K, V> and \
+         nested rows (`{ a = int }`, also inside a declaration). The Kafka source decodes \
+         them from JSON and text as SeaTunnel does; the text, csv and json file formats and \
+         the Console sink write them as SeaTunnel writes them (Java number forms, \
+         `BigDecimal` decimals, `yyyy-MM-dd HH:mm:ss` timestamps in text and ISO ones in \
+         JSON, base64 bytes in JSON, nested values with SeaTunnel's level separators in \
+         text).\n\n\
+         ## Sections and common options\n\n\
+         | What | Weir |\n|---|---|\n",
+    );
+    for (prefix, why) in super::compat::FOREIGN_ENV_PREFIXES {
+        out.push_str(&format!(
+            "| `env.{prefix}.*` | accepted with a warning: {why}; not applied |\n"
+        ));
+    }
+    for (option, why) in super::compat::FAKE_SOURCE_SPLIT_OPTIONS {
+        out.push_str(&format!(
+            "| FakeSource `{option}` | accepted with a warning: {why}; not applied |\n"
+        ));
+    }
+    for (property, why) in super::compat::IGNORED_JAVA_CONSUMER_PROPERTIES {
+        out.push_str(&format!(
+            "| Kafka `kafka.config.{property}` | accepted with a warning: {why}; not applied |\n"
+        ));
+    }
+    out.push_str(&format!(
+        "| Kafka `kafka.config.enable.auto.commit = false` | accepted with a warning: {}; \
+         `true` is refused |\n",
+        super::compat::AUTO_COMMIT_FALSE
+    ));
+    for option in super::compat::PARTITION_OPTIONS {
+        out.push_str(&format!(
+            "| file sink `{option}` without `have_partition = true` | accepted with a warning: \
+             {}; not applied |\n",
+            super::compat::PARTITION_WITHOUT_HAVE_PARTITION
+        ));
+    }
+    out.push_str(
+        "| plugin `parallelism` | accepted when equal to `env.parallelism` (a subtask runs \
+         the source reader and its sink writer); refused otherwise |\n\
+         | `transform { }` empty | accepted |\n\
+         | `transform { Sql { } }` | refused: comes with jobs of several sources and sinks |\n\
+         | other transforms (FieldMapper, Filter, Copy, Replace, Split, FilterRowKind, …) | \
+         refused: transforms are not run yet |\n\
+         | two blocks of the same plugin | refused, naming both lines: a Weir job has one \
+         source and one sink |\n\n\
+         ## SeaTunnel's own job files\n\n\
+         Each file of `tests/seatunnel-jobs` (SeaTunnel's templates, documentation examples \
+         and e2e jobs with a Kafka or FakeSource source and a file or Console sink), as \
+         `weir validate` answers it:\n\n\
+         | File | Outcome |\n|---|---|\n",
+    );
+    let outcomes = outcomes();
+    let accepted = outcomes.iter().filter(|(_, o)| o.is_ok()).count();
+    for (name, outcome) in &outcomes {
+        let cell = match outcome {
+            Ok(file) if file.config.warnings.is_empty() => "accepted".to_string(),
+            Ok(file) => format!("accepted, {} warning(s)", file.config.warnings.len()),
+            Err(error) => {
+                let text = error.to_string();
+                // The message without the file name and line it starts with.
+                let reason = text
+                    .split_once(": ")
+                    .map_or(text.as_str(), |(_, rest)| rest);
+                format!("refused: {}", reason.replace('|', "\\|").replace('\n', " "))
+            }
+        };
+        out.push_str(&format!("| `{name}` | {cell} |\n"));
+    }
+    out.push_str(&format!(
+        "\n{accepted} of {} files are accepted.\n",
+        outcomes.len()
+    ));
+    out
+}
+
+#[test]
+fn docs_seatunnel_md_is_up_to_date() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/seatunnel.md");
+    let expected = seatunnel_markdown();
+    if std::env::var_os("WEIR_BLESS").is_some() {
+        std::fs::write(path, &expected).expect("docs/seatunnel.md is writable");
+        return;
+    }
+    let found = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        found == expected,
+        "docs/seatunnel.md is stale: regenerate it with `WEIR_BLESS=1 cargo test -p weir-core \
+         seatunnel`"
+    );
+}
