@@ -102,5 +102,8 @@ fn parquet_reservation_counts_the_row_group_twice() {
     );
     config.have_partition = true;
     config.partition_by = vec!["day".into()];
-    assert_eq!(config.buffer_bytes(FileSystemKind::Hdfs), 16 * hdfs);
+    // On HDFS, write.max_in_flight_bytes (64 MiB) over one file's pipeline and the row group
+    // it holds (12.6 + 8 MiB): 3 open files, not max_open_files.
+    assert_eq!(config.open_files_bound(FileSystemKind::Hdfs), 3);
+    assert_eq!(config.buffer_bytes(FileSystemKind::Hdfs), 3 * hdfs);
 }

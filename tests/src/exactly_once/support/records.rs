@@ -79,12 +79,12 @@ impl Format {
 
     /// The Kafka value of record `id`, grown to at least `size` bytes by a `fill` field that
     /// the job's schema does not read (so the committed line is the same as for
-    /// [`payload`](Self::payload)). JSON only: a text record has no field to ignore.
+    /// [`payload`](Self::payload)). JSON records only: a text record has no field to ignore.
     pub fn payload_of_size(self, id: u64, size: usize) -> Vec<u8> {
         let plain = self.payload(id);
         match self {
             Format::Text => plain,
-            Format::Json => {
+            Format::Json | Format::Parquet => {
                 let fill = size.saturating_sub(plain.len() + 10);
                 format!(
                     r#"{{"id":{id},"pad":"{}","fill":"{}"}}"#,
