@@ -129,11 +129,12 @@ pub struct FileSinkConfig {
     #[serde(default = "default_max_open_files")]
     pub max_open_files: u32,
     /// HdfsFile only: bytes the HDFS client may hold for all the files one subtask has open
-    /// together, e.g. `64MiB` (the default). Each open file's write pipeline holds up to
-    /// 12.6 MiB of packets awaiting the DataNodes' acknowledgement, plus one write buffer, so a
-    /// partitioned sink keeps at most this ÷ (12.6 MiB + `write.buffer_bytes`) files open (at
-    /// least one, at most `max_open_files`): 4 at the defaults. The reservation counts those
-    /// files; the task metrics `sink_open_files` and `sink_open_files_max` show them.
+    /// together, e.g. `64MiB`. Each open file's write pipeline holds up to 12.6 MiB of packets
+    /// awaiting the DataNodes' acknowledgement, plus one output buffer (a row group for
+    /// Parquet), so a partitioned sink keeps at most this ÷ (12.6 MiB + that buffer) files open
+    /// (at least one, at most `max_open_files`; 4 at 64 MiB). Unset: `max_open_files` alone.
+    /// The reservation counts those files; the task metrics `sink_open_files` and
+    /// `sink_open_files_max` show them.
     #[serde(
         rename = "write.max_in_flight_bytes",
         default,
@@ -249,10 +250,6 @@ pub const HDFS_ONLY_OPTIONS: &[&str] = &[
     "remote_user",
     "write.max_in_flight_bytes",
 ];
-
-/// Default of `write.max_in_flight_bytes`: four open files' HDFS write pipelines at the default
-/// `write.buffer_bytes`.
-pub const DEFAULT_HDFS_MAX_IN_FLIGHT_BYTES: u64 = 64 * 1024 * 1024;
 
 /// The variables `file_name_expression` may use.
 pub const FILE_NAME_VARIABLES: &[&str] =
@@ -387,8 +384,8 @@ impl FileSinkConfig {
     }
 
     /// How many files one subtask holds open at most: one unless partitioned; else
-    /// `max_open_files`, and on HDFS no more than `write.max_in_flight_bytes` allows (at least
-    /// one).
+    /// `max_open_files`, and on HDFS no more than `write.max_in_flight_bytes` allows, when set
+    /// (at least one).
     pub fn open_files_bound(&self, kind: FileSystemKind) -> u64 {
         if !self.have_partition {
             return 1;
@@ -401,10 +398,10 @@ impl FileSinkConfig {
                 // for Parquet).
                 let per_file =
                     HDFS_WRITE_PIPELINE_BYTES.saturating_add(self.output_bytes_per_file());
-                let in_flight = self
-                    .write_max_in_flight_bytes
-                    .map_or(DEFAULT_HDFS_MAX_IN_FLIGHT_BYTES, |bytes| bytes.0);
-                configured.min((in_flight / per_file).max(1))
+                match self.write_max_in_flight_bytes {
+                    Some(in_flight) => configured.min((in_flight.0 / per_file).max(1)),
+                    None => configured,
+                }
             }
         }
     }

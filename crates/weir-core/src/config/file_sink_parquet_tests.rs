@@ -102,8 +102,10 @@ fn parquet_reservation_counts_the_row_group_twice() {
     );
     config.have_partition = true;
     config.partition_by = vec!["day".into()];
-    // On HDFS, write.max_in_flight_bytes (64 MiB) over one file's pipeline and the row group
-    // it holds (12.6 + 8 MiB): 3 open files, not max_open_files.
+    assert_eq!(config.buffer_bytes(FileSystemKind::Hdfs), 16 * hdfs);
+    // With write.max_in_flight_bytes = 64 MiB over one file's pipeline and the row group it
+    // holds (12.6 + 8 MiB): 3 open files.
+    config.write_max_in_flight_bytes = Some(ByteSize(64 << 20));
     assert_eq!(config.open_files_bound(FileSystemKind::Hdfs), 3);
     assert_eq!(config.buffer_bytes(FileSystemKind::Hdfs), 3 * hdfs);
 }

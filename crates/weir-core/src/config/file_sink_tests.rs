@@ -121,8 +121,14 @@ fn hdfs_in_flight_bytes_bound_the_open_files_of_a_partitioned_sink() {
     assert_eq!(config.open_files_bound(FileSystemKind::Hdfs), 1);
     config.have_partition = true;
     config.partition_by = vec!["day".into()];
-    // 64 MiB ÷ (12.6 MiB of pipeline + a 1 MiB write buffer): 4 files, not max_open_files.
     assert_eq!(config.open_files_bound(FileSystemKind::Local), 16);
+    assert_eq!(
+        config.open_files_bound(FileSystemKind::Hdfs),
+        16,
+        "unset: max_open_files"
+    );
+    // 64 MiB ÷ (12.6 MiB of pipeline + a 1 MiB write buffer): 4 files, not max_open_files.
+    config.write_max_in_flight_bytes = Some(ByteSize(64 << 20));
     assert_eq!(config.open_files_bound(FileSystemKind::Hdfs), 4);
     let per_file = HDFS_WRITE_PIPELINE_BYTES + (1 << 20);
     assert_eq!(
