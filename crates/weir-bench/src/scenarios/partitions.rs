@@ -11,7 +11,8 @@
 //! reservation — the master's (`subtask_reservation_bytes` of the running job, what admission
 //! charged) and `weir validate`'s formula — with peak growth ÷ reservation. The worker's
 //! `--memory-limit` is raised to twice the reservation when `--worker-memory` would not admit
-//! the job (today's reservation grows by 12.6 MiB per partition); the output says so.
+//! the job (before the budget the reservation grew by 12.6 MiB per partition); the output
+//! says so.
 
 use std::time::Duration;
 
