@@ -86,17 +86,65 @@ impl Value {
     }
 }
 
+/// What a row says about the table it comes from, as SeaTunnel's `RowKind`: change-data
+/// formats (`canal_json`, `debezium_json`) produce all four kinds, every other source inserts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub enum RowKind {
+    /// A new row (`+I`).
+    #[default]
+    Insert,
+    /// The row as it was before an update (`-U`).
+    UpdateBefore,
+    /// The row as it is after an update (`+U`).
+    UpdateAfter,
+    /// A deleted row (`-D`).
+    Delete,
+}
+
+impl RowKind {
+    /// SeaTunnel's short name: `+I`, `-U`, `+U` or `-D`.
+    pub fn short_name(self) -> &'static str {
+        match self {
+            RowKind::Insert => "+I",
+            RowKind::UpdateBefore => "-U",
+            RowKind::UpdateAfter => "+U",
+            RowKind::Delete => "-D",
+        }
+    }
+
+    /// SeaTunnel's enum name: `INSERT`, `UPDATE_BEFORE`, `UPDATE_AFTER` or `DELETE`.
+    pub fn name(self) -> &'static str {
+        match self {
+            RowKind::Insert => "INSERT",
+            RowKind::UpdateBefore => "UPDATE_BEFORE",
+            RowKind::UpdateAfter => "UPDATE_AFTER",
+            RowKind::Delete => "DELETE",
+        }
+    }
+}
+
 /// A record: one value per schema field, in schema order.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Row {
     /// The values, positionally matching `Schema::fields`.
     pub values: Vec<Value>,
+    /// The change this row stands for; [`RowKind::Insert`] unless a change-data format says
+    /// otherwise.
+    pub kind: RowKind,
 }
 
 impl Row {
-    /// Wraps values into a row.
+    /// Wraps values into an inserted row.
     pub fn new(values: Vec<Value>) -> Self {
-        Row { values }
+        Row {
+            values,
+            kind: RowKind::Insert,
+        }
+    }
+
+    /// Wraps values into a row of the given kind.
+    pub fn with_kind(values: Vec<Value>, kind: RowKind) -> Self {
+        Row { values, kind }
     }
 
     /// An honest estimate of the memory this row occupies, used for byte bounds.

@@ -77,8 +77,9 @@ impl RowEncoder {
             return row;
         }
         // Moves the written values out of the row: no clones per row.
+        let kind = row.kind;
         let mut values = row.values;
-        Row::new(
+        Row::with_kind(
             self.columns
                 .iter()
                 .map(|column| {
@@ -87,6 +88,7 @@ impl RowEncoder {
                         .map_or(Value::Null, |value| std::mem::replace(value, Value::Null))
                 })
                 .collect(),
+            kind,
         )
     }
 
