@@ -248,3 +248,108 @@ async fn recovery_commits_the_restored_checkpoint_and_removes_leftovers() {
         .unwrap_or_else(|e| panic!("recover again: {e}"));
     assert_eq!(rows_of(&job.files("out"), false), expected(0..1000));
 }
+
+/// A partitioned sink keeping one file open on HDFS closes a file every time the next row goes
+/// to another partition directory (the least recently used file is evicted): every close must
+/// return, and every row is committed once, in its directory.
+async fn evicting(options: &str) {
+    let job = Job::new(
+        "file-sink-evict",
+        &format!(
+            "have_partition = true\n partition_by = [\"id\"]\n max_open_files = 1\n {options}"
+        ),
+    );
+    let mut writer = job.writer(1);
+    writer
+        .recover(Default::default())
+        .await
+        .unwrap_or_else(|e| panic!("recover: {e}"));
+    let rows = 0..12;
+    let written = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        write(&mut writer, rows.clone()).await;
+        prepare(&mut writer, 1).await
+    })
+    .await
+    .unwrap_or_else(|_| panic!("writing 12 rows into 12 partition directories took over 60 s"));
+    assert_eq!(written.len(), 12, "one file per partition: {written:?}");
+    commit(&mut writer, written).await;
+    let committed = job.files("out");
+    let directories: Vec<String> = committed
+        .iter()
+        .map(|file| file.path.rsplit('/').nth(1).unwrap_or_default().to_string())
+        .collect();
+    let expected_dirs: Vec<String> = rows.clone().map(|id| format!("id={id}")).collect();
+    let mut sorted = directories.clone();
+    sorted.sort_by_key(|dir| dir.trim_start_matches("id=").parse::<i64>().unwrap_or(-1));
+    assert_eq!(sorted, expected_dirs);
+}
+
+#[tokio::test]
+async fn evicted_text_files_close_on_hdfs() {
+    evicting("").await;
+}
+
+#[tokio::test]
+async fn evicted_parquet_files_close_on_hdfs() {
+    evicting("file_format_type = parquet").await;
+}
+
+/// Twelve partition directories written in turn, all open at once, with an in-flight bound
+/// far below what their pipelines could hold: files are synced (`hsync`) to stay within it,
+/// none is closed early, and every row is committed once, in its directory.
+#[tokio::test]
+async fn in_flight_bytes_of_open_hdfs_files_stay_within_their_bound() {
+    const LIMIT: u64 = 32 << 10;
+    const ROUNDS: usize = 900;
+    let job = Job::new(
+        "file-sink-in-flight",
+        "have_partition = true\n partition_by = [\"id\"]\n write.max_in_flight_bytes = 32KiB",
+    );
+    let mut writer = job.writer(1);
+    writer
+        .recover(Default::default())
+        .await
+        .unwrap_or_else(|e| panic!("recover: {e}"));
+    let stats = writer.buffer_stats();
+    assert_eq!(stats.max_in_flight(), LIMIT);
+    let mut highest = 0;
+    for _ in 0..ROUNDS {
+        for id in 0..12 {
+            writer
+                .write(row(id))
+                .await
+                .unwrap_or_else(|e| panic!("write: {e}"));
+            highest = highest.max(stats.in_flight());
+        }
+    }
+    // One 8 KiB output buffer may pass the bound when nothing else is left to sync.
+    assert!(
+        highest > 8 << 10 && highest <= LIMIT + (8 << 10),
+        "in flight peaked at {highest} B"
+    );
+    assert_eq!(stats.open_files(), 12, "no file was closed early");
+    let files = prepare(&mut writer, 1).await;
+    assert_eq!(files.len(), 12, "one file per directory: {files:?}");
+    assert_eq!(stats.in_flight(), 0);
+    commit(&mut writer, files).await;
+
+    let committed = job.files("out");
+    let contents = read_files(&committed).unwrap_or_else(|e| panic!("{e}"));
+    for (file, content) in committed.iter().zip(contents) {
+        let dir = file.path.rsplit('/').nth(1).unwrap_or_default().to_string();
+        let text = String::from_utf8(content).unwrap_or_else(|e| panic!("{}: {e}", file.path));
+        // The partition field is not written in the file (is_partition_field_write_in_file
+        // is false): the name says the id, `name "<id>" é`.
+        let ids: Vec<&str> = text
+            .lines()
+            .map(|line| line.split('"').nth(1).unwrap_or_default())
+            .collect();
+        assert_eq!(ids.len(), ROUNDS, "{}", file.path);
+        assert!(
+            ids.iter().all(|id| dir == format!("id={id}")),
+            "{}: rows of another directory",
+            file.path
+        );
+    }
+    assert_eq!(committed.len(), 12);
+}

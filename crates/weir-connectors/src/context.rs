@@ -133,6 +133,8 @@ pub struct SinkBufferStats {
     max_bytes: u64,
     open_files: AtomicU64,
     max_open_files: u64,
+    in_flight: AtomicU64,
+    max_in_flight: u64,
 }
 
 impl SinkBufferStats {
@@ -149,7 +151,35 @@ impl SinkBufferStats {
             max_bytes,
             open_files: AtomicU64::new(0),
             max_open_files,
+            in_flight: AtomicU64::new(0),
+            max_in_flight: 0,
         }
+    }
+
+    /// The same, for a writer whose file system client holds at most `max_in_flight` bytes
+    /// awaiting acknowledgement (HDFS).
+    pub fn with_in_flight(self, max_in_flight: u64) -> Self {
+        SinkBufferStats {
+            max_in_flight,
+            ..self
+        }
+    }
+
+    /// Bytes written to the open files and not known to be acknowledged by the file system
+    /// (HDFS: since each file's last sync), which its client may still hold.
+    pub fn in_flight(&self) -> u64 {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// The bound of [`in_flight`](Self::in_flight) (`write.max_in_flight_bytes`); 0 for a
+    /// file system without one.
+    pub fn max_in_flight(&self) -> u64 {
+        self.max_in_flight
+    }
+
+    /// The open files now have `bytes` in flight.
+    pub fn set_in_flight(&self, bytes: u64) {
+        self.in_flight.store(bytes, Ordering::Relaxed);
     }
 
     /// Files the writer holds open now (each with its file system client's write pipeline).

@@ -126,7 +126,8 @@ pub fn open(
         interval: (config.rolling_interval_ms > 0)
             .then(|| Duration::from_millis(config.rolling_interval_ms)),
         buffer: as_usize(config.write_buffer_bytes.0),
-        max_open_files: as_usize(config.open_files_bound(kind)),
+        max_open_files: as_usize(config.open_files_bound()),
+        in_flight: config.in_flight_limit(kind),
         codec: config.compress_codec,
         // A Parquet file's output receives whole row groups (written out right after).
         output_cap: as_usize(match parquet {
@@ -149,12 +150,16 @@ pub fn open(
         tick: 0,
         pending: Vec::new(),
         scratch: Vec::new(),
-        stats: Arc::new(SinkBufferStats::with_files(
-            config
-                .writer_bytes_per_file()
-                .saturating_mul(config.open_files_bound(kind)),
-            config.open_files_bound(kind),
-        )),
+        in_flight: 0,
+        stats: Arc::new(
+            SinkBufferStats::with_files(
+                config
+                    .writer_bytes_per_file()
+                    .saturating_mul(config.open_files_bound()),
+                config.open_files_bound(),
+            )
+            .with_in_flight(config.in_flight_limit(kind).unwrap_or(0)),
+        ),
     })
 }
 

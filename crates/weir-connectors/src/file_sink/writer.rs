@@ -32,6 +32,9 @@ pub(super) struct Limits {
     /// `write.buffer_bytes`.
     pub buffer: usize,
     pub max_open_files: usize,
+    /// `write.max_in_flight_bytes` on HDFS: bytes written to the open files and not yet
+    /// acknowledged, summed over them; `None` on the local file system.
+    pub in_flight: Option<u64>,
     pub codec: CompressCodec,
     /// The allocation bound of an output buffer: `write.buffer_bytes`, or for Parquet at
     /// least a row group (which arrives in the output whole).
@@ -65,6 +68,9 @@ pub struct FileSink {
     pub(super) pending: Vec<Pending>,
     /// The encoding of the row being written (reused).
     pub(super) scratch: Vec<u8>,
+    /// Bytes written to the open files since each was last settled, summed (see
+    /// [`Limits::in_flight`]).
+    pub(super) in_flight: u64,
     /// Output bytes the open files hold, against `write.buffer_bytes` × the open-files bound.
     pub(super) stats: Arc<SinkBufferStats>,
 }
@@ -78,6 +84,9 @@ pub(super) struct OpenFile {
     rows: u64,
     /// Bytes handed to `writer` so far.
     written: u64,
+    /// Of those, bytes written since the file was last settled: its client may still hold
+    /// them, awaiting acknowledgement.
+    unsettled: u64,
     opened: Instant,
     last_used: u64,
 }
@@ -124,36 +133,43 @@ impl FileSink {
             self.open_file(partition.clone()).await?;
         }
         self.tick += 1;
-        let tick = self.tick;
-        let limits = &self.limits;
+        let (tick, cap) = (self.tick, self.limits.buffer);
+        if let Addition::Encoded(encoded) = &addition {
+            let buffered = self
+                .open
+                .get(&partition)
+                .map_or(0, |file| file.content.buffered());
+            if self.limits.codec == CompressCodec::None
+                && buffered > 0
+                && buffered + encoded.len() > cap
+            {
+                // Written out first, so the buffer never holds more than
+                // `write.buffer_bytes`.
+                self.write_out(&partition).await?;
+            }
+        }
         let Some(file) = self.open.get_mut(&partition) else {
             return Ok(());
         };
         file.last_used = tick;
-        let cap = limits.buffer;
         match addition {
-            Addition::Encoded(encoded) => {
-                if limits.codec == CompressCodec::None
-                    && file.content.buffered() > 0
-                    && file.content.buffered() + encoded.len() > cap
-                {
-                    // Written out first, so the buffer never holds more than
-                    // `write.buffer_bytes`.
-                    file.write_out().await?;
-                }
-                // Only the compressor can fail here (appending to memory cannot).
-                file.content
-                    .append(encoded)
-                    .map_err(|cause| content_error(&*self.fs, &file.path, cause))?;
-            }
+            // Only the compressor can fail here (appending to memory cannot).
+            Addition::Encoded(encoded) => file
+                .content
+                .append(encoded)
+                .map_err(|cause| content_error(&*self.fs, &file.path, cause))?,
             Addition::Row(row) => file
                 .content
                 .append_row(row)
                 .map_err(|cause| content_error(&*self.fs, &file.path, cause))?,
         }
         if file.content.buffered() >= cap {
-            file.write_out().await?;
+            self.write_out(&partition).await?;
         }
+        let limits = &self.limits;
+        let Some(file) = self.open.get_mut(&partition) else {
+            return Ok(());
+        };
         file.rows += 1;
         let size = file.written
             + file.content.buffered() as u64
@@ -165,6 +181,51 @@ impl FileSink {
                 .is_some_and(|interval| file.opened.elapsed() >= interval);
         if full {
             self.roll(&partition).await?;
+        }
+        Ok(())
+    }
+
+    /// Hands the buffered bytes of `partition`'s open file to the file system, within
+    /// [`Limits::in_flight`].
+    async fn write_out(&mut self, partition: &str) -> Result<(), ConnectorError> {
+        let Some(file) = self.open.get_mut(partition) else {
+            return Ok(());
+        };
+        let bytes = file.content.take();
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        let len = bytes.len() as u64;
+        if let Some(limit) = self.limits.in_flight {
+            self.make_room(len, limit).await?;
+        }
+        let Some(file) = self.open.get_mut(partition) else {
+            return Ok(());
+        };
+        file.written += len;
+        file.unsettled += len;
+        self.in_flight += len;
+        self.stats.set_in_flight(self.in_flight);
+        file.writer.write(Bytes::from(bytes)).await
+    }
+
+    /// Settles the open files with the most bytes in flight until `len` more fit within
+    /// `limit`, or none is left to settle (then `len` alone may pass `limit`: it is at most
+    /// one output buffer, which the reservation counts).
+    async fn make_room(&mut self, len: u64, limit: u64) -> Result<(), ConnectorError> {
+        while self.in_flight.saturating_add(len) > limit {
+            let Some(file) = self
+                .open
+                .values_mut()
+                .filter(|file| file.unsettled > 0)
+                .max_by_key(|file| file.unsettled)
+            else {
+                break;
+            };
+            file.writer.settle().await?;
+            self.in_flight = self.in_flight.saturating_sub(file.unsettled);
+            file.unsettled = 0;
+            self.stats.set_in_flight(self.in_flight);
         }
         Ok(())
     }
@@ -202,6 +263,7 @@ impl FileSink {
                 content,
                 rows: 0,
                 written: 0,
+                unsettled: 0,
                 opened: Instant::now(),
                 last_used: self.tick,
             },
@@ -215,6 +277,9 @@ impl FileSink {
         let Some(file) = self.open.remove(partition) else {
             return Ok(());
         };
+        // Closing waits for every acknowledgement: nothing of it stays in flight.
+        self.in_flight = self.in_flight.saturating_sub(file.unsettled);
+        self.stats.set_in_flight(self.in_flight);
         self.stats.set_open_files(self.open.len());
         let pending = close_to_pending(
             self.fs.clone(),
@@ -232,8 +297,9 @@ impl FileSink {
     /// the checkpoint's close). With gzip, what the compressor still holds waits for more rows
     /// or the close: forcing it out would cost compression.
     async fn flush_all(&mut self) -> Result<(), ConnectorError> {
-        for file in self.open.values_mut() {
-            file.write_out().await?;
+        let partitions: Vec<String> = self.open.keys().cloned().collect();
+        for partition in partitions {
+            self.write_out(&partition).await?;
         }
         Ok(())
     }
@@ -250,6 +316,8 @@ impl FileSink {
             .buffer_unordered(CONCURRENT_FILE_OPERATIONS)
             .collect()
             .await;
+        self.in_flight = 0;
+        self.stats.set_in_flight(0);
         self.stats.set_open_files(self.open.len());
         let mut first_error = None;
         for result in results {
@@ -382,6 +450,8 @@ impl FileSink {
     async fn abort_files(&mut self, discard: Discard) -> Result<(), ConnectorError> {
         let mut doomed: Vec<String> = Vec::new();
         self.stats.set_open_files(0);
+        self.in_flight = 0;
+        self.stats.set_in_flight(0);
         for (_, file) in self.open.drain() {
             // Dropped, not closed: its data does not matter, and closing would wait for a
             // file system that may be the reason for the abort. HDFS lets the NameNode delete
@@ -413,16 +483,6 @@ impl OpenFile {
     #[cfg(test)]
     pub(super) fn content_buffered(&self) -> usize {
         self.content.buffered()
-    }
-
-    /// Hands the buffered bytes to the file system.
-    async fn write_out(&mut self) -> Result<(), ConnectorError> {
-        let bytes = self.content.take();
-        if bytes.is_empty() {
-            return Ok(());
-        }
-        self.written += bytes.len() as u64;
-        self.writer.write(Bytes::from(bytes)).await
     }
 }
 

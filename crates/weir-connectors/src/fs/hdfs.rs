@@ -259,6 +259,15 @@ impl FileWriter for HdfsFileWriter {
         })
     }
 
+    fn settle(&mut self) -> BoxFuture<'_, Result<(), ConnectorError>> {
+        Box::pin(async move {
+            self.writer
+                .hsync()
+                .await
+                .map_err(|cause| hdfs_error(&self.base, "syncing", &self.path, &cause))
+        })
+    }
+
     fn close(self: Box<Self>) -> BoxFuture<'static, Result<(), ConnectorError>> {
         let HdfsFileWriter {
             mut writer,

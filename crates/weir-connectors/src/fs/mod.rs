@@ -52,6 +52,13 @@ pub trait FileWriter: Send {
     /// copying it (hdfs-native keeps slices of it until the DataNodes acknowledge them).
     fn write(&mut self, data: Bytes) -> BoxFuture<'_, Result<(), ConnectorError>>;
 
+    /// Waits until the file system's client holds none of what was written so far: HDFS
+    /// syncs the file (`hsync`: every packet acknowledged by the DataNodes); a local write
+    /// is with the OS once it returns, so there is nothing to wait for.
+    fn settle(&mut self) -> BoxFuture<'_, Result<(), ConnectorError>> {
+        Box::pin(async { Ok(()) })
+    }
+
     /// Completes the file and makes it durable: local files are fsynced, HDFS files have all
     /// their blocks acknowledged and are completed at the NameNode.
     fn close(self: Box<Self>) -> BoxFuture<'static, Result<(), ConnectorError>>;

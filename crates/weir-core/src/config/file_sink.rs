@@ -124,17 +124,20 @@ pub struct FileSinkConfig {
     #[serde(rename = "write.buffer_bytes", default = "default_write_buffer_bytes")]
     pub write_buffer_bytes: ByteSize,
     /// Partition directories a subtask writes to at once: a row for another one closes the
-    /// least recently used file (to pending). Only partitioned sinks open more than one file.
-    /// On HDFS, `write.max_in_flight_bytes` may allow fewer.
+    /// least recently used file (to pending). Rows that cycle through more directories than
+    /// this close a file almost every row, making many small files: set it to at least the
+    /// number of directories one checkpoint interval writes to. Each open file reserves its
+    /// write buffer; on HDFS, `write.max_in_flight_bytes` bounds what their pipelines hold.
     #[serde(default = "default_max_open_files")]
     pub max_open_files: u32,
     /// HdfsFile only: bytes the HDFS client may hold for all the files one subtask has open
-    /// together, e.g. `64MiB`. Each open file's write pipeline holds up to 12.6 MiB of packets
-    /// awaiting the DataNodes' acknowledgement, plus one output buffer (a row group for
-    /// Parquet), so a partitioned sink keeps at most this ÷ (12.6 MiB + that buffer) files open
-    /// (at least one, at most `max_open_files`; 4 at 64 MiB). Unset: `max_open_files` alone.
-    /// The reservation counts those files; the task metrics `sink_open_files` and
-    /// `sink_open_files_max` show them.
+    /// together, awaiting the DataNodes' acknowledgement (default `64MiB`). Each open file's
+    /// write pipeline may hold up to 12.6 MiB of packets; when the bytes written to the open
+    /// files since they were last acknowledged would pass this bound, the file with the most
+    /// is synced (`hsync`: the writer waits for its acknowledgements) before more is written,
+    /// so a partitioned sink keeps all its files open within the bound. The reservation counts
+    /// the smaller of this and what the open files' pipelines could hold; the task metrics
+    /// `sink_in_flight_bytes` and `sink_in_flight_bytes_max` show it.
     #[serde(
         rename = "write.max_in_flight_bytes",
         default,
@@ -242,6 +245,10 @@ pub const GZIP_ENCODER_BYTES: u64 = 512 * 1024;
 /// (the NameNode's default `dfs.client-write-packet-size`). They are slices of the sink's
 /// write buffers, so one partly acknowledged buffer (`write.buffer_bytes`) is held with them.
 pub const HDFS_WRITE_PIPELINE_BYTES: u64 = 201 * 64 * 1024;
+
+/// The default of `write.max_in_flight_bytes`: five open files' full pipelines, so an
+/// unpartitioned sink never waits for it.
+pub const DEFAULT_HDFS_IN_FLIGHT_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Options only HdfsFile takes.
 pub const HDFS_ONLY_OPTIONS: &[&str] = &[
@@ -384,31 +391,46 @@ impl FileSinkConfig {
     }
 
     /// How many files one subtask holds open at most: one unless partitioned; else
-    /// `max_open_files`, and on HDFS no more than `write.max_in_flight_bytes` allows, when set
-    /// (at least one).
-    pub fn open_files_bound(&self, kind: FileSystemKind) -> u64 {
-        if !self.have_partition {
-            return 1;
-        }
-        let configured = u64::from(self.max_open_files);
-        match kind {
-            FileSystemKind::Local => configured,
-            FileSystemKind::Hdfs => {
-                // The pipeline's packets plus the output buffer it holds (a whole row group
-                // for Parquet).
-                let per_file =
-                    HDFS_WRITE_PIPELINE_BYTES.saturating_add(self.output_bytes_per_file());
-                match self.write_max_in_flight_bytes {
-                    Some(in_flight) => configured.min((in_flight.0 / per_file).max(1)),
-                    None => configured,
-                }
-            }
+    /// `max_open_files`.
+    pub fn open_files_bound(&self) -> u64 {
+        if self.have_partition {
+            u64::from(self.max_open_files)
+        } else {
+            1
         }
     }
 
+    /// HdfsFile: the bound of bytes written to open files and not yet acknowledged by the
+    /// DataNodes, summed over the subtask's open files (`write.max_in_flight_bytes`).
+    /// LocalFile: none (a local write is done when it returns).
+    pub fn in_flight_limit(&self, kind: FileSystemKind) -> Option<u64> {
+        match kind {
+            FileSystemKind::Local => None,
+            FileSystemKind::Hdfs => Some(
+                self.write_max_in_flight_bytes
+                    .map_or(DEFAULT_HDFS_IN_FLIGHT_BYTES, |bytes| bytes.0),
+            ),
+        }
+    }
+
+    /// What the HDFS client holds at most for the open files: their pipelines' packets, each
+    /// with the output buffer whose slices they are, and no more than
+    /// [`Self::in_flight_limit`] (which one more output buffer may pass: the sink syncs files
+    /// until the next write fits, or until nothing is left to sync). Zero for LocalFile.
+    pub fn in_flight_bytes(&self, kind: FileSystemKind) -> u64 {
+        let Some(limit) = self.in_flight_limit(kind) else {
+            return 0;
+        };
+        let output = self.output_bytes_per_file();
+        let pipelines = self
+            .open_files_bound()
+            .saturating_mul(HDFS_WRITE_PIPELINE_BYTES.saturating_add(output));
+        pipelines.min(limit.max(output))
+    }
+
     /// Bytes one subtask's writer may hold: per open file ([`Self::open_files_bound`]) its
-    /// [`Self::writer_bytes_per_file`], plus [`GZIP_ENCODER_BYTES`] with gzip text, plus on
-    /// HDFS [`HDFS_WRITE_PIPELINE_BYTES`] and one more output buffer (held by the pipeline).
+    /// [`Self::writer_bytes_per_file`], plus [`GZIP_ENCODER_BYTES`] with gzip text; on HDFS
+    /// also [`Self::in_flight_bytes`].
     pub fn buffer_bytes(&self, kind: FileSystemKind) -> u64 {
         let mut per_file = self.writer_bytes_per_file();
         if self.compress_codec == CompressCodec::Gzip
@@ -416,12 +438,9 @@ impl FileSinkConfig {
         {
             per_file = per_file.saturating_add(GZIP_ENCODER_BYTES);
         }
-        if kind == FileSystemKind::Hdfs {
-            per_file = per_file
-                .saturating_add(HDFS_WRITE_PIPELINE_BYTES)
-                .saturating_add(self.output_bytes_per_file());
-        }
-        self.open_files_bound(kind).saturating_mul(per_file)
+        self.open_files_bound()
+            .saturating_mul(per_file)
+            .saturating_add(self.in_flight_bytes(kind))
     }
 }
 

@@ -116,37 +116,35 @@ fn file_sink_buffer_bytes_count_every_open_file() {
 }
 
 #[test]
-fn hdfs_in_flight_bytes_bound_the_open_files_of_a_partitioned_sink() {
+fn hdfs_in_flight_bytes_bound_what_the_open_files_hold_together() {
     let mut config = FileSinkConfig::new("/data/x");
-    assert_eq!(config.open_files_bound(FileSystemKind::Hdfs), 1);
+    assert_eq!(config.open_files_bound(), 1);
+    assert_eq!(config.in_flight_limit(FileSystemKind::Local), None);
+    assert_eq!(
+        config.in_flight_limit(FileSystemKind::Hdfs),
+        Some(DEFAULT_HDFS_IN_FLIGHT_BYTES)
+    );
+    // One file: its pipeline and the output buffer it holds, under the default bound.
+    let per_file = HDFS_WRITE_PIPELINE_BYTES + (1 << 20);
+    assert_eq!(config.in_flight_bytes(FileSystemKind::Hdfs), per_file);
+    assert_eq!(config.in_flight_bytes(FileSystemKind::Local), 0);
     config.have_partition = true;
     config.partition_by = vec!["day".into()];
-    assert_eq!(config.open_files_bound(FileSystemKind::Local), 16);
+    assert_eq!(config.open_files_bound(), 16, "max_open_files");
+    // 16 pipelines could hold 218 MiB: the bound counts instead.
     assert_eq!(
-        config.open_files_bound(FileSystemKind::Hdfs),
-        16,
-        "unset: max_open_files"
+        config.in_flight_bytes(FileSystemKind::Hdfs),
+        DEFAULT_HDFS_IN_FLIGHT_BYTES
     );
-    // 64 MiB ÷ (12.6 MiB of pipeline + a 1 MiB write buffer): 4 files, not max_open_files.
-    config.write_max_in_flight_bytes = Some(ByteSize(64 << 20));
-    assert_eq!(config.open_files_bound(FileSystemKind::Hdfs), 4);
-    let per_file = HDFS_WRITE_PIPELINE_BYTES + (1 << 20);
     assert_eq!(
         SinkConfig::HdfsFile(config.clone()).buffer_bytes(),
-        4 * ((1 << 20) + per_file)
+        16 * (1 << 20) + DEFAULT_HDFS_IN_FLIGHT_BYTES
     );
     config.write_max_in_flight_bytes = Some(ByteSize(1 << 30));
-    assert_eq!(
-        config.open_files_bound(FileSystemKind::Hdfs),
-        16,
-        "max_open_files"
-    );
+    assert_eq!(config.in_flight_bytes(FileSystemKind::Hdfs), 16 * per_file);
+    // A bound below one output buffer still lets one buffer through.
     config.write_max_in_flight_bytes = Some(ByteSize(1));
-    assert_eq!(
-        config.open_files_bound(FileSystemKind::Hdfs),
-        1,
-        "at least one"
-    );
+    assert_eq!(config.in_flight_bytes(FileSystemKind::Hdfs), 1 << 20);
 
     let parsed = file_sink(
         "HdfsFile",

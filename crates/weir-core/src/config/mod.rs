@@ -49,9 +49,9 @@ pub use self::fake_source::{
     FakeSourceConfig, MAX_COLLECTION_SIZE, MAX_GENERATED_ROW_BYTES, MAX_STRING_LENGTH,
 };
 pub use self::file_sink::{
-    ByteSize, CompressCodec, DEFAULT_PARQUET_ROW_GROUP_BYTES, FILE_NAME_VARIABLES, FileFormat,
-    FileSinkConfig, FileSystemKind, GZIP_ENCODER_BYTES, HDFS_ONLY_OPTIONS,
-    HDFS_WRITE_PIPELINE_BYTES, ORC_REFUSAL, Template, format_utc_time,
+    ByteSize, CompressCodec, DEFAULT_HDFS_IN_FLIGHT_BYTES, DEFAULT_PARQUET_ROW_GROUP_BYTES,
+    FILE_NAME_VARIABLES, FileFormat, FileSinkConfig, FileSystemKind, GZIP_ENCODER_BYTES,
+    HDFS_ONLY_OPTIONS, HDFS_WRITE_PIPELINE_BYTES, ORC_REFUSAL, Template, format_utc_time,
 };
 pub use self::flat_map::{KafkaProperties, PartitionOffsets};
 pub use self::kafka_source::{

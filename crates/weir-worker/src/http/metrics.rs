@@ -232,8 +232,20 @@ fn encode_tasks(e: &mut DescriptorEncoder, tasks: &Tasks) -> fmt::Result {
     gauge(
         e,
         "weir_task_sink_open_files_max",
-        "The bound of weir_task_sink_open_files (max_open_files, write.max_in_flight_bytes)",
+        "The bound of weir_task_sink_open_files (max_open_files)",
         per_task(tasks, |t| t.sink_open_files_max),
+    )?;
+    gauge(
+        e,
+        "weir_task_sink_in_flight_bytes",
+        "Bytes written to the sink's open files that the HDFS client may still hold",
+        per_task(tasks, |t| t.sink_in_flight_bytes),
+    )?;
+    gauge(
+        e,
+        "weir_task_sink_in_flight_max_bytes",
+        "The bound of weir_task_sink_in_flight_bytes (write.max_in_flight_bytes)",
+        per_task(tasks, |t| t.sink_in_flight_max_bytes),
     )?;
     gauge(
         e,

@@ -134,6 +134,11 @@ pub struct TaskMetricsSnapshot {
     pub sink_open_files: u64,
     /// The bound of `sink_open_files`.
     pub sink_open_files_max: u64,
+    /// Bytes written to the sink's open files that the file system client may still hold,
+    /// awaiting acknowledgement (HDFS; 0 for other sinks).
+    pub sink_in_flight_bytes: u64,
+    /// The bound of `sink_in_flight_bytes` (`write.max_in_flight_bytes`; 0 when none).
+    pub sink_in_flight_max_bytes: u64,
     /// Bytes all the subtask's split queues hold now, against their shared budget (Kafka:
     /// the queue part of `buffer.max_bytes`); 0 for a source without one.
     pub budget_bytes: u64,
@@ -248,6 +253,8 @@ impl TaskMetrics {
             sink_buffer_max_bytes: self.sink.max_bytes(),
             sink_open_files: self.sink.open_files(),
             sink_open_files_max: self.sink.max_open_files(),
+            sink_in_flight_bytes: self.sink.in_flight(),
+            sink_in_flight_max_bytes: self.sink.max_in_flight(),
             ..TaskMetricsSnapshot::default()
         };
         for split in &splits {
