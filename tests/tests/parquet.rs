@@ -3,6 +3,9 @@
 //! directory read with `pyarrow.dataset`. Exactly-once across a worker kill -9 for Parquet is
 //! `exactly_once::crash::crash_parquet`.
 //!
+//! Every value of every type is compared in `values`; memory behind a stalled HDFS is
+//! `stalled`.
+//!
 //! Run: `cargo test -p weir-e2e --test parquet` (with the stack's env and the readers' venv).
 
 use std::collections::BTreeMap;
@@ -17,6 +20,11 @@ use weir_e2e::job_json::{tasks, u64_of};
 use weir_e2e::kafka::{Record, produce};
 use weir_e2e::readers::read_hive_dataset;
 use weir_e2e::stack::try_fs_shell;
+
+#[path = "parquet/stalled.rs"]
+mod stalled;
+#[path = "parquet/values.rs"]
+mod values;
 
 /// Records of each test: enough for several batches per file, few enough for < 60 s.
 const RECORDS: u64 = 4000;
