@@ -21,6 +21,8 @@ pub enum Source {
 pub enum Sink {
     /// HdfsFile writing JSON lines under `path`.
     Hdfs { url: String, path: String },
+    /// HdfsFile writing Parquet files (snappy) under `path`.
+    HdfsParquet { url: String, path: String },
     /// LocalFile writing JSON lines under `path`.
     Local { path: String },
     /// Console; `print` prints every row (one line each) to the worker's stdout.
@@ -125,6 +127,14 @@ impl Job {
                 let _ = writeln!(text, "    fs.defaultFS = \"{url}\"");
                 let _ = writeln!(text, "    path = \"{path}\"");
                 let _ = writeln!(text, "    file_format_type = \"json\"");
+                let _ = writeln!(text, "  }}");
+            }
+            Sink::HdfsParquet { url, path } => {
+                let _ = writeln!(text, "  HdfsFile {{");
+                let _ = writeln!(text, "    fs.defaultFS = \"{url}\"");
+                let _ = writeln!(text, "    path = \"{path}\"");
+                let _ = writeln!(text, "    file_format_type = \"parquet\"");
+                let _ = writeln!(text, "    compress_codec = \"snappy\"");
                 let _ = writeln!(text, "  }}");
             }
             Sink::Local { path } => {

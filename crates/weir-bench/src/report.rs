@@ -215,6 +215,21 @@ fn throughput(text: &mut String, report: &Value) {
                 num(&weir["peak_rss_mib"]),
             );
         }
+        let parquet = &group["parquet"];
+        if !parquet.is_null() {
+            let _ = writeln!(
+                text,
+                "\nInto Parquet (snappy) instead of JSON lines, at parallelism {}: {} MiB/s, {} rows/s, {} worker CPU s per GiB, {} cores busy, worker peak RSS {} MiB; {} in {} files.",
+                num(&parquet["parallelism"]),
+                num(&parquet["mib_per_second"]),
+                num(&parquet["rows_per_second"]),
+                num(&parquet["cpu_seconds_per_gib"]),
+                num(&parquet["cores_busy"]),
+                num(&parquet["peak_rss_mib"]),
+                bytes(&parquet["bytes_committed"]),
+                num(&parquet["files_committed"]),
+            );
+        }
         let _ = writeln!(text);
     }
     let extras: Vec<&Value> = report["extras"].as_array().into_iter().flatten().collect();
@@ -407,6 +422,29 @@ fn message_size(text: &mut String, report: &Value) {
             num(&run["rows_read"]),
             bytes(&run["queue_peak_bytes"]),
         );
+    }
+    let parquet: Vec<&Value> = report["parquet"].as_array().into_iter().flatten().collect();
+    if !parquet.is_empty() {
+        let _ = writeln!(
+            text,
+            "\nThe same sizes into Parquet files on HDFS (snappy), at full speed:\n\n| record | records | seconds | idle RSS (MiB) | peak RSS (MiB) | peak − idle (MiB) | reservation (MiB) | within reservation |\n|---|---|---|---|---|---|---|---|"
+        );
+        for run in parquet {
+            let record = run["record"].as_str().unwrap_or("?");
+            let target = &report["targets"]
+                [format!("parquet_peak_over_idle_mib_{}", record.replace(' ', ""))];
+            let _ = writeln!(
+                text,
+                "| {record} | {} | {} | {} | {} | {} | {} | {} |",
+                num(&run["records"]),
+                num(&run["seconds"]),
+                num(&run["idle_rss_mib"]),
+                num(&run["peak_rss_mib"]),
+                num(&run["peak_over_idle_mib"]),
+                num(&run["reservation_mib"]),
+                met(target),
+            );
+        }
     }
     let _ = writeln!(
         text,

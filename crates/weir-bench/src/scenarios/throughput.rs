@@ -7,7 +7,9 @@
 //!
 //! At `--parallelism` with 1 KiB records, also: the same pipeline without the 1 s scraper of
 //! the worker's /metrics (issue 12: the CPU difference), and Kafka → LocalFile and FakeSource →
-//! HdfsFile, which separate the source's and the sink's costs.
+//! HdfsFile, which separate the source's and the sink's costs. For both record shapes at
+//! `--parallelism`: Kafka → HdfsFile in Parquet (snappy) beside JSON (issue 16), with the
+//! committed output's size.
 
 use anyhow::bail;
 use serde_json::{Value, json};
@@ -66,7 +68,8 @@ pub fn run(ctx: &Ctx, shared: &mut Shared) -> anyhow::Result<Report> {
                 "mib_per_second": round(produced.mib_per_second(), 1),
             });
         }
-        let group = one_shape(ctx, &hdfs, &topic, shape, size, production, &mut targets)?;
+        let mut group = one_shape(ctx, &hdfs, &topic, shape, size, production, &mut targets)?;
+        group["parquet"] = parquet_pipeline(ctx, &hdfs, &topic, shape)?;
         if shape == Shape::Padded {
             let scraped = group["runs"]
                 .as_array()
@@ -275,6 +278,32 @@ fn kafka_source(ctx: &Ctx, topic: &Topic, shape: Shape) -> Source {
         topic: topic.name.clone(),
         extra: vec![shape.schema().to_string()],
     }
+}
+
+/// At `--parallelism`: Kafka → HdfsFile writing Parquet (snappy) instead of JSON lines.
+fn parquet_pipeline(ctx: &Ctx, hdfs: &Store, topic: &Topic, shape: Shape) -> anyhow::Result<Value> {
+    let path = ctx.hdfs_dir("kafka-hdfs-parquet");
+    let run = pipeline::run(
+        ctx,
+        Spec {
+            label: "(f) Kafka → HdfsFile, Parquet (snappy)",
+            name: "kafka-hdfs-parquet".to_string(),
+            source: kafka_source(ctx, topic, shape),
+            sink: Sink::HdfsParquet {
+                url: ctx.common.hdfs.clone(),
+                path: path.clone(),
+            },
+            parallelism: ctx.common.parallelism,
+            records: topic.records(),
+            bytes: topic.bytes,
+            scrape: true,
+            flamegraph: None,
+        },
+        hdfs,
+        &path,
+    );
+    hdfs.delete(parent(&path));
+    run
 }
 
 /// At `--parallelism`, 1 KiB records: Kafka → HdfsFile without the scraper (issue 12's
