@@ -22,18 +22,20 @@ use crate::{Ctx, Report};
 
 const NAME: &str = "message-size";
 
+/// (record size, backlog bytes at scale 1, floor): small records fill the row-bounded queues
+/// (1 000 rows) quickly, large ones need more bytes to fill the byte bounds.
+const SIZES: [(usize, u64, u64); 3] = [
+    (100, 64 * MIB, 16 * MIB),
+    (10 * KIB as usize, 256 * MIB, 96 * MIB),
+    (MIB as usize, 256 * MIB, 96 * MIB),
+];
+
 pub fn run(ctx: &Ctx) -> anyhow::Result<Report> {
     let scale = ctx.scale();
     let stall = util::scaled_secs(40.0, scale, 10.0);
     let mut sizes = Vec::new();
     let mut series = serde_json::Map::new();
-    // (record size, backlog bytes at scale 1, floor): small records fill the row-bounded
-    // queues (1 000 rows) quickly, large ones need more bytes to fill the byte bounds.
-    for (size, backlog, floor) in [
-        (100usize, 64 * MIB, 16 * MIB),
-        (10 * KIB as usize, 256 * MIB, 96 * MIB),
-        (MIB as usize, 256 * MIB, 96 * MIB),
-    ] {
+    for (size, backlog, floor) in SIZES {
         let backlog = ((backlog as f64 * scale) as u64).max(floor);
         let records = backlog / size as u64;
         let (run, points) = one_size(ctx, size, records, stall)?;
@@ -41,10 +43,9 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<Report> {
         sizes.push(run);
     }
     let mut parquet = Vec::new();
-    for size in [100usize, 10 * KIB as usize, MIB as usize] {
-        let backlog = ((64 * MIB) as f64 * scale) as u64;
-        let records = (backlog.max(16 * MIB) / size as u64).max(16);
-        parquet.push(one_size_parquet(ctx, size, records)?);
+    for (size, backlog, floor) in SIZES {
+        let backlog = ((backlog as f64 * scale) as u64).max(floor);
+        parquet.push(one_size_parquet(ctx, size, backlog / size as u64)?);
     }
     let mut targets = serde_json::Map::new();
     for run in &parquet {
