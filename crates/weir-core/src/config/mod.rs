@@ -251,3 +251,5 @@ mod seatunnel_tests;
 mod test_host;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod transform_tests;

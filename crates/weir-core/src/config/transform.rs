@@ -260,7 +260,8 @@ pub struct SplitConfig {
     /// Where to split: a regular expression, as in SeaTunnel (`" "`, `","`; write `"\\|"` or
     /// `"[|]"` for a literal `|`).
     pub separator: String,
-    /// The field to split; it must be a `string` field.
+    /// The field to split: a `string` field, or a boolean or number one, split as its text
+    /// (as SeaTunnel splits `toString()`).
     pub split_field: String,
     /// The names of the new fields, in order; each is a `string`.
     pub output_fields: Vec<String>,

@@ -154,23 +154,33 @@ fn chain_order(nodes: &[Node], ctx: &Context) -> Result<Vec<usize>, ConfigError>
     let option_path = |node: usize, option: &str, alias: &str| {
         let path = &nodes[node].path;
         let (canonical, alias) = (join(path, option), join(path, alias));
-        if ctx.keys.line_of(&alias) != ctx.keys.line_of(path) {
+        if ctx.keys.is_written(&alias) {
             alias
         } else {
             canonical
         }
     };
+    for (node, later) in nodes.iter().enumerate() {
+        let Some(name) = later.output else { continue };
+        if let Some(first) = nodes[..node].iter().find(|n| n.output == Some(name)) {
+            return Err(ctx.invalid(
+                option_path(node, "plugin_output", "result_table_name"),
+                format!(
+                    "names '{name}', as '{}' does: each plugin_output must be unique",
+                    first.path
+                ),
+            ));
+        }
+    }
     let mut readers: Vec<Option<usize>> = vec![None; nodes.len()];
     for reader in 1..nodes.len() {
         let read = match nodes[reader].input {
             None => reader - 1,
             Some(name) => {
-                let producers: Vec<usize> = (0..sink)
-                    .filter(|&node| nodes[node].output == Some(name))
-                    .collect();
-                match producers.as_slice() {
-                    [single] => *single,
-                    [] => {
+                // Outputs are unique (checked above).
+                match (0..sink).find(|&node| nodes[node].output == Some(name)) {
+                    Some(producer) => producer,
+                    None => {
                         let known: Vec<&str> =
                             nodes.iter().filter_map(|node| node.output).collect();
                         return Err(ctx.invalid(
@@ -183,16 +193,6 @@ fn chain_order(nodes: &[Node], ctx: &Context) -> Result<Vec<usize>, ConfigError>
                                 } else {
                                     known.join(", ")
                                 }
-                            ),
-                        ));
-                    }
-                    [first, second, ..] => {
-                        return Err(ctx.invalid(
-                            option_path(*second, "plugin_output", "result_table_name"),
-                            format!(
-                                "names '{name}', as '{}' does: each plugin_output must be \
-                                 unique",
-                                nodes[*first].path
                             ),
                         ));
                     }

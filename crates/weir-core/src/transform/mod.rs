@@ -33,6 +33,10 @@ pub const REGEX_DFA_SIZE_LIMIT: usize = 1024 * 1024;
 /// so one, and one more while it moves between runtime threads).
 const REGEX_RESERVED_BYTES: u64 = (REGEX_SIZE_LIMIT + 2 * REGEX_DFA_SIZE_LIMIT) as u64;
 
+/// The longest text of a value `Split` splits other than a string (a decimal of 38 digits,
+/// its sign, point and leading zeros; `Double`'s shortest form is shorter).
+const NUMBER_TEXT_BYTES: u64 = 96;
+
 /// Bytes of one value slot of a row.
 const SLOT_BYTES: u64 = mem::size_of::<Value>() as u64;
 
@@ -221,7 +225,13 @@ impl Step {
             } => {
                 let values = match row.values.get(*field) {
                     Some(Value::String(text)) => java::split(separator, text, *pieces),
-                    _ => vec![Value::Null; *pieces],
+                    None | Some(Value::Null) => vec![Value::Null; *pieces],
+                    // A number or boolean: split its text, as SeaTunnel splits `toString()`.
+                    Some(other) => {
+                        let mut text = String::new();
+                        crate::value_text::push_text(&mut text, other);
+                        java::split(separator, &text, *pieces)
+                    }
                 };
                 row.values.extend(values);
             }
@@ -247,9 +257,10 @@ impl Step {
                 0,
             ),
             Step::Replace { how, .. } => how.growth(row),
-            // The pieces hold at most the text they come from.
+            // The pieces hold at most the text they come from (a number's text is short).
             Step::Split { pieces, .. } => (
-                row.saturating_add(SLOT_BYTES.saturating_mul(*pieces as u64)),
+                row.saturating_add(NUMBER_TEXT_BYTES)
+                    .saturating_add(SLOT_BYTES.saturating_mul(*pieces as u64)),
                 REGEX_RESERVED_BYTES,
             ),
             Step::KeepKinds(_) => (0, 0),
@@ -502,7 +513,31 @@ fn replace(config: &ReplaceConfig, schema: &Schema) -> Planned {
 }
 
 fn split(config: &SplitConfig, schema: &Schema) -> Planned {
-    let field = string_field(schema, "split_field", &config.split_field)?;
+    let field = position(schema, "split_field", &config.split_field)?;
+    let data_type = &schema.fields[field].data_type;
+    // SeaTunnel splits `toString()` of the value; Weir's text of these types is Java's.
+    let splittable = matches!(
+        data_type,
+        DataType::String
+            | DataType::Boolean
+            | DataType::Tinyint
+            | DataType::Smallint
+            | DataType::Int
+            | DataType::Bigint
+            | DataType::Float
+            | DataType::Double
+            | DataType::Decimal { .. }
+    );
+    if !splittable {
+        return Err((
+            "split_field".into(),
+            format!(
+                "names field '{}' of type {data_type}: Weir splits string, boolean and number \
+                 fields (their text is Java's, as SeaTunnel splits it)",
+                config.split_field
+            ),
+        ));
+    }
     let separator = compile("separator", &config.separator)?;
     let mut added: Vec<Field> = Vec::new();
     for name in &config.output_fields {

@@ -336,6 +336,15 @@ fn split_follows_javas_string_split_with_a_limit() {
     assert_eq!(pieces("\\s*;\\s*", Some("a ; b"), 2), [s("a"), s("b")]);
     assert_eq!(pieces("", Some("abc"), 4), [s("a"), s("b"), s("c"), s("")]);
 
+    // A number is split as its text, as SeaTunnel's e2e `split_transform.conf` splits an int.
+    let numbers = Schema::new([("age", DataType::Int)]);
+    let by_one = chain(&numbers, vec![split("1", "age", &["f1", "f2"])]);
+    let out = by_one.apply(Row::new(vec![Value::Int(21_315)])).unwrap();
+    assert_eq!(out.values[1..], [s("2"), s("315")]);
+    let dates = Schema::new([("d", DataType::Date)]);
+    let error = plan_err(&dates, split("-", "d", &["y"]));
+    assert!(error.message.contains("type date"), "{error}");
+
     let error = plan_err(&schema, split(",", "t", &["t"]));
     assert_eq!(error.option, "output_fields");
     assert!(error.message.contains("already have"), "{error}");
