@@ -33,7 +33,7 @@ fn a_chain_of_transforms_rewrites_every_committed_row() {
         master.dir(),
         "transforms.conf",
         &format!(
-            r#"env {{
+            r##"env {{
   parallelism = {PARALLELISM}
   job.mode = "BATCH"
   checkpoint.interval = 1000
@@ -79,7 +79,7 @@ sink {{
     sink_columns = [key, text, original]
   }}
 }}
-"#
+"##
         ),
     );
     let job_id = master.submit(&job_file);
