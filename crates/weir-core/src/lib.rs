@@ -25,4 +25,5 @@ pub mod row;
 pub mod schema;
 pub mod secrets;
 pub mod split;
+pub mod transform;
 pub mod value_text;

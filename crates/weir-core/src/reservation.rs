@@ -9,6 +9,8 @@
 //!                                 Kafka: KAFKA_CLIENT_OVERHEAD_BYTES + ¾ buffer.max_bytes
 //!                                        + fetch slots × a stalled partition's prefetch)
 //!             + sink buffer      (the sink writer's bounded write buffer)
+//!             + transforms       (what the transform chain may allocate for the row it
+//!                                 transforms, see TransformChain::reserved_bytes; 0 without)
 //!             + SUBTASK_OVERHEAD_BYTES
 //! ```
 //!
@@ -35,6 +37,10 @@ pub struct SubtaskReservation {
     pub source_buffer_bytes: u64,
     /// What the sink side may buffer ([`crate::config::SinkConfig::buffer_bytes`]).
     pub sink_buffer_bytes: u64,
+    /// What the transform chain may allocate for the one row it transforms at a time, for
+    /// the source's largest row ([`crate::transform::TransformChain::reserved_bytes`],
+    /// [`crate::config::SourceConfig::max_row_bytes`]); 0 without transforms.
+    pub transform_bytes: u64,
     /// [`SUBTASK_OVERHEAD_BYTES`].
     pub overhead_bytes: u64,
 }
@@ -46,6 +52,7 @@ impl SubtaskReservation {
         SubtaskReservation {
             source_buffer_bytes: job.source.buffer_bytes(splits_in_subtask),
             sink_buffer_bytes: job.sink.buffer_bytes(),
+            transform_bytes: job.transform.reserved_bytes(job.source.max_row_bytes()),
             overhead_bytes: SUBTASK_OVERHEAD_BYTES,
         }
     }
@@ -54,21 +61,26 @@ impl SubtaskReservation {
     pub fn total(&self) -> u64 {
         self.source_buffer_bytes
             .saturating_add(self.sink_buffer_bytes)
+            .saturating_add(self.transform_bytes)
             .saturating_add(self.overhead_bytes)
     }
 }
 
 impl fmt::Display for SubtaskReservation {
-    /// `12.1 MiB (8 MiB source buffers + 64 KiB sink buffer + 4 MiB overhead)`
+    /// `12.1 MiB (8 MiB source buffers + 64 KiB sink buffer + 4 MiB overhead)`, with
+    /// `+ 2 MiB transforms` before the overhead when the job has transforms that allocate.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} ({} source buffers + {} sink buffer + {} overhead)",
+            "{} ({} source buffers + {} sink buffer",
             format_bytes(self.total()),
             format_bytes(self.source_buffer_bytes),
             format_bytes(self.sink_buffer_bytes),
-            format_bytes(self.overhead_bytes),
-        )
+        )?;
+        if self.transform_bytes > 0 {
+            write!(f, " + {} transforms", format_bytes(self.transform_bytes))?;
+        }
+        write!(f, " + {} overhead)", format_bytes(self.overhead_bytes))
     }
 }
 
@@ -175,6 +187,40 @@ mod tests {
             );
         }
         assert_eq!(kafka.queue_budget_bytes(), 12 * 1024 * 1024);
+    }
+
+    #[test]
+    fn transforms_that_allocate_add_their_growth_for_the_sources_largest_row() {
+        let with = |transform: &str| {
+            let text = format!(
+                "source {{ Kafka {{ bootstrap.servers = \"k:9092\", topic = t, \
+                 schema = {{ fields {{ a = string, b = string }} }} }} }}\n\
+                 transform {{ {transform} }}\nsink {{ Console {{}} }}"
+            );
+            parse_job(&text, "job.conf", &ParsePolicy::SelfContained).unwrap()
+        };
+        let plain = with("");
+        let moves = with("Filter { include_fields = [a] }");
+        let copy = with("Copy { fields { c = a } }");
+        let base = subtask_reservation(&plain, 1);
+        assert_eq!(SubtaskReservation::of(&plain, 1).transform_bytes, 0);
+        // A projection moves values: only its new slot vector.
+        assert_eq!(subtask_reservation(&moves, 1), base + 32);
+        // A copy may be the whole row again (plus its slot).
+        let reservation = SubtaskReservation::of(&copy, 1);
+        assert_eq!(reservation.transform_bytes, ASSUMED_MAX_RECORD_BYTES + 32);
+        assert_eq!(reservation.total(), base + ASSUMED_MAX_RECORD_BYTES + 32);
+        assert!(
+            reservation
+                .to_string()
+                .contains("+ 1 MiB transforms + 4 MiB overhead"),
+            "{reservation}"
+        );
+        assert!(
+            !SubtaskReservation::of(&plain, 1)
+                .to_string()
+                .contains("transforms")
+        );
     }
 
     #[test]

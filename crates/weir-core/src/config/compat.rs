@@ -1,7 +1,7 @@
 //! What SeaTunnel job files carry that Weir does not apply, read before the sections are:
 //! `env` keys meant for other engines (accepted with a warning, as SeaTunnel's own engine
-//! ignores them), a plugin's own `parallelism` (accepted when it is the job's), and the
-//! `transform { }` section (empty accepted; transforms refused with the reason).
+//! ignores them) and a plugin's own `parallelism` (accepted when it is the job's). The
+//! `transform { }` section is read by `transform_parse`.
 
 use hocon::HoconValue;
 
@@ -215,24 +215,6 @@ pub(crate) fn strip_unused_partition_options(
     block
 }
 
-/// Transforms SeaTunnel documents that Weir knows by name, with why each is refused.
-const KNOWN_TRANSFORMS: &[(&str, &str)] = &[
-    (
-        "Sql",
-        "the Sql transform is not supported yet: it comes with jobs of several sources and \
-         sinks",
-    ),
-    ("FieldMapper", NOT_YET),
-    ("Filter", NOT_YET),
-    ("Copy", NOT_YET),
-    ("Replace", NOT_YET),
-    ("Split", NOT_YET),
-    ("FilterRowKind", NOT_YET),
-];
-
-const NOT_YET: &str = "transforms are not run by Weir yet; remove the block and transform the \
-     rows before or after the job";
-
 /// Removes the keys of other engines from `env` and says, per key, that it is ignored.
 pub(crate) fn strip_foreign_env(
     env: &HoconValue,
@@ -300,30 +282,6 @@ pub(crate) fn check_plugin_parallelism(
         )),
         None => Err(ctx.invalid(path, "must be a whole number")),
     }
-}
-
-/// Reads `transform { }`: empty (or only comments) is accepted; a transform is refused.
-pub(crate) fn check_transforms(section: &HoconValue, ctx: &Context) -> Result<(), ConfigError> {
-    let Some(plugins) = section.as_object() else {
-        return Err(ctx.invalid(
-            "transform".to_string(),
-            "must be a block `transform { }` of transform plugins",
-        ));
-    };
-    if let Some(name) = plugins.keys().next() {
-        let path = join("transform", name);
-        let why = KNOWN_TRANSFORMS
-            .iter()
-            .find(|(known, _)| known == name)
-            .map(|(_, why)| why.to_string())
-            .unwrap_or_else(|| format!("'{name}' is not a transform Weir knows; {NOT_YET}"));
-        return Err(ConfigError::Unsupported {
-            at: ctx.at(&path),
-            path,
-            message: why,
-        });
-    }
-    Ok(())
 }
 
 fn warning(ctx: &Context, path: &str, message: &str) -> String {

@@ -73,6 +73,17 @@ fn default_queue_max_bytes() -> u64 {
 }
 
 impl FakeSourceConfig {
+    /// The estimated in-memory size of one generated row (what `validate` bounds by
+    /// [`MAX_GENERATED_ROW_BYTES`]), slots included.
+    pub fn generated_row_bytes(&self) -> u64 {
+        let slots = (std::mem::size_of::<crate::row::Row>()
+            + self.schema.fields.len() * std::mem::size_of::<crate::row::Value>())
+            as u64;
+        self.schema.fields.iter().fold(slots, |sum, field| {
+            sum.saturating_add(self.generated_bytes(&field.data_type))
+        })
+    }
+
     /// A config with every default and the given schema.
     pub fn new(schema: Schema) -> Self {
         FakeSourceConfig {

@@ -50,6 +50,11 @@ impl KeyIndex {
         KeyIndex { lines }
     }
 
+    /// Whether `path` itself is written in the file.
+    pub(crate) fn is_written(&self, path: &str) -> bool {
+        self.lines.contains_key(path)
+    }
+
     /// The line of `path`, or of its nearest enclosing object when `path` itself is not
     /// written in the file (a missing option, or one produced by a substitution).
     pub(crate) fn line_of(&self, path: &str) -> Option<u32> {

@@ -37,6 +37,8 @@ mod reference;
 mod render;
 mod section;
 mod syntax;
+mod transform;
+mod transform_parse;
 
 use serde::{Deserialize, Serialize};
 
@@ -66,7 +68,12 @@ pub use self::prefetch::{
     PREFETCH_FLOOR_BYTES, PrefetchSettings, fetch_slots,
 };
 pub use self::reference::{reference_markdown, settings_markdown};
+pub use self::transform::{
+    CopyConfig, FieldMapperConfig, FieldPairs, FilterConfig, FilterRowKindConfig, ReplaceConfig,
+    SplitConfig, TransformConfig,
+};
 pub use crate::schema::{DataType, Field, Schema};
+use crate::transform::TransformChain;
 
 /// A whole job file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -77,6 +84,11 @@ pub struct JobConfig {
     pub source: SourceConfig,
     /// `sink { <Plugin> { } }`: where rows go.
     pub sink: SinkConfig,
+    /// `transform { <Plugin> { } ... }`: what happens to each row between the source and
+    /// the sink, checked against the source's schema (empty: nothing). Serialized as its
+    /// blocks; built only by parsing a job text, since it needs the source's schema.
+    #[serde(skip_deserializing, skip_serializing_if = "TransformChain::is_empty")]
+    pub transform: TransformChain,
     /// What the job file sets that Weir accepts but does not apply (e.g. `env.spark.*`),
     /// one line each, `file:line: 'option' is ignored: why`: `weir validate` and
     /// `weir submit` print them and the master logs them with the job.
@@ -131,6 +143,22 @@ impl SourceConfig {
             SourceConfig::FakeSource(fake) => fake.schema.clone(),
             SourceConfig::Kafka(kafka) => kafka.output_schema(),
         }
+    }
+
+    /// The largest row (in [`crate::row::Row::size_bytes`]) the reservation assumes this
+    /// source produces: FakeSource's generated row; for Kafka the record size the prefetch
+    /// reservation assumes, [`ASSUMED_MAX_RECORD_BYTES`]. Transforms that allocate reserve
+    /// a multiple of it ([`TransformChain::reserved_bytes`]).
+    pub fn max_row_bytes(&self) -> u64 {
+        match self {
+            SourceConfig::FakeSource(fake) => fake.generated_row_bytes(),
+            SourceConfig::Kafka(_) => ASSUMED_MAX_RECORD_BYTES,
+        }
+    }
+
+    /// The schema of the rows the sink receives: the source's, through `transform`.
+    pub fn sink_schema(&self, transform: &TransformChain) -> Schema {
+        transform.output_schema(&self.output_schema())
     }
 
     /// Whether the master enumerates this source's splits and assigns them to subtasks
@@ -223,3 +251,5 @@ mod seatunnel_tests;
 mod test_host;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod transform_tests;

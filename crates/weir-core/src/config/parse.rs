@@ -6,8 +6,8 @@ use std::sync::Arc;
 use hocon::HoconValue;
 
 use super::compat::{
-    check_plugin_parallelism, check_transforms, strip_fake_source_splits, strip_foreign_env,
-    strip_java_kafka_config, strip_unused_partition_options, take_plugin_parallelism,
+    check_plugin_parallelism, strip_fake_source_splits, strip_foreign_env, strip_java_kafka_config,
+    strip_unused_partition_options, take_plugin_parallelism,
 };
 use super::document::{Document, load};
 use super::error::{ConfigError, Location, suggest};
@@ -16,6 +16,7 @@ use super::limits::PARSE_STACK_BYTES;
 use super::policy::{ClientHost, ParsePolicy};
 use super::render::render_json;
 use super::section::{Context, parse_section};
+use super::transform_parse::{build_chain, parse_transforms};
 use super::{EnvConfig, FileSystemKind, JobConfig, SinkConfig, SourceConfig};
 
 const SECTIONS: [&str; 4] = ["env", "source", "transform", "sink"];
@@ -159,9 +160,7 @@ fn job_config(document: &Document, origin: &str) -> Result<JobConfig, ConfigErro
         }
         None => parse_section::<EnvConfig>(&HoconValue::Object(Default::default()), "env", &ctx)?,
     };
-    if let Some(transforms) = document.get("transform") {
-        check_transforms(transforms, &ctx)?;
-    }
+    let transforms = parse_transforms(document.get("transform"), &ctx)?;
     let (name, block) = plugin_block(document.get("source"), "source", &ctx)?;
     let (block, source_parallelism) = take_plugin_parallelism(block, &format!("source.{name}"));
     check_plugin_parallelism(source_parallelism, env.parallelism, &ctx)?;
@@ -204,10 +203,12 @@ fn job_config(document: &Document, origin: &str) -> Result<JobConfig, ConfigErro
         )?),
         _ => return Err(unknown_plugin("sink", name, SinkConfig::PLUGIN_NAMES, &ctx)),
     };
+    let transform = build_chain(&source, transforms, &sink, &ctx, &mut warnings)?;
     Ok(JobConfig {
         env,
         source,
         sink,
+        transform,
         warnings,
     })
 }

@@ -7,19 +7,28 @@ use serde_json::Value as Json;
 use super::options::{OptionSpec, SectionSpec, section_spec};
 use super::{
     ConsoleSinkConfig, EnvConfig, FakeSourceConfig, FileSinkConfig, HDFS_ONLY_OPTIONS,
-    KafkaSourceConfig, SinkConfig, SourceConfig,
+    KafkaSourceConfig, SinkConfig, SourceConfig, TransformConfig,
+};
+use super::{
+    CopyConfig, FieldMapperConfig, FilterConfig, FilterRowKindConfig, ReplaceConfig, SplitConfig,
 };
 
 /// Markdown tables of every option of `env`, each source and each sink: the option's dotted
 /// name, type, default and description (its doc comment).
 ///
-/// Sections are headed `### env`, `### source: <Plugin>` and `### sink: <Plugin>`.
+/// Sections are headed `### env`, `### source: <Plugin>`, `### transform: <Plugin>` and
+/// `### sink: <Plugin>`.
 pub fn reference_markdown() -> String {
     let mut out = String::new();
     render_section(&mut out, "env", &section_spec::<EnvConfig>());
     for plugin in SourceConfig::PLUGIN_NAMES {
         if let Some(spec) = source_spec(plugin) {
             render_section(&mut out, &format!("source: {plugin}"), &spec);
+        }
+    }
+    for plugin in TransformConfig::PLUGIN_NAMES {
+        if let Some(spec) = transform_spec(plugin) {
+            render_section(&mut out, &format!("transform: {plugin}"), &spec);
         }
     }
     for plugin in SinkConfig::PLUGIN_NAMES {
@@ -44,6 +53,18 @@ fn source_spec(plugin: &str) -> Option<SectionSpec> {
     match plugin {
         "FakeSource" => Some(section_spec::<FakeSourceConfig>()),
         "Kafka" => Some(section_spec::<KafkaSourceConfig>()),
+        _ => None,
+    }
+}
+
+fn transform_spec(plugin: &str) -> Option<SectionSpec> {
+    match plugin {
+        "FieldMapper" => Some(section_spec::<FieldMapperConfig>()),
+        "Filter" => Some(section_spec::<FilterConfig>()),
+        "Copy" => Some(section_spec::<CopyConfig>()),
+        "Replace" => Some(section_spec::<ReplaceConfig>()),
+        "Split" => Some(section_spec::<SplitConfig>()),
+        "FilterRowKind" => Some(section_spec::<FilterRowKindConfig>()),
         _ => None,
     }
 }

@@ -267,7 +267,7 @@ fn a_plugin_parallelism_must_be_the_jobs() {
 }
 
 #[test]
-fn an_empty_transform_is_accepted_and_transforms_are_refused_with_the_reason() {
+fn an_empty_transform_is_accepted_and_sql_is_refused_with_the_reason() {
     let empty = format!("{FAKE}\ntransform {{\n  # nothing yet\n}}\nsink {{ Console {{}} }}");
     assert!(parse(&empty).is_ok());
     let sql = parse(&format!(
@@ -355,11 +355,23 @@ fn seatunnel_markdown() -> String {
         "| plugin `parallelism` | accepted when equal to `env.parallelism` (a subtask runs \
          the source reader and its sink writer); refused otherwise |\n\
          | `transform { }` empty | accepted |\n\
+         | `transform { FieldMapper / Filter / Copy / Replace / Split / FilterRowKind }` | \
+         supported with SeaTunnel's options and semantics (Filter's older `fields`, Copy's \
+         older `src_field` / `dest_field` too), applied to each row before the sink; every \
+         field they name is checked against the schema at `weir validate` (`Replace` only \
+         of string fields, `Split` of string, boolean and number fields; new fields must not \
+         exist yet); regular expressions \
+         are Rust's `regex` syntax (look-around and back-references refused); `Replace`'s \
+         `replace_first` without `is_regex = true` is accepted with a warning, as SeaTunnel \
+         ignores it |\n\
+         | `plugin_input` / `plugin_output` (`source_table_name` / `result_table_name`) | \
+         accepted when they chain the source, every transform and the sink into one path; \
+         refused otherwise (an unknown name, a stream read twice, a transform off the path) \
+         until jobs of several sources and sinks exist |\n\
          | `transform { Sql { } }` | refused: comes with jobs of several sources and sinks |\n\
-         | other transforms (FieldMapper, Filter, Copy, Replace, Split, FilterRowKind, …) | \
-         refused: transforms are not run yet |\n\
+         | other transforms (DynamicCompile, JsonPath, …) | refused, naming them |\n\
          | two blocks of the same plugin | refused, naming both lines: a Weir job has one \
-         source and one sink |\n\n\
+         source and one sink, and a chain that runs one transform twice cannot be written yet |\n\n\
          ## SeaTunnel's own job files\n\n\
          Each file of `tests/seatunnel-jobs` (SeaTunnel's templates, documentation examples \
          and e2e jobs with a Kafka or FakeSource source and a file or Console sink), as \

@@ -30,6 +30,7 @@ use weir_connectors::{
 use weir_core::budget::ByteBudget;
 use weir_core::config::{JobConfig, QueueBounds};
 use weir_core::split::SplitId;
+use weir_core::transform::TransformChain;
 
 pub use self::checkpoint::CheckpointAck;
 use self::checkpoint::{Barrier, Commit, CommitError};
@@ -350,12 +351,15 @@ pub fn spawn_task(
                 plugin: source.plugin_name(),
                 source: Box::new(source_error),
             })?;
-    let sink = weir_connectors::open_sink(sink_config, &source.output_schema(), &subtask).map_err(
-        |error| TaskError::OpenSink {
-            plugin: sink_config.plugin_name(),
-            source: Box::new(error),
-        },
-    )?;
+    // The sink writes the rows as the transforms leave them.
+    let sink_schema = source.sink_schema(&spec.config.transform);
+    let sink =
+        weir_connectors::open_sink(sink_config, &sink_schema, &subtask).map_err(|error| {
+            TaskError::OpenSink {
+                plugin: sink_config.plugin_name(),
+                source: Box::new(error),
+            }
+        })?;
 
     let cancel = CancellationToken::new();
     let reader_ctx = SourceContext {
@@ -373,6 +377,7 @@ pub fn spawn_task(
     pipeline.budget = source
         .queue_budget_bytes()
         .map(|bytes| Arc::new(ByteBudget::new(bytes)));
+    pipeline.transform = spec.config.transform.clone();
     let span = info_span!(
         "subtask",
         job = %spec.job_id,
@@ -433,6 +438,7 @@ fn assemble(
         unbounded,
         bounds,
         budget: None,
+        transform: TransformChain::default(),
         sink,
         restored_files: restore.pending_files,
         restored_job: restore.job_id,

@@ -17,6 +17,7 @@ use weir_core::budget::ByteBudget;
 use weir_core::config::QueueBounds;
 use weir_core::queue::{bounded_queue, budgeted_queue};
 use weir_core::split::SplitId;
+use weir_core::transform::TransformChain;
 
 use super::TaskOutcome;
 use super::checkpoint::{self, Acknowledged, Barrier, Commit, CommitError};
@@ -47,6 +48,8 @@ pub(super) struct Pipeline {
     /// The byte budget all split queues share (Kafka's `buffer.max_bytes`); `None`: each
     /// queue is bounded by `bounds` alone.
     pub budget: Option<Arc<ByteBudget>>,
+    /// What happens to each row between its queue and the sink (nothing when empty).
+    pub transform: TransformChain,
     pub sink: Box<dyn SinkWriter>,
     /// Pending files of the checkpoint the subtask resumes from, published before any row.
     pub restored_files: Vec<PendingFile>,
@@ -117,6 +120,7 @@ pub(super) async fn run(pipeline: Pipeline, cancel: CancellationToken) -> TaskOu
         unbounded,
         bounds,
         budget,
+        transform,
         mut sink,
         restored_files,
         restored_job,
@@ -162,7 +166,14 @@ pub(super) async fn run(pipeline: Pipeline, cancel: CancellationToken) -> TaskOu
         files: restored_files,
     };
     let drained = match sink.recover(restored).await {
-        Ok(()) => drain(&mut input, &mut driver, sink.as_mut(), &cancel, &metrics).await,
+        Ok(()) => {
+            let output = Output {
+                sink: sink.as_mut(),
+                transform: &transform,
+                metrics: &metrics,
+            };
+            drain(&mut input, &mut driver, output, &cancel).await
+        }
         Err(error) => Err(Ended::SinkFailed(format!(
             "recovering the files of checkpoint {restored_checkpoint}: {error}"
         ))),
@@ -387,10 +398,14 @@ async fn driver_ended(driver: &mut Option<JoinHandle<Result<(), ConnectorError>>
 async fn drain(
     input: &mut Input<'_>,
     driver: &mut Option<JoinHandle<Result<(), ConnectorError>>>,
-    sink: &mut dyn SinkWriter,
+    output: Output<'_>,
     cancel: &CancellationToken,
-    metrics: &TaskMetrics,
 ) -> Result<Drained, Ended> {
+    let Output {
+        sink,
+        transform,
+        metrics,
+    } = output;
     // A row handed to the sink is flushed within FLUSH_DELAY: a trickle of rows must not wait
     // in a sink buffer for more rows to come (a streaming job may never send them).
     let mut flush_at: Option<tokio::time::Instant> = None;
@@ -434,8 +449,12 @@ async fn drain(
                 // `None` only once the set is empty, which the loop's first check handles.
                 let Some(first) = next else { continue };
                 let splits = &mut *input.splits;
-                let written =
-                    write_batch(first, &mut splits.records, &splits.states, sink, metrics);
+                let output = Output {
+                    sink: &mut *sink,
+                    transform,
+                    metrics,
+                };
+                let written = write_batch(first, &mut splits.records, &splits.states, output);
                 tokio::select! {
                     biased;
                     () = cancel.cancelled() => return Err(Ended::Cancelled),
@@ -452,33 +471,48 @@ async fn drain(
 /// Rows the drain loop hands the sink in one go, as long as the queues have them ready.
 const DRAIN_BATCH_ROWS: u64 = 512;
 
+/// Where the drain loop puts rows: through the transforms into the sink, counted.
+struct Output<'a> {
+    sink: &'a mut dyn SinkWriter,
+    transform: &'a TransformChain,
+    metrics: &'a TaskMetrics,
+}
+
 /// Hands `first` and then the rows already waiting in the queues (up to [`DRAIN_BATCH_ROWS`],
-/// without waiting for more) to the sink, recording each split's position after each row.
-/// Commands (barriers, commits) and timers are looked at between batches, not per row: a
-/// barrier still falls between two rows, and the positions it records are exactly the rows the
-/// sink took. Counts the rows and bytes the sink accepted in `metrics`, once per batch (also
-/// when the sink fails part way).
+/// without waiting for more) through the transforms to the sink, recording each split's
+/// position after each row (also after a row a transform drops: it was consumed). Commands
+/// (barriers, commits) and timers are looked at between batches, not per row: a barrier still
+/// falls between two rows, and the positions it records are exactly the rows the sink took.
+/// Counts the rows and bytes (after the transforms) the sink accepted in `metrics`, once per
+/// batch (also when the sink fails part way).
 async fn write_batch(
     first: (usize, SourceRecord),
     records: &mut Records,
     states: &[Arc<SplitState>],
-    sink: &mut dyn SinkWriter,
-    metrics: &TaskMetrics,
+    output: Output<'_>,
 ) -> Result<(), ConnectorError> {
-    let (mut rows, mut bytes) = (0, 0);
+    let Output {
+        sink,
+        transform,
+        metrics,
+    } = output;
+    let (mut taken, mut rows, mut bytes) = (0, 0, 0);
     let mut next = Some(first);
     while let Some((index, SourceRecord { row, position })) = next.take() {
-        let size = row.size_bytes();
-        if let Err(error) = sink.write(row).await {
-            metrics.add_written(rows, bytes);
-            return Err(error);
+        taken += 1;
+        if let Some(row) = transform.apply(row) {
+            let size = row.size_bytes();
+            if let Err(error) = sink.write(row).await {
+                metrics.add_written(rows, bytes);
+                return Err(error);
+            }
+            rows += 1;
+            bytes += size;
         }
-        rows += 1;
-        bytes += size;
         if let Some(state) = states.get(index) {
             state.set_position(position.saturating_add(1));
         }
-        if rows >= DRAIN_BATCH_ROWS {
+        if taken >= DRAIN_BATCH_ROWS {
             break;
         }
         // Only rows already queued: the loop's `select!` waits for the next one (and polls

@@ -438,3 +438,28 @@ async fn the_read_limit_comes_from_the_spec() {
     );
     assert_eq!(task.metrics().rows_written, 31);
 }
+
+#[tokio::test]
+async fn rows_pass_the_transforms_and_dropped_rows_still_count_as_read() {
+    let with = |transform: &str| {
+        let text = format!(
+            "source {{ FakeSource {{ row.num = 500, schema = {{ fields {{ id = bigint, name = \
+             string }} }} }} }}\ntransform {{ {transform} }}\n\
+             sink {{ Console {{ log.print.data = false }} }}"
+        );
+        parse_job(&text, "test.conf", &ParsePolicy::SelfContained).unwrap()
+    };
+    // FakeSource's rows are INSERTs: excluding them writes nothing, yet the job finishes.
+    let dropped = with("FilterRowKind { exclude_kinds = [INSERT] }");
+    let copied = with("Copy { fields { name2 = name } }");
+    for (config, written) in [(dropped, 0), (copied, 500)] {
+        let mut task = spawn_task(spec(config), not_paused()).unwrap();
+        let outcome = timeout(LIMIT, task.wait())
+            .await
+            .expect("task did not finish");
+        assert_eq!(outcome, TaskOutcome::Finished);
+        let metrics = task.metrics();
+        assert_eq!(metrics.rows_read, 500);
+        assert_eq!(metrics.rows_written, written);
+    }
+}
