@@ -23,7 +23,14 @@ const CANAL_DATA: &str = include_str!("../seatunnel-data/canal_data.txt");
 const DEBEZIUM_DATA: &str = include_str!("../seatunnel-data/debezium_data.txt");
 const WAIT: Duration = Duration::from_secs(40);
 
-fn job_text(bootstrap: &str, topic: &str, format: &str, fields: &str, on_error: &str, out: &Path) -> String {
+fn job_text(
+    bootstrap: &str,
+    topic: &str,
+    format: &str,
+    fields: &str,
+    on_error: &str,
+    out: &Path,
+) -> String {
     format!(
         r#"
 env {{
@@ -110,7 +117,11 @@ fn canal_and_debezium_messages_become_rows_in_files() {
     let canal_topic = Topic::create(&bootstrap, "weir-canal", 1);
     let mut canal: Vec<Vec<u8>> = CANAL_DATA.lines().map(|l| l.as_bytes().to_vec()).collect();
     canal.insert(3, br#"{"type":"INSERT","data":[{"id":"one"}]}"#.to_vec());
-    produce(&bootstrap, canal_topic.name(), canal.into_iter().map(|v| Record::new(0, v)));
+    produce(
+        &bootstrap,
+        canal_topic.name(),
+        canal.into_iter().map(|v| Record::new(0, v)),
+    );
 
     // Debezium: SeaTunnel's 3 snapshot reads (schema envelope), then an update and a delete
     // of id 1, the empty value Debezium sends after a delete, and a poison event at offset 6.
@@ -119,8 +130,10 @@ fn canal_and_debezium_messages_become_rows_in_files() {
         .lines()
         .map(|l| l.as_bytes().to_vec())
         .collect();
-    let image = |year: i64| json!({"id": 1, "f_varchar": "v", "f_year": year, "f_date": 19109,
-        "f_datetime": 1_651_069_800_000_i64, "f_blob": "aGVsbG8="});
+    let image = |year: i64| {
+        json!({"id": 1, "f_varchar": "v", "f_year": year, "f_date": 19109,
+        "f_datetime": 1_651_069_800_000_i64, "f_blob": "aGVsbG8="})
+    };
     let event = |op: &str, before: Value, after: Value| {
         json!({"schema": null, "payload": {"op": op, "before": before, "after": after}})
             .to_string()
@@ -147,7 +160,14 @@ fn canal_and_debezium_messages_become_rows_in_files() {
     };
     let canal_job = submit(
         "canal",
-        job_text(&bootstrap, canal_topic.name(), "canal_json", canal_fields, "skip", &canal_out),
+        job_text(
+            &bootstrap,
+            canal_topic.name(),
+            "canal_json",
+            canal_fields,
+            "skip",
+            &canal_out,
+        ),
     );
     let debezium_job = submit(
         "debezium",
@@ -177,7 +197,12 @@ fn canal_and_debezium_messages_become_rows_in_files() {
     let mut expected: Vec<Value> = [
         (1101, "scooter", "Small 2-wheel scooter", "3.14"),
         (1102, "car battery", "12V car battery", "8.1"),
-        (1103, "12-pack drill bits", "12-pack of drill bits with sizes ranging from #40 to #3", "0.8"),
+        (
+            1103,
+            "12-pack drill bits",
+            "12-pack of drill bits with sizes ranging from #40 to #3",
+            "0.8",
+        ),
         (1104, "hammer", "12oz carpenter's hammer", "0.75"),
         (1105, "hammer", "14oz carpenter's hammer", "0.875"),
         (1106, "hammer", "16oz carpenter's hammer", "1.0"),

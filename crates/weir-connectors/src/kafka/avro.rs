@@ -259,7 +259,10 @@ pub(crate) fn decimal(raw: &[u8], precision: u8, scale: u8) -> Result<Value, Str
     let mut wide = [fill; 16];
     wide[16 - raw.len()..].copy_from_slice(raw);
     let unscaled = i128::from_be_bytes(wide);
-    let digits = unscaled.unsigned_abs().checked_ilog10().map_or(1, |d| d + 1);
+    let digits = unscaled
+        .unsigned_abs()
+        .checked_ilog10()
+        .map_or(1, |d| d + 1);
     if digits > u32::from(precision) {
         return Err(format!(
             "the decimal's {digits} digits exceed its precision {precision}"

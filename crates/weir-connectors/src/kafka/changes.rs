@@ -33,7 +33,12 @@ pub(crate) fn canal(fields: &Fields, payload: Option<&[u8]>) -> Result<Vec<Row>,
         .map_err(|error| format!("not a Canal JSON object: {error}"))?;
     let kind = match event.get("type") {
         Some(Json::String(kind)) => kind.clone(),
-        Some(other) => return Err(format!("Canal 'type' must be a string, found {}", describe(other))),
+        Some(other) => {
+            return Err(format!(
+                "Canal 'type' must be a string, found {}",
+                describe(other)
+            ));
+        }
         None => return Err("the Canal event has no 'type'".into()),
     };
     let data = match event.remove("data") {
@@ -46,7 +51,10 @@ pub(crate) fn canal(fields: &Fields, payload: Option<&[u8]>) -> Result<Vec<Row>,
         }
         Some(Json::Array(data)) => data,
         Some(other) => {
-            return Err(format!("Canal 'data' must be an array, found {}", describe(&other)));
+            return Err(format!(
+                "Canal 'data' must be an array, found {}",
+                describe(&other)
+            ));
         }
     };
     match kind.as_str() {
@@ -101,7 +109,10 @@ pub(crate) fn canal(fields: &Fields, payload: Option<&[u8]>) -> Result<Vec<Row>,
 /// The values of a JSON object's fields, by name, as the `json` format reads them.
 fn object_row(fields: &Fields, element: Json, what: &str) -> Result<Vec<Value>, String> {
     let Json::Object(mut object) = element else {
-        return Err(format!("{what} must hold objects, found {}", describe(&element)));
+        return Err(format!(
+            "{what} must hold objects, found {}",
+            describe(&element)
+        ));
     };
     fields
         .iter()
@@ -140,16 +151,23 @@ pub(crate) fn debezium(
                 ));
             }
             None => {
-                return Err("the message has no 'payload' (Kafka Connect's schema envelope); \
+                return Err(
+                    "the message has no 'payload' (Kafka Connect's schema envelope); \
                             set debezium_record_include_schema = false to read events \
                             without it"
-                    .into());
+                        .into(),
+                );
             }
         };
     }
     let op = match event.get("op") {
         Some(Json::String(op)) => op.clone(),
-        Some(other) => return Err(format!("Debezium 'op' must be a string, found {}", describe(other))),
+        Some(other) => {
+            return Err(format!(
+                "Debezium 'op' must be a string, found {}",
+                describe(other)
+            ));
+        }
         None => return Err("the Debezium event has no 'op'".into()),
     };
     let mut image = |name: &str, op: &str| match event.remove(name) {

@@ -53,24 +53,54 @@ fn canal_messages_of_seatunnels_e2e_test_give_its_rows() {
     assert!(inserts.iter().all(|row| row.kind == RowKind::Insert));
     assert_eq!(
         inserts[0],
-        product(RowKind::Insert, 1101, "scooter", "Small 2-wheel scooter", "3.14")
+        product(
+            RowKind::Insert,
+            1101,
+            "scooter",
+            "Small 2-wheel scooter",
+            "3.14"
+        )
     );
     assert_eq!(
         inserts[8],
-        product(RowKind::Insert, 1109, "spare tire", "24 inch spare tire", "22.2")
+        product(
+            RowKind::Insert,
+            1109,
+            "spare tire",
+            "24 inch spare tire",
+            "22.2"
+        )
     );
     // An update: the old row takes the fields `old` does not name from the new one.
     assert_eq!(
         per_message[4],
         vec![
-            product(RowKind::UpdateBefore, 1101, "scooter", "Small 2-wheel scooter", "3.14"),
-            product(RowKind::UpdateAfter, 1101, "scooter", "Small 2-wheel scooter", "4.56"),
+            product(
+                RowKind::UpdateBefore,
+                1101,
+                "scooter",
+                "Small 2-wheel scooter",
+                "3.14"
+            ),
+            product(
+                RowKind::UpdateAfter,
+                1101,
+                "scooter",
+                "Small 2-wheel scooter",
+                "4.56"
+            ),
         ]
     );
     assert_eq!(kinds(&per_message[5]), ["-U", "+U"]);
     assert_eq!(
         per_message[6],
-        vec![product(RowKind::Delete, 1109, "spare tire", "24 inch spare tire", "22.2")]
+        vec![product(
+            RowKind::Delete,
+            1109,
+            "spare tire",
+            "24 inch spare tire",
+            "22.2"
+        )]
     );
 }
 
@@ -121,7 +151,11 @@ fn canal_errors_and_skips_as_seatunnel_does() {
         decode(br#"{"type":"INSERT","data":[{"id":"x"}]}"#).unwrap_err(),
         "field 'id' must be int, found string \"x\""
     );
-    assert!(decode(b"{not json").unwrap_err().starts_with("not a Canal JSON object"));
+    assert!(
+        decode(b"{not json")
+            .unwrap_err()
+            .starts_with("not a Canal JSON object")
+    );
 }
 
 fn debezium_fields() -> Vec<(String, DataType)> {
@@ -203,9 +237,9 @@ fn debezium_messages_of_seatunnels_e2e_test_with_the_schema_envelope() {
 fn debezium_operations_give_their_row_kinds() {
     let fields = products();
     let decode = |message: &str| debezium(&fields, false, Some(message.as_bytes()));
-    let image = |id: i32, weight: &str| format!(
-        r#"{{"id":{id},"name":"n","description":"d","weight":"{weight}"}}"#
-    );
+    let image = |id: i32, weight: &str| {
+        format!(r#"{{"id":{id},"name":"n","description":"d","weight":"{weight}"}}"#)
+    };
     let create = format!(r#"{{"before":null,"after":{},"op":"c"}}"#, image(1, "1.0"));
     assert_eq!(
         decode(&create).unwrap(),

@@ -31,9 +31,13 @@ enum Kind {
     Json,
     Text,
     /// The whole value as the schema's one field: bytes (`true`) or UTF-8 text.
-    Raw { bytes: bool },
+    Raw {
+        bytes: bool,
+    },
     Canal,
-    Debezium { include_schema: bool },
+    Debezium {
+        include_schema: bool,
+    },
     Avro(AvroReader),
 }
 
@@ -93,7 +97,9 @@ impl Decoder {
                 Row::new(vec![Value::String(text.to_string())])
             }
             Kind::Json => match payload {
-                None => return Err("the record has no value (a tombstone), not a JSON object".into()),
+                None => {
+                    return Err("the record has no value (a tombstone), not a JSON object".into());
+                }
                 Some([]) => return Err("the value is empty (zero bytes), not a JSON object".into()),
                 Some(payload) => self.decode_json(payload)?,
             },
@@ -111,7 +117,9 @@ impl Decoder {
                     .map(Decoded::Many);
             }
             Kind::Avro(reader) => match payload {
-                None => return Err("the record has no value (a tombstone), not an Avro record".into()),
+                None => {
+                    return Err("the record has no value (a tombstone), not an Avro record".into());
+                }
                 Some(payload) => Row::new(reader.read(payload)?),
             },
         };

@@ -370,11 +370,12 @@ impl PartitionReader {
             Ok(())
         };
         match self.admit(admitted, ctx).await {
-            Some(sent) => sent
-                .map(|()| true)
-                .map_err(|_: weir_core::queue::SendError<SourceRecord>| {
-                    ConnectorError::QueueClosed
-                }),
+            Some(sent) => {
+                sent.map(|()| true)
+                    .map_err(|_: weir_core::queue::SendError<SourceRecord>| {
+                        ConnectorError::QueueClosed
+                    })
+            }
             None => Ok(false),
         }
     }

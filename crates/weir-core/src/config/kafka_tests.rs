@@ -328,15 +328,23 @@ fn formats_take_the_schema_they_can_read() {
         "{error}"
     );
     let error = parse_err(&avro("m = \"map<int, string>\""));
-    assert!(error.to_string().contains("Avro map keys are strings"), "{error}");
-    kafka(&avro("m = \"map<string, array<int>>\", d = \"decimal(10, 2)\""));
+    assert!(
+        error.to_string().contains("Avro map keys are strings"),
+        "{error}"
+    );
+    kafka(&avro(
+        "m = \"map<string, array<int>>\", d = \"decimal(10, 2)\"",
+    ));
 
     let source = kafka(&job_with(
         "    format = debezium_json\n    debezium_record_include_schema = false",
     ));
     assert_eq!(source.debezium_record_include_schema, Some(false));
     let error = parse_err(&job_with("    debezium_record_include_schema = true"));
-    assert_eq!(error.path(), Some("source.Kafka.debezium_record_include_schema"));
+    assert_eq!(
+        error.path(),
+        Some("source.Kafka.debezium_record_include_schema")
+    );
     assert!(
         error
             .to_string()

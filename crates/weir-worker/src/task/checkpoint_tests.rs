@@ -266,7 +266,13 @@ async fn a_barrier_never_falls_between_the_rows_of_one_record() {
     let reader = ManyRowsReader {
         release: Arc::clone(&release),
     };
-    let task = start_reader(Box::new(reader), 0, true, sink.clone(), RestorePoint::default());
+    let task = start_reader(
+        Box::new(reader),
+        0,
+        true,
+        sink.clone(),
+        RestorePoint::default(),
+    );
     // The sink has offset 0 and the first row of offset 1.
     timeout(LIMIT, async {
         while sink.journal().rows < 2 {
