@@ -73,6 +73,11 @@ pub struct SourceRecord {
     /// sink has taken the row, the split's position (the next one to read) is
     /// `position + 1`.
     pub position: i64,
+    /// More rows of the same position follow this one (a Kafka record decoded into several
+    /// rows: a change event's update, or many rows of one Canal message). The sink takes
+    /// them all before a barrier, and the split's position moves past the record only with
+    /// its last row, so a checkpoint never holds part of a record.
+    pub more_at_position: bool,
 }
 
 /// Reads one split (FakeSource: the subtask's whole generated stream; Kafka: one partition)

@@ -50,6 +50,7 @@ impl FakeSourceReader {
             let record = SourceRecord {
                 row,
                 position: i64::try_from(produced).unwrap_or(i64::MAX),
+                more_at_position: false,
             };
             let admitted = async {
                 pace.acquire(1, 0).await;

@@ -1,4 +1,6 @@
-//! Record values → rows: `json`, delimited `text`, or the raw value as `content`.
+//! Record values → rows: `json`, delimited `text`, `raw`, the change events of
+//! `canal_json` and `debezium_json` (see `changes.rs`), `avro` (see `avro.rs`), or the
+//! whole value as `content` without a schema.
 //!
 //! Conversions follow SeaTunnel's JSON and text deserializers where they are lenient (a
 //! number written as a string is still a number; a `string` field takes any JSON value, as
@@ -10,6 +12,8 @@ use weir_core::config::{KafkaSourceConfig, MessageFormat};
 use weir_core::row::{Row, Value};
 use weir_core::schema::DataType;
 
+use super::avro::AvroReader;
+use super::changes;
 use crate::codec::{from_json, from_text};
 
 /// Decodes the values of one source's records.
@@ -20,53 +24,106 @@ pub(crate) struct Decoder {
     delimiter: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 enum Kind {
     /// No schema: the whole value as one string.
     Content,
     Json,
     Text,
+    /// The whole value as the schema's one field: bytes (`true`) or UTF-8 text.
+    Raw {
+        bytes: bool,
+    },
+    Canal,
+    Debezium {
+        include_schema: bool,
+    },
+    Avro(AvroReader),
+}
+
+/// The rows of one record.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Decoded {
+    /// One row, what every format but the change-event ones gives.
+    One(Row),
+    /// Any number of rows (none for a DDL event or a tombstone), each with its row kind.
+    Many(Vec<Row>),
 }
 
 impl Decoder {
     pub(crate) fn new(config: &KafkaSourceConfig) -> Self {
+        let fields: Vec<(String, DataType)> = config
+            .output_schema()
+            .fields
+            .into_iter()
+            .map(|field| (field.name, field.data_type))
+            .collect();
         let kind = match (&config.schema, config.format) {
             (None, _) => Kind::Content,
             (Some(_), MessageFormat::Json) => Kind::Json,
             (Some(_), MessageFormat::Text) => Kind::Text,
+            (Some(_), MessageFormat::Raw) => Kind::Raw {
+                bytes: fields
+                    .first()
+                    .is_some_and(|(_, data_type)| *data_type == DataType::Bytes),
+            },
+            (Some(_), MessageFormat::CanalJson) => Kind::Canal,
+            (Some(_), MessageFormat::DebeziumJson) => Kind::Debezium {
+                // SeaTunnel's default: Kafka Connect's JSON converter wraps every event.
+                include_schema: config.debezium_record_include_schema.unwrap_or(true),
+            },
+            (Some(_), MessageFormat::Avro) => Kind::Avro(AvroReader::new(&fields)),
         };
         Decoder {
             kind,
-            fields: config
-                .output_schema()
-                .fields
-                .into_iter()
-                .map(|field| (field.name, field.data_type))
-                .collect(),
+            fields,
             delimiter: config.field_delimiter.clone(),
         }
     }
 
-    /// The row of a record whose value is `payload` (`None`: a tombstone), or why not.
+    /// The rows of a record whose value is `payload` (`None`: a tombstone), or why not.
     ///
     /// A value of zero bytes is a valid record wherever text is read: without a schema it is
     /// one empty `content`, with `format = text` one empty first field (null for every other
-    /// field, as a missing text field is). A tombstone (no value at all) reads like an empty
-    /// value there. `format = json` needs an object, so both are format errors, handled by
+    /// field, as a missing text field is), with `format = raw` an empty field. A tombstone
+    /// (no value at all) reads like an empty value there, and gives no row with the
+    /// change-event formats (Debezium sends one after each delete). `format = json` needs an
+    /// object and `avro` a record, so both are format errors there, handled by
     /// `format_error_handle_way` like any other.
-    pub(crate) fn decode(&self, payload: Option<&[u8]>) -> Result<Row, String> {
-        match self.kind {
+    pub(crate) fn decode(&self, payload: Option<&[u8]>) -> Result<Decoded, String> {
+        let row = match &self.kind {
             Kind::Content => {
                 let text = utf8(payload.unwrap_or_default())?;
-                Ok(Row::new(vec![Value::String(text.to_string())]))
+                Row::new(vec![Value::String(text.to_string())])
             }
             Kind::Json => match payload {
-                None => Err("the record has no value (a tombstone), not a JSON object".into()),
-                Some([]) => Err("the value is empty (zero bytes), not a JSON object".into()),
-                Some(payload) => self.decode_json(payload),
+                None => {
+                    return Err("the record has no value (a tombstone), not a JSON object".into());
+                }
+                Some([]) => return Err("the value is empty (zero bytes), not a JSON object".into()),
+                Some(payload) => self.decode_json(payload)?,
             },
-            Kind::Text => self.decode_text(utf8(payload.unwrap_or_default())?),
-        }
+            Kind::Text => self.decode_text(utf8(payload.unwrap_or_default())?)?,
+            Kind::Raw { bytes: true } => {
+                Row::new(vec![Value::Bytes(payload.unwrap_or_default().to_vec())])
+            }
+            Kind::Raw { bytes: false } => {
+                let text = utf8(payload.unwrap_or_default())?;
+                Row::new(vec![Value::String(text.to_string())])
+            }
+            Kind::Canal => return changes::canal(&self.fields, payload).map(Decoded::Many),
+            Kind::Debezium { include_schema } => {
+                return changes::debezium(&self.fields, *include_schema, payload)
+                    .map(Decoded::Many);
+            }
+            Kind::Avro(reader) => match payload {
+                None => {
+                    return Err("the record has no value (a tombstone), not an Avro record".into());
+                }
+                Some(payload) => Row::new(reader.read(payload)?),
+            },
+        };
+        Ok(Decoded::One(row))
     }
 
     fn decode_json(&self, payload: &[u8]) -> Result<Row, String> {
@@ -117,6 +174,15 @@ mod tests {
 
     use super::*;
 
+    impl Decoded {
+        fn one(self) -> Row {
+            match self {
+                Decoded::One(row) => row,
+                Decoded::Many(rows) => panic!("one row expected, found {rows:?}"),
+            }
+        }
+    }
+
     fn decoder(format: MessageFormat, schema: Option<Schema>) -> Decoder {
         let mut config = KafkaSourceConfig::new("k:9092", "t");
         config.format = format;
@@ -143,7 +209,8 @@ mod tests {
             .decode(Some(
                 br#"{"name":"a","id":"7","ok":true,"extra":1,"score":1.5,"raw":"aGk="}"#,
             ))
-            .unwrap();
+            .unwrap()
+            .one();
         assert_eq!(
             row.values,
             vec![
@@ -155,7 +222,7 @@ mod tests {
                 Value::Bytes(b"hi".to_vec()),
             ]
         );
-        let row = json.decode(Some(br#"{"name":{"x":[1]}}"#)).unwrap();
+        let row = json.decode(Some(br#"{"name":{"x":[1]}}"#)).unwrap().one();
         assert_eq!(row.values[1], Value::String(r#"{"x":[1]}"#.into()));
     }
 
@@ -192,7 +259,7 @@ mod tests {
         // An empty first field of a non-string type is null, like every missing field.
         for payload in [Some(&b""[..]), None] {
             assert_eq!(
-                text.decode(payload).unwrap().values,
+                text.decode(payload).unwrap().one().values,
                 vec![Value::Null; 6],
                 "{payload:?}"
             );
@@ -203,7 +270,7 @@ mod tests {
         );
         for payload in [Some(&b""[..]), None] {
             assert_eq!(
-                strings.decode(payload).unwrap().values,
+                strings.decode(payload).unwrap().one().values,
                 vec![Value::String(String::new()), Value::Null],
                 "{payload:?}"
             );
@@ -213,7 +280,7 @@ mod tests {
     #[test]
     fn text_splits_by_delimiter_in_schema_order() {
         let text = decoder(MessageFormat::Text, Some(schema()));
-        let row = text.decode(Some(b"1,x,TRUE,,2")).unwrap();
+        let row = text.decode(Some(b"1,x,TRUE,,2")).unwrap().one();
         assert_eq!(
             row.values,
             vec![
@@ -241,14 +308,77 @@ mod tests {
     #[test]
     fn without_schema_the_value_is_content() {
         let raw = decoder(MessageFormat::Json, None);
-        let row = raw.decode(Some(b"{not json at all")).unwrap();
+        let row = raw.decode(Some(b"{not json at all")).unwrap().one();
         assert_eq!(row.values, vec![Value::String("{not json at all".into())]);
         for payload in [Some(&b""[..]), None] {
             assert_eq!(
-                raw.decode(payload).unwrap().values,
+                raw.decode(payload).unwrap().one().values,
                 vec![Value::String(String::new())],
                 "{payload:?}"
             );
         }
+    }
+
+    #[test]
+    fn raw_is_the_whole_value_as_its_one_field() {
+        let bytes = decoder(
+            MessageFormat::Raw,
+            Some(Schema::new([("payload", DataType::Bytes)])),
+        );
+        assert_eq!(
+            bytes.decode(Some(&[0xff, 0, b'{'])).unwrap().one().values,
+            vec![Value::Bytes(vec![0xff, 0, b'{'])]
+        );
+        let text = decoder(
+            MessageFormat::Raw,
+            Some(Schema::new([("line", DataType::String)])),
+        );
+        assert_eq!(
+            text.decode(Some(b"a,b {not json")).unwrap().one().values,
+            vec![Value::String("a,b {not json".into())]
+        );
+        assert!(
+            text.decode(Some(&[0xff]))
+                .unwrap_err()
+                .contains("not UTF-8")
+        );
+        for payload in [Some(&b""[..]), None] {
+            assert_eq!(
+                bytes.decode(payload).unwrap().one().values,
+                vec![Value::Bytes(Vec::new())]
+            );
+            assert_eq!(
+                text.decode(payload).unwrap().one().values,
+                vec![Value::String(String::new())]
+            );
+        }
+    }
+
+    #[test]
+    fn change_formats_give_many_rows_and_avro_one() {
+        let schema = Schema::new([("id", DataType::Int)]);
+        let canal = decoder(MessageFormat::CanalJson, Some(schema.clone()));
+        let Decoded::Many(rows) = canal
+            .decode(Some(br#"{"type":"INSERT","data":[{"id":"1"},{"id":"2"}]}"#))
+            .unwrap()
+        else {
+            panic!("many rows expected")
+        };
+        assert_eq!(rows.len(), 2);
+        let debezium = decoder(MessageFormat::DebeziumJson, Some(schema.clone()));
+        // SeaTunnel's default: the schema envelope.
+        assert!(
+            debezium
+                .decode(Some(br#"{"after":{"id":1},"op":"c"}"#))
+                .unwrap_err()
+                .contains("no 'payload'")
+        );
+        let avro = decoder(MessageFormat::Avro, Some(schema));
+        // Avro's zig-zag varint of 3 is 6.
+        assert_eq!(
+            avro.decode(Some(&[6])).unwrap().one().values,
+            vec![Value::Int(3)]
+        );
+        assert!(avro.decode(None).unwrap_err().contains("tombstone"));
     }
 }

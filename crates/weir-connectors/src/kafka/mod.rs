@@ -27,6 +27,8 @@
 //! and committed by a second, partition-less client ([`committer`]), so that closing the
 //! reading consumer never waits for a group coordinator.
 
+mod avro;
+mod changes;
 mod client;
 mod committer;
 mod decode;

@@ -16,7 +16,7 @@ use weir_core::config::FormatErrorHandleWay;
 use weir_core::queue::QueueSender;
 
 use super::client::{ConsumerRef, KafkaContext};
-use super::decode::Decoder;
+use super::decode::{Decoded, Decoder};
 use super::fetch_slots::{FetchSlot, FetchSlots, IDLE_HANDOVER, TURN};
 use super::offsets::{Range, is_gone};
 use super::{KafkaShared, KafkaSplit};
@@ -307,11 +307,12 @@ impl PartitionReader {
             return Ok(Step::End);
         }
         match decoded {
-            Ok(row) => {
+            Ok(Decoded::One(row)) => {
                 let size = row.size_bytes();
                 let record = SourceRecord {
                     row,
                     position: offset,
+                    more_at_position: false,
                 };
                 // The limit is taken before the queue: a slow limit slows this partition's
                 // reading, not just its emission.
@@ -324,6 +325,11 @@ impl PartitionReader {
                     None => return Ok(Step::End),
                 }
             }
+            Ok(Decoded::Many(rows)) => {
+                if !self.send_rows(rows, offset, out, ctx).await? {
+                    return Ok(Step::End);
+                }
+            }
             Err(reason) => self.on_format_error(offset, reason)?,
         }
         if range.end.is_some_and(|end| offset + 1 >= end) {
@@ -332,6 +338,46 @@ impl PartitionReader {
         // A partition queue that always has records never makes this task yield.
         tokio::task::consume_budget().await;
         Ok(Step::Read(offset))
+    }
+
+    /// Admits the rows of one record (none: nothing to do); `false` if the task was
+    /// cancelled first. The read limit is taken for all of them before the first is queued,
+    /// so that once the sink has the first it gets the others without waiting for the limit
+    /// (it takes a record's rows together, never with a barrier between them). Each row
+    /// counts in the queue's bounds.
+    async fn send_rows(
+        &self,
+        rows: Vec<weir_core::row::Row>,
+        offset: i64,
+        out: &QueueSender<SourceRecord>,
+        ctx: &SourceContext,
+    ) -> Result<bool, ConnectorError> {
+        let Some(last) = rows.len().checked_sub(1) else {
+            return Ok(true);
+        };
+        let bytes: u64 = rows.iter().map(weir_core::row::Row::size_bytes).sum();
+        let admitted = async {
+            ctx.read_limit.acquire(rows.len() as u64, bytes).await;
+            for (at, row) in rows.into_iter().enumerate() {
+                let size = row.size_bytes();
+                let record = SourceRecord {
+                    row,
+                    position: offset,
+                    more_at_position: at < last,
+                };
+                out.send(record, size).await?;
+            }
+            Ok(())
+        };
+        match self.admit(admitted, ctx).await {
+            Some(sent) => {
+                sent.map(|()| true)
+                    .map_err(|_: weir_core::queue::SendError<SourceRecord>| {
+                        ConnectorError::QueueClosed
+                    })
+            }
+            None => Ok(false),
+        }
     }
 
     /// Awaits `admitted` (the read limit, then room in the split queue); `None` if the task

@@ -61,11 +61,22 @@ pub struct KafkaSourceConfig {
     )]
     pub start_mode_offsets: PartitionOffsets,
     /// How record values are decoded: `json` (one object per record, fields looked up by
-    /// name: missing ones are null, ones of the wrong type are format errors) or `text`
-    /// (fields separated by `field_delimiter`, in schema order). Without a `schema`, each
-    /// record becomes one string field `content` holding the whole value.
+    /// name: missing ones are null, ones of the wrong type are format errors), `text`
+    /// (fields separated by `field_delimiter`, in schema order), `raw` (the whole value as
+    /// the one field of the schema, `string` or `bytes`), `canal_json` or `debezium_json`
+    /// (change events of Canal or Debezium: one record can give several rows, each with its
+    /// row kind: insert, update before/after, delete; see docs/seatunnel.md) or `avro`
+    /// (Avro binary, with the Avro schema SeaTunnel derives from `schema`; no `time`
+    /// fields). Without a `schema`, each record becomes one string field `content` holding
+    /// the whole value, whatever the format (as in SeaTunnel).
     #[serde(default = "default_format")]
     pub format: MessageFormat,
+    /// With `format = debezium_json`: whether each message wraps its change event in
+    /// Kafka Connect's schema envelope (`{"schema": …, "payload": {"before", "after",
+    /// "op"}}`, the default, as SeaTunnel's) or is the event itself (`{"before", "after",
+    /// "op"}`, with `value.converter.schemas.enable = false`). Only with `debezium_json`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub debezium_record_include_schema: Option<bool>,
     /// Separator between the fields of a `text` record.
     #[serde(default = "default_field_delimiter")]
     pub field_delimiter: String,
@@ -253,6 +264,7 @@ impl KafkaSourceConfig {
             start_mode_timestamp: None,
             start_mode_offsets: PartitionOffsets::default(),
             format: default_format(),
+            debezium_record_include_schema: None,
             field_delimiter: default_field_delimiter(),
             schema: None,
             format_error_handle_way: default_format_error_handle_way(),
@@ -354,6 +366,7 @@ impl Section for KafkaSourceConfig {
                 ));
             }
         }
+        self.validate_format()?;
         check_queue_bounds(self.queue_size, self.queue_max_bytes)?;
         if self.buffer_max_bytes < MIN_BUFFER_MAX_BYTES {
             return Err(Violation::new(
@@ -391,6 +404,48 @@ impl KafkaSourceConfig {
             ));
         }
         Ok(())
+    }
+
+    /// What each format needs of the schema (none is needed without one: every format then
+    /// reads the value as `content`, as SeaTunnel does).
+    fn validate_format(&self) -> Result<(), Violation> {
+        if self.debezium_record_include_schema.is_some()
+            && self.format != MessageFormat::DebeziumJson
+        {
+            return Err(Violation::new(
+                "debezium_record_include_schema",
+                format!(
+                    "is only used with format = debezium_json, not {}",
+                    self.format.name()
+                ),
+            ));
+        }
+        let Some(schema) = &self.schema else {
+            return Ok(());
+        };
+        match self.format {
+            MessageFormat::Raw => match schema.fields.as_slice() {
+                [field] if matches!(field.data_type, DataType::String | DataType::Bytes) => Ok(()),
+                _ => Err(Violation::new(
+                    "schema",
+                    format!(
+                        "must have exactly one field, of type string or bytes, with format = \
+                         raw (the whole value is that field), found {} field(s): {}",
+                        schema.fields.len(),
+                        describe_fields(schema)
+                    ),
+                )),
+            },
+            MessageFormat::Avro => schema
+                .fields
+                .iter()
+                .try_for_each(|field| avro_supports(&field.name, &field.data_type))
+                .map_err(|message| Violation::new("schema", message)),
+            MessageFormat::Json
+            | MessageFormat::Text
+            | MessageFormat::CanalJson
+            | MessageFormat::DebeziumJson => Ok(()),
+        }
     }
 
     fn validate_start_mode(&self) -> Result<(), Violation> {
@@ -464,6 +519,40 @@ impl KafkaSourceConfig {
     }
 }
 
+fn describe_fields(schema: &Schema) -> String {
+    schema
+        .fields
+        .iter()
+        .map(|field| format!("{} {}", field.name, field.data_type))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Whether SeaTunnel's Avro schema has a type for `data_type` (its
+/// `SeaTunnelRowTypeToAvroSchemaConverter` has none for `time`; map keys are Avro strings).
+fn avro_supports(name: &str, data_type: &DataType) -> Result<(), String> {
+    match data_type {
+        DataType::Time => Err(format!(
+            "field '{name}' is time, which has no Avro type in SeaTunnel's avro format; \
+             declare it as string or bigint, or read JSON"
+        )),
+        DataType::Array(element) => avro_supports(name, element),
+        DataType::Map(key, value) => {
+            if **key != DataType::String {
+                return Err(format!(
+                    "field '{name}' is {data_type}: Avro map keys are strings, so with format \
+                     = avro a map's key type must be string"
+                ));
+            }
+            avro_supports(name, value)
+        }
+        DataType::Row(fields) => fields
+            .iter()
+            .try_for_each(|field| avro_supports(&field.name, &field.data_type)),
+        _ => Ok(()),
+    }
+}
+
 /// Where a Kafka source starts reading each partition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -504,7 +593,7 @@ impl<'de> Deserialize<'de> for StartMode {
     }
 }
 
-/// How a Kafka record's value is decoded into a row.
+/// How a Kafka record's value is decoded into rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MessageFormat {
@@ -512,14 +601,38 @@ pub enum MessageFormat {
     Json,
     /// Delimited text.
     Text,
+    /// The whole value as one `string` or `bytes` field.
+    Raw,
+    /// Canal's JSON change events: rows of `data` (and `old`), by `type`.
+    CanalJson,
+    /// Debezium's JSON change events: `before` / `after` rows, by `op`.
+    DebeziumJson,
+    /// Avro binary records of the schema derived from the job's `schema`.
+    Avro,
+}
+
+impl MessageFormat {
+    const VARIANTS: [(&'static str, MessageFormat); 6] = [
+        ("json", MessageFormat::Json),
+        ("text", MessageFormat::Text),
+        ("raw", MessageFormat::Raw),
+        ("canal_json", MessageFormat::CanalJson),
+        ("debezium_json", MessageFormat::DebeziumJson),
+        ("avro", MessageFormat::Avro),
+    ];
+
+    /// The name as written in job files.
+    pub fn name(self) -> &'static str {
+        Self::VARIANTS
+            .iter()
+            .find(|(_, format)| *format == self)
+            .map_or("?", |(name, _)| name)
+    }
 }
 
 impl<'de> Deserialize<'de> for MessageFormat {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserialize_variant(
-            deserializer,
-            &[("json", MessageFormat::Json), ("text", MessageFormat::Text)],
-        )
+        deserialize_variant(deserializer, &MessageFormat::VARIANTS)
     }
 }
 

@@ -243,7 +243,7 @@ fn required_and_semantic_errors_carry_lines() {
     );
     let error = parse_err(&job_with("    topic = \"a,,b\""));
     assert!(error.to_string().contains("comma-separated"), "{error}");
-    let error = parse_err(&job_with("    format = avro"));
+    let error = parse_err(&job_with("    format = protobuf"));
     assert_eq!(error.line(), Some(5));
     let error = parse_err(&job_with("    reader_cache_queue_size = 5"));
     assert!(
@@ -278,4 +278,77 @@ fn reference_documents_the_kafka_options() {
     assert!(row("queue.max_bytes").contains("`8388608`"));
     assert!(row("partition-discovery.interval-millis").contains("`-1`"));
     assert!(row("commit_on_checkpoint").contains("env.checkpoint.interval"));
+}
+
+#[test]
+fn formats_take_the_schema_they_can_read() {
+    for (format, expected) in [
+        ("raw", MessageFormat::Raw),
+        ("canal_json", MessageFormat::CanalJson),
+        ("debezium_json", MessageFormat::DebeziumJson),
+        ("avro", MessageFormat::Avro),
+    ] {
+        let source = kafka(&job_with(&format!(
+            "    format = {format}\n    schema = {{ fields {{ v = bytes }} }}"
+        )));
+        assert_eq!(source.format, expected);
+        assert_eq!(source.format.name(), format);
+    }
+    let raw = |fields: &str| {
+        job_with(&format!(
+            "    format = raw\n    schema = {{ fields {{ {fields} }} }}"
+        ))
+    };
+    assert_eq!(kafka(&raw("line = string")).output_schema().fields.len(), 1);
+    let error = parse_err(&raw("a = string, b = string"));
+    assert_eq!(error.path(), Some("source.Kafka.schema"));
+    assert!(
+        error
+            .to_string()
+            .contains("must have exactly one field, of type string or bytes, with format = raw"),
+        "{error}"
+    );
+    assert!(parse_err(&raw("n = int")).to_string().contains("n int"));
+    // Without a schema every format reads the whole value as `content`, as in SeaTunnel.
+    assert_eq!(
+        kafka(&job_with("    format = raw")).output_schema().fields[0].name,
+        CONTENT_FIELD
+    );
+
+    let avro = |fields: &str| {
+        job_with(&format!(
+            "    format = avro\n    schema = {{ fields {{ {fields} }} }}"
+        ))
+    };
+    let error = parse_err(&avro("id = int, at = time"));
+    assert!(
+        error
+            .to_string()
+            .contains("field 'at' is time, which has no Avro type"),
+        "{error}"
+    );
+    let error = parse_err(&avro("m = \"map<int, string>\""));
+    assert!(
+        error.to_string().contains("Avro map keys are strings"),
+        "{error}"
+    );
+    kafka(&avro(
+        "m = \"map<string, array<int>>\", d = \"decimal(10, 2)\"",
+    ));
+
+    let source = kafka(&job_with(
+        "    format = debezium_json\n    debezium_record_include_schema = false",
+    ));
+    assert_eq!(source.debezium_record_include_schema, Some(false));
+    let error = parse_err(&job_with("    debezium_record_include_schema = true"));
+    assert_eq!(
+        error.path(),
+        Some("source.Kafka.debezium_record_include_schema")
+    );
+    assert!(
+        error
+            .to_string()
+            .contains("is only used with format = debezium_json, not json"),
+        "{error}"
+    );
 }

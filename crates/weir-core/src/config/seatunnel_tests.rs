@@ -321,6 +321,39 @@ fn seatunnel_markdown() -> String {
          `BigDecimal` decimals, `yyyy-MM-dd HH:mm:ss` timestamps in text and ISO ones in \
          JSON, base64 bytes in JSON, nested values with SeaTunnel's level separators in \
          text).\n\n\
+         ## Kafka formats\n\n\
+         | `format` | Weir |\n|---|---|\n\
+         | `json`, `text` | as SeaTunnel's |\n\
+         | `raw` | not a SeaTunnel format (its pull request, apache/seatunnel#4844, was closed \
+         unmerged): Weir's own, the whole value as the schema's one field, `string` (UTF-8 \
+         checked) or `bytes` |\n\
+         | `canal_json` | as SeaTunnel's `CanalJsonDeserializationSchema`: `type` INSERT gives a \
+         +I row per element of `data`, UPDATE a -U row (the element of `old`, its unnamed \
+         fields taken from the new row) and a +U row per element, DELETE a -D row per element; \
+         QUERY, CREATE and ALTER events without `data` (DDL) give no row; other types are \
+         format errors |\n\
+         | `debezium_json` | as SeaTunnel's `DebeziumJsonDeserializationSchema`: `op` c and r \
+         give `after` as +I, u gives `before` as -U and `after` as +U, d gives `before` as -D; \
+         a tombstone gives no row; `debezium_record_include_schema` (default true) reads the \
+         event from Kafka Connect's `payload` envelope. Dates, times, timestamps and decimals \
+         in Debezium's encodings (epoch days, microseconds of the day, epoch milliseconds, \
+         base64 unscaled bytes) |\n\
+         | `avro` | as SeaTunnel's: one plain Avro binary datum per message (no container \
+         header, no schema-registry framing) of the record schema SeaTunnel derives from \
+         `schema`; `time` fields and map keys other than string are refused (SeaTunnel's Avro \
+         schema has no type for them) |\n\
+         | `ogg_json`, `maxwell_json`, `protobuf`, `compatible_debezium_json`, \
+         `compatible_kafka_connect_json`, `native` | refused: not supported |\n\n\
+         Without `schema` every format reads the whole value as one string field `content`, as \
+         SeaTunnel does. Where SeaTunnel's Kafka source drops a Canal or Debezium message it \
+         cannot read without a word (it builds both with `ignoreParseErrors`), Weir applies \
+         `format_error_handle_way` as for every format: `fail` (the default) fails the job \
+         naming the topic, partition and offset, `skip` drops and counts it. One message can \
+         give several rows; each counts in the queue bounds and the read limit, and a \
+         checkpoint never falls between the rows of one message. File sinks write a row's \
+         values, not its kind, as SeaTunnel's file sinks do: the old image of an update and a \
+         deleted row are written as lines like any inserted row (a delete in a file is the \
+         deleted row's values).\n\n\
          ## Sections and common options\n\n\
          | What | Weir |\n|---|---|\n",
     );

@@ -29,6 +29,7 @@ fn record(split: &str, index: i64) -> (SourceRecord, u64) {
         SourceRecord {
             row,
             position: index,
+            more_at_position: false,
         },
         size,
     )

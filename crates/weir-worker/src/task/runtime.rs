@@ -497,8 +497,18 @@ async fn write_batch(
         metrics,
     } = output;
     let (mut taken, mut rows, mut bytes) = (0, 0, 0);
+    // Splits whose last row taken has more rows of its record to come (see
+    // `SourceRecord::more_at_position`): the batch goes on until they have come, so that no
+    // barrier falls inside a record. Their reader has them admitted already: it only waits
+    // for room in its queue, which taking rows makes.
+    let mut open: Vec<usize> = Vec::new();
     let mut next = Some(first);
-    while let Some((index, SourceRecord { row, position })) = next.take() {
+    while let Some((index, record)) = next.take() {
+        let SourceRecord {
+            row,
+            position,
+            more_at_position,
+        } = record;
         taken += 1;
         if let Some(row) = transform.apply(row) {
             let size = row.size_bytes();
@@ -509,15 +519,26 @@ async fn write_batch(
             rows += 1;
             bytes += size;
         }
-        if let Some(state) = states.get(index) {
-            state.set_position(position.saturating_add(1));
+        if more_at_position {
+            if !open.contains(&index) {
+                open.push(index);
+            }
+        } else {
+            open.retain(|split| *split != index);
+            if let Some(state) = states.get(index) {
+                state.set_position(position.saturating_add(1));
+            }
         }
-        if taken >= DRAIN_BATCH_ROWS {
+        if taken >= DRAIN_BATCH_ROWS && open.is_empty() {
             break;
         }
-        // Only rows already queued: the loop's `select!` waits for the next one (and polls
-        // `records` with the task's real waker again).
-        next = records.next().now_or_never().flatten();
+        next = if open.is_empty() {
+            // Only rows already queued: the loop's `select!` waits for the next one (and
+            // polls `records` with the task's real waker again).
+            records.next().now_or_never().flatten()
+        } else {
+            records.next().await
+        };
     }
     metrics.add_written(rows, bytes);
     Ok(())

@@ -227,6 +227,7 @@ impl SourceReader for FailingReader {
                 let record = SourceRecord {
                     row,
                     position: id as i64,
+                    more_at_position: false,
                 };
                 out.send(record, size)
                     .await
