@@ -326,7 +326,7 @@ pub(crate) fn check_transforms(section: &HoconValue, ctx: &Context) -> Result<()
     Ok(())
 }
 
-fn warning(ctx: &Context, path: &str, message: &str) -> String {
+pub(crate) fn warning(ctx: &Context, path: &str, message: &str) -> String {
     let at = ctx.at(path);
     format!("{at}: '{path}' is ignored: {message}")
 }

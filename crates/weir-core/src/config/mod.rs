@@ -16,6 +16,7 @@
 
 mod bound;
 mod compat;
+mod compat_sink;
 mod console;
 mod document;
 mod dotted_keys;
@@ -217,6 +218,8 @@ mod file_sink_tests;
 mod hostile_tests;
 #[cfg(test)]
 mod kafka_tests;
+#[cfg(test)]
+mod seatunnel_sink_tests;
 #[cfg(test)]
 mod seatunnel_tests;
 #[cfg(test)]

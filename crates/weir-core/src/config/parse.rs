@@ -9,6 +9,7 @@ use super::compat::{
     check_plugin_parallelism, check_transforms, strip_fake_source_splits, strip_foreign_env,
     strip_java_kafka_config, strip_unused_partition_options, take_plugin_parallelism,
 };
+use super::compat_sink::strip_save_modes;
 use super::document::{Document, load};
 use super::error::{ConfigError, Location, suggest};
 use super::file_sink::parse_file_sink;
@@ -190,18 +191,16 @@ fn job_config(document: &Document, origin: &str) -> Result<JobConfig, ConfigErro
     let block = &block;
     let sink = match name {
         "Console" => SinkConfig::Console(parse_section(block, "sink.Console", &ctx)?),
-        "HdfsFile" => SinkConfig::HdfsFile(parse_file_sink(
-            &strip_unused_partition_options(block, "sink.HdfsFile", &ctx, &mut warnings),
-            "sink.HdfsFile",
-            FileSystemKind::Hdfs,
-            &ctx,
-        )?),
-        "LocalFile" => SinkConfig::LocalFile(parse_file_sink(
-            &strip_unused_partition_options(block, "sink.LocalFile", &ctx, &mut warnings),
-            "sink.LocalFile",
-            FileSystemKind::Local,
-            &ctx,
-        )?),
+        "HdfsFile" | "LocalFile" => {
+            let path = format!("sink.{name}");
+            let block = strip_unused_partition_options(block, &path, &ctx, &mut warnings);
+            let block = strip_save_modes(&block, &path, &ctx, &mut warnings)?;
+            if name == "HdfsFile" {
+                SinkConfig::HdfsFile(parse_file_sink(&block, &path, FileSystemKind::Hdfs, &ctx)?)
+            } else {
+                SinkConfig::LocalFile(parse_file_sink(&block, &path, FileSystemKind::Local, &ctx)?)
+            }
+        }
         _ => return Err(unknown_plugin("sink", name, SinkConfig::PLUGIN_NAMES, &ctx)),
     };
     Ok(JobConfig {
