@@ -22,6 +22,7 @@ mod document;
 mod dotted_keys;
 mod env;
 mod error;
+mod fake_rows;
 mod fake_source;
 mod file_sink;
 mod flat_map;
@@ -219,7 +220,7 @@ mod hostile_tests;
 #[cfg(test)]
 mod kafka_tests;
 #[cfg(test)]
-mod seatunnel_sink_tests;
+mod seatunnel_options_tests;
 #[cfg(test)]
 mod seatunnel_tests;
 #[cfg(test)]

@@ -12,12 +12,13 @@ use super::compat::{
 use super::compat_sink::strip_save_modes;
 use super::document::{Document, load};
 use super::error::{ConfigError, Location, suggest};
+use super::fake_rows::{take_rows, typed_rows};
 use super::file_sink::parse_file_sink;
 use super::limits::PARSE_STACK_BYTES;
 use super::policy::{ClientHost, ParsePolicy};
 use super::render::render_json;
 use super::section::{Context, parse_section};
-use super::{EnvConfig, FileSystemKind, JobConfig, SinkConfig, SourceConfig};
+use super::{EnvConfig, FakeSourceConfig, FileSystemKind, JobConfig, SinkConfig, SourceConfig};
 
 const SECTIONS: [&str; 4] = ["env", "source", "transform", "sink"];
 
@@ -170,7 +171,17 @@ fn job_config(document: &Document, origin: &str) -> Result<JobConfig, ConfigErro
     let source = match name {
         "FakeSource" => {
             let block = strip_fake_source_splits(block, "source.FakeSource", &ctx, &mut warnings)?;
-            SourceConfig::FakeSource(parse_section(&block, "source.FakeSource", &ctx)?)
+            let (block, rows) = take_rows(&block);
+            let mut config: FakeSourceConfig = parse_section(&block, "source.FakeSource", &ctx)?;
+            if let Some(rows) = rows {
+                config.rows = Some(typed_rows(
+                    &rows,
+                    &config.schema,
+                    "source.FakeSource",
+                    &ctx,
+                )?);
+            }
+            SourceConfig::FakeSource(config)
         }
         "Kafka" => {
             let block = strip_java_kafka_config(block, "source.Kafka", &ctx, &mut warnings);

@@ -351,7 +351,7 @@ fn seatunnel_markdown() -> String {
             super::compat::PARTITION_WITHOUT_HAVE_PARTITION
         ));
     }
-    out.push_str(&super::seatunnel_sink_tests::markdown_rows());
+    out.push_str(&super::seatunnel_options_tests::markdown_rows());
     out.push_str(
         "| plugin `parallelism` | accepted when equal to `env.parallelism` (a subtask runs \
          the source reader and its sink writer); refused otherwise |\n\
