@@ -1,7 +1,7 @@
 //! SeaTunnel's file sink options that are read before the sink's own section: the save modes
-//! (`save_mode`, `schema_save_mode`, `data_save_mode`). A value whose meaning is what Weir does
-//! anyway is accepted; a value that would need Weir to delete or refuse existing data is
-//! refused with the reason.
+//! (`save_mode`, `schema_save_mode`, `data_save_mode`), `encoding`, `hadoop_conf` and
+//! `hdfs_site_path`. A value whose meaning is what Weir does anyway is accepted; a value that
+//! would need Weir to delete or refuse existing data is refused with the reason.
 
 use hocon::HoconValue;
 
@@ -145,6 +145,77 @@ pub(crate) fn strip_save_modes(
                 ));
             }
         }
+    }
+    Ok(HoconValue::Object(kept))
+}
+
+/// Why `encoding` other than UTF-8 is refused.
+pub(crate) const ENCODING_REFUSAL: &str = "Weir writes files in UTF-8 only (SeaTunnel's \
+     default); transcoding to another character set is not supported: remove the option or \
+     write encoding = \"UTF-8\"";
+
+/// Why `hdfs_site_path` is refused.
+pub(crate) const HDFS_SITE_PATH_REFUSAL: &str = "the file would be read on the workers, which \
+     the job cannot be checked against before it runs; copy its properties (dfs.nameservices, \
+     dfs.ha.namenodes.*, dfs.namenode.rpc-address.*, dfs.client.failover.proxy.provider.*) \
+     into hadoop_conf (or hdfs.config), which validate checks";
+
+/// Reads `encoding` (UTF-8 accepted, other character sets refused), `hadoop_conf` (renamed
+/// `hdfs.config`, SeaTunnel's name for the same settings) and `hdfs_site_path` (refused) of a
+/// file sink block at `path`.
+pub(crate) fn strip_file_options(
+    block: &HoconValue,
+    path: &str,
+    ctx: &Context,
+) -> Result<HoconValue, ConfigError> {
+    let Some(entries) = block.as_object() else {
+        return Ok(block.clone());
+    };
+    let mut kept = entries.clone();
+    if let Some(value) = kept.shift_remove("encoding") {
+        let option = join(path, "encoding");
+        let utf8 = value.as_str().is_some_and(|name| {
+            let name = name.trim().to_ascii_lowercase();
+            name == "utf-8" || name == "utf8"
+        });
+        if !utf8 {
+            return Err(ConfigError::Unsupported {
+                at: ctx.at(&option),
+                path: option,
+                message: format!("{}: {ENCODING_REFUSAL}", describe(&value)),
+            });
+        }
+    }
+    if kept.contains_key("hdfs_site_path") {
+        let option = join(path, "hdfs_site_path");
+        return Err(ConfigError::Unsupported {
+            at: ctx.at(&option),
+            path: option,
+            message: HDFS_SITE_PATH_REFUSAL.to_string(),
+        });
+    }
+    if let Some(value) = kept.shift_remove("hadoop_conf") {
+        let has_hdfs_config = kept
+            .get("hdfs.config")
+            .or_else(|| {
+                kept.get("hdfs")
+                    .and_then(HoconValue::as_object)
+                    .and_then(|hdfs| hdfs.get("config"))
+            })
+            .is_some();
+        if has_hdfs_config {
+            return Err(ctx.invalid(
+                join(path, "hadoop_conf"),
+                "is SeaTunnel's name for hdfs.config, which is set too: keep one",
+            ));
+        }
+        let mut hdfs = kept
+            .get("hdfs")
+            .and_then(HoconValue::as_object)
+            .cloned()
+            .unwrap_or_default();
+        hdfs.insert("config".to_string(), value);
+        kept.insert("hdfs".to_string(), HoconValue::Object(hdfs));
     }
     Ok(HoconValue::Object(kept))
 }

@@ -9,7 +9,7 @@ use super::compat::{
     check_plugin_parallelism, check_transforms, strip_fake_source_splits, strip_foreign_env,
     strip_java_kafka_config, strip_unused_partition_options, take_plugin_parallelism,
 };
-use super::compat_sink::strip_save_modes;
+use super::compat_sink::{strip_file_options, strip_save_modes};
 use super::document::{Document, load};
 use super::error::{ConfigError, Location, suggest};
 use super::fake_rows::{take_rows, typed_rows};
@@ -206,6 +206,7 @@ fn job_config(document: &Document, origin: &str) -> Result<JobConfig, ConfigErro
             let path = format!("sink.{name}");
             let block = strip_unused_partition_options(block, &path, &ctx, &mut warnings);
             let block = strip_save_modes(&block, &path, &ctx, &mut warnings)?;
+            let block = strip_file_options(&block, &path, &ctx)?;
             if name == "HdfsFile" {
                 SinkConfig::HdfsFile(parse_file_sink(&block, &path, FileSystemKind::Hdfs, &ctx)?)
             } else {

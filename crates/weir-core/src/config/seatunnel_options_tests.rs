@@ -116,6 +116,17 @@ pub(super) fn markdown_rows() -> String {
          `constraintKeys` refused |\n",
         super::fake_rows::MAX_FAKE_ROWS
     ));
+    out.push_str(&format!(
+        "| file sink `encoding` | UTF-8 supported (what Weir writes); others refused: {} |\n\
+         | HdfsFile `hadoop_conf` | supported: SeaTunnel's name for `hdfs.config`, checked \
+         the same way (both set: refused) |\n\
+         | HdfsFile `hdfs_site_path` | refused: {} |\n\
+         | file sink `enable_header_write` | supported for text and csv (the written \
+         columns' names joined by `field_delimiter`, first line of every file); refused with \
+         json and parquet |\n",
+        super::compat_sink::ENCODING_REFUSAL,
+        super::compat_sink::HDFS_SITE_PATH_REFUSAL
+    ));
     out
 }
 
@@ -251,4 +262,54 @@ fn schema_columns_read_as_the_same_schema_as_fields() {
         assert!(matches!(error.line(), Some(5 | 6)), "{error}");
         assert!(error.to_string().contains(why), "{error}\nexpected: {why}");
     }
+}
+
+#[test]
+fn encoding_hadoop_conf_and_hdfs_site_path_of_file_sinks() {
+    // UTF-8 is what Weir writes.
+    assert!(local("    encoding = \"utf-8\"").is_ok());
+    let gbk = local("    encoding = \"gbk\"").unwrap_err();
+    assert_eq!(gbk.path(), Some("sink.LocalFile.encoding"));
+    assert_eq!(gbk.line(), Some(5));
+    assert!(gbk.to_string().contains("UTF-8 only"), "{gbk}");
+    let hdfs = |options: &str| {
+        parse(&format!(
+            "{FAKE}\nsink {{\n  HdfsFile {{\n    fs.defaultFS = \"hdfs://ns1\"\n    path = \"/a\"\n{options}\n  }}\n}}"
+        ))
+    };
+    // hadoop_conf is hdfs.config, validated the same way.
+    let job = hdfs(
+        "    hadoop_conf = { dfs.nameservices = ns1, \"dfs.ha.namenodes.ns1\" = \"nn1,nn2\" }",
+    )
+    .unwrap();
+    let SinkConfig::HdfsFile(sink) = &job.sink else {
+        panic!("HdfsFile expected: {:?}", job.sink);
+    };
+    assert_eq!(
+        sink.hdfs_config
+            .0
+            .get("dfs.nameservices")
+            .map(String::as_str),
+        Some("ns1")
+    );
+    let both = hdfs("    hadoop_conf = { a = b }\n    hdfs.config = { a = b }").unwrap_err();
+    assert!(both.to_string().contains("keep one"), "{both}");
+    let site = hdfs("    hdfs_site_path = \"/etc/hadoop/hdfs-site.xml\"").unwrap_err();
+    assert_eq!(site.path(), Some("sink.HdfsFile.hdfs_site_path"));
+    assert!(site.to_string().contains("into hadoop_conf"), "{site}");
+}
+
+#[test]
+fn enable_header_write_is_for_text_and_csv() {
+    let SinkConfig::LocalFile(sink) =
+        local("    enable_header_write = true\n    file_format_type = csv")
+            .unwrap()
+            .sink
+    else {
+        panic!("LocalFile expected");
+    };
+    assert!(sink.enable_header_write);
+    let json = local("    enable_header_write = true\n    file_format_type = json").unwrap_err();
+    assert_eq!(json.path(), Some("sink.LocalFile.enable_header_write"));
+    assert!(json.to_string().contains("only used with"), "{json}");
 }
