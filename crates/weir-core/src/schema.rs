@@ -371,11 +371,11 @@ struct Column {
     /// Accepted: Weir's values may be null whatever it says, as SeaTunnel's Kafka source and
     /// file sinks do not check it either.
     #[serde(default)]
-    #[allow(dead_code)]
+    #[expect(dead_code, reason = "accepted, not applied (see the doc comment)")]
     nullable: Option<bool>,
     /// A description; not written anywhere.
     #[serde(default)]
-    #[allow(dead_code)]
+    #[expect(dead_code, reason = "accepted, not applied (see the doc comment)")]
     comment: Option<String>,
 }
 

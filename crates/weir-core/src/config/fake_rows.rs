@@ -242,7 +242,7 @@ fn decimal(text: &str, precision: u8, scale: u8) -> Option<Value> {
     };
     let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
     let fraction = fraction.trim_end_matches('0');
-    if whole.is_empty() && fraction.is_empty()
+    if (whole.is_empty() && fraction.is_empty())
         || !whole
             .chars()
             .chain(fraction.chars())
