@@ -40,10 +40,33 @@ pub struct JobArgs {
     client: ClientArgs,
 }
 
+/// SeaTunnel's job variables (`seatunnel.sh -i key=value`).
+#[derive(Args, Default, Clone)]
+pub struct VariableArgs {
+    /// A job variable, `key=value` (repeatable): a `${key}` the job file does not define is
+    /// `value`, before the environment is looked at, as SeaTunnel's `-i key=value`.
+    #[arg(short = 'i', long = "variable", value_name = "KEY=VALUE", value_parser = parse_variable)]
+    variables: Vec<(String, String)>,
+}
+
+/// `key=value`, split at the first `=`; the key may not be empty.
+fn parse_variable(text: &str) -> Result<(String, String), String> {
+    let Some((key, value)) = text.split_once('=') else {
+        return Err(format!("'{text}' is not key=value"));
+    };
+    let key = key.trim();
+    if key.is_empty() {
+        return Err(format!("'{text}' has no key before '='"));
+    }
+    Ok((key.to_string(), value.to_string()))
+}
+
 #[derive(Args)]
 pub struct SubmitArgs {
     /// The job file (SeaTunnel-compatible HOCON).
     file: PathBuf,
+    #[command(flatten)]
+    variables: VariableArgs,
     /// A name for the job [default: the file name].
     #[arg(long)]
     name: Option<String>,
@@ -86,11 +109,14 @@ fn rpc_error(status: tonic::Status) -> anyhow::Error {
 /// A job file read from disk and parsed as the client parses it: `${VAR}` from this process's
 /// environment, `include` relative to the file. The one place the CLI reads job files
 /// (`weir validate`, `weir submit`, `weir local`).
-pub fn load_job_file(file: &Path) -> anyhow::Result<JobFile> {
+pub fn load_job_file(file: &Path, variables: &VariableArgs) -> anyhow::Result<JobFile> {
     let text = read_text_file(file, limits::MAX_TEXT_BYTES)
         .with_context(|| format!("cannot read job file {}", file.display()))?;
     let origin = file.display().to_string();
-    let job = weir_core::config::parse_job_file(&text, &origin, file, &ClientFiles)?;
+    let host = ClientFiles {
+        variables: &variables.variables,
+    };
+    let job = weir_core::config::parse_job_file(&text, &origin, file, &host)?;
     if job.resolved {
         eprintln!(
             "{origin} uses environment variables or included files: they are resolved on this \
@@ -100,12 +126,20 @@ pub fn load_job_file(file: &Path) -> anyhow::Result<JobFile> {
     Ok(job)
 }
 
-/// The client's environment and files, as the job parser reads them.
-struct ClientFiles;
+/// The client's job variables, environment and files, as the job parser reads them.
+struct ClientFiles<'a> {
+    /// `-i key=value`, in command-line order (the last of a key wins).
+    variables: &'a [(String, String)],
+}
 
-impl ClientHost for ClientFiles {
+impl ClientHost for ClientFiles<'_> {
     fn env_var(&self, name: &str) -> Option<String> {
-        std::env::var(name).ok()
+        self.variables
+            .iter()
+            .rev()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.clone())
+            .or_else(|| std::env::var(name).ok())
     }
 
     fn read_file(&self, path: &Path, max_bytes: u64) -> Result<Option<String>, String> {
@@ -194,9 +228,9 @@ fn print_warnings(config: &weir_core::config::JobConfig) {
     }
 }
 
-pub fn validate(file: &Path) -> anyhow::Result<ExitCode> {
+pub fn validate(file: &Path, variables: &VariableArgs) -> anyhow::Result<ExitCode> {
     let origin = file.display().to_string();
-    let config = load_job_file(file)?.config;
+    let config = load_job_file(file, variables)?.config;
     print_warnings(&config);
     // A Kafka subtask's partitions share one budget (`buffer.max_bytes`): the reservation is
     // the same for one partition as for a few hundred.
@@ -220,7 +254,7 @@ pub fn validate(file: &Path) -> anyhow::Result<ExitCode> {
 pub async fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
     // Parsed here first: the master parses it again (without this machine's environment and
     // files), but a local error is quicker and works without a cluster.
-    let job = load_job_file(&args.file)?;
+    let job = load_job_file(&args.file, &args.variables)?;
     print_warnings(&job.config);
     let origin = args.file.display().to_string();
     let mut client = connect(&args.client).await?;
@@ -599,16 +633,57 @@ mod tests {
              source { FakeSource { schema = { fields { id = bigint } } } }\n",
         )
         .unwrap();
-        let file = load_job_file(&job).unwrap();
+        let file = load_job_file(&job, &VariableArgs::default()).unwrap();
         assert!(file.resolved);
         assert_eq!(file.config.sink.plugin_name(), "Console");
         assert!(file.text.contains("\"Console\""), "{}", file.text);
 
         std::fs::write(&job, "include \"gone.conf\"\n").unwrap();
-        let error = load_job_file(&job).unwrap_err().to_string();
+        let error = load_job_file(&job, &VariableArgs::default())
+            .unwrap_err()
+            .to_string();
         assert!(
             error.contains("gone.conf") && error.contains("not found"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn job_variables_fill_substitutions_and_malformed_pairs_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let job = dir.path().join("job.conf");
+        std::fs::write(
+            &job,
+            "source { FakeSource { row.num = ${rowNum}, schema = { fields { id = bigint } } } }
+             sink { Console {} }
+",
+        )
+        .unwrap();
+        let variables = VariableArgs {
+            variables: vec![
+                parse_variable("rowNum=5").unwrap(),
+                parse_variable("rowNum=10").unwrap(),
+            ],
+        };
+        let file = load_job_file(&job, &variables).unwrap();
+        let weir_core::config::SourceConfig::FakeSource(source) = &file.config.source else {
+            panic!("FakeSource expected");
+        };
+        assert_eq!(source.row_num, Some(10), "the last of a key wins");
+        // The master gets the resolved document: it has no variables.
+        assert!(file.resolved);
+        let error = load_job_file(&job, &VariableArgs::default())
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("${rowNum}"), "{error}");
+        assert_eq!(
+            parse_variable("a=b=c").unwrap(),
+            ("a".to_string(), "b=c".to_string())
+        );
+        assert_eq!(
+            parse_variable("novalue").unwrap_err(),
+            "'novalue' is not key=value"
+        );
+        assert!(parse_variable("=x").unwrap_err().contains("no key"));
     }
 }

@@ -79,6 +79,8 @@ enum Command {
     Validate {
         /// The job file (SeaTunnel-compatible HOCON).
         file: PathBuf,
+        #[command(flatten)]
+        variables: client::VariableArgs,
     },
     /// Run a job with a master and a worker in this process, until it ends or Ctrl-C or SIGTERM
     /// (which stop it with a final checkpoint).
@@ -141,7 +143,7 @@ fn main() -> ExitCode {
             Command::Cancel(args) => client::cancel(args).await,
             Command::Stop(args) => client::stop(args).await,
             Command::Workers(args) => client::workers(args).await,
-            Command::Validate { file } => client::validate(&file),
+            Command::Validate { file, variables } => client::validate(&file, &variables),
             Command::Local(args) => local::run(args).await,
             Command::Demo(args) => demo::run(args).await,
             Command::Cert(args) => security::cert(args),

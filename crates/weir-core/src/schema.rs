@@ -8,7 +8,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use schemars::{JsonSchema, SchemaGenerator};
-use serde::de::{self, MapAccess, Visitor};
+use serde::de::{self, MapAccess, SeqAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -254,14 +254,24 @@ impl<'de> Visitor<'de> for SchemaVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Schema, A::Error> {
         let mut fields = None;
         while let Some(key) = map.next_key::<String>()? {
-            if key != "fields" {
-                return Err(de::Error::custom(format!(
-                    "unknown key '{key}' in schema (Weir reads only `schema.fields`)"
-                )));
+            let read = match key.as_str() {
+                "fields" => map.next_value::<FieldList>()?.0,
+                "columns" => map.next_value::<ColumnList>()?.0,
+                _ => {
+                    return Err(de::Error::custom(format!(
+                        "unknown key '{key}' in schema (Weir reads `schema.fields` or \
+                         `schema.columns`)"
+                    )));
+                }
+            };
+            if fields.replace(read).is_some() {
+                return Err(de::Error::custom(
+                    "schema declares both `fields` and `columns`: keep one",
+                ));
             }
-            fields = Some(map.next_value::<FieldList>()?.0);
         }
-        let fields = fields.ok_or_else(|| de::Error::custom("schema has no `fields` block"))?;
+        let fields =
+            fields.ok_or_else(|| de::Error::custom("schema has no `fields` or `columns` block"))?;
         if fields.is_empty() {
             return Err(de::Error::custom("schema.fields declares no fields"));
         }
@@ -313,6 +323,62 @@ impl<'de> Visitor<'de> for FieldListVisitor {
     }
 }
 
+/// SeaTunnel's newer form, `columns = [ { name = id, type = bigint }, ... ]`, in order.
+struct ColumnList(Vec<Field>);
+
+impl<'de> Deserialize<'de> for ColumnList {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_seq(ColumnListVisitor)
+    }
+}
+
+struct ColumnListVisitor;
+
+impl<'de> Visitor<'de> for ColumnListVisitor {
+    type Value = ColumnList;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list of columns `[ { name = id, type = bigint }, ... ]`")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ColumnList, A::Error> {
+        let mut fields: Vec<Field> = Vec::new();
+        while let Some(column) = seq.next_element::<Column>()? {
+            let name = column.name;
+            if fields.iter().any(|field| field.name == name) {
+                return Err(de::Error::custom(format!("duplicate column '{name}'")));
+            }
+            fields.push(Field {
+                name,
+                data_type: column.data_type,
+            });
+        }
+        Ok(ColumnList(fields))
+    }
+}
+
+/// One entry of `schema.columns`, as SeaTunnel's `ReadonlyConfigParser` reads it; the keys
+/// Weir would not apply (`defaultValue`, `columnLength`, `columnScale`) are refused as
+/// unknown.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Column {
+    /// The column's name.
+    name: String,
+    /// Its type, as in `schema.fields`.
+    #[serde(rename = "type")]
+    data_type: DataType,
+    /// Accepted: Weir's values may be null whatever it says, as SeaTunnel's Kafka source and
+    /// file sinks do not check it either.
+    #[serde(default)]
+    #[expect(dead_code, reason = "accepted, not applied (see the doc comment)")]
+    nullable: Option<bool>,
+    /// A description; not written anywhere.
+    #[serde(default)]
+    #[expect(dead_code, reason = "accepted, not applied (see the doc comment)")]
+    comment: Option<String>,
+}
+
 impl JsonSchema for Schema {
     fn schema_name() -> Cow<'static, str> {
         "Schema".into()
@@ -327,9 +393,12 @@ impl JsonSchema for Schema {
                 "fields": {
                     "type": "object",
                     "additionalProperties": { "type": ["string", "object"] }
+                },
+                "columns": {
+                    "type": "array",
+                    "items": { "type": "object" }
                 }
             },
-            "required": ["fields"],
             "additionalProperties": false
         })
     }

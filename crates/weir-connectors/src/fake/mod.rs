@@ -38,14 +38,33 @@ impl FakeSourceReader {
             self.subtask.subtask_index,
             self.subtask.parallelism,
         );
+        // Literal `rows` are emitted once per job, as SeaTunnel's single split emits them: by
+        // subtask 0.
+        let mut literal = self.config.rows.clone().map(|rows| {
+            if self.subtask.subtask_index == 0 {
+                rows.into_iter()
+            } else {
+                Vec::new().into_iter()
+            }
+        });
+        let limit = match &literal {
+            Some(rows) => Some(rows.len() as u64),
+            None => self.config.row_num,
+        };
         let pace = ReadLimiter::new(self.config.rows_per_second.map(|r| r as f64), None);
         let mut produced: u64 = 0;
-        while self.config.row_num.is_none_or(|limit| produced < limit) {
+        while limit.is_none_or(|limit| produced < limit) {
             if !ctx.wait_while_paused().await {
                 tracing::debug!(rows = produced, "FakeSource cancelled");
                 return Ok(());
             }
-            let row = generator.next_row();
+            let row = match literal.as_mut() {
+                Some(rows) => match rows.next() {
+                    Some(row) => row,
+                    None => break,
+                },
+                None => generator.next_row(),
+            };
             let size = row.size_bytes();
             let record = SourceRecord {
                 row,

@@ -4,7 +4,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use weir_core::config::FakeSourceConfig;
 use weir_core::queue::{QueueReceiver, bounded_queue};
-use weir_core::row::Value;
+use weir_core::row::{Row, RowKind, Value};
 use weir_core::schema::{DataType, Schema};
 
 use super::FakeSourceReader;
@@ -87,6 +87,42 @@ async fn bounded_source_generates_row_num_rows_then_ends() {
     }
     assert_eq!(ids, (0..50).collect::<Vec<i64>>());
     h.run.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn literal_rows_are_emitted_in_order_with_their_kind_once_per_job() {
+    let rows = vec![
+        Row::new(vec![Value::Bigint(7), Value::String("a".into())]),
+        Row::with_kind(vec![Value::Bigint(8), Value::Null], RowKind::Delete),
+    ];
+    // row.num is not used with literal rows.
+    let literal = FakeSourceConfig {
+        rows: Some(rows.clone()),
+        ..config(Some(50))
+    };
+    let mut h = start(literal.clone(), 1000, false);
+    let mut seen = Vec::new();
+    while let Some(record) = h.rx.recv().await {
+        seen.push(record.row);
+    }
+    assert_eq!(seen, rows);
+    h.run.await.unwrap().unwrap();
+    // Another subtask emits none of them: SeaTunnel emits them once, from its one split.
+    let (tx, mut rx) = bounded_queue(1000, u64::MAX);
+    let (_pause, paused) = watch::channel(false);
+    let ctx = SourceContext {
+        cancel: CancellationToken::new(),
+        paused,
+        read_limit: ReadLimiter::unlimited(),
+    };
+    let second = SubtaskInfo {
+        subtask_index: 1,
+        parallelism: 2,
+        ..subtask()
+    };
+    let reader: Box<dyn SourceReader> = Box::new(FakeSourceReader::new(literal, second));
+    reader.run(tx, ctx).await.unwrap();
+    assert!(rx.recv().await.is_none());
 }
 
 #[tokio::test]

@@ -92,6 +92,23 @@ impl RowEncoder {
         )
     }
 
+    /// The header line of a text or csv file, as SeaTunnel writes it: the written columns'
+    /// names joined by the field delimiter (csv-quoted for csv), then the row delimiter.
+    pub(super) fn header(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (position, field) in self.schema.fields.iter().enumerate() {
+            if position > 0 {
+                out.extend_from_slice(self.field_delimiter.as_bytes());
+            }
+            match self.format {
+                FileFormat::Csv => self.push_csv_field(&mut out, &field.name, &Value::Null),
+                _ => out.extend_from_slice(field.name.as_bytes()),
+            }
+        }
+        out.extend_from_slice(self.row_delimiter.as_bytes());
+        out
+    }
+
     /// Appends `row`'s encoding to `out` (text, csv and json; Parquet files take rows).
     pub(super) fn encode(&self, row: Row, out: &mut Vec<u8>) {
         let row = self.project(row);

@@ -138,6 +138,9 @@ pub fn open(
             None => config.write_buffer_bytes.0,
         }),
         parquet,
+        header: (config.enable_header_write
+            && matches!(config.file_format_type, FileFormat::Text | FileFormat::Csv))
+        .then(|| encoder.header()),
     };
     Ok(FileSink {
         fs,

@@ -171,6 +171,37 @@ async fn csv_quotes_as_rfc_4180_and_keeps_empty_apart_from_null() {
 }
 
 #[tokio::test]
+async fn enable_header_write_starts_every_text_and_csv_file_with_the_column_names() {
+    let mut fixture = Fixture::new();
+    fixture.config.file_format_type = FileFormat::Csv;
+    fixture.config.enable_header_write = true;
+    fixture.config.batch_size = 2;
+    fixture.config.field_delimiter = Some(";".into());
+    let mut sink = fixture.sink(1);
+    write(&mut sink, 0..3).await;
+    checkpoint(&mut sink, 1).await;
+    assert_eq!(
+        read(&fixture.out().join("job1_2_1_0.csv")),
+        "id;name;day\n0;n0;d0\n1;n1;d1\n"
+    );
+    assert_eq!(
+        read(&fixture.out().join("job1_2_1_1.csv")),
+        "id;name;day\n2;n2;d0\n"
+    );
+    // Text: the written columns only, in their order.
+    let mut fixture = Fixture::new();
+    fixture.config.enable_header_write = true;
+    fixture.config.sink_columns = Some(vec!["name".into(), "id".into()]);
+    let mut sink = fixture.sink(1);
+    write(&mut sink, 5..6).await;
+    checkpoint(&mut sink, 1).await;
+    assert_eq!(
+        read(&fixture.out().join("job1_2_1_0.txt")),
+        "name\u{1}id\nn5\u{1}5\n"
+    );
+}
+
+#[tokio::test]
 async fn gzip_json_lines_decompress_to_console_rendering() {
     let mut fixture = Fixture::new();
     fixture.config.file_format_type = FileFormat::Json;

@@ -41,6 +41,8 @@ pub(super) struct Limits {
     pub output_cap: usize,
     /// Set when the files are Parquet: rows go to the file's columnar writer.
     pub parquet: Option<Arc<ParquetLayout>>,
+    /// The header line every file starts with (`enable_header_write`), delimiter included.
+    pub header: Option<Vec<u8>>,
 }
 
 /// What one row adds to its file: its encoding, or (Parquet) the row itself.
@@ -246,13 +248,18 @@ impl FileSink {
         let seq = self.next_seq;
         self.next_seq += 1;
         let path = self.naming.in_progress(self.attempt, seq);
-        let content = Content::new(
+        let mut content = Content::new(
             self.limits.codec,
             self.limits.parquet.as_ref(),
             self.limits.output_cap,
             Arc::clone(&self.stats),
         )
         .map_err(|cause| content_error(&*self.fs, &path, cause))?;
+        if let Some(header) = &self.limits.header {
+            content
+                .append(header)
+                .map_err(|cause| content_error(&*self.fs, &path, cause))?;
+        }
         let writer = self.fs.create(&path).await?;
         self.open.insert(
             partition,

@@ -219,7 +219,7 @@ fn from_debezium(value: Json, data_type: &DataType) -> Result<Value, String> {
         (Json::Number(days), DataType::Date) => days
             .as_i64()
             .and_then(|days| i32::try_from(days).ok())
-            .and_then(|days| NaiveDate::from_epoch_days(days))
+            .and_then(NaiveDate::from_epoch_days)
             .map(Value::Date),
         (Json::Number(micros), DataType::Time) => micros
             .as_i64()

@@ -284,7 +284,7 @@ pub(crate) fn check_plugin_parallelism(
     }
 }
 
-fn warning(ctx: &Context, path: &str, message: &str) -> String {
+pub(crate) fn warning(ctx: &Context, path: &str, message: &str) -> String {
     let at = ctx.at(path);
     format!("{at}: '{path}' is ignored: {message}")
 }

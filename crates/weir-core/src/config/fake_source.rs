@@ -42,6 +42,14 @@ pub struct FakeSourceConfig {
     /// 8 MiB, lets the 1000-row bound govern for rows up to about 8 KiB.
     #[serde(rename = "queue.max_bytes", default = "default_queue_max_bytes")]
     pub queue_max_bytes: u64,
+    /// SeaTunnel's literal rows, emitted in order instead of generated ones, once per job (by
+    /// subtask 0, as SeaTunnel's single split), after which the source finishes (`row.num` is
+    /// not used): `rows = [ { kind = INSERT, fields = [1, "a"] }, ... ]`, one value per schema
+    /// field, typed as the Kafka source's JSON reader types them; `kind` is INSERT (default),
+    /// UPDATE_BEFORE, UPDATE_AFTER or DELETE. At most 10000 rows.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub rows: Option<Vec<crate::row::Row>>,
     /// Name of the stream this source produces (alias: `result_table_name`). Accepted for
     /// SeaTunnel compatibility; a Weir job has one source and one sink, so it is only a label.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -96,6 +104,7 @@ impl FakeSourceConfig {
             map_size: default_collection_size(),
             queue_size: default_queue_size(),
             queue_max_bytes: default_queue_max_bytes(),
+            rows: None,
             plugin_output: None,
         }
     }

@@ -57,6 +57,10 @@ pub struct FileSinkConfig {
     /// Written after every row.
     #[serde(default = "default_row_delimiter")]
     pub row_delimiter: String,
+    /// text and csv only: start every file with a header line, the written columns' names
+    /// joined by `field_delimiter` (csv-quoted for csv), as SeaTunnel writes it.
+    #[serde(default)]
+    pub enable_header_write: bool,
     /// Compression of each file: `none` or `gzip` (one gzip stream per file, named `.gz`);
     /// with `parquet` also `snappy`, `zstd` and `lz4` (pages compressed inside the file).
     /// `lzo` and `brotli` are refused.
@@ -281,6 +285,7 @@ impl FileSinkConfig {
             file_format_type: default_file_format_type(),
             field_delimiter: None,
             row_delimiter: default_row_delimiter(),
+            enable_header_write: false,
             compress_codec: default_compress_codec(),
             have_partition: default_have_partition(),
             partition_by: Vec::new(),

@@ -16,11 +16,13 @@
 
 mod bound;
 mod compat;
+mod compat_sink;
 mod console;
 mod document;
 mod dotted_keys;
 mod env;
 mod error;
+mod fake_rows;
 mod fake_source;
 mod file_sink;
 mod flat_map;
@@ -245,6 +247,8 @@ mod file_sink_tests;
 mod hostile_tests;
 #[cfg(test)]
 mod kafka_tests;
+#[cfg(test)]
+mod seatunnel_options_tests;
 #[cfg(test)]
 mod seatunnel_tests;
 #[cfg(test)]

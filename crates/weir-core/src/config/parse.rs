@@ -9,15 +9,17 @@ use super::compat::{
     check_plugin_parallelism, strip_fake_source_splits, strip_foreign_env, strip_java_kafka_config,
     strip_unused_partition_options, take_plugin_parallelism,
 };
+use super::compat_sink::{strip_file_options, strip_save_modes};
 use super::document::{Document, load};
 use super::error::{ConfigError, Location, suggest};
+use super::fake_rows::{take_rows, typed_rows};
 use super::file_sink::parse_file_sink;
 use super::limits::PARSE_STACK_BYTES;
 use super::policy::{ClientHost, ParsePolicy};
 use super::render::render_json;
 use super::section::{Context, parse_section};
 use super::transform_parse::{build_chain, parse_transforms};
-use super::{EnvConfig, FileSystemKind, JobConfig, SinkConfig, SourceConfig};
+use super::{EnvConfig, FakeSourceConfig, FileSystemKind, JobConfig, SinkConfig, SourceConfig};
 
 const SECTIONS: [&str; 4] = ["env", "source", "transform", "sink"];
 
@@ -168,7 +170,17 @@ fn job_config(document: &Document, origin: &str) -> Result<JobConfig, ConfigErro
     let source = match name {
         "FakeSource" => {
             let block = strip_fake_source_splits(block, "source.FakeSource", &ctx, &mut warnings)?;
-            SourceConfig::FakeSource(parse_section(&block, "source.FakeSource", &ctx)?)
+            let (block, rows) = take_rows(&block);
+            let mut config: FakeSourceConfig = parse_section(&block, "source.FakeSource", &ctx)?;
+            if let Some(rows) = rows {
+                config.rows = Some(typed_rows(
+                    &rows,
+                    &config.schema,
+                    "source.FakeSource",
+                    &ctx,
+                )?);
+            }
+            SourceConfig::FakeSource(config)
         }
         "Kafka" => {
             let block = strip_java_kafka_config(block, "source.Kafka", &ctx, &mut warnings);
@@ -189,18 +201,17 @@ fn job_config(document: &Document, origin: &str) -> Result<JobConfig, ConfigErro
     let block = &block;
     let sink = match name {
         "Console" => SinkConfig::Console(parse_section(block, "sink.Console", &ctx)?),
-        "HdfsFile" => SinkConfig::HdfsFile(parse_file_sink(
-            &strip_unused_partition_options(block, "sink.HdfsFile", &ctx, &mut warnings),
-            "sink.HdfsFile",
-            FileSystemKind::Hdfs,
-            &ctx,
-        )?),
-        "LocalFile" => SinkConfig::LocalFile(parse_file_sink(
-            &strip_unused_partition_options(block, "sink.LocalFile", &ctx, &mut warnings),
-            "sink.LocalFile",
-            FileSystemKind::Local,
-            &ctx,
-        )?),
+        "HdfsFile" | "LocalFile" => {
+            let path = format!("sink.{name}");
+            let block = strip_unused_partition_options(block, &path, &ctx, &mut warnings);
+            let block = strip_save_modes(&block, &path, &ctx, &mut warnings)?;
+            let block = strip_file_options(&block, &path, &ctx)?;
+            if name == "HdfsFile" {
+                SinkConfig::HdfsFile(parse_file_sink(&block, &path, FileSystemKind::Hdfs, &ctx)?)
+            } else {
+                SinkConfig::LocalFile(parse_file_sink(&block, &path, FileSystemKind::Local, &ctx)?)
+            }
+        }
         _ => return Err(unknown_plugin("sink", name, SinkConfig::PLUGIN_NAMES, &ctx)),
     };
     let transform = build_chain(&source, transforms, &sink, &ctx, &mut warnings)?;

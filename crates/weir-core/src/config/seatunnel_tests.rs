@@ -25,10 +25,28 @@ pub(super) fn outcomes() -> Vec<(String, Result<JobFile, ConfigError>)> {
         .map(|name| {
             let path = Path::new(CORPUS).join(&name);
             let text = std::fs::read_to_string(&path).expect("corpus file is readable");
-            let outcome = parse_job_file(&text, &name, &path, &TestHost::default());
+            let outcome = parse_job_file(&text, &name, &path, &upstream_variables(&name));
             (name, outcome)
         })
         .collect()
+}
+
+/// The job variables (`-i key=value`, `weir validate -i`) SeaTunnel's e2e test passes with a
+/// corpus file (its `UserVariableIT`; `resName` is `a$(date +"%Y%m%d")` there, expanded by
+/// the shell).
+fn upstream_variables(name: &str) -> TestHost {
+    let host = TestHost::default()
+        .with_env("strTemplate", "[abc,def]")
+        .with_env("nameVal", "abc")
+        .with_env("sourceTableName", "sql");
+    match name {
+        "fake_to_console.variables.conf" => host
+            .with_env("resName", "a20261203")
+            .with_env("rowNum", "10")
+            .with_env("nameType", "string"),
+        "fake_to_console_with_default_value.variables.conf" => host.with_env("ageType", "int"),
+        _ => TestHost::default(),
+    }
 }
 
 #[test]
@@ -384,6 +402,7 @@ fn seatunnel_markdown() -> String {
             super::compat::PARTITION_WITHOUT_HAVE_PARTITION
         ));
     }
+    out.push_str(&super::seatunnel_options_tests::markdown_rows());
     out.push_str(
         "| plugin `parallelism` | accepted when equal to `env.parallelism` (a subtask runs \
          the source reader and its sink writer); refused otherwise |\n\

@@ -164,6 +164,18 @@ impl Section for FileSinkConfig {
             }
             _ => {}
         }
+        if self.enable_header_write
+            && matches!(
+                self.file_format_type,
+                FileFormat::Json | FileFormat::Parquet
+            )
+        {
+            return Err(Violation::new(
+                "enable_header_write",
+                "is only used with file_format_type = text or csv (json and parquet files \
+                 name their fields themselves)",
+            ));
+        }
         self.validate_parquet()?;
         if self.row_delimiter.is_empty() {
             return Err(Violation::new("row_delimiter", "must not be empty"));

@@ -1,0 +1,315 @@
+//! SeaTunnel options read besides the sections' own ones: the file sinks' save modes
+//! ([`super::compat_sink`]), FakeSource's `rows` and `schema.columns`, and their rows of
+//! docs/seatunnel.md.
+
+use super::compat_sink::{DATA_SAVE_MODES, LEGACY_SAVE_MODE, SCHEMA_SAVE_MODES, Verdict};
+use super::test_host::TestHost;
+use super::*;
+
+fn parse(text: &str) -> Result<JobConfig, ConfigError> {
+    TestHost::default().parse(text).map(|file| file.config)
+}
+
+const FAKE: &str = "source { FakeSource { row.num = 1, schema = { fields { id = bigint } } } }";
+
+fn local(options: &str) -> Result<JobConfig, ConfigError> {
+    parse(&format!(
+        "{FAKE}\nsink {{\n  LocalFile {{\n    path = \"/tmp/a\"\n{options}\n  }}\n}}"
+    ))
+}
+
+#[test]
+fn save_modes_weir_honours_are_accepted_and_the_others_refused_with_the_reason() {
+    // What Weir does anyway: accepted, no warning; any case, as SeaTunnel's enum options.
+    for options in [
+        "    schema_save_mode = CREATE_SCHEMA_WHEN_NOT_EXIST\n    data_save_mode = APPEND_DATA",
+        "    \"schema_save_mode\" = \"ignore\"\n    \"data_save_mode\" = \"append_data\"",
+    ] {
+        let job = local(options).unwrap();
+        assert!(job.warnings.is_empty(), "{:?}", job.warnings);
+    }
+    let hdfs = parse(&format!(
+        "{FAKE}\nsink {{ HdfsFile {{ fs.defaultFS = \"hdfs://nn:9000\", path = \"/a\", data_save_mode = APPEND_DATA }} }}"
+    ));
+    assert!(hdfs.is_ok(), "{hdfs:?}");
+    // What would delete or refuse existing data: refused, naming the option and its line.
+    for (options, path, why) in [
+        (
+            "    data_save_mode = DROP_DATA",
+            "sink.LocalFile.data_save_mode",
+            "Weir never deletes committed files",
+        ),
+        (
+            "    schema_save_mode = RECREATE_SCHEMA",
+            "sink.LocalFile.schema_save_mode",
+            "a job that recovers would run it again",
+        ),
+        (
+            "    data_save_mode = ERROR_WHEN_DATA_EXISTS",
+            "sink.LocalFile.data_save_mode",
+            "would fail every recovery",
+        ),
+        (
+            "    schema_save_mode = ERROR_WHEN_SCHEMA_NOT_EXIST",
+            "sink.LocalFile.schema_save_mode",
+            "create the directory before submitting",
+        ),
+    ] {
+        let error = local(options).unwrap_err();
+        assert_eq!(error.path(), Some(path), "{error}");
+        assert_eq!(error.line(), Some(5), "{error}");
+        let text = error.to_string();
+        assert!(
+            text.contains("is not supported") && text.contains(why),
+            "{text}"
+        );
+    }
+    // An unknown value lists the known ones.
+    let unknown = local("    data_save_mode = CUSTOM_PROCESSING").unwrap_err();
+    assert!(
+        unknown
+            .to_string()
+            .contains("must be one of APPEND_DATA, DROP_DATA, ERROR_WHEN_DATA_EXISTS"),
+        "{unknown}"
+    );
+}
+
+#[test]
+fn the_legacy_save_mode_is_accepted_with_a_warning() {
+    let job = local("    save_mode = \"error\"").unwrap();
+    assert_eq!(job.warnings.len(), 1, "{:?}", job.warnings);
+    assert!(
+        job.warnings[0].starts_with("job.conf:5: 'sink.LocalFile.save_mode' is ignored: ")
+            && job.warnings[0].contains("APPEND_DATA"),
+        "{}",
+        job.warnings[0]
+    );
+    let list = local("    save_mode = [error]").unwrap_err();
+    assert!(list.to_string().contains("must be a string"), "{list}");
+}
+
+/// The rows of docs/seatunnel.md's option table for these options.
+pub(super) fn markdown_rows() -> String {
+    let mut out = String::new();
+    for (option, modes) in [
+        ("schema_save_mode", SCHEMA_SAVE_MODES),
+        ("data_save_mode", DATA_SAVE_MODES),
+    ] {
+        for (mode, verdict) in modes {
+            let cell = match verdict {
+                Verdict::Supported(why) => format!("supported: {why}"),
+                Verdict::Refused(why) => format!("refused: {why}"),
+            };
+            out.push_str(&format!("| file sink `{option} = {mode}` | {cell} |\n"));
+        }
+    }
+    out.push_str(&format!(
+        "| file sink `save_mode` (any value) | accepted with a warning: {LEGACY_SAVE_MODE} |\n"
+    ));
+    out.push_str(&format!(
+        "| FakeSource `rows` | supported: emitted in order with their `kind`, once per job (by \
+         subtask 0, as SeaTunnel's one split), instead of generated rows; values typed by the \
+         schema as the Kafka source's JSON reader types them; at most {} rows |\n\
+         | `schema.columns` | supported: read as `schema.fields` (`name`, `type`; `nullable` \
+         and `comment` accepted, as neither SeaTunnel's Kafka source nor its file sinks check \
+         them); `defaultValue`, `columnLength`, `columnScale`, `primaryKey` and \
+         `constraintKeys` refused |\n",
+        super::fake_rows::MAX_FAKE_ROWS
+    ));
+    out.push_str(&format!(
+        "| file sink `encoding` | UTF-8 supported (what Weir writes); others refused: {} |\n\
+         | HdfsFile `hadoop_conf` | supported: SeaTunnel's name for `hdfs.config`, checked \
+         the same way (both set: refused) |\n\
+         | HdfsFile `hdfs_site_path` | refused: {} |\n\
+         | file sink `enable_header_write` | supported for text and csv (the written \
+         columns' names joined by `field_delimiter`, first line of every file); refused with \
+         json and parquet |\n",
+        super::compat_sink::ENCODING_REFUSAL,
+        super::compat_sink::HDFS_SITE_PATH_REFUSAL
+    ));
+    out
+}
+
+fn fake_rows(rows: &str) -> Result<JobConfig, ConfigError> {
+    parse(&format!(
+        "source {{\n  FakeSource {{\n    schema = {{ fields {{ s = string, i = int, d = \"decimal(10, 2)\", t = timestamp, a = \"array<int>\", m = \"map<string, string>\", r = {{ x = bigint }} }} }}\n    rows = [\n{rows}\n    ]\n  }}\n}}\nsink {{ Console {{}} }}"
+    ))
+}
+
+#[test]
+fn fake_source_rows_are_typed_by_the_schema_in_order_with_their_kind() {
+    use crate::row::{Row, RowKind, Value};
+    let job = fake_rows(
+        "      { kind = INSERT, fields = [\"1\", 123, \"12.5\", \"2023-04-22T23:20:58\", [1, 2], {\"k\": \"v\"}, [5]] }\n      { kind = UPDATE_AFTER, fields = [null, \"7\", 1, \"2023-04-22 00:00:00\", [], {}, {x = 6}] }\n      { fields = [a, 1, 0, \"2023-04-22T00:00:00\", [], {}, null] }",
+    )
+    .unwrap();
+    let SourceConfig::FakeSource(source) = &job.source else {
+        panic!("FakeSource expected: {:?}", job.source);
+    };
+    let rows = source.rows.as_ref().unwrap();
+    assert_eq!(rows.len(), 3);
+    let timestamp = |text: &str| {
+        Value::Timestamp(chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S").unwrap())
+    };
+    assert_eq!(
+        rows[0],
+        Row::with_kind(
+            vec![
+                Value::String("1".into()),
+                Value::Int(123),
+                Value::Decimal {
+                    unscaled: 1250,
+                    scale: 2
+                },
+                timestamp("2023-04-22 23:20:58"),
+                Value::Array(vec![Value::Int(1), Value::Int(2)]),
+                Value::Map(vec![(Value::String("k".into()), Value::String("v".into()))]),
+                Value::Row(vec![Value::Bigint(5)]),
+            ],
+            RowKind::Insert
+        )
+    );
+    assert_eq!(rows[1].kind, RowKind::UpdateAfter);
+    assert_eq!(rows[1].values[0], Value::Null);
+    assert_eq!(rows[1].values[1], Value::Int(7));
+    assert_eq!(rows[1].values[6], Value::Row(vec![Value::Bigint(6)]));
+    assert_eq!(rows[2].kind, RowKind::Insert, "INSERT is the default kind");
+}
+
+#[test]
+fn fake_source_rows_of_a_wrong_shape_name_the_option_the_line_and_the_row() {
+    let good = "[1], {}, null]";
+    for (row, why) in [
+        (
+            format!("      {{ kind = MERGE, fields = [a, 1, 1, \"2023-01-01 00:00:00\", {good} }}"),
+            "row 1: kind must be INSERT, UPDATE_BEFORE, UPDATE_AFTER or DELETE, found string \"MERGE\"",
+        ),
+        (
+            "      { fields = [a, 1] }".to_string(),
+            "row 1 has 2 field values, but the schema has 7 fields",
+        ),
+        (
+            format!("      {{ fields = [a, x, 1, \"2023-01-01 00:00:00\", {good} }}"),
+            "row 1: field 'i' is int, found string \"x\"",
+        ),
+        (
+            format!("      {{ fields = [a, 1, 1.234, \"2023-01-01 00:00:00\", {good} }}"),
+            "row 1: field 'd' is decimal(10, 2), found number 1.234",
+        ),
+        (
+            format!("      {{ fields = [a, 1, 1, \"2023-01-01 00:00:00\", {good}, row = 1 }}"),
+            "row 1 has an unknown key 'row'",
+        ),
+        ("      [a, 1]".to_string(), "row 1 must be a block"),
+        (
+            "      { kind = INSERT }".to_string(),
+            "row 1 needs `fields = [...]`",
+        ),
+    ] {
+        let error = fake_rows(&row).unwrap_err();
+        assert_eq!(error.path(), Some("source.FakeSource.rows"), "{error}");
+        assert_eq!(error.line(), Some(4), "{error}");
+        assert!(error.to_string().contains(why), "{error}\nexpected: {why}");
+    }
+}
+
+#[test]
+fn schema_columns_read_as_the_same_schema_as_fields() {
+    let kafka = |schema: &str| {
+        parse(&format!(
+            "source {{\n  Kafka {{\n    bootstrap.servers = \"k:9092\"\n    topic = t\n    schema = {{\n{schema}\n    }}\n  }}\n}}\nsink {{ Console {{}} }}"
+        ))
+    };
+    let schema = |job: JobConfig| match job.source {
+        SourceConfig::Kafka(source) => source.schema,
+        other => panic!("Kafka expected: {other:?}"),
+    };
+    let columns = kafka(
+        "      columns = [\n        { name = id, type = bigint, nullable = false, comment = \"the key\" }\n        { name = m, type = \"map<string, smallint>\" }\n        { name = r, type = { a = int } }\n      ]",
+    )
+    .unwrap();
+    let fields =
+        kafka("      fields { id = bigint, m = \"map<string, smallint>\", r = { a = int } }")
+            .unwrap();
+    assert_eq!(schema(columns), schema(fields));
+    for (text, why) in [
+        (
+            "      columns = [ { name = id, type = bigint, defaultValue = 1 } ]",
+            "unknown field `defaultValue`",
+        ),
+        ("      columns = [ { name = id } ]", "missing field `type`"),
+        (
+            "      columns = [ { name = id, type = bigint }, { name = id, type = int } ]",
+            "duplicate column 'id'",
+        ),
+        (
+            "      columns = [ { name = id, type = bigint } ]\n      fields { id = bigint }",
+            "both `fields` and `columns`",
+        ),
+        (
+            "      columns = [ { name = id, type = bigint } ]\n      primaryKey = { name = pk, columnNames = [id] }",
+            "unknown key 'primaryKey' in schema",
+        ),
+    ] {
+        let error = kafka(text).unwrap_err();
+        assert!(
+            error
+                .path()
+                .is_some_and(|path| path.starts_with("source.Kafka.schema")),
+            "{error}"
+        );
+        // The line of `schema` or of the column.
+        assert!(matches!(error.line(), Some(5 | 6)), "{error}");
+        assert!(error.to_string().contains(why), "{error}\nexpected: {why}");
+    }
+}
+
+#[test]
+fn encoding_hadoop_conf_and_hdfs_site_path_of_file_sinks() {
+    // UTF-8 is what Weir writes.
+    assert!(local("    encoding = \"utf-8\"").is_ok());
+    let gbk = local("    encoding = \"gbk\"").unwrap_err();
+    assert_eq!(gbk.path(), Some("sink.LocalFile.encoding"));
+    assert_eq!(gbk.line(), Some(5));
+    assert!(gbk.to_string().contains("UTF-8 only"), "{gbk}");
+    let hdfs = |options: &str| {
+        parse(&format!(
+            "{FAKE}\nsink {{\n  HdfsFile {{\n    fs.defaultFS = \"hdfs://ns1\"\n    path = \"/a\"\n{options}\n  }}\n}}"
+        ))
+    };
+    // hadoop_conf is hdfs.config, validated the same way.
+    let job = hdfs(
+        "    hadoop_conf = { dfs.nameservices = ns1, \"dfs.ha.namenodes.ns1\" = \"nn1,nn2\" }",
+    )
+    .unwrap();
+    let SinkConfig::HdfsFile(sink) = &job.sink else {
+        panic!("HdfsFile expected: {:?}", job.sink);
+    };
+    assert_eq!(
+        sink.hdfs_config
+            .0
+            .get("dfs.nameservices")
+            .map(String::as_str),
+        Some("ns1")
+    );
+    let both = hdfs("    hadoop_conf = { a = b }\n    hdfs.config = { a = b }").unwrap_err();
+    assert!(both.to_string().contains("keep one"), "{both}");
+    let site = hdfs("    hdfs_site_path = \"/etc/hadoop/hdfs-site.xml\"").unwrap_err();
+    assert_eq!(site.path(), Some("sink.HdfsFile.hdfs_site_path"));
+    assert!(site.to_string().contains("into hadoop_conf"), "{site}");
+}
+
+#[test]
+fn enable_header_write_is_for_text_and_csv() {
+    let SinkConfig::LocalFile(sink) =
+        local("    enable_header_write = true\n    file_format_type = csv")
+            .unwrap()
+            .sink
+    else {
+        panic!("LocalFile expected");
+    };
+    assert!(sink.enable_header_write);
+    let json = local("    enable_header_write = true\n    file_format_type = json").unwrap_err();
+    assert_eq!(json.path(), Some("sink.LocalFile.enable_header_write"));
+    assert!(json.to_string().contains("only used with"), "{json}");
+}
