@@ -477,9 +477,6 @@ mod tests {
         let dup = serde_json::from_str::<Schema>(r#"{"fields":{"a":"int","a":"int"}}"#);
         assert!(dup.unwrap_err().to_string().contains("duplicate field 'a'"));
         let columns = serde_json::from_str::<Schema>(r#"{"columns":[]}"#).unwrap_err();
-        assert!(
-            columns.to_string().contains("unknown key 'columns'"),
-            "{columns}"
-        );
+        assert!(columns.to_string().contains("no fields"), "{columns}");
     }
 }

@@ -148,12 +148,44 @@ pub(crate) fn parse_section<T: Section>(
     }
     let section: T = hocon::from_value(&object).map_err(|error| {
         let inner = normalize_hocon_path(&error.path);
-        ctx.invalid(join(path, &inner), error.message)
+        ctx.invalid(join(path, &inner), readable_hocon_message(&error.message))
     })?;
     section
         .validate()
         .map_err(|violation| ctx.invalid(join(path, &violation.option), violation.message))?;
     Ok(section)
+}
+
+/// hocon's deserializer says what it found with the value's `Debug` form (`expected array, got
+/// Scalar(ScalarValue { raw: "5", value_type: Number })`); a user reads `found number 5`.
+fn readable_hocon_message(message: &str) -> String {
+    let Some((expected, found)) = message.split_once(", got ") else {
+        return message.to_string();
+    };
+    let described = if let Some(scalar) = found.strip_prefix("Scalar(ScalarValue { raw: ") {
+        let kind = scalar
+            .rsplit_once("value_type: ")
+            .map_or("value", |(_, kind)| kind.trim_end_matches([' ', '}', ')']));
+        let raw = scalar
+            .rsplit_once(", value_type: ")
+            .map_or(scalar, |(raw, _)| raw);
+        // Strings keep their quotes; other scalars are shown bare.
+        let raw = if kind == "String" {
+            raw
+        } else {
+            raw.trim_matches('"')
+        };
+        format!("{} {raw}", kind.to_lowercase())
+    } else if found.starts_with("Object(") {
+        "an object".to_string()
+    } else if found.starts_with("Array(") {
+        "a list".to_string()
+    } else if found.starts_with("Null") {
+        "null".to_string()
+    } else {
+        return message.to_string();
+    };
+    format!("{expected}, found {described}")
 }
 
 /// Appends `value` under dotted `name`, descending into objects unless `name` is itself an
@@ -274,7 +306,21 @@ fn normalize_hocon_path(path: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::normalize_hocon_path;
+    use super::{normalize_hocon_path, readable_hocon_message};
+
+    #[test]
+    fn hocon_debug_forms_become_words() {
+        let scalar = r#"expected array, got Scalar(ScalarValue { raw: "5", value_type: Number })"#;
+        assert_eq!(
+            readable_hocon_message(scalar),
+            "expected array, found number 5"
+        );
+        assert_eq!(
+            readable_hocon_message("expected string, got Object({\"a\": Null})"),
+            "expected string, found an object"
+        );
+        assert_eq!(readable_hocon_message("missing field"), "missing field");
+    }
 
     #[test]
     fn hocon_paths_become_plain_dotted_paths() {
