@@ -377,6 +377,52 @@ fn master_rejects_a_misspelled_option_over_grpc() {
     });
 }
 
+/// A `kafka.config` property librdkafka does not know (the Java consumer's name for
+/// `fetch.wait.max.ms`) is refused by `weir validate` and by the master's `SubmitJob` with the
+/// same message, before any worker would start a subtask with it.
+#[test]
+fn librdkafka_properties_are_checked_before_scheduling() {
+    let master = Master::start_default("librdkafka_properties_are_checked_before_scheduling");
+    let text = "source { Kafka {\n  bootstrap.servers = \"127.0.0.1:9\"\n  topic = t\n  consumer.group = g\n  kafka.config = { fetch.max.wait.ms = 50 }\n} }\nsink { Console {} }\n";
+    let file = weir_e2e::cluster::write_file(master.dir(), "java-name.conf", text);
+    let path = file.display().to_string();
+    let expected = format!(
+        "{path}: 'source.Kafka.kafka.config.fetch.max.wait.ms' is refused by librdkafka: No such configuration property: \"fetch.max.wait.ms\""
+    );
+    let args = ["validate", path.as_str()];
+    let output = weir(&args);
+    let printed = String::from_utf8_lossy(&output.stderr);
+    master.check(
+        !output.status.success() && printed.contains(&expected),
+        || format!("expected `{expected}`: {}", describe(&args, &output)),
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let answer = runtime.block_on(async {
+        let mut client = JobServiceClient::connect(master.url().to_string())
+            .await
+            .unwrap_or_else(|error| master.fail(format!("cannot connect to the master: {error}")));
+        client
+            .submit_job(pb::SubmitJobRequest {
+                config: text.to_string(),
+                origin: path.clone(),
+                ..Default::default()
+            })
+            .await
+    });
+    let status = answer
+        .err()
+        .unwrap_or_else(|| master.fail("the master accepted the job"));
+    master.check(
+        status.code() == tonic::Code::InvalidArgument && status.message() == expected,
+        || format!("expected InvalidArgument `{expected}`, got {status:?}"),
+    );
+    let jobs = master.jobs();
+    master.check(jobs.is_empty(), || format!("a job was created: {jobs:?}"));
+}
+
 #[test]
 fn master_restart_keeps_jobs() {
     let mut master = Master::start_default("master_restart_keeps_jobs");

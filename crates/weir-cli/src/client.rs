@@ -117,6 +117,11 @@ pub fn load_job_file(file: &Path, variables: &VariableArgs) -> anyhow::Result<Jo
         variables: &variables.variables,
     };
     let job = weir_core::config::parse_job_file(&text, &origin, file, &host)?;
+    // What the worker's librdkafka would refuse is refused here, with the master's message.
+    if let weir_core::config::SourceConfig::Kafka(kafka) = &job.config.source {
+        weir_connectors::kafka::check_client_properties(kafka)
+            .map_err(|error| anyhow::anyhow!("{origin}: {error}"))?;
+    }
     if job.resolved {
         eprintln!(
             "{origin} uses environment variables or included files: they are resolved on this \

@@ -108,6 +108,15 @@ pub enum ConnectorError {
         /// What is wrong, phrased to follow the quoted name.
         message: String,
     },
+    /// librdkafka refuses a property of the consumer a Kafka subtask would create (an unknown
+    /// name, often a Java client's, or a value it cannot take).
+    #[error("'source.Kafka.{option}' is refused by librdkafka: {message}")]
+    KafkaProperty {
+        /// `kafka.config.<name>`, or the name of a property Weir sets from an option.
+        option: String,
+        /// librdkafka's reason.
+        message: String,
+    },
     /// Rows could not be encoded as Parquet into the file being written.
     #[error("writing Parquet file {path}: {source}")]
     ParquetWrite {

@@ -17,7 +17,7 @@ use tonic::transport::Endpoint;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::{debug, warn};
 use weir_auth::{LoadedTls, SECURITY_TARGET, check_claimed_worker};
-use weir_core::config::{ConfigError, JobConfig, ParsePolicy, limits, parse_job};
+use weir_core::config::{ConfigError, JobConfig, ParsePolicy, SourceConfig, limits, parse_job};
 use weir_proto::SESSION_METADATA;
 use weir_proto::v1 as pb;
 use weir_proto::v1::worker_service_client::WorkerServiceClient;
@@ -446,6 +446,12 @@ impl pb::job_service_server::JobService for JobApi {
             None => request.origin,
         };
         let (config, text) = parse_submitted(request.config, origin.clone()).await?;
+        // What the workers' librdkafka would refuse is refused now, not when a subtask starts
+        // (`weir validate` and `weir submit` say the same first).
+        if let SourceConfig::Kafka(kafka) = &config.source {
+            weir_connectors::kafka::check_client_properties(kafka)
+                .map_err(|error| Status::invalid_argument(format!("{origin}: {error}")))?;
+        }
         let plan = plan_for(&config);
         let name = if !request.name.is_empty() {
             request.name

@@ -13,6 +13,7 @@ use rdkafka::statistics::Statistics;
 use weir_core::config::KafkaSourceConfig;
 use weir_core::split::SplitId;
 
+use crate::error::ConnectorError;
 use crate::source::{SourceStatus, SplitState};
 
 /// How often librdkafka reports statistics (for the per-split prefetch gauge), unless
@@ -120,6 +121,29 @@ pub(crate) fn consumer_config(config: &KafkaSourceConfig, client_id: &str) -> Cl
     client
 }
 
+/// Hands the consumer properties of a subtask ([`consumer_config`]) to librdkafka without
+/// creating a client: a property librdkafka does not know, or a value it refuses, is the error
+/// it would be when the worker starts the subtask. `weir validate`, `weir submit` and the
+/// master's `SubmitJob` call it, so such a job is refused before it is scheduled. The value is
+/// not repeated in the message (it may be a password).
+pub fn check_client_properties(config: &KafkaSourceConfig) -> Result<(), ConnectorError> {
+    match consumer_config(config, "weir-check").create_native_config() {
+        Ok(_) => Ok(()),
+        Err(KafkaError::ClientConfig(_, message, key, _)) => {
+            let option = if config.kafka_config.get(&key).is_some() {
+                format!("kafka.config.{key}")
+            } else {
+                key
+            };
+            Err(ConnectorError::KafkaProperty { option, message })
+        }
+        Err(other) => Err(ConnectorError::KafkaProperty {
+            option: "kafka.config".to_string(),
+            message: other.to_string(),
+        }),
+    }
+}
+
 /// A shared consumer whose last release happens on a blocking thread.
 ///
 /// Dropping the last reference closes the consumer, which waits for librdkafka (outstanding
@@ -161,5 +185,45 @@ impl Drop for ConsumerRef {
             }
             Err(_) => drop(consumer),
         }
+    }
+}
+
+#[cfg(test)]
+mod check_tests {
+    use weir_core::config::KafkaSourceConfig;
+
+    use super::check_client_properties;
+    use crate::error::ConnectorError;
+
+    fn with(key: &str, value: &str) -> KafkaSourceConfig {
+        let mut config = KafkaSourceConfig::new("127.0.0.1:9092", "t");
+        config
+            .kafka_config
+            .0
+            .insert(key.to_string(), value.to_string());
+        config
+    }
+
+    #[test]
+    fn librdkafka_refuses_what_it_does_not_know_without_repeating_the_value() {
+        assert!(check_client_properties(&with("fetch.wait.max.ms", "50")).is_ok());
+        // The Java consumer's name for fetch.wait.max.ms.
+        let error = check_client_properties(&with("fetch.max.wait.ms", "50")).unwrap_err();
+        assert!(
+            matches!(&error, ConnectorError::KafkaProperty { option, .. } if option == "kafka.config.fetch.max.wait.ms"),
+            "{error:?}"
+        );
+        assert!(
+            error.to_string().contains("No such configuration property"),
+            "{error}"
+        );
+        let error = check_client_properties(&with("socket.timeout.ms", "s3cret")).unwrap_err();
+        let message = error.to_string();
+        assert!(
+            message.starts_with(
+                "'source.Kafka.kafka.config.socket.timeout.ms' is refused by librdkafka"
+            ) && !message.contains("s3cret"),
+            "{message}"
+        );
     }
 }

@@ -46,6 +46,7 @@ use tokio::sync::{Notify, watch};
 use weir_core::config::{EnvConfig, JobMode, KafkaSourceConfig, StartMode};
 use weir_core::split::SplitId;
 
+pub use self::client::check_client_properties;
 use self::client::{Consumer, ConsumerRef, KafkaContext, SplitRegistry, consumer_config};
 use self::committer::Committer;
 use self::decode::Decoder;
