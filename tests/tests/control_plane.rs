@@ -387,7 +387,7 @@ fn librdkafka_properties_are_checked_before_scheduling() {
     let file = weir_e2e::cluster::write_file(master.dir(), "java-name.conf", text);
     let path = file.display().to_string();
     let expected = format!(
-        "{path}: 'source.Kafka.kafka.config.fetch.max.wait.ms' is refused by librdkafka: No such configuration property: \"fetch.max.wait.ms\""
+        "{path}:5: 'source.Kafka.kafka.config.fetch.max.wait.ms' is refused by librdkafka: No such configuration property: \"fetch.max.wait.ms\""
     );
     let args = ["validate", path.as_str()];
     let output = weir(&args);

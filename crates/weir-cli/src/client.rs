@@ -58,6 +58,12 @@ fn parse_variable(text: &str) -> Result<(String, String), String> {
     if key.is_empty() {
         return Err(format!("'{text}' has no key before '='"));
     }
+    if weir_core::config::TABLE_PLACEHOLDERS.contains(&key) {
+        return Err(format!(
+            "'{key}' is the name of a table placeholder that the sink fills from the source's \
+             table (as in SeaTunnel, a job variable may not take it)"
+        ));
+    }
     Ok((key.to_string(), value.to_string()))
 }
 
@@ -119,8 +125,8 @@ pub fn load_job_file(file: &Path, variables: &VariableArgs) -> anyhow::Result<Jo
     let job = weir_core::config::parse_job_file(&text, &origin, file, &host)?;
     // What the worker's librdkafka would refuse is refused here, with the master's message.
     if let weir_core::config::SourceConfig::Kafka(kafka) = &job.config.source {
-        weir_connectors::kafka::check_client_properties(kafka)
-            .map_err(|error| anyhow::anyhow!("{origin}: {error}"))?;
+        weir_connectors::kafka::check_client_properties_of_job(kafka, &text, &origin)
+            .map_err(|message| anyhow::anyhow!("{message}"))?;
     }
     if job.resolved {
         eprintln!(
@@ -139,12 +145,15 @@ struct ClientFiles<'a> {
 
 impl ClientHost for ClientFiles<'_> {
     fn env_var(&self, name: &str) -> Option<String> {
+        self.job_variable(name).or_else(|| std::env::var(name).ok())
+    }
+
+    fn job_variable(&self, name: &str) -> Option<String> {
         self.variables
             .iter()
             .rev()
             .find(|(key, _)| key == name)
             .map(|(_, value)| value.clone())
-            .or_else(|| std::env::var(name).ok())
     }
 
     fn read_file(&self, path: &Path, max_bytes: u64) -> Result<Option<String>, String> {

@@ -117,14 +117,19 @@ pub struct Restored {
     pub job_id: String,
     /// The checkpoint's pending files of this subtask (empty for a fresh start).
     pub files: Vec<PendingFile>,
+    /// The checkpoint resumed from; `None`: a start from no checkpoint (the job's first, or
+    /// a restart before its first checkpoint completed), when nothing of the job is committed
+    /// yet. A file sink applies its save modes only then.
+    pub checkpoint: Option<u64>,
 }
 
 impl From<Vec<PendingFile>> for Restored {
-    /// Files of a checkpoint of this job.
+    /// Files of a checkpoint of this job (its id does not matter to a sink: 1).
     fn from(files: Vec<PendingFile>) -> Self {
         Restored {
             job_id: String::new(),
             files,
+            checkpoint: Some(1),
         }
     }
 }

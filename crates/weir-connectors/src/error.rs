@@ -108,6 +108,17 @@ pub enum ConnectorError {
         /// What is wrong, phrased to follow the quoted name.
         message: String,
     },
+    /// A file sink's `schema_save_mode` or `data_save_mode` fails the job's fresh start
+    /// (`ERROR_WHEN_SCHEMA_NOT_EXIST`, `ERROR_WHEN_DATA_EXISTS`).
+    #[error("sink option '{option}' is {mode}, and {found}")]
+    SaveMode {
+        /// `schema_save_mode` or `data_save_mode`.
+        option: &'static str,
+        /// Its value, as SeaTunnel spells it.
+        mode: &'static str,
+        /// What was found, e.g. `hdfs://nn:9000/out holds 3 entries`.
+        found: String,
+    },
     /// librdkafka refuses a property of the consumer a Kafka subtask would create (an unknown
     /// name, often a Java client's, or a value it cannot take).
     #[error("'source.Kafka.{option}' is refused by librdkafka: {message}")]

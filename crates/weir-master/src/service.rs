@@ -449,8 +449,8 @@ impl pb::job_service_server::JobService for JobApi {
         // What the workers' librdkafka would refuse is refused now, not when a subtask starts
         // (`weir validate` and `weir submit` say the same first).
         if let SourceConfig::Kafka(kafka) = &config.source {
-            weir_connectors::kafka::check_client_properties(kafka)
-                .map_err(|error| Status::invalid_argument(format!("{origin}: {error}")))?;
+            weir_connectors::kafka::check_client_properties_of_job(kafka, &text, &origin)
+                .map_err(Status::invalid_argument)?;
         }
         let plan = plan_for(&config);
         let name = if !request.name.is_empty() {

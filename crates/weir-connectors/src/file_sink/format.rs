@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
-use weir_core::config::{CompressCodec, FileFormat};
+use weir_core::config::{Charset, CompressCodec, FileFormat};
 use weir_core::row::{Row, Value};
 use weir_core::schema::Schema;
 
@@ -38,6 +38,8 @@ pub(super) struct RowEncoder {
     all_columns: bool,
     /// Names of the written columns (json keys).
     schema: Schema,
+    /// The character set of the file (`encoding`); rows are built in UTF-8 and transcoded.
+    charset: Charset,
 }
 
 impl RowEncoder {
@@ -63,6 +65,21 @@ impl RowEncoder {
             columns,
             all_columns,
             schema,
+            charset: Charset::UTF_8,
+        }
+    }
+
+    /// Writes files in `charset` instead of UTF-8.
+    pub(super) fn with_charset(mut self, charset: Charset) -> Self {
+        self.charset = charset;
+        self
+    }
+
+    /// `utf8` (built by this encoder, so valid UTF-8) in the file's character set.
+    fn transcode(&self, utf8: &[u8], out: &mut Vec<u8>) {
+        match std::str::from_utf8(utf8) {
+            Ok(text) => self.charset.encode_into(text, out),
+            Err(_) => out.extend_from_slice(utf8),
         }
     }
 
@@ -95,6 +112,16 @@ impl RowEncoder {
     /// The header line of a text or csv file, as SeaTunnel writes it: the written columns'
     /// names joined by the field delimiter (csv-quoted for csv), then the row delimiter.
     pub(super) fn header(&self) -> Vec<u8> {
+        let utf8 = self.header_utf8();
+        if self.charset.is_utf8() {
+            return utf8;
+        }
+        let mut out = Vec::with_capacity(utf8.len());
+        self.transcode(&utf8, &mut out);
+        out
+    }
+
+    fn header_utf8(&self) -> Vec<u8> {
         let mut out = Vec::new();
         for (position, field) in self.schema.fields.iter().enumerate() {
             if position > 0 {
@@ -111,6 +138,15 @@ impl RowEncoder {
 
     /// Appends `row`'s encoding to `out` (text, csv and json; Parquet files take rows).
     pub(super) fn encode(&self, row: Row, out: &mut Vec<u8>) {
+        if self.charset.is_utf8() {
+            return self.encode_utf8(row, out);
+        }
+        let mut utf8 = Vec::new();
+        self.encode_utf8(row, &mut utf8);
+        self.transcode(&utf8, out);
+    }
+
+    fn encode_utf8(&self, row: Row, out: &mut Vec<u8>) {
         let row = self.project(row);
         match self.format {
             // Never reached: the writer hands Parquet rows to the file's `Content::Parquet`.

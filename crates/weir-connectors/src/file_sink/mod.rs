@@ -103,7 +103,8 @@ pub fn open(
         &config.row_delimiter,
         columns,
         schema,
-    );
+    )
+    .with_charset(config.encoding);
     let as_usize = |bytes: u64| usize::try_from(bytes).unwrap_or(usize::MAX);
     let parquet = match config.file_format_type {
         FileFormat::Parquet => Some(Arc::new(
@@ -147,6 +148,7 @@ pub fn open(
         naming,
         encoder,
         limits,
+        save_modes: (config.schema_save_mode, config.data_save_mode),
         attempt: subtask.attempt,
         next_seq: 0,
         open: HashMap::new(),

@@ -71,6 +71,11 @@ impl Naming {
         })
     }
 
+    /// `path`, within the file system: where committed files go.
+    pub(super) fn root(&self) -> &str {
+        &self.root
+    }
+
     /// `<tmp_path>/<job>/<subtask>`: everything this subtask has not committed.
     pub(super) fn subtask_dir(&self) -> &str {
         &self.subtask_dir

@@ -202,6 +202,27 @@ async fn enable_header_write_starts_every_text_and_csv_file_with_the_column_name
 }
 
 #[tokio::test]
+async fn an_encoding_writes_header_and_rows_in_that_character_set() {
+    let mut fixture = Fixture::new();
+    fixture.config.file_format_type = FileFormat::Csv;
+    fixture.config.enable_header_write = true;
+    fixture.config.encoding = weir_core::config::Charset::for_label("gbk").unwrap();
+    let mut sink = fixture.sink(1);
+    sink.write(Row::new(vec![
+        Value::Bigint(1),
+        // U+1F600 has no GBK code: written '?', as Java writes it.
+        Value::String("测试\u{1F600}".into()),
+        Value::String("d".into()),
+    ]))
+    .await
+    .unwrap();
+    checkpoint(&mut sink, 1).await;
+    let bytes = std::fs::read(fixture.out().join("job1_2_1_0.csv")).unwrap();
+    // GB 2312 (and so GBK): 测 = B2 E2, 试 = CA D4.
+    assert_eq!(bytes, b"id,name,day\n1,\xb2\xe2\xca\xd4?,d\n");
+}
+
+#[tokio::test]
 async fn gzip_json_lines_decompress_to_console_rendering() {
     let mut fixture = Fixture::new();
     fixture.config.file_format_type = FileFormat::Json;
@@ -434,6 +455,69 @@ async fn recovery_commits_the_restored_files_and_deletes_the_rest() {
     write(&mut second, 10..11).await;
     checkpoint(&mut second, 2).await;
     assert_eq!(files(&fixture.out()), ["job1_2_1_0.txt", "job1_2_2_0.txt"]);
+}
+
+#[tokio::test]
+async fn save_modes_apply_at_a_start_from_no_checkpoint_only() {
+    use weir_core::config::{DataSaveMode, SchemaSaveMode};
+    let earlier = |fixture: &Fixture| {
+        std::fs::create_dir_all(fixture.out().join("day=1")).unwrap();
+        std::fs::write(fixture.out().join("day=1/old.txt"), "old\n").unwrap();
+        std::fs::write(fixture.out().join("old.txt"), "old\n").unwrap();
+    };
+    for (schema, data) in [
+        (
+            SchemaSaveMode::CreateSchemaWhenNotExist,
+            DataSaveMode::DropData,
+        ),
+        (SchemaSaveMode::RecreateSchema, DataSaveMode::AppendData),
+    ] {
+        let mut fixture = Fixture::new();
+        fixture.config.schema_save_mode = schema;
+        fixture.config.data_save_mode = data;
+        earlier(&fixture);
+        let mut sink = fixture.sink(1);
+        sink.recover(Restored::default()).await.unwrap();
+        assert!(files(&fixture.out()).is_empty(), "{schema:?} {data:?}");
+        assert!(fixture.out().is_dir());
+        write(&mut sink, 0..1).await;
+        let listed = checkpoint(&mut sink, 1).await;
+        // A recovery from that checkpoint keeps what the job committed.
+        fixture.sink(2).recover(listed.into()).await.unwrap();
+        assert_eq!(files(&fixture.out()), ["job1_2_1_0.txt"]);
+    }
+    // The defaults keep what is there.
+    let fixture = Fixture::new();
+    earlier(&fixture);
+    fixture.sink(1).recover(Restored::default()).await.unwrap();
+    assert_eq!(files(&fixture.out()), ["day=1/old.txt", "old.txt"]);
+
+    // The checks fail a fresh start only.
+    let mut fixture = Fixture::new();
+    fixture.config.data_save_mode = DataSaveMode::ErrorWhenDataExists;
+    fixture.sink(1).recover(Restored::default()).await.unwrap();
+    earlier(&fixture);
+    let error = fixture
+        .sink(2)
+        .recover(Restored::default())
+        .await
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("is ERROR_WHEN_DATA_EXISTS, and")
+            && error.to_string().contains("holds 2 entries"),
+        "{error}"
+    );
+    fixture.sink(3).recover(Vec::new().into()).await.unwrap();
+    let mut fixture = Fixture::new();
+    fixture.config.schema_save_mode = SchemaSaveMode::ErrorWhenSchemaNotExist;
+    let error = fixture
+        .sink(1)
+        .recover(Restored::default())
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("does not exist"), "{error}");
+    earlier(&fixture);
+    fixture.sink(2).recover(Restored::default()).await.unwrap();
 }
 
 #[tokio::test]

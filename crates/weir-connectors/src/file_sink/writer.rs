@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use futures::StreamExt as _;
 use tokio::time::Instant;
-use weir_core::config::CompressCodec;
+use weir_core::config::{CompressCodec, DataSaveMode, SchemaSaveMode};
 use weir_core::row::Row;
 
 use super::format::{Content, ContentError, RowEncoder};
@@ -59,6 +59,8 @@ pub struct FileSink {
     pub(super) naming: Naming,
     pub(super) encoder: RowEncoder,
     pub(super) limits: Limits,
+    /// `schema_save_mode` and `data_save_mode`, applied by a start from no checkpoint.
+    pub(super) save_modes: (SchemaSaveMode, DataSaveMode),
     pub(super) attempt: u32,
     /// Sequence number of the next file of this attempt.
     pub(super) next_seq: u64,
@@ -391,7 +393,14 @@ impl FileSink {
     }
 
     async fn recover_files(&mut self, restored: Restored) -> Result<(), ConnectorError> {
-        let Restored { job_id, files } = restored;
+        let Restored {
+            job_id,
+            files,
+            checkpoint,
+        } = restored;
+        if checkpoint.is_none() {
+            self.apply_save_modes().await?;
+        }
         // The restore point comes from the master's record of what the subtasks acknowledged;
         // a file this sink could not have written for that job and this subtask is refused
         // before anything is renamed.
@@ -412,6 +421,55 @@ impl FileSink {
             dir = %self.fs.url_of(&dir),
             "file sink recovered"
         );
+        Ok(())
+    }
+
+    /// SeaTunnel's save modes, at a start from no checkpoint: nothing of the job is committed
+    /// yet (commits follow completed checkpoints, and every subtask has been through here
+    /// before the first completes), so what they delete is never the job's own output. Each
+    /// subtask applies them on its worker's file system; concurrent deletes of the same
+    /// entries are harmless (a missing entry is no error).
+    async fn apply_save_modes(&mut self) -> Result<(), ConnectorError> {
+        let root = self.naming.root().to_string();
+        let url = self.fs.url_of(&root);
+        let (schema, data) = self.save_modes;
+        match schema {
+            // The first committed file creates `path`, as every commit creates its directory.
+            SchemaSaveMode::CreateSchemaWhenNotExist | SchemaSaveMode::Ignore => {}
+            SchemaSaveMode::RecreateSchema => {
+                // `path` itself stays (a sink may change only what is below its roots): what
+                // is in it goes, which leaves the same empty directory.
+                let removed = empty_dir(&self.fs, &root).await?;
+                self.fs.mkdirs(&root).await?;
+                tracing::info!(%url, removed, "schema_save_mode = RECREATE_SCHEMA: path recreated");
+            }
+            SchemaSaveMode::ErrorWhenSchemaNotExist => {
+                if !self.fs.exists(&root).await? {
+                    return Err(ConnectorError::SaveMode {
+                        option: "schema_save_mode",
+                        mode: "ERROR_WHEN_SCHEMA_NOT_EXIST",
+                        found: format!("{url} does not exist"),
+                    });
+                }
+            }
+        }
+        match data {
+            DataSaveMode::AppendData => {}
+            DataSaveMode::DropData => {
+                let removed = empty_dir(&self.fs, &root).await?;
+                tracing::info!(%url, removed, "data_save_mode = DROP_DATA: data removed");
+            }
+            DataSaveMode::ErrorWhenDataExists => {
+                let entries = self.fs.list(&root).await?;
+                if !entries.is_empty() {
+                    return Err(ConnectorError::SaveMode {
+                        option: "data_save_mode",
+                        mode: "ERROR_WHEN_DATA_EXISTS",
+                        found: format!("{url} holds {} entries", entries.len()),
+                    });
+                }
+            }
+        }
         Ok(())
     }
 
@@ -629,4 +687,13 @@ impl SinkWriter for FileSink {
     fn abort(&mut self, discard: Discard) -> BoxFuture<'_, Result<(), ConnectorError>> {
         Box::pin(self.abort_files(discard))
     }
+}
+
+/// Deletes everything below `dir`; how many entries it held.
+async fn empty_dir(fs: &Confined, dir: &str) -> Result<usize, ConnectorError> {
+    let entries = fs.list(dir).await?;
+    for entry in &entries {
+        fs.delete(&entry.path, true).await?;
+    }
+    Ok(entries.len())
 }

@@ -121,6 +121,28 @@ pub(crate) fn consumer_config(config: &KafkaSourceConfig, client_id: &str) -> Cl
     client
 }
 
+/// [`check_client_properties`] of the Kafka source of the job `text` (named `origin`), its
+/// refusal as `origin:line: message`, the line of the refused property in `text`: the one
+/// message `weir validate`, `weir submit` and the master's `SubmitJob` give.
+pub fn check_client_properties_of_job(
+    config: &KafkaSourceConfig,
+    text: &str,
+    origin: &str,
+) -> Result<(), String> {
+    check_client_properties(config).map_err(|error| {
+        let line = match &error {
+            ConnectorError::KafkaProperty { option, .. } => {
+                weir_core::config::line_of_option(text, &format!("source.Kafka.{option}"))
+            }
+            _ => None,
+        };
+        match line {
+            Some(line) => format!("{origin}:{line}: {error}"),
+            None => format!("{origin}: {error}"),
+        }
+    })
+}
+
 /// Hands the consumer properties of a subtask ([`consumer_config`]) to librdkafka without
 /// creating a client: a property librdkafka does not know, or a value it refuses, is the error
 /// it would be when the worker starts the subtask. `weir validate`, `weir submit` and the
@@ -192,7 +214,7 @@ impl Drop for ConsumerRef {
 mod check_tests {
     use weir_core::config::KafkaSourceConfig;
 
-    use super::check_client_properties;
+    use super::{check_client_properties, check_client_properties_of_job};
     use crate::error::ConnectorError;
 
     fn with(key: &str, value: &str) -> KafkaSourceConfig {
@@ -225,5 +247,19 @@ mod check_tests {
             ) && !message.contains("s3cret"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn a_refused_property_is_named_with_its_line() {
+        let config = with("fetch.max.wait.ms", "50");
+        let text = "source {\n  Kafka {\n    kafka.config = {\n      fetch.max.wait.ms = 50\n    }\n  }\n}";
+        let message = check_client_properties_of_job(&config, text, "job.conf").unwrap_err();
+        assert!(
+            message.starts_with("job.conf:4: 'source.Kafka.kafka.config.fetch.max.wait.ms'"),
+            "{message}"
+        );
+        // A text that does not write it (a resolved one, say): no line.
+        let message = check_client_properties_of_job(&config, "{}", "job.conf").unwrap_err();
+        assert!(message.starts_with("job.conf: 'source"), "{message}");
     }
 }

@@ -46,8 +46,8 @@ use tokio::sync::{Notify, watch};
 use weir_core::config::{EnvConfig, JobMode, KafkaSourceConfig, StartMode};
 use weir_core::split::SplitId;
 
-pub use self::client::check_client_properties;
 use self::client::{Consumer, ConsumerRef, KafkaContext, SplitRegistry, consumer_config};
+pub use self::client::{check_client_properties, check_client_properties_of_job};
 use self::committer::Committer;
 use self::decode::Decoder;
 use self::fetch_slots::FetchSlots;

@@ -260,27 +260,49 @@ pub(crate) fn take_plugin_parallelism(
     (HoconValue::Object(kept), taken)
 }
 
+/// The job's parallelism while the plugins' own are read: set by `env.parallelism`, or else
+/// by the first plugin that sets one (SeaTunnel runs a plugin at its own parallelism when it
+/// has one, and at the job's otherwise).
+pub(crate) struct JobParallelism {
+    /// The parallelism.
+    pub value: u32,
+    /// The option that set it: `env.parallelism`, a plugin's, or none (the default).
+    pub set_by: Option<String>,
+}
+
 /// Checks a plugin's own `parallelism` against the job's: Weir runs each source reader and
-/// its sink writer in the same subtasks, so a plugin cannot have a parallelism of its own.
+/// its sink writer in the same subtasks, so every plugin runs at the job's parallelism. The
+/// first plugin parallelism of a job without `env.parallelism` becomes the job's.
 pub(crate) fn check_plugin_parallelism(
     taken: Option<(String, HoconValue)>,
-    job_parallelism: u32,
+    job: &mut JobParallelism,
     ctx: &Context,
 ) -> Result<(), ConfigError> {
     let Some((path, value)) = taken else {
         return Ok(());
     };
-    match value.as_i64() {
-        Some(n) if n == i64::from(job_parallelism) => Ok(()),
-        Some(n) => Err(ctx.invalid(
+    let n = match value.as_i64() {
+        Some(n) if n >= 1 => n,
+        Some(n) => return Err(ctx.invalid(path, format!("must be at least 1, found {n}"))),
+        None => return Err(ctx.invalid(path, "must be a whole number")),
+    };
+    match &job.set_by {
+        None => {
+            job.value = u32::try_from(n)
+                .map_err(|_| ctx.invalid(path.clone(), format!("{n} is too large")))?;
+            job.set_by = Some(path);
+            Ok(())
+        }
+        Some(_) if n == i64::from(job.value) => Ok(()),
+        Some(set_by) => Err(ctx.invalid(
             path,
             format!(
-                "is {n}, but env.parallelism is {job_parallelism}: Weir runs each source \
-                 reader and its sink writer in the same subtasks, so a plugin's parallelism \
-                 must be the job's (set env.parallelism = {n}, or remove this option)"
+                "is {n}, but {set_by} is {}: Weir runs each source reader and its sink writer \
+                 in the same subtasks, so all plugins run at one parallelism (make them equal, \
+                 or remove this option)",
+                job.value
             ),
         )),
-        None => Err(ctx.invalid(path, "must be a whole number")),
     }
 }
 

@@ -1,92 +1,14 @@
-//! SeaTunnel's file sink options that are read before the sink's own section: the save modes
-//! (`save_mode`, `schema_save_mode`, `data_save_mode`), `encoding`, `hadoop_conf` and
-//! `hdfs_site_path`. A value whose meaning is what Weir does anyway is accepted; a value that
-//! would need Weir to delete or refuse existing data is refused with the reason.
+//! SeaTunnel's file sink options that are read before the sink's own section: the legacy
+//! `save_mode`, `hadoop_conf` and `hdfs_site_path`, and the table placeholders of its options.
 
 use hocon::HoconValue;
 
+use super::SourceConfig;
 use super::error::ConfigError;
 use super::options::describe;
+use super::placeholders::replace;
+use super::placeholders::table::{IDENTIFIER_PLACEHOLDERS, TablePath};
 use super::section::{Context, join};
-
-/// What Weir does with one value of a save mode option.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Verdict {
-    /// Accepted without a warning: what Weir does anyway, for the reason given (which only
-    /// docs/seatunnel.md shows).
-    Supported(
-        #[cfg_attr(
-            not(test),
-            expect(dead_code, reason = "read by docs/seatunnel.md's generator")
-        )]
-        &'static str,
-    ),
-    /// Refused, for the reason given.
-    Refused(&'static str),
-}
-
-/// SeaTunnel's `schema_save_mode` of its file sinks (its `SchemaSaveMode`, applied through the
-/// file catalog to the directory `path` before the job starts), and what Weir does with each.
-pub(crate) const SCHEMA_SAVE_MODES: &[(&str, Verdict)] = &[
-    (
-        "CREATE_SCHEMA_WHEN_NOT_EXIST",
-        Verdict::Supported(
-            "SeaTunnel's default: create `path` when it does not exist, keep it when it does; \
-             Weir creates the directories of `path` when it commits the first file",
-        ),
-    ),
-    (
-        "IGNORE",
-        Verdict::Supported(
-            "leave `path` alone before the job; the first committed file creates it, in \
-             SeaTunnel and in Weir",
-        ),
-    ),
-    (
-        "RECREATE_SCHEMA",
-        Verdict::Refused(
-            "it deletes `path` with every file in it before the job starts; Weir never \
-             deletes committed files (a job that recovers would run it again and delete its \
-             own committed output): empty the directory before submitting, and remove this \
-             option",
-        ),
-    ),
-    (
-        "ERROR_WHEN_SCHEMA_NOT_EXIST",
-        Verdict::Refused(
-            "Weir cannot check `path` before the job starts: only the workers see its file \
-             system; create the directory before submitting, and remove this option",
-        ),
-    ),
-];
-
-/// SeaTunnel's `data_save_mode` of its file sinks (its `DataSaveMode`, the three values its
-/// file sinks take), and what Weir does with each.
-pub(crate) const DATA_SAVE_MODES: &[(&str, Verdict)] = &[
-    (
-        "APPEND_DATA",
-        Verdict::Supported(
-            "SeaTunnel's default: keep the files under `path` and add new ones; Weir's file \
-             names carry the job, the subtask and the checkpoint, so it never writes over one",
-        ),
-    ),
-    (
-        "DROP_DATA",
-        Verdict::Refused(
-            "it deletes the files under `path` before the job starts; Weir never deletes \
-             committed files (a job that recovers would run it again and delete its own \
-             committed output): empty the directory before submitting, and remove this option",
-        ),
-    ),
-    (
-        "ERROR_WHEN_DATA_EXISTS",
-        Verdict::Refused(
-            "Weir cannot check `path` before the job starts (only the workers see its file \
-             system), and a check on the workers would fail every recovery of a job that has \
-             committed files: check the directory before submitting, and remove this option",
-        ),
-    ),
-];
 
 /// Why the legacy `save_mode` is accepted with a warning, whatever its value.
 pub(crate) const LEGACY_SAVE_MODE: &str = "an option of SeaTunnel's old Spark `File` sink \
@@ -94,10 +16,10 @@ pub(crate) const LEGACY_SAVE_MODE: &str = "an option of SeaTunnel's old Spark `F
      read it, so the job behaves as with APPEND_DATA, which is what Weir does; use \
      `data_save_mode`";
 
-/// Removes `save_mode`, `schema_save_mode` and `data_save_mode` from a file sink block (at
-/// `path`): the legacy one with a warning, the others when their value is what Weir does; a
-/// value Weir cannot honour is refused with the reason, an unknown one lists the known ones.
-pub(crate) fn strip_save_modes(
+/// Removes the legacy `save_mode` of SeaTunnel's old Spark `File` sink from a file sink block
+/// (at `path`), with a warning: no file sink reads it any more (`schema_save_mode` and
+/// `data_save_mode` are the sink's own options).
+pub(crate) fn strip_legacy_save_mode(
     block: &HoconValue,
     path: &str,
     ctx: &Context,
@@ -117,48 +39,8 @@ pub(crate) fn strip_save_modes(
         }
         warnings.push(super::compat::warning(ctx, &option, LEGACY_SAVE_MODE));
     }
-    for (name, modes) in [
-        ("schema_save_mode", SCHEMA_SAVE_MODES),
-        ("data_save_mode", DATA_SAVE_MODES),
-    ] {
-        let Some(value) = kept.shift_remove(name) else {
-            continue;
-        };
-        let option = join(path, name);
-        let verdict = value.as_str().and_then(|text| {
-            modes
-                .iter()
-                .find(|(mode, _)| mode.eq_ignore_ascii_case(text.trim()))
-        });
-        match verdict {
-            Some((_, Verdict::Supported(_))) => {}
-            Some((mode, Verdict::Refused(why))) => {
-                return Err(ConfigError::Unsupported {
-                    at: ctx.at(&option),
-                    path: option,
-                    message: format!("{mode}: {why}"),
-                });
-            }
-            None => {
-                let known: Vec<&str> = modes.iter().map(|(mode, _)| *mode).collect();
-                return Err(ctx.invalid(
-                    option,
-                    format!(
-                        "must be one of {}, found {}",
-                        known.join(", "),
-                        describe(&value)
-                    ),
-                ));
-            }
-        }
-    }
     Ok(HoconValue::Object(kept))
 }
-
-/// Why `encoding` other than UTF-8 is refused.
-pub(crate) const ENCODING_REFUSAL: &str = "Weir writes files in UTF-8 only (SeaTunnel's \
-     default); transcoding to another character set is not supported: remove the option or \
-     write encoding = \"UTF-8\"";
 
 /// Why `hdfs_site_path` is refused.
 pub(crate) const HDFS_SITE_PATH_REFUSAL: &str = "the file would be read on the workers, which \
@@ -166,7 +48,7 @@ pub(crate) const HDFS_SITE_PATH_REFUSAL: &str = "the file would be read on the w
      dfs.ha.namenodes.*, dfs.namenode.rpc-address.*, dfs.client.failover.proxy.provider.*) \
      into hadoop_conf (or hdfs.config), which validate checks";
 
-/// Reads `encoding` (UTF-8 accepted, other character sets refused), `hadoop_conf` (renamed
+/// Reads `hadoop_conf` (renamed
 /// `hdfs.config`, SeaTunnel's name for the same settings) and `hdfs_site_path` (refused) of a
 /// file sink block at `path`.
 pub(crate) fn strip_file_options(
@@ -178,20 +60,6 @@ pub(crate) fn strip_file_options(
         return Ok(block.clone());
     };
     let mut kept = entries.clone();
-    if let Some(value) = kept.shift_remove("encoding") {
-        let option = join(path, "encoding");
-        let utf8 = value.as_str().is_some_and(|name| {
-            let name = name.trim().to_ascii_lowercase();
-            name == "utf-8" || name == "utf8"
-        });
-        if !utf8 {
-            return Err(ConfigError::Unsupported {
-                at: ctx.at(&option),
-                path: option,
-                message: format!("{}: {ENCODING_REFUSAL}", describe(&value)),
-            });
-        }
-    }
     if kept.contains_key("hdfs_site_path") {
         let option = join(path, "hdfs_site_path");
         return Err(ConfigError::Unsupported {
@@ -224,4 +92,83 @@ pub(crate) fn strip_file_options(
         kept.insert("hdfs".to_string(), HoconValue::Object(hdfs));
     }
     Ok(HoconValue::Object(kept))
+}
+
+/// Fills SeaTunnel's table placeholders (`${table_name}`, `${database_name}`, …, see
+/// `placeholders::table`) in every string option of a sink block (at `path`) from the
+/// source's table: a Kafka topic `a`, `db.a` or `db.schema.a` as SeaTunnel names its table,
+/// FakeSource's `plugin_output` or SeaTunnel's `default.default.default`. A source of several
+/// tables (a topic list or pattern) cannot fill them and is refused, naming the option.
+pub(crate) fn fill_table_placeholders(
+    block: &HoconValue,
+    source: &SourceConfig,
+    path: &str,
+    ctx: &Context,
+) -> Result<HoconValue, ConfigError> {
+    let table = match source {
+        SourceConfig::FakeSource(fake) => match &fake.plugin_output {
+            Some(name) => TablePath::of(name, false).ok_or_else(|| {
+                format!("the source's plugin_output '{name}' has more than three dotted parts")
+            }),
+            None => Ok(TablePath::default_table()),
+        },
+        SourceConfig::Kafka(kafka) if kafka.pattern || kafka.topic.contains(',') => Err(
+            "the Kafka source reads several topics, each a table of its own to SeaTunnel, and \
+             Weir writes one sink path: name one topic, or remove the placeholder"
+                .to_string(),
+        ),
+        SourceConfig::Kafka(kafka) => TablePath::of(kafka.topic.trim(), false).ok_or_else(|| {
+            format!(
+                "the topic '{}' has more than three dotted parts",
+                kafka.topic
+            )
+        }),
+    };
+    let mut block = block.clone();
+    let mut refused = None;
+    fill_in(&mut block, path, &table, &mut refused);
+    match refused {
+        Some((option, why)) => Err(ctx.invalid(
+            option,
+            format!("uses a table placeholder, which cannot be filled: {why}"),
+        )),
+        None => Ok(block),
+    }
+}
+
+fn fill_in(
+    value: &mut HoconValue,
+    path: &str,
+    table: &Result<TablePath, String>,
+    refused: &mut Option<(String, String)>,
+) {
+    match value {
+        HoconValue::Object(fields) => {
+            for (key, field) in fields.iter_mut() {
+                fill_in(field, &join(path, key), table, refused);
+            }
+        }
+        HoconValue::Array(items) => {
+            for item in items {
+                fill_in(item, path, table, refused);
+            }
+        }
+        HoconValue::Scalar(scalar) if scalar.value_type == hocon::ScalarType::String => {
+            let unfilled = std::cell::Cell::new(false);
+            let fill = |name: &str, default: Option<&str>| match table {
+                Ok(table) => table.fill(name, default),
+                Err(_) => {
+                    unfilled.set(unfilled.get() | IDENTIFIER_PLACEHOLDERS.contains(&name));
+                    None
+                }
+            };
+            if let Some(filled) = replace(&scalar.raw, &fill) {
+                scalar.raw = filled;
+            }
+            if let (true, Err(why), None) = (unfilled.get(), table, &refused) {
+                *refused = Some((path.to_string(), why.clone()));
+            }
+        }
+        _ => {}
+    }
 }

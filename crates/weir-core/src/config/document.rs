@@ -15,6 +15,7 @@ use super::error::ConfigError;
 use super::limits::MAX_KEYS;
 use super::locate::KeyIndex;
 use super::normalize::{Normalized, normalize};
+use super::placeholders::{replace_in_strings, variables};
 use super::policy::ParsePolicy;
 use super::syntax::{self, SourceText, hocon_error};
 
@@ -58,8 +59,21 @@ pub(crate) fn load(
     }
     let Normalized { root, unquoted, .. } = normalized;
     let options = InternalResolveOptions::new(environment);
-    let value = hocon::resolver::resolve(root, &options)
+    let mut value = hocon::resolver::resolve(root, &options)
         .map_err(|error| resolve_error(&origin, error, policy))?;
+    // SeaTunnel's placeholders inside strings: job variables on the client, only the written
+    // defaults where nothing of the host may be read (they give the master the same result).
+    let variables_used = std::cell::Cell::new(false);
+    let variable = |name: &str| match policy {
+        ParsePolicy::SelfContained => None,
+        ParsePolicy::ClientFile { host, .. } => {
+            let value = host.job_variable(name);
+            variables_used.set(variables_used.get() | value.is_some());
+            value
+        }
+    };
+    replace_in_strings(&mut value, &variables(&variable));
+    used_outside |= variables_used.get();
     Ok(Document {
         value,
         keys,

@@ -15,8 +15,9 @@ pub struct FakeSourceConfig {
     /// Columns to generate, in order: `schema = { fields { id = "bigint", name = "string" } }`.
     /// Types: string, boolean, int, bigint, float, double, bytes.
     pub schema: Schema,
-    /// Rows each subtask generates before it finishes. Absent: unbounded (SeaTunnel's default
-    /// is 5; Weir's FakeSource is mostly used as an endless load generator).
+    /// Rows each subtask generates before it finishes. Absent: SeaTunnel's default, 5, in a
+    /// job file that says `job.mode = "BATCH"` (a batch job must end); otherwise unbounded
+    /// (Weir's FakeSource is mostly used as an endless load generator).
     #[serde(rename = "row.num", skip_serializing_if = "Option::is_none")]
     pub row_num: Option<u64>,
     /// Rows per second each subtask generates at most. Absent: as fast as the queue accepts.

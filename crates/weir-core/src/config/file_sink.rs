@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use self::validate::{FileSystemProblem, trim_dir};
 pub use self::values::{
-    ByteSize, CompressCodec, FileFormat, ORC_REFUSAL, Template, format_utc_time,
+    ByteSize, Charset, CompressCodec, DataSaveMode, FileFormat, ORC_REFUSAL, SchemaSaveMode,
+    Template, format_utc_time,
 };
 use self::values::{deserialize_names, deserialize_optional_names};
 use super::error::ConfigError;
@@ -61,6 +62,26 @@ pub struct FileSinkConfig {
     /// joined by `field_delimiter` (csv-quoted for csv), as SeaTunnel writes it.
     #[serde(default)]
     pub enable_header_write: bool,
+    /// text, csv and json only: the character set of the files, a label of the WHATWG
+    /// Encoding Standard (`UTF-8`, `GBK`, `gb18030`, `Big5`, `Shift_JIS`, `EUC-KR`,
+    /// `windows-1252`, …; UTF-16 is refused). A character the set cannot represent is
+    /// written as `?`, as SeaTunnel's Java writer does. Parquet files are UTF-8 by their
+    /// format and refuse another.
+    #[serde(default, skip_serializing_if = "Charset::is_utf8_ref")]
+    pub encoding: Charset,
+    /// What happens to `path` when the job starts from no checkpoint (its first start, or a
+    /// restart before its first checkpoint completed, when nothing of it is committed yet):
+    /// `CREATE_SCHEMA_WHEN_NOT_EXIST` (create it), `IGNORE`, `RECREATE_SCHEMA` (delete it
+    /// with everything in it, then create it) or `ERROR_WHEN_SCHEMA_NOT_EXIST` (fail the
+    /// job without it). Every subtask applies it before its first row, on its worker's file
+    /// system; a recovery from a checkpoint never applies it again.
+    #[serde(default)]
+    pub schema_save_mode: SchemaSaveMode,
+    /// What happens to what is under `path` when the job starts from no checkpoint (after
+    /// `schema_save_mode`): `APPEND_DATA` (keep it), `DROP_DATA` (delete it) or
+    /// `ERROR_WHEN_DATA_EXISTS` (fail the job if there is any).
+    #[serde(default)]
+    pub data_save_mode: DataSaveMode,
     /// Compression of each file: `none` or `gzip` (one gzip stream per file, named `.gz`);
     /// with `parquet` also `snappy`, `zstd` and `lz4` (pages compressed inside the file).
     /// `lzo` and `brotli` are refused.
@@ -286,6 +307,9 @@ impl FileSinkConfig {
             field_delimiter: None,
             row_delimiter: default_row_delimiter(),
             enable_header_write: false,
+            encoding: Charset::UTF_8,
+            schema_save_mode: SchemaSaveMode::default(),
+            data_save_mode: DataSaveMode::default(),
             compress_codec: default_compress_codec(),
             have_partition: default_have_partition(),
             partition_by: Vec::new(),

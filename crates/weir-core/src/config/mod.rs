@@ -32,6 +32,7 @@ mod locate;
 mod normalize;
 mod options;
 mod parse;
+mod placeholders;
 mod policy;
 mod prefetch;
 mod redact;
@@ -53,16 +54,19 @@ pub use self::fake_source::{
     FakeSourceConfig, MAX_COLLECTION_SIZE, MAX_GENERATED_ROW_BYTES, MAX_STRING_LENGTH,
 };
 pub use self::file_sink::{
-    ByteSize, CompressCodec, DEFAULT_HDFS_IN_FLIGHT_BYTES, DEFAULT_PARQUET_ROW_GROUP_BYTES,
-    FILE_NAME_VARIABLES, FileFormat, FileSinkConfig, FileSystemKind, GZIP_ENCODER_BYTES,
-    HDFS_ONLY_OPTIONS, HDFS_WRITE_PIPELINE_BYTES, ORC_REFUSAL, Template, format_utc_time,
+    ByteSize, Charset, CompressCodec, DEFAULT_HDFS_IN_FLIGHT_BYTES,
+    DEFAULT_PARQUET_ROW_GROUP_BYTES, DataSaveMode, FILE_NAME_VARIABLES, FileFormat, FileSinkConfig,
+    FileSystemKind, GZIP_ENCODER_BYTES, HDFS_ONLY_OPTIONS, HDFS_WRITE_PIPELINE_BYTES, ORC_REFUSAL,
+    SchemaSaveMode, Template, format_utc_time,
 };
 pub use self::flat_map::{KafkaProperties, PartitionOffsets};
 pub use self::kafka_source::{
     CONTENT_FIELD, FormatErrorHandleWay, KafkaSourceConfig, MIN_BUFFER_MAX_BYTES, MessageFormat,
     OWNED_KAFKA_PROPERTIES, StartMode,
 };
+pub use self::locate::line_of_option;
 pub use self::parse::{JobFile, parse_job, parse_job_file};
+pub use self::placeholders::table::NAMES as TABLE_PLACEHOLDERS;
 pub use self::policy::{ClientHost, ParsePolicy};
 pub use self::prefetch::{
     ASSUMED_MAX_RECORD_BYTES, FETCH_MESSAGE_MAX_BYTES_CAP, FETCH_QUEUE_BACKOFF_MS,

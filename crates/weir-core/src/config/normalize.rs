@@ -18,6 +18,7 @@ use std::sync::Arc;
 use hocon::parser::{AstField, AstNode, Pos};
 use hocon::{ScalarType, Token, TokenKind};
 
+use super::compat::FOREIGN_ENV_PREFIXES;
 use super::error::{ConfigError, Location, elide};
 use super::limits::{MAX_DEPTH, MAX_KEYS};
 use super::policy::ParsePolicy;
@@ -420,7 +421,7 @@ impl Walker<'_> {
                 }
                 return self.add_fields(target, &path, depth, fields, file, mount);
             }
-            self.check_duplicate(earlier, Kind::Object, &path, file, &pos)?;
+            self.check_duplicate(earlier, Kind::Object, None, &path, file, &pos)?;
         }
         let mut nested = NObject::default();
         self.add_fields(&mut nested, &path, depth, fields, file, mount)?;
@@ -458,7 +459,14 @@ impl Walker<'_> {
             && !append
             && !refers_to(&value, &child_path)
         {
-            self.check_duplicate(&object.fields[index], kind, &child_path, file, &pos)?;
+            self.check_duplicate(
+                &object.fields[index],
+                kind,
+                Some(&value),
+                &child_path,
+                file,
+                &pos,
+            )?;
         }
         let joined = child_path.join(".");
         match &value {
@@ -509,17 +517,40 @@ impl Walker<'_> {
         });
     }
 
-    /// Refuses `earlier` and a new value of `kind` at the same key when they do not merge.
+    /// Refuses `earlier` and a new value of `kind` (`value`, when it is not an object) at the
+    /// same key when they do not merge and the second would silently replace the first.
     fn check_duplicate(
         &self,
         earlier: &NField,
         kind: Kind,
+        value: Option<&AstNode>,
         path: &[String],
         file: usize,
         pos: &Pos,
     ) -> Result<(), ConfigError> {
         // Overriding what an included file set is what includes are for.
         if earlier.file != file {
+            return Ok(());
+        }
+        // The same value twice replaces nothing (SeaTunnel's own files repeat `job.mode`).
+        if let (
+            NValue::Other(AstNode::Scalar { value: first, .. }),
+            Some(AstNode::Scalar { value: second, .. }),
+        ) = (&earlier.value, value)
+            && !earlier.append
+            && first.value_type == second.value_type
+            && first.raw == second.raw
+        {
+            return Ok(());
+        }
+        // Settings of other engines are dropped with a warning whatever their value
+        // (`compat::strip_foreign_env`), so which one wins makes no difference.
+        if let [section, prefix, _, ..] = path
+            && section == "env"
+            && FOREIGN_ENV_PREFIXES
+                .iter()
+                .any(|(foreign, _)| foreign == prefix)
+        {
             return Ok(());
         }
         let earlier_kind = match &earlier.value {

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use hocon::HoconValue;
 
 use super::compat::{
-    check_plugin_parallelism, strip_fake_source_splits, strip_foreign_env, strip_java_kafka_config,
-    strip_unused_partition_options, take_plugin_parallelism,
+    JobParallelism, check_plugin_parallelism, strip_fake_source_splits, strip_foreign_env,
+    strip_java_kafka_config, strip_unused_partition_options, take_plugin_parallelism,
 };
-use super::compat_sink::{strip_file_options, strip_save_modes};
+use super::compat_sink::{fill_table_placeholders, strip_file_options, strip_legacy_save_mode};
 use super::document::{Document, load};
 use super::error::{ConfigError, Location, suggest};
 use super::fake_rows::{take_rows, typed_rows};
@@ -18,8 +18,11 @@ use super::limits::PARSE_STACK_BYTES;
 use super::policy::{ClientHost, ParsePolicy};
 use super::render::render_json;
 use super::section::{Context, parse_section};
-use super::transform_parse::{build_chain, parse_transforms};
+use super::transform_parse::{build_chain, canonical_name, parse_transforms};
 use super::{EnvConfig, FakeSourceConfig, FileSystemKind, JobConfig, SinkConfig, SourceConfig};
+
+/// SeaTunnel's FakeSource `row.num` when a job file leaves it out.
+const SEATUNNEL_DEFAULT_ROW_NUM: u64 = 5;
 
 const SECTIONS: [&str; 4] = ["env", "source", "transform", "sink"];
 
@@ -155,7 +158,18 @@ fn job_config(document: &Document, origin: &str) -> Result<JobConfig, ConfigErro
     }
 
     let mut warnings = Vec::new();
-    let env = match document.get("env") {
+    let env_block = document.get("env").and_then(HoconValue::as_object);
+    let says_batch = env_block.is_some_and(|env| {
+        env.get("job.mode")
+            .or_else(|| env.get("job")?.as_object()?.get("mode"))
+            .and_then(HoconValue::as_str)
+            .is_some_and(|mode| mode.trim().eq_ignore_ascii_case("batch"))
+    });
+    let env_sets_parallelism = document
+        .get("env")
+        .and_then(HoconValue::as_object)
+        .is_some_and(|env| env.contains_key("parallelism"));
+    let mut env = match document.get("env") {
         Some(block) => {
             let block = strip_foreign_env(block, &ctx, &mut warnings);
             parse_section::<EnvConfig>(&block, "env", &ctx)?
@@ -165,26 +179,31 @@ fn job_config(document: &Document, origin: &str) -> Result<JobConfig, ConfigErro
     let transforms = parse_transforms(document.get("transform"), &ctx)?;
     let (name, block) = plugin_block(document.get("source"), "source", &ctx)?;
     let (block, source_parallelism) = take_plugin_parallelism(block, &format!("source.{name}"));
-    check_plugin_parallelism(source_parallelism, env.parallelism, &ctx)?;
+    let mut parallelism = JobParallelism {
+        value: env.parallelism,
+        set_by: env_sets_parallelism.then(|| "env.parallelism".to_string()),
+    };
+    check_plugin_parallelism(source_parallelism, &mut parallelism, &ctx)?;
     let block = &block;
-    let source = match name {
+    let source_path = format!("source.{name}");
+    let source = match canonical_name(name, SourceConfig::PLUGIN_NAMES) {
         "FakeSource" => {
-            let block = strip_fake_source_splits(block, "source.FakeSource", &ctx, &mut warnings)?;
+            let block = strip_fake_source_splits(block, &source_path, &ctx, &mut warnings)?;
             let (block, rows) = take_rows(&block);
-            let mut config: FakeSourceConfig = parse_section(&block, "source.FakeSource", &ctx)?;
+            let mut config: FakeSourceConfig = parse_section(&block, &source_path, &ctx)?;
+            // A job file that says it is a batch job means SeaTunnel's default row.num: a batch
+            // job must end (Weir's own default, unbounded, is for load generation).
+            if says_batch && config.row_num.is_none() && rows.is_none() {
+                config.row_num = Some(SEATUNNEL_DEFAULT_ROW_NUM);
+            }
             if let Some(rows) = rows {
-                config.rows = Some(typed_rows(
-                    &rows,
-                    &config.schema,
-                    "source.FakeSource",
-                    &ctx,
-                )?);
+                config.rows = Some(typed_rows(&rows, &config.schema, &source_path, &ctx)?);
             }
             SourceConfig::FakeSource(config)
         }
         "Kafka" => {
-            let block = strip_java_kafka_config(block, "source.Kafka", &ctx, &mut warnings);
-            SourceConfig::Kafka(parse_section(&block, "source.Kafka", &ctx)?)
+            let block = strip_java_kafka_config(block, &source_path, &ctx, &mut warnings);
+            SourceConfig::Kafka(parse_section(&block, &source_path, &ctx)?)
         }
         _ => {
             return Err(unknown_plugin(
@@ -197,16 +216,18 @@ fn job_config(document: &Document, origin: &str) -> Result<JobConfig, ConfigErro
     };
     let (name, block) = plugin_block(document.get("sink"), "sink", &ctx)?;
     let (block, sink_parallelism) = take_plugin_parallelism(block, &format!("sink.{name}"));
-    check_plugin_parallelism(sink_parallelism, env.parallelism, &ctx)?;
+    check_plugin_parallelism(sink_parallelism, &mut parallelism, &ctx)?;
+    env.parallelism = parallelism.value;
     let block = &block;
-    let sink = match name {
-        "Console" => SinkConfig::Console(parse_section(block, "sink.Console", &ctx)?),
+    let sink = match canonical_name(name, SinkConfig::PLUGIN_NAMES) {
+        "Console" => SinkConfig::Console(parse_section(block, &format!("sink.{name}"), &ctx)?),
         "HdfsFile" | "LocalFile" => {
             let path = format!("sink.{name}");
-            let block = strip_unused_partition_options(block, &path, &ctx, &mut warnings);
-            let block = strip_save_modes(&block, &path, &ctx, &mut warnings)?;
+            let block = fill_table_placeholders(block, &source, &path, &ctx)?;
+            let block = strip_unused_partition_options(&block, &path, &ctx, &mut warnings);
+            let block = strip_legacy_save_mode(&block, &path, &ctx, &mut warnings)?;
             let block = strip_file_options(&block, &path, &ctx)?;
-            if name == "HdfsFile" {
+            if canonical_name(name, SinkConfig::PLUGIN_NAMES) == "HdfsFile" {
                 SinkConfig::HdfsFile(parse_file_sink(&block, &path, FileSystemKind::Hdfs, &ctx)?)
             } else {
                 SinkConfig::LocalFile(parse_file_sink(&block, &path, FileSystemKind::Local, &ctx)?)

@@ -41,6 +41,11 @@ pub trait ClientHost: Sync {
     /// The value of the environment variable `name`, if it is set (and valid UTF-8).
     fn env_var(&self, name: &str) -> Option<String>;
 
+    /// The job variable `name` (SeaTunnel's `-i name=value`), if one was given: it fills
+    /// `${name}` placeholders inside strings as well (see `placeholders`), which environment
+    /// variables do not, as in SeaTunnel.
+    fn job_variable(&self, name: &str) -> Option<String>;
+
     /// The text of the file at `path`, or `Ok(None)` when there is no such file.
     ///
     /// Implementations refuse, naming the file, what is not a regular file (`/dev/zero`, a

@@ -2,7 +2,7 @@
 //! ([`super::compat_sink`]), FakeSource's `rows` and `schema.columns`, and their rows of
 //! docs/seatunnel.md.
 
-use super::compat_sink::{DATA_SAVE_MODES, LEGACY_SAVE_MODE, SCHEMA_SAVE_MODES, Verdict};
+use super::compat_sink::LEGACY_SAVE_MODE;
 use super::test_host::TestHost;
 use super::*;
 
@@ -19,53 +19,43 @@ fn local(options: &str) -> Result<JobConfig, ConfigError> {
 }
 
 #[test]
-fn save_modes_weir_honours_are_accepted_and_the_others_refused_with_the_reason() {
-    // What Weir does anyway: accepted, no warning; any case, as SeaTunnel's enum options.
-    for options in [
-        "    schema_save_mode = CREATE_SCHEMA_WHEN_NOT_EXIST\n    data_save_mode = APPEND_DATA",
-        "    \"schema_save_mode\" = \"ignore\"\n    \"data_save_mode\" = \"append_data\"",
-    ] {
-        let job = local(options).unwrap();
-        assert!(job.warnings.is_empty(), "{:?}", job.warnings);
-    }
+fn save_modes_are_read_in_any_case_and_unknown_ones_refused() {
+    let modes = |options: &str| {
+        local(options).map(|job| match job.sink {
+            SinkConfig::LocalFile(sink) => (sink.schema_save_mode, sink.data_save_mode),
+            other => panic!("LocalFile expected: {other:?}"),
+        })
+    };
+    assert_eq!(
+        modes("").unwrap(),
+        (
+            SchemaSaveMode::CreateSchemaWhenNotExist,
+            DataSaveMode::AppendData
+        )
+    );
+    assert_eq!(
+        modes(
+            "    \"schema_save_mode\" = \"recreate_schema\"\n    \"data_save_mode\" = \"DROP_DATA\""
+        )
+        .unwrap(),
+        (SchemaSaveMode::RecreateSchema, DataSaveMode::DropData)
+    );
+    assert_eq!(
+        modes("    schema_save_mode = ERROR_WHEN_SCHEMA_NOT_EXIST\n    data_save_mode = ERROR_WHEN_DATA_EXISTS")
+            .unwrap(),
+        (
+            SchemaSaveMode::ErrorWhenSchemaNotExist,
+            DataSaveMode::ErrorWhenDataExists
+        )
+    );
     let hdfs = parse(&format!(
-        "{FAKE}\nsink {{ HdfsFile {{ fs.defaultFS = \"hdfs://nn:9000\", path = \"/a\", data_save_mode = APPEND_DATA }} }}"
+        "{FAKE}\nsink {{ HdfsFile {{ fs.defaultFS = \"hdfs://nn:9000\", path = \"/a\", data_save_mode = DROP_DATA }} }}"
     ));
     assert!(hdfs.is_ok(), "{hdfs:?}");
-    // What would delete or refuse existing data: refused, naming the option and its line.
-    for (options, path, why) in [
-        (
-            "    data_save_mode = DROP_DATA",
-            "sink.LocalFile.data_save_mode",
-            "Weir never deletes committed files",
-        ),
-        (
-            "    schema_save_mode = RECREATE_SCHEMA",
-            "sink.LocalFile.schema_save_mode",
-            "a job that recovers would run it again",
-        ),
-        (
-            "    data_save_mode = ERROR_WHEN_DATA_EXISTS",
-            "sink.LocalFile.data_save_mode",
-            "would fail every recovery",
-        ),
-        (
-            "    schema_save_mode = ERROR_WHEN_SCHEMA_NOT_EXIST",
-            "sink.LocalFile.schema_save_mode",
-            "create the directory before submitting",
-        ),
-    ] {
-        let error = local(options).unwrap_err();
-        assert_eq!(error.path(), Some(path), "{error}");
-        assert_eq!(error.line(), Some(5), "{error}");
-        let text = error.to_string();
-        assert!(
-            text.contains("is not supported") && text.contains(why),
-            "{text}"
-        );
-    }
-    // An unknown value lists the known ones.
+    // An unknown value lists the known ones, naming the option and its line.
     let unknown = local("    data_save_mode = CUSTOM_PROCESSING").unwrap_err();
+    assert_eq!(unknown.path(), Some("sink.LocalFile.data_save_mode"));
+    assert_eq!(unknown.line(), Some(5));
     assert!(
         unknown
             .to_string()
@@ -90,19 +80,18 @@ fn the_legacy_save_mode_is_accepted_with_a_warning() {
 
 /// The rows of docs/seatunnel.md's option table for these options.
 pub(super) fn markdown_rows() -> String {
-    let mut out = String::new();
-    for (option, modes) in [
-        ("schema_save_mode", SCHEMA_SAVE_MODES),
-        ("data_save_mode", DATA_SAVE_MODES),
-    ] {
-        for (mode, verdict) in modes {
-            let cell = match verdict {
-                Verdict::Supported(why) => format!("supported: {why}"),
-                Verdict::Refused(why) => format!("refused: {why}"),
-            };
-            out.push_str(&format!("| file sink `{option} = {mode}` | {cell} |\n"));
-        }
-    }
+    let mut out = String::from(
+        "| file sink `schema_save_mode` | supported, every value, as SeaTunnel's file sinks \
+         apply them to `path`: `CREATE_SCHEMA_WHEN_NOT_EXIST` (the default), `IGNORE`, \
+         `RECREATE_SCHEMA` (deletes `path` with all in it, creates it again), \
+         `ERROR_WHEN_SCHEMA_NOT_EXIST`; applied when the job starts from no checkpoint (its \
+         first start, or a restart before its first checkpoint completed, when nothing of it \
+         is committed), by every subtask on its worker's file system, never on a recovery \
+         from a checkpoint |\n\
+         | file sink `data_save_mode` | supported, every value, the same way: `APPEND_DATA` \
+         (the default), `DROP_DATA` (deletes what is under `path`), `ERROR_WHEN_DATA_EXISTS` \
+         (fails the job when something is) |\n",
+    );
     out.push_str(&format!(
         "| file sink `save_mode` (any value) | accepted with a warning: {LEGACY_SAVE_MODE} |\n"
     ));
@@ -117,14 +106,17 @@ pub(super) fn markdown_rows() -> String {
         super::fake_rows::MAX_FAKE_ROWS
     ));
     out.push_str(&format!(
-        "| file sink `encoding` | UTF-8 supported (what Weir writes); others refused: {} |\n\
+        "| file sink `encoding` | supported for text, csv and json: the character sets of \
+         the WHATWG Encoding Standard by its labels (UTF-8, GBK, gb18030, Big5, Shift_JIS, \
+         EUC-KR, windows-125x, ISO-8859-x, …; `latin1` and `ISO-8859-1` are windows-1252 \
+         there); a character the set lacks is written `?`, as Java writes it; UTF-16 and \
+         unknown names refused; refused with parquet |\n\
          | HdfsFile `hadoop_conf` | supported: SeaTunnel's name for `hdfs.config`, checked \
          the same way (both set: refused) |\n\
          | HdfsFile `hdfs_site_path` | refused: {} |\n\
          | file sink `enable_header_write` | supported for text and csv (the written \
          columns' names joined by `field_delimiter`, first line of every file); refused with \
          json and parquet |\n",
-        super::compat_sink::ENCODING_REFUSAL,
         super::compat_sink::HDFS_SITE_PATH_REFUSAL
     ));
     out
@@ -266,12 +258,37 @@ fn schema_columns_read_as_the_same_schema_as_fields() {
 
 #[test]
 fn encoding_hadoop_conf_and_hdfs_site_path_of_file_sinks() {
-    // UTF-8 is what Weir writes.
-    assert!(local("    encoding = \"utf-8\"").is_ok());
-    let gbk = local("    encoding = \"gbk\"").unwrap_err();
-    assert_eq!(gbk.path(), Some("sink.LocalFile.encoding"));
-    assert_eq!(gbk.line(), Some(5));
-    assert!(gbk.to_string().contains("UTF-8 only"), "{gbk}");
+    let encoding = |options: &str| {
+        local(options).map(|job| match job.sink {
+            SinkConfig::LocalFile(sink) => sink.encoding,
+            other => panic!("LocalFile expected: {other:?}"),
+        })
+    };
+    assert_eq!(
+        encoding("    encoding = \"utf-8\"").unwrap(),
+        Charset::UTF_8
+    );
+    assert_eq!(
+        encoding("    encoding = \"gbk\"").unwrap(),
+        Charset::for_label("GBK").unwrap()
+    );
+    let unknown = encoding("    encoding = \"klingon\"").unwrap_err();
+    assert_eq!(unknown.path(), Some("sink.LocalFile.encoding"));
+    assert_eq!(unknown.line(), Some(5));
+    assert!(
+        unknown.to_string().contains("not a character set"),
+        "{unknown}"
+    );
+    let utf16 = encoding("    encoding = \"UTF-16LE\"").unwrap_err();
+    assert!(utf16.to_string().contains("UTF-16"), "{utf16}");
+    let parquet = encoding("    encoding = gbk\n    file_format_type = parquet").unwrap_err();
+    assert!(parquet.to_string().contains("only used with"), "{parquet}");
+    // Unrepresentable characters become '?', as Java's writer makes them.
+    let mut out = Vec::new();
+    Charset::for_label("GBK")
+        .unwrap()
+        .encode_into("测试 ok \u{1F600}", &mut out);
+    assert_eq!(out, b"\xb2\xe2\xca\xd4 ok ?");
     let hdfs = |options: &str| {
         parse(&format!(
             "{FAKE}\nsink {{\n  HdfsFile {{\n    fs.defaultFS = \"hdfs://ns1\"\n    path = \"/a\"\n{options}\n  }}\n}}"

@@ -31,22 +31,108 @@ pub(super) fn outcomes() -> Vec<(String, Result<JobFile, ConfigError>)> {
         .collect()
 }
 
-/// The job variables (`-i key=value`, `weir validate -i`) SeaTunnel's e2e test passes with a
-/// corpus file (its `UserVariableIT`; `resName` is `a$(date +"%Y%m%d")` there, expanded by
-/// the shell).
-fn upstream_variables(name: &str) -> TestHost {
-    let host = TestHost::default()
-        .with_env("strTemplate", "[abc,def]")
-        .with_env("nameVal", "abc")
-        .with_env("sourceTableName", "sql");
-    match name {
-        "fake_to_console.variables.conf" => host
-            .with_env("resName", "a20261203")
-            .with_env("rowNum", "10")
-            .with_env("nameType", "string"),
-        "fake_to_console_with_default_value.variables.conf" => host.with_env("ageType", "int"),
-        _ => TestHost::default(),
+/// The job variables (`-i key=value`, `weir validate -i`) SeaTunnel's e2e tests pass with a
+/// corpus file: its `UserVariableIT` (`resName` is `a$(date +"%Y%m%d")` there, expanded by
+/// the shell), `TextHeaderIT` and `ClusterFaultToleranceIT` (which writes its values into the
+/// template's placeholders; a parallelism of 2 here, where it runs 6).
+pub(super) fn upstream_variables(name: &str) -> TestHost {
+    let variables: &[(&str, &str)] = match name {
+        "fake_to_console.variables.conf" => &[
+            ("strTemplate", "[abc,def]"),
+            ("nameVal", "abc"),
+            ("sourceTableName", "sql"),
+            ("resName", "a20261203"),
+            ("rowNum", "10"),
+            ("nameType", "string"),
+        ],
+        "fake_to_console_with_default_value.variables.conf" => &[
+            ("strTemplate", "[abc,def]"),
+            ("nameVal", "abc"),
+            ("sourceTableName", "sql"),
+            ("ageType", "int"),
+        ],
+        "batch_fakesource_to_file_header.conf" => &[
+            ("file_format_type", "text"),
+            ("enable_header_write", "true"),
+        ],
+        "cluster_batch_fake_to_localfile_template.conf"
+        | "cluster_batch_fake_to_localfile_two_pipeline_template.conf" => &[
+            ("dynamic_job_mode", "BATCH"),
+            ("dynamic_test_row_num_per_parallelism", "1000"),
+            ("dynamic_test_parallelism", "2"),
+            ("dynamic_test_case_name", "testBatchJobRunOkIn2Node"),
+        ],
+        _ => &[],
+    };
+    variables
+        .iter()
+        .fold(TestHost::default(), |host, (name, value)| {
+            host.with_variable(name, value)
+        })
+}
+
+/// Corpus files that need what the compatibility work leaves to later issues, with why: they
+/// are refused for that reason, and not counted in the share of files in scope.
+const OUT_OF_SCOPE: &[(&str, &str)] = &[
+    ("batch_fakesource_to_file_complex.conf", SEVERAL_PLUGINS),
+    (
+        "cluster_batch_fake_to_localfile_two_pipeline_template.conf",
+        SEVERAL_PLUGINS,
+    ),
+    ("doc-console-2.conf", SEVERAL_PLUGINS),
+    ("streaming_fakesource_to_file_complex.conf", SEVERAL_PLUGINS),
+    ("fake_to_console.variables.conf", SQL),
+    ("fake_to_console_with_default_value.variables.conf", SQL),
+    ("inner_query.conf", SQL),
+    (
+        "unify_flink_table_env_param_fakesource_to_console.conf",
+        SQL,
+    ),
+    (
+        "single_dynamic_http_compile_transform.conf",
+        "the DynamicCompile transform (Java or Groovy code compiled at run time)",
+    ),
+    ("fake_to_console_with_multitable_mode.conf", MULTI_TABLE),
+    ("fake_to_local_file_with_multiple_table.conf", MULTI_TABLE),
+    ("fake_to_local_excel.conf", "the excel file format"),
+    ("doc-hdfsfile-1.conf", ORC),
+    ("fake_to_local_file_orc.conf", ORC),
+    (
+        "kafka_source_to_assert_with_max_poll_records_1.conf",
+        "the Assert sink (SeaTunnel's test sink)",
+    ),
+];
+const SEVERAL_PLUGINS: &str = "jobs of several sources and sinks";
+const SQL: &str = "the Sql transform, which comes with jobs of several sources and sinks";
+const MULTI_TABLE: &str = "a source of several tables (FakeSource `tables_configs`)";
+const ORC: &str = "the ORC format (see `file_format_type`)";
+
+/// The least share of in-scope corpus files accepted (the compatibility issue's goal).
+const IN_SCOPE_GOAL: f64 = 0.9;
+
+#[test]
+fn at_least_nine_in_ten_corpus_files_in_scope_are_accepted() {
+    let outcomes = outcomes();
+    for (name, _) in OUT_OF_SCOPE {
+        let outcome = outcomes.iter().find(|(file, _)| file == name);
+        assert!(
+            matches!(outcome, Some((_, Err(_)))),
+            "{name} is listed out of scope but is accepted or missing: move it in scope"
+        );
     }
+    let in_scope: Vec<_> = outcomes
+        .iter()
+        .filter(|(name, _)| !OUT_OF_SCOPE.iter().any(|(out, _)| out == name))
+        .collect();
+    let accepted = in_scope
+        .iter()
+        .filter(|(_, outcome)| outcome.is_ok())
+        .count();
+    assert!(
+        accepted as f64 >= IN_SCOPE_GOAL * in_scope.len() as f64,
+        "{accepted} of {} in-scope files accepted",
+        in_scope.len()
+    );
 }
 
 #[test]
@@ -273,6 +359,22 @@ fn fake_source_takes_seatunnels_value_sizes_within_bounds() {
 
 #[test]
 fn a_plugin_parallelism_must_be_the_jobs() {
+    // Without env.parallelism, the first plugin's is the job's.
+    let job = parse("source { FakeSource {\n parallelism = 3\n row.num = 1, schema = { fields { id = bigint } } } }\nsink { Console { parallelism = 3 } }").unwrap();
+    assert_eq!(job.env.parallelism, 3);
+    let sink_only = parse(&format!("{FAKE}\nsink {{ Console {{ parallelism = 2 }} }}")).unwrap();
+    assert_eq!(sink_only.env.parallelism, 2);
+    let differ = parse("source { FakeSource {\n parallelism = 3\n row.num = 1, schema = { fields { id = bigint } } } }\nsink {\n Console {\n parallelism = 2 } }").unwrap_err();
+    assert_eq!(differ.path(), Some("sink.Console.parallelism"));
+    assert_eq!(differ.line(), Some(6));
+    assert!(
+        differ
+            .to_string()
+            .contains("but source.FakeSource.parallelism is 3"),
+        "{differ}"
+    );
+    let zero = parse(&format!("{FAKE}\nsink {{ Console {{ parallelism = 0 }} }}")).unwrap_err();
+    assert!(zero.to_string().contains("at least 1"), "{zero}");
     let same = "env { parallelism = 2 }\nsource { FakeSource { parallelism = 2, row.num = 1, schema = { fields { id = bigint } } } }\nsink { Console { parallelism = 2 } }";
     assert_eq!(parse(same).unwrap().env.parallelism, 2);
     let other = parse("env { parallelism = 2 }\nsource { FakeSource {\n parallelism = 3\n row.num = 1, schema = { fields { id = bigint } } } }\nsink { Console {} }").unwrap_err();
@@ -299,6 +401,131 @@ fn an_empty_transform_is_accepted_and_sql_is_refused_with_the_reason() {
             .contains("Sql transform is not supported yet"),
         "{sql}"
     );
+}
+
+#[test]
+fn placeholders_inside_strings_take_job_variables_and_defaults() {
+    let text = "env {\n  job.name = \"${jobName:fallback}\"\n}\nsource { FakeSource { row.num = \"${rowNum:50}\", schema = { fields { id = bigint } } } }\nsink {\n  LocalFile {\n    path = \"/tmp/${dir}\"\n    file_format_type = \"${fmt}\"\n    file_name_expression = \"${transactionId}_${now}\"\n  }\n}";
+    let host = TestHost::default()
+        .with_variable("fmt", "json")
+        .with_variable("rowNum", "7")
+        // Environment variables fill only unquoted substitutions, as in SeaTunnel.
+        .with_env("dir", "from-env");
+    let file = host.parse(text).unwrap();
+    let SinkConfig::LocalFile(sink) = &file.config.sink else {
+        panic!("LocalFile expected: {:?}", file.config.sink);
+    };
+    assert_eq!(sink.file_format_type, FileFormat::Json);
+    assert_eq!(sink.path, "/tmp/${dir}");
+    assert_eq!(sink.file_name_expression, "${transactionId}_${now}");
+    let SourceConfig::FakeSource(source) = &file.config.source else {
+        panic!("FakeSource expected");
+    };
+    assert_eq!(source.row_num, Some(7));
+    assert_eq!(file.config.env.job_name.as_deref(), Some("fallback"));
+    // What the master receives is filled in, and the master parses it to the same job.
+    assert!(file.resolved);
+    let on_master = parse_job(&file.text, "job.conf", &ParsePolicy::SelfContained).unwrap();
+    assert_eq!(on_master.sink, file.config.sink);
+    // The master itself fills only the written defaults.
+    let sent = parse_job(text, "job.conf", &ParsePolicy::SelfContained).unwrap_err();
+    assert!(sent.to_string().contains("${fmt}"), "{sent}");
+}
+
+#[test]
+fn table_placeholders_of_sink_options_name_the_sources_table() {
+    let kafka = |topic: &str| {
+        parse(&format!(
+            "source {{ Kafka {{ bootstrap.servers = \"k:9092\", topic = \"{topic}\" }} }}\nsink {{\n  LocalFile {{\n    path = \"/data/${{table_full_name}}/${{table_name}}/${{database_name:db}}\"\n  }}\n}}"
+        ))
+    };
+    let path = |job: JobConfig| match job.sink {
+        SinkConfig::LocalFile(sink) => sink.path,
+        other => panic!("LocalFile expected: {other:?}"),
+    };
+    // A default is filled when the job is read, as SeaTunnel's job loader fills it: a
+    // variable of that name is refused, so it always applies.
+    assert_eq!(path(kafka("orders").unwrap()), "/data/orders/orders/db");
+    assert_eq!(
+        path(kafka("shop.orders").unwrap()),
+        "/data/shop.orders/orders/db"
+    );
+    let several = kafka("a,b").unwrap_err();
+    assert_eq!(several.path(), Some("sink.LocalFile.path"));
+    assert_eq!(several.line(), Some(4));
+    assert!(several.to_string().contains("several topics"), "{several}");
+    let fake = |options: &str| {
+        path(
+            parse(&format!(
+                "source {{ FakeSource {{ row.num = 1, {options} schema = {{ fields {{ id = bigint }} }} }} }}\nsink {{ LocalFile {{ path = \"/t/${{table_full_name}}/${{k0}}\" }} }}"
+            ))
+            .unwrap(),
+        )
+    };
+    assert_eq!(fake(""), "/t/default.default.default/${k0}");
+    assert_eq!(fake("plugin_output = fake,"), "/t/fake/${k0}");
+}
+
+#[test]
+fn a_batch_job_file_without_row_num_generates_seatunnels_five_rows() {
+    let fake = |env: &str| {
+        let job = parse(&format!(
+            "env {{ {env} }}\nsource {{ FakeSource {{ schema = {{ fields {{ id = bigint }} }} }} }}\nsink {{ Console {{}} }}"
+        ))
+        .unwrap();
+        let SourceConfig::FakeSource(source) = job.source else {
+            panic!("FakeSource expected");
+        };
+        source.row_num
+    };
+    assert_eq!(fake("job.mode = \"BATCH\""), Some(5));
+    assert_eq!(fake("\"job.mode\" = batch"), Some(5));
+    assert_eq!(fake("job.mode = \"STREAMING\""), None);
+    // Weir's own default: without job.mode, an endless load generator.
+    assert_eq!(fake(""), None);
+}
+
+#[test]
+fn plugin_names_are_read_ignoring_case_as_seatunnel_reads_them() {
+    let job = parse(
+        "source {\n  fakesource {\n    row.num = 1\n    schema = { fields { id = bigint } }\n  }\n}\ntransform {\n  fieldmapper { field_mapper = { id = key } }\n}\nsink { localfile { path = \"/tmp/a\" } }",
+    )
+    .unwrap();
+    assert!(matches!(job.source, SourceConfig::FakeSource(_)));
+    assert!(matches!(job.sink, SinkConfig::LocalFile(_)));
+    // Errors name the block as it is written, on its line.
+    let error = parse("source {\n  fakesource {\n    row.num = ten\n    schema = { fields { id = bigint } }\n  }\n}\nsink { console {} }").unwrap_err();
+    assert_eq!(error.path(), Some("source.fakesource.row.num"));
+    assert_eq!(error.line(), Some(3));
+    let sql = parse(&format!(
+        "{FAKE}\ntransform {{\n  sql {{ query = \"select 1\" }}\n}}\nsink {{ Console {{}} }}"
+    ))
+    .unwrap_err();
+    assert!(
+        sql.to_string()
+            .contains("Sql transform is not supported yet"),
+        "{sql}"
+    );
+}
+
+#[test]
+fn a_key_set_twice_to_the_same_value_is_accepted() {
+    let twice = |env: &str| {
+        parse(&format!(
+            "env {{\n{env}\n}}\n{FAKE}\nsink {{ Console {{}} }}"
+        ))
+    };
+    assert!(twice("  job.mode = \"BATCH\"\n  job.mode = \"BATCH\"").is_ok());
+    let different = twice("  job.mode = \"BATCH\"\n  job.mode = \"STREAMING\"").unwrap_err();
+    assert_eq!(different.line(), Some(3));
+    // A number and a string of the same digits are not the same value.
+    assert!(twice("  parallelism = 1\n  parallelism = \"1\"").is_err());
+    // Settings of other engines are dropped, whatever they say.
+    let flink = twice(
+        "  flink.restart-strategy = \"fixed-delay\"\n  flink.restart-strategy.fixed-delay.attempts = 2",
+    )
+    .unwrap();
+    assert_eq!(flink.warnings.len(), 1, "{:?}", flink.warnings);
 }
 
 #[test]
@@ -404,8 +631,23 @@ fn seatunnel_markdown() -> String {
     }
     out.push_str(&super::seatunnel_options_tests::markdown_rows());
     out.push_str(
-        "| plugin `parallelism` | accepted when equal to `env.parallelism` (a subtask runs \
-         the source reader and its sink writer); refused otherwise |\n\
+        "| plugin `parallelism` | accepted when equal to `env.parallelism`, or, without \
+         `env.parallelism`, to the other plugin's (the first becomes the job's): a subtask \
+         runs the source reader and its sink writer; refused otherwise |\n\
+         | `${name}`, `${name:default}` inside strings | filled as SeaTunnel fills them: by \
+         the job variable `name` (`-i name=value`; environment variables fill only unquoted \
+         substitutions, as HOCON's), or else by `default`; others stay as written (the file \
+         sinks' `${transactionId}`, `${now}`, `${k0}` …) |\n\
+         | `${table_name}`, `${database_name}`, `${schema_name}`, `${table_full_name}`, \
+         `${schema_full_name}` in sink options | filled from the source's table as SeaTunnel \
+         names it: the Kafka topic (`db.table` split at its dots), FakeSource's \
+         `plugin_output`, else `default.default.default`; refused for a Kafka source of \
+         several topics (a table each); a job variable may not take these names |\n\
+         | plugin names in any case (`fakesource`, `sql`) | as SeaTunnel, which compares \
+         them ignoring case; errors name the block as written |\n\
+         | a key set twice to the same value | accepted (only different values are refused, \
+         as one would silently replace the other; under `env.spark`, `env.flink` and \
+         `env.execution`, which are not applied, any values) |\n\
          | `transform { }` empty | accepted |\n\
          | `transform { FieldMapper / Filter / Copy / Replace / Split / FilterRowKind }` | \
          supported with SeaTunnel's options and semantics (Filter's older `fields`, Copy's \
@@ -447,10 +689,28 @@ fn seatunnel_markdown() -> String {
         };
         out.push_str(&format!("| `{name}` | {cell} |\n"));
     }
+    let in_scope = outcomes
+        .iter()
+        .filter(|(name, _)| !OUT_OF_SCOPE.iter().any(|(out, _)| out == name))
+        .collect::<Vec<_>>();
+    let in_scope_accepted = in_scope.iter().filter(|(_, o)| o.is_ok()).count();
     out.push_str(&format!(
-        "\n{accepted} of {} files are accepted.\n",
-        outcomes.len()
+        "\n{accepted} of {} files are accepted. Of the {} files whose plugins and features \
+         are all in this compatibility's scope, {in_scope_accepted} are accepted; the other \
+         {} need what comes later:\n\n",
+        outcomes.len(),
+        in_scope.len(),
+        OUT_OF_SCOPE.len()
     ));
+    for (name, why) in OUT_OF_SCOPE {
+        out.push_str(&format!("- `{name}`: {why}\n"));
+    }
+    out.push_str(
+        "\n`tests/tests/seatunnel_corpus.rs` runs every accepted file with a file sink on a \
+         master and a worker, as it is (its sink `path` moved under the test's directory, \
+         and the job variables SeaTunnel's own e2e test passes), and counts every committed \
+         row.\n",
+    );
     out
 }
 

@@ -12,11 +12,18 @@ pub(crate) const JOB_PATH: &str = "/jobs/job.conf";
 pub(crate) struct TestHost {
     pub env: HashMap<String, String>,
     pub files: HashMap<PathBuf, String>,
+    pub variables: HashMap<String, String>,
 }
 
 impl TestHost {
     pub(crate) fn with_env(mut self, name: &str, value: &str) -> Self {
         self.env.insert(name.into(), value.into());
+        self
+    }
+
+    /// A job variable (`-i name=value`): fills `${name}` in and outside strings.
+    pub(crate) fn with_variable(mut self, name: &str, value: &str) -> Self {
+        self.variables.insert(name.into(), value.into());
         self
     }
 
@@ -33,7 +40,12 @@ impl TestHost {
 
 impl ClientHost for TestHost {
     fn env_var(&self, name: &str) -> Option<String> {
-        self.env.get(name).cloned()
+        self.job_variable(name)
+            .or_else(|| self.env.get(name).cloned())
+    }
+
+    fn job_variable(&self, name: &str) -> Option<String> {
+        self.variables.get(name).cloned()
     }
 
     fn read_file(&self, path: &Path, max_bytes: u64) -> Result<Option<String>, String> {

@@ -314,10 +314,10 @@ fn plugin_sections_hold_exactly_one_known_plugin() {
         "{error}"
     );
 
-    let error = parse_err("source {\n  Fakesource { }\n}\nsink { Console {} }");
+    let error = parse_err("source {\n  FakeSorce { }\n}\nsink { Console {} }");
     assert_eq!(
         error.to_string(),
-        "job.conf:2: unknown source plugin 'Fakesource' (did you mean 'FakeSource'? \
+        "job.conf:2: unknown source plugin 'FakeSorce' (did you mean 'FakeSource'? \
          known source plugins: FakeSource, Kafka)"
     );
 }

@@ -34,7 +34,9 @@ pub(crate) fn parse_transforms(
     let mut transforms = Vec::with_capacity(plugins.len());
     for (name, block) in plugins {
         let path = join("transform", name);
-        let config = match name.as_str() {
+        // Plugin names are case-insensitive in SeaTunnel (its factories compare them with
+        // equalsIgnoreCase): `sql` is `Sql`.
+        let config = match canonical_name(name, TransformConfig::PLUGIN_NAMES) {
             "FieldMapper" => TransformConfig::FieldMapper(parse_section(block, &path, ctx)?),
             "Filter" => TransformConfig::Filter(parse_section(block, &path, ctx)?),
             "Copy" => TransformConfig::Copy(parse_section(block, &path, ctx)?),
@@ -48,8 +50,20 @@ pub(crate) fn parse_transforms(
     Ok(transforms)
 }
 
+/// The name of `known` that `name` is, ignoring case, or `name` itself.
+pub(crate) fn canonical_name<'a>(name: &'a str, known: &[&'static str]) -> &'a str {
+    known
+        .iter()
+        .find(|known| known.eq_ignore_ascii_case(name))
+        .copied()
+        .unwrap_or(name)
+}
+
 fn refused(name: &str, path: &str, ctx: &Context) -> ConfigError {
-    let message = match REFUSED_TRANSFORMS.iter().find(|(known, _)| *known == name) {
+    let message = match REFUSED_TRANSFORMS
+        .iter()
+        .find(|(known, _)| known.eq_ignore_ascii_case(name))
+    {
         Some((_, why)) => why.to_string(),
         None => {
             let hint = suggest(name, TransformConfig::PLUGIN_NAMES.iter().copied())

@@ -164,6 +164,7 @@ pub(super) async fn run(pipeline: Pipeline, cancel: CancellationToken) -> TaskOu
     let restored = Restored {
         job_id: restored_job,
         files: restored_files,
+        checkpoint: (restored_checkpoint > 0).then_some(restored_checkpoint),
     };
     let drained = match sink.recover(restored).await {
         Ok(()) => {

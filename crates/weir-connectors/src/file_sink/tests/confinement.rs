@@ -196,6 +196,7 @@ async fn recovery_takes_files_of_the_job_restored_from_and_of_removed_subtasks()
     let restored = Restored {
         job_id: "old".into(),
         files: of_old.clone(),
+        checkpoint: Some(5),
     };
     // Without the restored job's id they are another job's.
     let error = fixture

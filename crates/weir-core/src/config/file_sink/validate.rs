@@ -176,6 +176,13 @@ impl Section for FileSinkConfig {
                  name their fields themselves)",
             ));
         }
+        if !self.encoding.is_utf8() && self.file_format_type == FileFormat::Parquet {
+            return Err(Violation::new(
+                "encoding",
+                "is only used with file_format_type = text, csv or json (Parquet strings are \
+                 UTF-8 by the format)",
+            ));
+        }
         self.validate_parquet()?;
         if self.row_delimiter.is_empty() {
             return Err(Violation::new("row_delimiter", "must not be empty"));

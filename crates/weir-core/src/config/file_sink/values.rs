@@ -129,6 +129,171 @@ impl<'de> Deserialize<'de> for CompressCodec {
     }
 }
 
+/// What a file sink does with `path` when its job starts fresh (`schema_save_mode`, SeaTunnel's
+/// `SchemaSaveMode` of its file sinks). "Fresh" is a start from no checkpoint: before the
+/// job's first completed checkpoint nothing of it is committed, so nothing it wrote is lost;
+/// a recovery from a checkpoint never applies it again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SchemaSaveMode {
+    /// Create `path` when it does not exist; keep it when it does.
+    #[default]
+    CreateSchemaWhenNotExist,
+    /// Leave `path` alone: the first committed file creates it.
+    Ignore,
+    /// Delete `path` with everything in it and create it again.
+    RecreateSchema,
+    /// Fail the job when `path` does not exist.
+    ErrorWhenSchemaNotExist,
+}
+
+impl<'de> Deserialize<'de> for SchemaSaveMode {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserialize_variant(
+            deserializer,
+            &[
+                (
+                    "CREATE_SCHEMA_WHEN_NOT_EXIST",
+                    SchemaSaveMode::CreateSchemaWhenNotExist,
+                ),
+                ("IGNORE", SchemaSaveMode::Ignore),
+                ("RECREATE_SCHEMA", SchemaSaveMode::RecreateSchema),
+                (
+                    "ERROR_WHEN_SCHEMA_NOT_EXIST",
+                    SchemaSaveMode::ErrorWhenSchemaNotExist,
+                ),
+            ],
+        )
+    }
+}
+
+/// What a file sink does with the files under `path` when its job starts fresh
+/// (`data_save_mode`, SeaTunnel's `DataSaveMode` of its file sinks); see [`SchemaSaveMode`]
+/// for what "fresh" means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum DataSaveMode {
+    /// Keep them and add new files (Weir's names never collide with earlier ones).
+    #[default]
+    AppendData,
+    /// Delete them (and the directories under `path`).
+    DropData,
+    /// Fail the job when there is any.
+    ErrorWhenDataExists,
+}
+
+impl<'de> Deserialize<'de> for DataSaveMode {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserialize_variant(
+            deserializer,
+            &[
+                ("APPEND_DATA", DataSaveMode::AppendData),
+                ("DROP_DATA", DataSaveMode::DropData),
+                ("ERROR_WHEN_DATA_EXISTS", DataSaveMode::ErrorWhenDataExists),
+            ],
+        )
+    }
+}
+
+/// The character set text, csv and json files are written in (`encoding`): a WHATWG
+/// encoding (the character sets of the Encoding Standard, which names the labels each
+/// takes: `UTF-8`, `GBK`, `gb18030`, `Big5`, `Shift_JIS`, `EUC-KR`, `windows-1252`, …).
+/// A character the set cannot represent is written as `?`, as Java writes it for SeaTunnel.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Charset(pub &'static encoding_rs::Encoding);
+
+impl Charset {
+    /// UTF-8, SeaTunnel's and Weir's default.
+    pub const UTF_8: Charset = Charset(encoding_rs::UTF_8);
+
+    /// The character set a WHATWG label names (`"gbk"`, `"utf-8"`, …), if it is one.
+    pub fn for_label(label: &str) -> Option<Charset> {
+        encoding_rs::Encoding::for_label(label.trim().as_bytes()).map(Charset)
+    }
+
+    /// Whether rows are written as they are held (UTF-8), without transcoding.
+    pub fn is_utf8(self) -> bool {
+        self.0 == encoding_rs::UTF_8
+    }
+
+    /// [`Self::is_utf8`] for serde's `skip_serializing_if`.
+    pub fn is_utf8_ref(&self) -> bool {
+        self.is_utf8()
+    }
+
+    /// `text` (UTF-8) in this character set; unrepresentable characters become `?`.
+    pub fn encode_into(self, text: &str, out: &mut Vec<u8>) {
+        if self.is_utf8() {
+            out.extend_from_slice(text.as_bytes());
+            return;
+        }
+        let mut encoder = self.0.new_encoder();
+        let mut rest = text;
+        let mut chunk = [0u8; 1024];
+        loop {
+            let (result, read, written) =
+                encoder.encode_from_utf8_without_replacement(rest, &mut chunk, true);
+            out.extend_from_slice(&chunk[..written]);
+            rest = &rest[read..];
+            match result {
+                encoding_rs::EncoderResult::InputEmpty => return,
+                encoding_rs::EncoderResult::OutputFull => {}
+                encoding_rs::EncoderResult::Unmappable(_) => out.push(b'?'),
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Charset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0.name())
+    }
+}
+
+impl Default for Charset {
+    fn default() -> Self {
+        Charset::UTF_8
+    }
+}
+
+impl Serialize for Charset {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.0.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for Charset {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let label = String::deserialize(deserializer)?;
+        let Some(Charset(encoding)) = Charset::for_label(&label) else {
+            return Err(de::Error::custom(format!(
+                "'{label}' is not a character set Weir knows (the labels of the WHATWG \
+                 Encoding Standard: UTF-8, GBK, gb18030, Big5, Shift_JIS, EUC-KR, \
+                 windows-1252, ISO-8859-2, …)"
+            )));
+        };
+        // UTF-16 and the "replacement" encoding can be read but not written.
+        if encoding.output_encoding() != encoding {
+            return Err(de::Error::custom(format!(
+                "cannot be '{label}': Weir cannot write {} (UTF-16 is not supported); use \
+                 UTF-8",
+                encoding.name()
+            )));
+        }
+        Ok(Charset(encoding))
+    }
+}
+
+impl JsonSchema for Charset {
+    fn schema_name() -> Cow<'static, str> {
+        "Charset".into()
+    }
+
+    fn json_schema(_generator: &mut SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({ "type": "string" })
+    }
+}
+
 /// A byte quantity option: a number of bytes, or a number with a unit (`"128MiB"`, see
 /// [`crate::bytesize`]). Written back with the largest binary unit that divides it exactly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
