@@ -17,7 +17,7 @@ mod source;
 
 use std::sync::Arc;
 
-use weir_core::config::{FileSystemKind, JobConfig, SinkConfig, SourceConfig};
+use weir_core::config::{FileSystemKind, JobConfig, JobMode, SinkConfig, SourceConfig};
 use weir_core::schema::Schema;
 use weir_core::split::SplitId;
 
@@ -61,7 +61,9 @@ pub fn open_source(
             opener: None,
             driver: None,
             status: Arc::default(),
-            unbounded: false,
+            // A STREAMING job runs until cancelled, as SeaTunnel's does: after its `row.num`
+            // rows the subtask stays up, idle, and its checkpoints go on.
+            unbounded: job.env.job_mode == JobMode::Streaming,
         }),
         SourceConfig::Kafka(kafka) => kafka::open(kafka, &job.env, subtask, splits, restored),
     }

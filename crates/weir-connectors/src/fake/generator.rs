@@ -138,8 +138,14 @@ impl RandomValues {
     }
 
     fn bytes(&mut self) -> Vec<u8> {
+        // ASCII letters, as SeaTunnel's FakeSource makes them (`randomAlphabetic(n).getBytes()`):
+        // random bytes would put line breaks and invalid UTF-8 into text files.
+        const LETTERS: &[u8] = ALPHANUMERIC.split_at(52).0;
         let mut bytes = vec![0; self.sizes.bytes_length as usize];
         self.rng.fill_bytes(&mut bytes);
+        for byte in &mut bytes {
+            *byte = LETTERS[usize::from(*byte) % LETTERS.len()];
+        }
         bytes
     }
 
@@ -239,6 +245,12 @@ mod tests {
         assert!(matches!(row.values[4], Value::Double(d) if (0.0..100.0).contains(&d)));
         assert!(matches!(row.values[5], Value::Float(f) if (0.0..100.0).contains(&f)));
         assert!(matches!(&row.values[6], Value::Bytes(b) if b.len() == 13));
+        // Letters only, as SeaTunnel's: no line break or invalid UTF-8 in a text file.
+        assert!(
+            matches!(&row.values[6], Value::Bytes(b) if b.iter().all(u8::is_ascii_alphabetic)),
+            "{:?}",
+            row.values[6]
+        );
     }
 
     #[test]

@@ -14,7 +14,8 @@ pub struct EnvConfig {
     /// Number of parallel subtasks; each runs one source reader and one sink writer.
     #[serde(default = "default_parallelism")]
     pub parallelism: u32,
-    /// `BATCH` jobs end when every source is exhausted; `STREAMING` jobs run until cancelled.
+    /// `BATCH` jobs end when every source is exhausted; `STREAMING` jobs run until cancelled
+    /// (a FakeSource with `row.num` stays up, idle, after its rows, as SeaTunnel's does).
     #[serde(rename = "job.mode", default = "default_job_mode")]
     pub job_mode: JobMode,
     /// The job's name, shown by `weir jobs`. A name given at submission (`weir submit --name`)

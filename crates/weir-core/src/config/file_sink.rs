@@ -62,7 +62,7 @@ pub struct FileSinkConfig {
     /// joined by `field_delimiter` (csv-quoted for csv), as SeaTunnel writes it.
     #[serde(default)]
     pub enable_header_write: bool,
-    /// text, csv and json only: the character set of the files, a label of the WHATWG
+    /// text, csv and json only: the character set of the files (absent: UTF-8), a label of the WHATWG
     /// Encoding Standard (`UTF-8`, `GBK`, `gb18030`, `Big5`, `Shift_JIS`, `EUC-KR`,
     /// `windows-1252`, …; UTF-16 is refused). A character the set cannot represent is
     /// written as `?`, as SeaTunnel's Java writer does. Parquet files are UTF-8 by their
@@ -71,7 +71,8 @@ pub struct FileSinkConfig {
     pub encoding: Charset,
     /// What happens to `path` when the job starts from no checkpoint (its first start, or a
     /// restart before its first checkpoint completed, when nothing of it is committed yet):
-    /// `CREATE_SCHEMA_WHEN_NOT_EXIST` (create it), `IGNORE`, `RECREATE_SCHEMA` (delete it
+    /// `CREATE_SCHEMA_WHEN_NOT_EXIST` (the first committed file creates it), `IGNORE`,
+    /// `RECREATE_SCHEMA` (delete it
     /// with everything in it, then create it) or `ERROR_WHEN_SCHEMA_NOT_EXIST` (fail the
     /// job without it). Every subtask applies it before its first row, on its worker's file
     /// system; a recovery from a checkpoint never applies it again.

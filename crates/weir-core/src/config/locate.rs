@@ -153,6 +153,14 @@ fn skip_array(tokens: &[Token], start: usize) -> usize {
     tokens.len()
 }
 
+/// The line of the option at the dotted `path` in a job text (or of its closest enclosing
+/// block the text writes), for errors found after the text was parsed: librdkafka's check of
+/// `kafka.config`. `None` when the text does not tokenize or writes none of it.
+pub fn line_of_option(text: &str, path: &str) -> Option<u32> {
+    let source = super::syntax::SourceText::tokenize(text, std::sync::Arc::from("")).ok()?;
+    KeyIndex::build(source.tokens()).line_of(path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,12 +204,4 @@ mod tests {
         let idx = index("a = 1\na = 2\n");
         assert_eq!(idx.line_of("a"), Some(2));
     }
-}
-
-/// The line of the option at the dotted `path` in a job text (or of its closest enclosing
-/// block the text writes), for errors found after the text was parsed: librdkafka's check of
-/// `kafka.config`. `None` when the text does not tokenize or writes none of it.
-pub fn line_of_option(text: &str, path: &str) -> Option<u32> {
-    let source = super::syntax::SourceText::tokenize(text, std::sync::Arc::from("")).ok()?;
-    KeyIndex::build(source.tokens()).line_of(path)
 }
