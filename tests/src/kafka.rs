@@ -83,6 +83,20 @@ pub fn create_topic_with(bootstrap: &str, topic: &str, partitions: i32, configs:
     }
 }
 
+/// How many partitions the broker lists for `topic`; `None` when it has no such topic.
+pub fn topic_partitions(bootstrap: &str, topic: &str) -> Option<usize> {
+    metadata_client(bootstrap)
+        .fetch_metadata(Some(topic), Duration::from_secs(5))
+        .ok()
+        .and_then(|metadata| {
+            metadata
+                .topics()
+                .iter()
+                .find(|t| t.name() == topic && t.error().is_none())
+                .map(|t| t.partitions().len())
+        })
+}
+
 /// Creates `topic` with `partitions` partitions and default configs.
 pub fn create_topic(bootstrap: &str, topic: &str, partitions: i32) {
     create_topic_with(bootstrap, topic, partitions, &[]);

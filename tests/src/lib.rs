@@ -13,6 +13,7 @@ pub mod grafana;
 pub mod http;
 pub mod job_json;
 pub mod kafka;
+pub mod local_files;
 pub mod prometheus;
 pub mod proxy;
 pub mod readers;

@@ -10,14 +10,17 @@
 //! test's own directory, so that runs never share or leave output. The corpus files that are
 //! refused, and why, are listed in docs/seatunnel.md.
 //!
-//! Needs the built binary and, for the Parquet file, the readers of `tests/readers/setup`.
+//! Needs the built binary, the local stack's Kafka (`deploy/local/stack up`) for SeaTunnel's
+//! Kafka example, and, for the Parquet file, the readers of `tests/readers/setup`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value;
 use weir_e2e::cluster::{Master, Worker, weir, write_file};
 use weir_e2e::job_json::text;
+use weir_e2e::kafka;
+use weir_e2e::local_files::committed_files;
 use weir_e2e::readers::read_parquet;
 
 const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/seatunnel-jobs");
@@ -192,6 +195,60 @@ const CASES: &[Case] = &[
         earlier: None,
     },
 ];
+
+/// SeaTunnel's Kafka documentation example (`doc-kafka-1.conf`: three topics on
+/// `localhost:9092`, text records `name#age`, BATCH, to Console) runs as it is against the
+/// stack's Kafka, which listens there: every record produced to its topics since the consumer
+/// group's last commit is read and written once, and the group's offsets end at the topics'
+/// ends.
+#[test]
+fn seatunnel_kafka_documentation_example_runs_unchanged() {
+    const TOPICS: [&str; 3] = ["topic_1", "topic_2", "topic_3"];
+    const PER_TOPIC: u64 = 40;
+    let bootstrap = weir_e2e::kafka_bootstrap().unwrap_or_else(|missing| panic!("{missing}"));
+    assert!(
+        bootstrap.ends_with(":9092"),
+        "doc-kafka-1.conf reads localhost:9092, but the stack's Kafka is at {bootstrap}"
+    );
+    let mut expected = 0;
+    for topic in TOPICS {
+        if kafka::topic_partitions(&bootstrap, topic).is_none() {
+            kafka::create_topic(&bootstrap, topic, 1);
+        }
+        // Weir's default group: what an earlier run committed is not read again.
+        let committed = kafka::committed_offsets(&bootstrap, "weir", topic, 1)[0];
+        let (low, _) = kafka::watermarks(&bootstrap, topic, 1)[0];
+        kafka::produce(
+            &bootstrap,
+            topic,
+            (0..PER_TOPIC).map(|age| kafka::Record::new(0, format!("n{age}#{age}").into_bytes())),
+        );
+        let (_, high) = kafka::watermarks(&bootstrap, topic, 1)[0];
+        expected += u64::try_from(high - committed.unwrap_or(low).max(low)).unwrap_or(0);
+    }
+    let master = Master::start_default("seatunnel-corpus-kafka");
+    let _worker = Worker::start(&master, "w-corpus-kafka", "1GiB");
+    let job_id = master.submit(&Path::new(CORPUS).join("doc-kafka-1.conf"));
+    let finished = master.wait_until("doc-kafka-1.conf finishes", DEADLINE, || {
+        let job = master.try_job(&job_id)?;
+        match text(&job, "state").as_str() {
+            "Finished" => Ok(job),
+            "Failed" | "Cancelled" => Err(format!("the job ended: {job:#}")),
+            other => Err(other.to_string()),
+        }
+    });
+    let written = finished["rows_written"].as_u64().unwrap_or_default();
+    master.check(written == expected, || {
+        format!("{written} rows written, expected {expected}: {finished:#}")
+    });
+    for topic in TOPICS {
+        let committed = kafka::committed_offsets(&bootstrap, "weir", topic, 1)[0];
+        let (_, high) = kafka::watermarks(&bootstrap, topic, 1)[0];
+        master.check(committed == Some(high), || {
+            format!("group weir committed {committed:?} for {topic}-0, whose end is {high}")
+        });
+    }
+}
 
 /// Every corpus file that `weir validate` accepts with a file sink is a case here.
 #[test]
@@ -378,30 +435,4 @@ fn gbk_to_utf8(file: &Path) -> Result<String, String> {
         ));
     }
     String::from_utf8(output.stdout).map_err(|error| format!("iconv gave no UTF-8: {error}"))
-}
-
-/// The committed files under `out`: none yet when it does not exist.
-fn committed_files(out: &Path) -> Result<Vec<PathBuf>, String> {
-    let mut files = Vec::new();
-    let mut pending = vec![out.to_path_buf()];
-    while let Some(dir) = pending.pop() {
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(entries) => entries,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(error) => return Err(format!("cannot list {}: {error}", dir.display())),
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let name = entry.file_name().to_string_lossy().to_string();
-            if name.starts_with('.') || name.starts_with('_') {
-                continue;
-            }
-            if path.is_dir() {
-                pending.push(path);
-            } else {
-                files.push(path);
-            }
-        }
-    }
-    Ok(files)
 }

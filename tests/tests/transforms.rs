@@ -4,12 +4,13 @@
 //!
 //! Needs only the built binary (no external service).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value;
 use weir_e2e::cluster::{Master, Worker, write_file};
 use weir_e2e::job_json::text;
+use weir_e2e::local_files::committed_files;
 
 const ROWS_PER_SUBTASK: usize = 300;
 const PARALLELISM: usize = 2;
@@ -132,25 +133,8 @@ sink {{
 
 /// The JSON rows of the committed files under `out`; fails if nothing was committed.
 fn committed_rows(master: &Master, out: &Path) -> Vec<Value> {
-    let mut files = Vec::new();
-    let mut pending = vec![out.to_path_buf()];
-    while let Some(dir) = pending.pop() {
-        let entries = std::fs::read_dir(&dir)
-            .unwrap_or_else(|error| master.fail(format!("cannot list {}: {error}", dir.display())));
-        for entry in entries.flatten() {
-            let path: PathBuf = entry.path();
-            let name = entry.file_name().to_string_lossy().to_string();
-            // In-progress and temporary files are hidden; a finished job leaves none visible.
-            if name.starts_with('.') || name.starts_with('_') {
-                continue;
-            }
-            if path.is_dir() {
-                pending.push(path);
-            } else {
-                files.push(path);
-            }
-        }
-    }
+    // In-progress and temporary files are hidden; a finished job leaves none visible.
+    let files = committed_files(out).unwrap_or_else(|error| master.fail(error));
     master.check(!files.is_empty(), || {
         format!("no committed file under {}", out.display())
     });

@@ -4,6 +4,7 @@
 use hocon::HoconValue;
 
 use super::SourceConfig;
+use super::compat_kafka::KERBEROS_REFUSAL;
 use super::error::ConfigError;
 use super::options::describe;
 use super::placeholders::replace;
@@ -42,11 +43,15 @@ pub(crate) fn strip_legacy_save_mode(
     Ok(HoconValue::Object(kept))
 }
 
-/// Why `hdfs_site_path` is refused.
-pub(crate) const HDFS_SITE_PATH_REFUSAL: &str = "the file would be read on the workers, which \
-     the job cannot be checked against before it runs; copy its properties (dfs.nameservices, \
-     dfs.ha.namenodes.*, dfs.namenode.rpc-address.*, dfs.client.failover.proxy.provider.*) \
-     into hadoop_conf (or hdfs.config), which validate checks";
+/// SeaTunnel's Kerberos options of its file sinks.
+pub(crate) const KERBEROS_FILE_OPTIONS: &[&str] =
+    &["kerberos_principal", "kerberos_keytab_path", "krb5_path"];
+
+/// Why `hdfs_site_path` is refused where the job text is not the client's (the master's).
+pub(crate) const HDFS_SITE_PATH_REFUSAL: &str = "the weir client reads that file (`weir \
+     validate`, `weir submit`, `weir local`) and sends its properties in the job; the master \
+     and the workers read no file named by a job: submit the job file with `weir submit`, or \
+     copy its properties into hadoop_conf (or hdfs.config)";
 
 /// Reads `hadoop_conf` (renamed
 /// `hdfs.config`, SeaTunnel's name for the same settings) and `hdfs_site_path` (refused) of a
@@ -60,6 +65,16 @@ pub(crate) fn strip_file_options(
         return Ok(block.clone());
     };
     let mut kept = entries.clone();
+    for option in KERBEROS_FILE_OPTIONS {
+        if kept.contains_key(*option) {
+            let option = join(path, option);
+            return Err(ConfigError::Unsupported {
+                at: ctx.at(&option),
+                path: option,
+                message: KERBEROS_REFUSAL.to_string(),
+            });
+        }
+    }
     if kept.contains_key("hdfs_site_path") {
         let option = join(path, "hdfs_site_path");
         return Err(ConfigError::Unsupported {

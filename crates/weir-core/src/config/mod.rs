@@ -16,6 +16,7 @@
 
 mod bound;
 mod compat;
+mod compat_kafka;
 mod compat_sink;
 mod console;
 mod document;
@@ -26,6 +27,7 @@ mod fake_rows;
 mod fake_source;
 mod file_sink;
 mod flat_map;
+mod hdfs_site;
 mod kafka_source;
 pub mod limits;
 mod locate;

@@ -9,6 +9,7 @@ use super::compat::{
     JobParallelism, check_plugin_parallelism, strip_fake_source_splits, strip_foreign_env,
     strip_java_kafka_config, strip_unused_partition_options, take_plugin_parallelism,
 };
+use super::compat_kafka::translate_java_kafka_config;
 use super::compat_sink::{fill_table_placeholders, strip_file_options, strip_legacy_save_mode};
 use super::document::{Document, load};
 use super::error::{ConfigError, Location, suggest};
@@ -69,9 +70,10 @@ pub fn parse_job_file(
 ) -> Result<JobFile, ConfigError> {
     let policy = ParsePolicy::ClientFile { path, host };
     let (config, rendered) = on_parser_thread(origin, || {
-        let document = load(text, origin, &policy)?;
+        let mut document = load(text, origin, &policy)?;
+        let read_hdfs_site = super::hdfs_site::apply(&mut document, path, host, origin)?;
         let config = job_config(&document, origin)?;
-        let rendered = document.used_outside.then(|| {
+        let rendered = (document.used_outside || read_hdfs_site).then(|| {
             render_json(
                 &document.value,
                 &format!(
@@ -202,7 +204,8 @@ fn job_config(document: &Document, origin: &str) -> Result<JobConfig, ConfigErro
             SourceConfig::FakeSource(config)
         }
         "Kafka" => {
-            let block = strip_java_kafka_config(block, &source_path, &ctx, &mut warnings);
+            let block = translate_java_kafka_config(block, &source_path, &ctx, &mut warnings)?;
+            let block = strip_java_kafka_config(&block, &source_path, &ctx, &mut warnings);
             SourceConfig::Kafka(parse_section(&block, &source_path, &ctx)?)
         }
         _ => {

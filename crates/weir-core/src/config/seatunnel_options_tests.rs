@@ -113,7 +113,11 @@ pub(super) fn markdown_rows() -> String {
          unknown names refused; refused with parquet |\n\
          | HdfsFile `hadoop_conf` | supported: SeaTunnel's name for `hdfs.config`, checked \
          the same way (both set: refused) |\n\
-         | HdfsFile `hdfs_site_path` | refused: {} |\n\
+         | HdfsFile `hdfs_site_path` | supported: the weir client reads the file (`weir \
+         validate`, `weir submit`, `weir local`; a relative path is relative to the job file; \
+         at most 1 MiB) and adds its properties to `hdfs.config` (or `hadoop_conf`), where the \
+         job's own settings win; the job sent to the master holds them. A job text sent \
+         straight to the master that names one is refused: {} |\n\
          | file sink `enable_header_write` | supported for text and csv (the written \
          columns' names joined by `field_delimiter`, first line of every file); refused with \
          json and parquet |\n",
@@ -311,9 +315,60 @@ fn encoding_hadoop_conf_and_hdfs_site_path_of_file_sinks() {
     );
     let both = hdfs("    hadoop_conf = { a = b }\n    hdfs.config = { a = b }").unwrap_err();
     assert!(both.to_string().contains("keep one"), "{both}");
-    let site = hdfs("    hdfs_site_path = \"/etc/hadoop/hdfs-site.xml\"").unwrap_err();
-    assert_eq!(site.path(), Some("sink.HdfsFile.hdfs_site_path"));
-    assert!(site.to_string().contains("into hadoop_conf"), "{site}");
+    // hdfs_site_path: read by the client, its properties added where the job sets none.
+    let site = |options: &str| {
+        TestHost::default()
+            .with_file(
+                "/etc/hadoop/hdfs-site.xml",
+                "<configuration><property><name>dfs.nameservices</name><value>ns1</value></property><property><name>dfs.ha.namenodes.ns1</name><value>nn1,nn2</value></property></configuration>",
+            )
+            .with_file("/jobs/bad.xml", "<root/>")
+            .parse(&format!(
+                "{FAKE}\nsink {{\n  HdfsFile {{\n    fs.defaultFS = \"hdfs://ns1\"\n    path = \"/a\"\n{options}\n  }}\n}}"
+            ))
+    };
+    let file = site("    hdfs_site_path = \"/etc/hadoop/hdfs-site.xml\"\n    hdfs.config = { dfs.nameservices = ns1 }").unwrap();
+    let SinkConfig::HdfsFile(sink) = &file.config.sink else {
+        panic!("HdfsFile expected: {:?}", file.config.sink);
+    };
+    assert_eq!(sink.hdfs_config.0["dfs.ha.namenodes.ns1"], "nn1,nn2");
+    assert_eq!(sink.hdfs_config.0["dfs.nameservices"], "ns1");
+    // The master gets the properties, not the path.
+    assert!(
+        file.resolved && !file.text.contains("hdfs_site_path"),
+        "{}",
+        file.text
+    );
+    let on_master = parse_job(&file.text, "job.conf", &ParsePolicy::SelfContained).unwrap();
+    assert_eq!(on_master.sink, file.config.sink);
+    let missing = site("    hdfs_site_path = \"missing.xml\"").unwrap_err();
+    assert_eq!(missing.path(), Some("sink.HdfsFile.hdfs_site_path"));
+    assert_eq!(missing.line(), Some(6));
+    assert!(
+        missing
+            .to_string()
+            .contains("/jobs/missing.xml does not exist"),
+        "{missing}"
+    );
+    let bad = site("    hdfs_site_path = bad.xml").unwrap_err();
+    assert!(
+        bad.to_string().contains("not a Hadoop configuration file"),
+        "{bad}"
+    );
+    // Sent straight to the master, which reads no file: refused, saying why.
+    let master = parse_job(
+        &format!("{FAKE}\nsink {{ HdfsFile {{ fs.defaultFS = \"hdfs://nn:9000\", path = \"/a\", hdfs_site_path = \"/x.xml\" }} }}"),
+        "job.conf",
+        &ParsePolicy::SelfContained,
+    )
+    .unwrap_err();
+    assert_eq!(master.path(), Some("sink.HdfsFile.hdfs_site_path"));
+    assert!(
+        master
+            .to_string()
+            .contains("the weir client reads that file"),
+        "{master}"
+    );
 }
 
 #[test]

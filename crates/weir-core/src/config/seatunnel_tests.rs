@@ -284,6 +284,100 @@ fn java_consumer_properties_without_meaning_are_accepted_with_a_warning() {
 }
 
 #[test]
+fn java_client_forms_of_kafka_settings_are_read_as_librdkafkas() {
+    let kafka = |options: &str| {
+        parse(&format!(
+            "source {{\n  Kafka {{\n    bootstrap.servers = \"k:9092\"\n    topic = t\n{options}\n  }}\n}}\nsink {{ Console {{}} }}"
+        ))
+    };
+    let properties = |job: &JobConfig| match &job.source {
+        SourceConfig::Kafka(source) => source.kafka_config.0.clone(),
+        other => panic!("Kafka expected: {other:?}"),
+    };
+    // PLAIN and SCRAM credentials of sasl.jaas.config become sasl.username and sasl.password.
+    let job = kafka(
+        "    kafka.config = {\n      sasl.mechanism = \"SCRAM-SHA-512\"\n      sasl.jaas.config = \"org.apache.kafka.common.security.scram.ScramLoginModule required username=\\\"admin\\\" password=\\\"s3cret\\\";\"\n    }",
+    )
+    .unwrap();
+    let config = properties(&job);
+    assert_eq!(config["sasl.username"], "admin");
+    assert_eq!(config["sasl.password"], "s3cret");
+    assert!(!config.contains_key("sasl.jaas.config"), "{config:?}");
+    assert!(job.warnings.is_empty(), "{:?}", job.warnings);
+    // Kerberos in any of its forms: refused, saying so, naming the option, never the value.
+    for (options, option, line) in [
+        (
+            "    kafka.config = {\n      sasl.jaas.config = \"com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true keyTab=\\\"/k\\\" principal=\\\"s3cret@X\\\";\"\n    }",
+            "sasl.jaas.config",
+            6,
+        ),
+        (
+            "    kafka.config = {\n      java.security.krb5.conf = \"/etc/krb5.conf\"\n    }",
+            "java.security.krb5.conf",
+            6,
+        ),
+        (
+            "    kafka.config = {\n      sasl.mechanism = GSSAPI\n    }",
+            "sasl.mechanism",
+            6,
+        ),
+    ] {
+        let error = kafka(options).unwrap_err();
+        assert_eq!(
+            error.path(),
+            Some(format!("source.Kafka.kafka.config.{option}").as_str())
+        );
+        assert_eq!(error.line(), Some(line), "{error}");
+        let text = error.to_string();
+        assert!(text.contains("Kerberos is not supported yet"), "{text}");
+        assert!(!text.contains("s3cret"), "{text}");
+    }
+    let other = kafka(
+        "    kafka.config = { sasl.jaas.config = \"org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required;\" }",
+    )
+    .unwrap_err();
+    assert!(
+        other
+            .to_string()
+            .contains("OAuthBearerLoginModule has no librdkafka equivalent"),
+        "{other}"
+    );
+    let broken =
+        kafka("    kafka.config = { sasl.jaas.config = \"x password=\\\"s3cret\" }").unwrap_err();
+    assert!(!broken.to_string().contains("s3cret"), "{broken}");
+    // The legacy plugin-level form, with a warning; Java's `none` is librdkafka's `error`.
+    let legacy = kafka("    kafka.auto.offset.reset = none\n    kafka.client.id = c").unwrap();
+    let config = properties(&legacy);
+    assert_eq!(config["auto.offset.reset"], "error");
+    assert_eq!(config["client.id"], "c");
+    assert_eq!(legacy.warnings.len(), 2, "{:?}", legacy.warnings);
+    assert!(
+        legacy.warnings[0].starts_with(
+            "job.conf:5: 'source.Kafka.kafka.auto.offset.reset' is read as \
+             'kafka.config.auto.offset.reset': the legacy form"
+        ),
+        "{}",
+        legacy.warnings[0]
+    );
+    let both = kafka("    kafka.client.id = c\n    kafka.config = { client.id = d }").unwrap_err();
+    assert!(both.to_string().contains("keep one"), "{both}");
+}
+
+#[test]
+fn kerberos_options_of_file_sinks_are_refused_saying_so() {
+    let error = parse(&format!(
+        "{FAKE}\nsink {{\n  HdfsFile {{\n    fs.defaultFS = \"hdfs://nn:9000\"\n    path = \"/a\"\n    kerberos_principal = \"u@X\"\n  }}\n}}"
+    ))
+    .unwrap_err();
+    assert_eq!(error.path(), Some("sink.HdfsFile.kerberos_principal"));
+    assert_eq!(error.line(), Some(6));
+    assert!(
+        error.to_string().contains("Kerberos is not supported yet"),
+        "{error}"
+    );
+}
+
+#[test]
 fn partition_options_without_have_partition_are_accepted_with_a_warning() {
     let local = |options: &str| {
         parse(&format!(
@@ -618,6 +712,24 @@ fn seatunnel_markdown() -> String {
         ));
     }
     out.push_str(&format!(
+        "| Kafka `kafka.config.sasl.jaas.config` | supported for PLAIN and SCRAM \
+         (`PlainLoginModule`, `ScramLoginModule`): its `username` and `password` are \
+         librdkafka's `sasl.username` and `sasl.password`; other login modules refused |\n\
+         | Kafka `kafka.config.auto.offset.reset` | passed to librdkafka; the Java client's \
+         `none` is librdkafka's `error` |\n\
+         | Kafka `kafka.<property>` beside the plugin's options (the legacy form) | read as \
+         `kafka.config.<property>`, with a warning |\n\
+         | Kerberos: Kafka `sasl.mechanism = GSSAPI`, `sasl.kerberos.*`, \
+         `java.security.krb5.conf`, a `Krb5LoginModule` JAAS entry; file sink {} | refused: \
+         {} |\n",
+        super::compat_sink::KERBEROS_FILE_OPTIONS
+            .iter()
+            .map(|option| format!("`{option}`"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        super::compat_kafka::KERBEROS_REFUSAL
+    ));
+    out.push_str(&format!(
         "| Kafka `kafka.config.enable.auto.commit = false` | accepted with a warning: {}; \
          `true` is refused |\n",
         super::compat::AUTO_COMMIT_FALSE
@@ -709,7 +821,9 @@ fn seatunnel_markdown() -> String {
         "\n`tests/tests/seatunnel_corpus.rs` runs every accepted file with a file sink on a \
          master and a worker, as it is (its sink `path` moved under the test's directory, \
          and the job variables SeaTunnel's own e2e test passes), and counts every committed \
-         row.\n",
+         row; it runs SeaTunnel's Kafka documentation example (`doc-kafka-1.conf`) unchanged \
+         against the stack's Kafka on `localhost:9092` and checks every record is written \
+         once.\n",
     );
     out
 }
