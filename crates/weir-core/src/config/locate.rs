@@ -19,6 +19,8 @@ impl KeyIndex {
         let mut lines = HashMap::new();
         // Paths of the objects currently open; the root is "".
         let mut open_objects: Vec<String> = Vec::new();
+        // Transform blocks seen: the line of the first, and how many.
+        let mut transform_blocks: HashMap<String, (usize, u32)> = HashMap::new();
         let mut i = 0;
         while i < tokens.len() {
             match tokens[i].kind {
@@ -36,7 +38,21 @@ impl KeyIndex {
                 TokenKind::Unquoted | TokenKind::QuotedString => {
                     let (segments, after_key) = read_key(tokens, i);
                     let prefix = open_objects.last().map(String::as_str).unwrap_or("");
-                    let path = join(prefix, &segments.join("."));
+                    let mut path = join(prefix, &segments.join("."));
+                    // A transform block repeated on another line is a transform of its own,
+                    // named as the document names it (`normalize::repeated_block_name`).
+                    if prefix == "transform"
+                        && segments.len() == 1
+                        && opens_object(tokens, after_key)
+                    {
+                        let line = tokens[i].line;
+                        let (first_line, count) =
+                            transform_blocks.entry(path.clone()).or_insert((line, 0));
+                        *count += 1;
+                        if *count > 1 && *first_line != line {
+                            path = format!("{path}#{count}");
+                        }
+                    }
                     // Later definitions override earlier ones in HOCON: report the last.
                     lines.insert(
                         path.clone(),
@@ -101,6 +117,17 @@ fn read_key(tokens: &[Token], start: usize) -> (Vec<String>, usize) {
     }
     segments.push(current);
     (segments, i)
+}
+
+/// Whether the value after a key (at `i`) is an object literal: `key {` or `key = {`.
+fn opens_object(tokens: &[Token], i: usize) -> bool {
+    match tokens.get(i).map(|t| &t.kind) {
+        Some(TokenKind::LBrace) => true,
+        Some(TokenKind::Equals | TokenKind::Colon) => {
+            matches!(tokens.get(i + 1).map(|t| &t.kind), Some(TokenKind::LBrace))
+        }
+        _ => false,
+    }
 }
 
 /// Skips the separator and value after a key; opens an object when the value is one.

@@ -394,13 +394,28 @@ impl Walker<'_> {
         mount: Option<&Mount>,
     ) -> Result<(), ConfigError> {
         let Field {
-            head,
+            mut head,
             pos,
             file,
-            path,
+            mut path,
             depth,
             dotted,
         } = field;
+        // A transform block repeated on another line is a transform of its own, as SeaTunnel
+        // runs each block: the second `Replace` is `Replace#2`, as the key index names it.
+        if let [section, _plugin] = path.as_slice()
+            && section == "transform"
+            && !dotted
+            && let Some(index) = object.last.get(&head).copied()
+            && matches!(object.fields[index].value, NValue::Object(_))
+            && object.fields[index].file == file
+            && object.fields[index].pos.line != pos.line
+        {
+            head = repeated_block_name(&head, |name| object.last.contains_key(name));
+            if let Some(last) = path.last_mut() {
+                *last = head.clone();
+            }
+        }
         self.record(&path, file, &pos, ValueStats::object(head.len(), depth));
         if let Some(index) = object.last.get(&head).copied() {
             let earlier = &mut object.fields[index];
@@ -574,6 +589,19 @@ impl Walker<'_> {
             at: self.at(file, pos),
             message,
         }
+    }
+}
+
+/// The name of a repeated block of `plugin`: `plugin#2`, or the next number `taken` does not
+/// hold (the key index names them the same way, see `locate`).
+pub(crate) fn repeated_block_name(plugin: &str, taken: impl Fn(&str) -> bool) -> String {
+    let mut n = 2u32;
+    loop {
+        let name = format!("{plugin}#{n}");
+        if !taken(&name) {
+            return name;
+        }
+        n = n.saturating_add(1);
     }
 }
 

@@ -641,6 +641,29 @@ fn repeated_plugin_blocks_are_refused_naming_both() {
     assert!(parse(&dotted).is_ok(), "{:?}", parse(&dotted));
 }
 
+#[test]
+fn repeated_transform_blocks_are_transforms_of_their_own() {
+    let job = |second: &str| {
+        parse(&format!(
+            "source {{ FakeSource {{ row.num = 1, plugin_output = fake, schema = {{ fields {{ s = string }} }} }} }}\ntransform {{\n  Replace {{\n    plugin_input = fake\n    plugin_output = once\n    replace_field = s\n    pattern = a\n    replacement = b\n  }}\n  Replace {{\n    plugin_input = once\n    plugin_output = twice\n{second}\n  }}\n}}\nsink {{ Console {{ plugin_input = twice }} }}"
+        ))
+    };
+    let chained = job("    replace_field = s\n    pattern = b\n    replacement = c").unwrap();
+    assert_eq!(chained.transform.configs().len(), 2);
+    let row = crate::row::Row::new(vec![crate::row::Value::String("abc".into())]);
+    let out = chained.transform.apply(row).unwrap();
+    assert_eq!(out.values[0], crate::row::Value::String("ccc".into()));
+    // An error in the second block names it, on its own line.
+    let error =
+        job("    replace_field = missing\n    pattern = b\n    replacement = c").unwrap_err();
+    assert_eq!(
+        error.path(),
+        Some("transform.Replace#2.replace_field"),
+        "{error}"
+    );
+    assert_eq!(error.line(), Some(13), "{error}");
+}
+
 /// docs/seatunnel.md, generated from the corpus and the compatibility tables.
 fn seatunnel_markdown() -> String {
     let mut out = String::from(
@@ -776,8 +799,10 @@ fn seatunnel_markdown() -> String {
          until jobs of several sources and sinks exist |\n\
          | `transform { Sql { } }` | refused: comes with jobs of several sources and sinks |\n\
          | other transforms (DynamicCompile, JsonPath, …) | refused, naming them |\n\
-         | two blocks of the same plugin | refused, naming both lines: a Weir job has one \
-         source and one sink, and a chain that runs one transform twice cannot be written yet |\n\n\
+         | two blocks of the same transform | two transforms, as in SeaTunnel (messages name \
+         the second `Replace` block `transform.Replace#2`) |\n\
+         | two blocks of the same source or sink | refused, naming both lines: a Weir job has \
+         one source and one sink |\n\n\
          ## SeaTunnel's own job files\n\n\
          Each file of `tests/seatunnel-jobs` (SeaTunnel's templates, documentation examples \
          and e2e jobs with a Kafka or FakeSource source and a file or Console sink), as \

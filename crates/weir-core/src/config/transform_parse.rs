@@ -36,14 +36,18 @@ pub(crate) fn parse_transforms(
         let path = join("transform", name);
         // Plugin names are case-insensitive in SeaTunnel (its factories compare them with
         // equalsIgnoreCase): `sql` is `Sql`.
-        let config = match canonical_name(name, TransformConfig::PLUGIN_NAMES) {
+        // `Replace#2`: the second `Replace` block (see `normalize::repeated_block_name`).
+        let plugin = name
+            .split_once('#')
+            .map_or(name.as_str(), |(plugin, _)| plugin);
+        let config = match canonical_name(plugin, TransformConfig::PLUGIN_NAMES) {
             "FieldMapper" => TransformConfig::FieldMapper(parse_section(block, &path, ctx)?),
             "Filter" => TransformConfig::Filter(parse_section(block, &path, ctx)?),
             "Copy" => TransformConfig::Copy(parse_section(block, &path, ctx)?),
             "Replace" => TransformConfig::Replace(parse_section(block, &path, ctx)?),
             "Split" => TransformConfig::Split(parse_section(block, &path, ctx)?),
             "FilterRowKind" => TransformConfig::FilterRowKind(parse_section(block, &path, ctx)?),
-            _ => return Err(refused(name, &path, ctx)),
+            _ => return Err(refused(plugin, &path, ctx)),
         };
         transforms.push((path, config));
     }
