@@ -848,7 +848,11 @@ fn seatunnel_markdown() -> String {
          and the job variables SeaTunnel's own e2e test passes), and counts every committed \
          row; it runs SeaTunnel's Kafka documentation example (`doc-kafka-1.conf`) unchanged \
          against the stack's Kafka on `localhost:9092` and checks every record is written \
-         once.\n",
+         once, and the Console files whose FakeSource has a `row.num` and counts the rows \
+         they print. `doc-console-1.conf` gives no `row.num` in a STREAMING job: SeaTunnel \
+         generates its default 5 rows per subtask, Weir's FakeSource generates rows without \
+         end there (its load generator); in a job file that says `job.mode = \"BATCH\"` it \
+         generates SeaTunnel's 5.\n",
     );
     out
 }
