@@ -61,16 +61,7 @@ pub fn create_topic_with(bootstrap: &str, topic: &str, partitions: i32, configs:
     let consumer = metadata_client(bootstrap);
     let started = Instant::now();
     loop {
-        let listed = consumer
-            .fetch_metadata(Some(topic), Duration::from_secs(5))
-            .ok()
-            .and_then(|metadata| {
-                metadata
-                    .topics()
-                    .iter()
-                    .find(|t| t.name() == topic && t.error().is_none())
-                    .map(|t| t.partitions().len())
-            });
+        let listed = listed_partitions(&consumer, topic);
         if listed == Some(partitions as usize) {
             return;
         }
@@ -85,7 +76,12 @@ pub fn create_topic_with(bootstrap: &str, topic: &str, partitions: i32, configs:
 
 /// How many partitions the broker lists for `topic`; `None` when it has no such topic.
 pub fn topic_partitions(bootstrap: &str, topic: &str) -> Option<usize> {
-    metadata_client(bootstrap)
+    listed_partitions(&metadata_client(bootstrap), topic)
+}
+
+/// How many partitions `consumer`'s broker lists for `topic`, if it lists it.
+fn listed_partitions(consumer: &BaseConsumer, topic: &str) -> Option<usize> {
+    consumer
         .fetch_metadata(Some(topic), Duration::from_secs(5))
         .ok()
         .and_then(|metadata| {
