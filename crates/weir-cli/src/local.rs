@@ -33,7 +33,7 @@ pub struct LocalArgs {
     /// The job file (SeaTunnel-compatible HOCON).
     file: PathBuf,
     #[command(flatten)]
-    variables: crate::client::VariableArgs,
+    variables: crate::job_file::VariableArgs,
     /// A name for the job [default: the file name].
     #[arg(long)]
     name: Option<String>,
@@ -58,7 +58,7 @@ const SHUTDOWN_WAIT: Duration = Duration::from_secs(10);
 
 pub async fn run(args: LocalArgs) -> anyhow::Result<ExitCode> {
     // Read and checked before starting anything: a typo should not cost a cluster start-up.
-    let job = crate::client::load_job_file(&args.file, &args.variables)?;
+    let job = crate::job_file::load_job_file(&args.file, &args.variables)?;
     let origin = args.file.display().to_string();
     let mut interrupts = Interrupts::listen();
     let cluster = LocalCluster::start(args.data_dir, args.memory_limit).await?;

@@ -15,6 +15,7 @@ mod client;
 mod demo;
 #[cfg(test)]
 mod docs;
+mod job_file;
 mod local;
 mod output;
 mod security;
@@ -80,7 +81,7 @@ enum Command {
         /// The job file (SeaTunnel-compatible HOCON).
         file: PathBuf,
         #[command(flatten)]
-        variables: client::VariableArgs,
+        variables: job_file::VariableArgs,
     },
     /// Run a job with a master and a worker in this process, until it ends or Ctrl-C or SIGTERM
     /// (which stop it with a final checkpoint).

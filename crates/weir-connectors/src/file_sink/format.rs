@@ -11,6 +11,7 @@ use weir_core::row::{Row, Value};
 use weir_core::schema::Schema;
 
 use super::parquet::{ParquetFile, ParquetLayout, ParquetWriteError};
+use super::writer::SCRATCH_KEEP_BYTES;
 use crate::context::SinkBufferStats;
 
 /// Why a file's content could not take rows or end.
@@ -40,6 +41,8 @@ pub(super) struct RowEncoder {
     schema: Schema,
     /// The character set of the file (`encoding`); rows are built in UTF-8 and transcoded.
     charset: Charset,
+    /// A row in UTF-8 on its way to `charset` (reused between rows; unused for UTF-8 files).
+    utf8: Vec<u8>,
 }
 
 impl RowEncoder {
@@ -66,6 +69,7 @@ impl RowEncoder {
             all_columns,
             schema,
             charset: Charset::UTF_8,
+            utf8: Vec::new(),
         }
     }
 
@@ -137,13 +141,18 @@ impl RowEncoder {
     }
 
     /// Appends `row`'s encoding to `out` (text, csv and json; Parquet files take rows).
-    pub(super) fn encode(&self, row: Row, out: &mut Vec<u8>) {
+    pub(super) fn encode(&mut self, row: Row, out: &mut Vec<u8>) {
         if self.charset.is_utf8() {
             return self.encode_utf8(row, out);
         }
-        let mut utf8 = Vec::new();
+        let mut utf8 = std::mem::take(&mut self.utf8);
+        utf8.clear();
         self.encode_utf8(row, &mut utf8);
         self.transcode(&utf8, out);
+        // An unusually large row would otherwise keep its allocation for the whole run.
+        if utf8.capacity() <= SCRATCH_KEEP_BYTES {
+            self.utf8 = utf8;
+        }
     }
 
     fn encode_utf8(&self, row: Row, out: &mut Vec<u8>) {

@@ -27,6 +27,7 @@ mod format;
 mod naming;
 mod parquet;
 mod parquet_columns;
+mod save_modes;
 mod writer;
 
 use std::collections::HashMap;

@@ -22,7 +22,7 @@ use crate::fs::{Confined, FileSystem, FileWriter};
 const CONCURRENT_FILE_OPERATIONS: usize = 16;
 
 /// The encoding buffer of the row being written is kept for the next row up to this size.
-const SCRATCH_KEEP_BYTES: usize = 64 * 1024;
+pub(super) const SCRATCH_KEEP_BYTES: usize = 64 * 1024;
 
 /// When an open file is closed and a new one started.
 pub(super) struct Limits {
@@ -424,55 +424,6 @@ impl FileSink {
         Ok(())
     }
 
-    /// SeaTunnel's save modes, at a start from no checkpoint: nothing of the job is committed
-    /// yet (commits follow completed checkpoints, and every subtask has been through here
-    /// before the first completes), so what they delete is never the job's own output. Each
-    /// subtask applies them on its worker's file system; concurrent deletes of the same
-    /// entries are harmless (a missing entry is no error).
-    async fn apply_save_modes(&mut self) -> Result<(), ConnectorError> {
-        let root = self.naming.root().to_string();
-        let url = self.fs.url_of(&root);
-        let (schema, data) = self.save_modes;
-        match schema {
-            // The first committed file creates `path`, as every commit creates its directory.
-            SchemaSaveMode::CreateSchemaWhenNotExist | SchemaSaveMode::Ignore => {}
-            SchemaSaveMode::RecreateSchema => {
-                // `path` itself stays (a sink may change only what is below its roots): what
-                // is in it goes, which leaves the same empty directory.
-                let removed = empty_dir(&self.fs, &root).await?;
-                self.fs.mkdirs(&root).await?;
-                tracing::info!(%url, removed, "schema_save_mode = RECREATE_SCHEMA: path recreated");
-            }
-            SchemaSaveMode::ErrorWhenSchemaNotExist => {
-                if !self.fs.exists(&root).await? {
-                    return Err(ConnectorError::SaveMode {
-                        option: "schema_save_mode",
-                        mode: "ERROR_WHEN_SCHEMA_NOT_EXIST",
-                        found: format!("{url} does not exist"),
-                    });
-                }
-            }
-        }
-        match data {
-            DataSaveMode::AppendData => {}
-            DataSaveMode::DropData => {
-                let removed = empty_dir(&self.fs, &root).await?;
-                tracing::info!(%url, removed, "data_save_mode = DROP_DATA: data removed");
-            }
-            DataSaveMode::ErrorWhenDataExists => {
-                let entries = self.fs.list(&root).await?;
-                if !entries.is_empty() {
-                    return Err(ConnectorError::SaveMode {
-                        option: "data_save_mode",
-                        mode: "ERROR_WHEN_DATA_EXISTS",
-                        found: format!("{url} holds {} entries", entries.len()),
-                    });
-                }
-            }
-        }
-        Ok(())
-    }
-
     /// Refuses (as a security event) a restored file that is not one of this sink's own.
     fn check_restored(&self, job_id: &str, file: &PendingFile) -> Result<(), ConnectorError> {
         let normalise = |path: &str| self.fs.normalise(path);
@@ -687,13 +638,4 @@ impl SinkWriter for FileSink {
     fn abort(&mut self, discard: Discard) -> BoxFuture<'_, Result<(), ConnectorError>> {
         Box::pin(self.abort_files(discard))
     }
-}
-
-/// Deletes everything below `dir`; how many entries it held.
-async fn empty_dir(fs: &Confined, dir: &str) -> Result<usize, ConnectorError> {
-    let entries = fs.list(dir).await?;
-    for entry in &entries {
-        fs.delete(&entry.path, true).await?;
-    }
-    Ok(entries.len())
 }

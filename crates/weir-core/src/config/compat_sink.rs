@@ -122,7 +122,7 @@ pub(crate) fn fill_table_placeholders(
 ) -> Result<HoconValue, ConfigError> {
     let table = match source {
         SourceConfig::FakeSource(fake) => match &fake.plugin_output {
-            Some(name) => TablePath::of(name, false).ok_or_else(|| {
+            Some(name) => TablePath::of(name).ok_or_else(|| {
                 format!("the source's plugin_output '{name}' has more than three dotted parts")
             }),
             None => Ok(TablePath::default_table()),
@@ -132,7 +132,7 @@ pub(crate) fn fill_table_placeholders(
              Weir writes one sink path: name one topic, or remove the placeholder"
                 .to_string(),
         ),
-        SourceConfig::Kafka(kafka) => TablePath::of(kafka.topic.trim(), false).ok_or_else(|| {
+        SourceConfig::Kafka(kafka) => TablePath::of(kafka.topic.trim()).ok_or_else(|| {
             format!(
                 "the topic '{}' has more than three dotted parts",
                 kafka.topic

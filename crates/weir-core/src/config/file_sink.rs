@@ -67,7 +67,7 @@ pub struct FileSinkConfig {
     /// `windows-1252`, …; UTF-16 is refused). A character the set cannot represent is
     /// written as `?`, as SeaTunnel's Java writer does. Parquet files are UTF-8 by their
     /// format and refuse another.
-    #[serde(default, skip_serializing_if = "Charset::is_utf8_ref")]
+    #[serde(default, skip_serializing_if = "Charset::is_utf8")]
     pub encoding: Charset,
     /// What happens to `path` when the job starts from no checkpoint (its first start, or a
     /// restart before its first checkpoint completed, when nothing of it is committed yet):

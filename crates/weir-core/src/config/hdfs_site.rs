@@ -83,39 +83,38 @@ type Map = indexmap::IndexMap<String, HoconValue>;
 /// Adds `properties` to `hadoop_conf` when the block sets it, else to `hdfs.config`; a
 /// property the block sets already keeps the block's value.
 fn add_properties(block: &mut Map, properties: Vec<(String, String)>) {
-    let (mut target, put_back): (Map, fn(&mut Map, Map)) = if block.contains_key("hadoop_conf") {
-        let mut flat = Map::new();
+    let hadoop_conf = block.contains_key("hadoop_conf");
+    // The block's own settings, flat, whichever way they are written.
+    let mut settings = Map::new();
+    if hadoop_conf {
         if let Some(value) = block.shift_remove("hadoop_conf") {
-            flatten_into("", &value, &mut flat);
+            flatten_into("", &value, &mut settings);
         }
-        (flat, |block, flat| {
-            block.insert("hadoop_conf".into(), HoconValue::Object(flat));
-        })
     } else {
-        let mut flat = Map::new();
         if let Some(value) = block.shift_remove("hdfs.config") {
-            flatten_into("", &value, &mut flat);
+            flatten_into("", &value, &mut settings);
         }
         if let Some(HoconValue::Object(hdfs)) = block.get_mut("hdfs")
             && let Some(value) = hdfs.shift_remove("config")
         {
-            flatten_into("", &value, &mut flat);
+            flatten_into("", &value, &mut settings);
         }
-        (flat, |block, flat| {
-            let mut hdfs = match block.shift_remove("hdfs") {
-                Some(HoconValue::Object(hdfs)) => hdfs,
-                _ => Map::new(),
-            };
-            hdfs.insert("config".into(), HoconValue::Object(flat));
-            block.insert("hdfs".into(), HoconValue::Object(hdfs));
-        })
-    };
+    }
     for (name, value) in properties {
-        target
+        settings
             .entry(name)
             .or_insert_with(|| HoconValue::Scalar(hocon::ScalarValue::string(value)));
     }
-    put_back(block, target);
+    if hadoop_conf {
+        block.insert("hadoop_conf".into(), HoconValue::Object(settings));
+    } else {
+        let mut hdfs = match block.shift_remove("hdfs") {
+            Some(HoconValue::Object(hdfs)) => hdfs,
+            _ => Map::new(),
+        };
+        hdfs.insert("config".into(), HoconValue::Object(settings));
+        block.insert("hdfs".into(), HoconValue::Object(hdfs));
+    }
 }
 
 /// The properties of a Hadoop configuration file, `<configuration>` holding

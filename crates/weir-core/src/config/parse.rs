@@ -167,10 +167,7 @@ fn job_config(document: &Document, origin: &str) -> Result<JobConfig, ConfigErro
             .and_then(HoconValue::as_str)
             .is_some_and(|mode| mode.trim().eq_ignore_ascii_case("batch"))
     });
-    let env_sets_parallelism = document
-        .get("env")
-        .and_then(HoconValue::as_object)
-        .is_some_and(|env| env.contains_key("parallelism"));
+    let env_sets_parallelism = env_block.is_some_and(|env| env.contains_key("parallelism"));
     let mut env = match document.get("env") {
         Some(block) => {
             let block = strip_foreign_env(block, &ctx, &mut warnings);
@@ -222,15 +219,17 @@ fn job_config(document: &Document, origin: &str) -> Result<JobConfig, ConfigErro
     check_plugin_parallelism(sink_parallelism, &mut parallelism, &ctx)?;
     env.parallelism = parallelism.value;
     let block = &block;
-    let sink = match canonical_name(name, SinkConfig::PLUGIN_NAMES) {
-        "Console" => SinkConfig::Console(parse_section(block, &format!("sink.{name}"), &ctx)?),
+    let sink_path = format!("sink.{name}");
+    let plugin = canonical_name(name, SinkConfig::PLUGIN_NAMES);
+    let sink = match plugin {
+        "Console" => SinkConfig::Console(parse_section(block, &sink_path, &ctx)?),
         "HdfsFile" | "LocalFile" => {
-            let path = format!("sink.{name}");
+            let path = sink_path;
             let block = fill_table_placeholders(block, &source, &path, &ctx)?;
             let block = strip_unused_partition_options(&block, &path, &ctx, &mut warnings);
             let block = strip_legacy_save_mode(&block, &path, &ctx, &mut warnings)?;
             let block = strip_file_options(&block, &path, &ctx)?;
-            if canonical_name(name, SinkConfig::PLUGIN_NAMES) == "HdfsFile" {
+            if plugin == "HdfsFile" {
                 SinkConfig::HdfsFile(parse_file_sink(&block, &path, FileSystemKind::Hdfs, &ctx)?)
             } else {
                 SinkConfig::LocalFile(parse_file_sink(&block, &path, FileSystemKind::Local, &ctx)?)

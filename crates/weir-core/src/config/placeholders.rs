@@ -56,23 +56,25 @@ pub(crate) fn replace(text: &str, fill: &Fill<'_>) -> Option<String> {
     })
 }
 
-/// Replaces the placeholders of every string of `value` (see [`replace`]); whether any was.
-pub(crate) fn replace_in_strings(value: &mut HoconValue, fill: &Fill<'_>) -> bool {
+/// Replaces the placeholders of every string of `value` (see [`replace`]).
+pub(crate) fn replace_in_strings(value: &mut HoconValue, fill: &Fill<'_>) {
     match value {
-        HoconValue::Object(fields) => fields
-            .values_mut()
-            .fold(false, |any, field| replace_in_strings(field, fill) | any),
-        HoconValue::Array(items) => items
-            .iter_mut()
-            .fold(false, |any, item| replace_in_strings(item, fill) | any),
-        HoconValue::Scalar(scalar) if value_is_string(scalar) => match replace(&scalar.raw, fill) {
-            Some(replaced) => {
-                scalar.raw = replaced;
-                true
+        HoconValue::Object(fields) => {
+            for field in fields.values_mut() {
+                replace_in_strings(field, fill);
             }
-            None => false,
-        },
-        _ => false,
+        }
+        HoconValue::Array(items) => {
+            for item in items {
+                replace_in_strings(item, fill);
+            }
+        }
+        HoconValue::Scalar(scalar) if value_is_string(scalar) => {
+            if let Some(replaced) = replace(&scalar.raw, fill) {
+                scalar.raw = replaced;
+            }
+        }
+        _ => {}
     }
 }
 
@@ -156,18 +158,13 @@ pub(crate) mod table {
             }
         }
 
-        /// `a`, `a.b` or `a.b.c` as SeaTunnel's `TablePath.of(name, schema_first)`: one part
-        /// is the table, two are database and table (schema and table when `schema_first`),
-        /// three are all of them. More parts are `None`.
-        pub(crate) fn of(full_name: &str, schema_first: bool) -> Option<Self> {
+        /// `a`, `a.b` or `a.b.c` as SeaTunnel's `TablePath.of(name)`: one part is the table,
+        /// two are database and table, three are database, schema and table. More parts are
+        /// `None`.
+        pub(crate) fn of(full_name: &str) -> Option<Self> {
             let parts: Vec<String> = full_name.split('.').map(str::to_string).collect();
             match parts.as_slice() {
                 [table] => Some(TablePath {
-                    table: Some(table.clone()),
-                    ..TablePath::default()
-                }),
-                [first, table] if schema_first => Some(TablePath {
-                    schema: Some(first.clone()),
                     table: Some(table.clone()),
                     ..TablePath::default()
                 }),
@@ -256,7 +253,7 @@ mod tests {
 
     #[test]
     fn table_placeholders_follow_seatunnels_table_path() {
-        let topic = TablePath::of("orders", false).unwrap();
+        let topic = TablePath::of("orders").unwrap();
         assert_eq!(topic.fill("table_name", None).as_deref(), Some("orders"));
         assert_eq!(topic.fill("database_name", None).as_deref(), Some(""));
         assert_eq!(
@@ -270,14 +267,14 @@ mod tests {
         );
         assert_eq!(topic.fill("field_names", None), None);
         assert_eq!(topic.fill("primary_key", None), None);
-        let full = TablePath::of("db.sch.t", false).unwrap();
+        let full = TablePath::of("db.sch.t").unwrap();
         assert_eq!(
             full.fill("schema_full_name", None).as_deref(),
             Some("db.sch")
         );
-        let schema_first = TablePath::of("sch.t", true).unwrap();
-        assert_eq!(schema_first.schema.as_deref(), Some("sch"));
-        assert_eq!(TablePath::of("a.b.c.d", false), None);
+        let two = TablePath::of("db.t").unwrap();
+        assert_eq!(two.database.as_deref(), Some("db"));
+        assert_eq!(TablePath::of("a.b.c.d"), None);
         assert_eq!(
             TablePath::default_table()
                 .fill("table_full_name", None)

@@ -212,13 +212,8 @@ impl Charset {
     }
 
     /// Whether rows are written as they are held (UTF-8), without transcoding.
-    pub fn is_utf8(self) -> bool {
+    pub fn is_utf8(&self) -> bool {
         self.0 == encoding_rs::UTF_8
-    }
-
-    /// [`Self::is_utf8`] for serde's `skip_serializing_if`.
-    pub fn is_utf8_ref(&self) -> bool {
-        self.is_utf8()
     }
 
     /// `text` (UTF-8) in this character set; unrepresentable characters become `?`.
