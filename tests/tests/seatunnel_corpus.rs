@@ -3,8 +3,9 @@
 //! sink) is submitted as it is, with the job variables SeaTunnel's e2e test passes, to a
 //! `weir master` and a `weir worker`; the committed output is counted row by row (Parquet read
 //! back with pyarrow and DuckDB) against what the file asks for, `row.num` rows per subtask,
-//! the header that SeaTunnel's `TextHeaderIT` asserts is checked, and files written in GBK are
-//! decoded by glibc's `iconv` and must hold the texts of their rows.
+//! the header that SeaTunnel's `TextHeaderIT` asserts is checked, files written in GBK are
+//! decoded by glibc's `iconv` and must hold the texts of their rows, and lzo files are
+//! decompressed by the `lzop` tool.
 //!
 //! One change is made to each file: its sink `path` (`/tmp/...` upstream) is moved under the
 //! test's own directory, so that runs never share or leave output. The corpus files that are
@@ -37,6 +38,8 @@ enum Output {
     Parquet,
     /// Lines in GBK, decoded by `iconv`, which must hold these texts among them.
     GbkLines(&'static [&'static str]),
+    /// Lines in lzop files (`compress_codec = lzo`), decompressed by the `lzop` tool.
+    LzopLines,
 }
 
 /// A corpus file that runs, and what it must write.
@@ -144,6 +147,15 @@ const CASES: &[Case] = &[
         rows: 5,
         streaming: false,
         output: Output::Parquet,
+        earlier: None,
+    },
+    Case {
+        file: "fake_to_local_file_text.conf",
+        variables: &[],
+        // BATCH and no row.num: SeaTunnel's default, 5.
+        rows: 5,
+        streaming: false,
+        output: Output::LzopLines,
         earlier: None,
     },
     Case {
@@ -460,6 +472,22 @@ fn committed_rows(out: &Path, output: Output) -> Result<usize, String> {
             }
             Ok(content.lines().filter(|line| !line.is_empty()).count())
         }
+        Output::LzopLines => {
+            let mut rows = 0;
+            for file in &files {
+                if !file.display().to_string().ends_with(".lzo.txt") {
+                    return Err(format!(
+                        "{} is not named as SeaTunnel names lzo text",
+                        file.display()
+                    ));
+                }
+                rows += lzop_text(file)?
+                    .lines()
+                    .filter(|line| !line.is_empty())
+                    .count();
+            }
+            Ok(rows)
+        }
         Output::Lines | Output::LinesAfterHeader(_) => {
             let mut rows = 0;
             for file in &files {
@@ -480,6 +508,24 @@ fn committed_rows(out: &Path, output: Output) -> Result<usize, String> {
             Ok(rows)
         }
     }
+}
+
+/// `file`, an lzop file, decompressed by the `lzop` tool (Debian's package `lzop`), which
+/// checks the header's checksum and every block.
+fn lzop_text(file: &Path) -> Result<String, String> {
+    let output = std::process::Command::new("lzop")
+        .arg("-dc")
+        .arg(file)
+        .output()
+        .map_err(|error| format!("cannot run lzop (install Debian's package lzop): {error}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "lzop cannot read {}: {}",
+            file.display(),
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    String::from_utf8(output.stdout).map_err(|error| format!("lzop gave no UTF-8: {error}"))
 }
 
 /// `file`, written in GBK, as UTF-8 text: decoded by glibc's `iconv`, a reader independent of

@@ -10,6 +10,7 @@ use weir_core::config::{Charset, CompressCodec, FileFormat};
 use weir_core::row::{Row, Value};
 use weir_core::schema::Schema;
 
+use super::lzop::LzopEncoder;
 use super::parquet::{ParquetFile, ParquetLayout, ParquetWriteError};
 use super::writer::SCRATCH_KEEP_BYTES;
 use crate::context::SinkBufferStats;
@@ -17,7 +18,7 @@ use crate::context::SinkBufferStats;
 /// Why a file's content could not take rows or end.
 #[derive(Debug, thiserror::Error)]
 pub(super) enum ContentError {
-    /// The gzip encoder failed.
+    /// The gzip or lzo encoder failed.
     #[error(transparent)]
     Compress(#[from] io::Error),
     /// The Parquet encoder failed.
@@ -221,6 +222,11 @@ impl Drop for Output {
 }
 
 impl Output {
+    /// Where this buffer's bytes are counted.
+    pub(super) fn stats(&self) -> &Arc<SinkBufferStats> {
+        &self.stats
+    }
+
     fn reserve(&mut self, additional: usize) {
         let needed = self.bytes.len() + additional;
         if needed <= self.bytes.capacity() {
@@ -244,11 +250,12 @@ impl Write for Output {
     }
 }
 
-/// The bytes of one open file on their way out: plain, through a gzip encoder, or produced
-/// by a Parquet writer from rows.
+/// The bytes of one open file on their way out: plain, through a gzip or lzop encoder, or
+/// produced by a Parquet writer from rows.
 pub(super) enum Content {
     Plain(Output),
     Gzip(GzEncoder<Output>),
+    Lzop(LzopEncoder),
     Parquet(Box<ParquetFile>),
 }
 
@@ -275,6 +282,7 @@ impl Content {
             (None, CompressCodec::Gzip) => {
                 Content::Gzip(GzEncoder::new(output, Compression::default()))
             }
+            (None, CompressCodec::Lzo) => Content::Lzop(LzopEncoder::new(output)?),
             // Configuration refuses the Parquet-only codecs for row formats.
             (None, _) => Content::Plain(output),
         })
@@ -285,6 +293,7 @@ impl Content {
         match self {
             Content::Plain(output) => output.write_all(data)?,
             Content::Gzip(encoder) => encoder.write_all(data)?,
+            Content::Lzop(encoder) => encoder.write_all(data)?,
             Content::Parquet(_) => return Err(ParquetWriteError::RowExpected.into()),
         }
         Ok(())
@@ -294,11 +303,14 @@ impl Content {
     pub(super) fn append_row(&mut self, row: Row) -> Result<(), ContentError> {
         match self {
             Content::Parquet(file) => Ok(file.append(row)?),
-            Content::Plain(_) | Content::Gzip(_) => Err(ParquetWriteError::NotParquet.into()),
+            Content::Plain(_) | Content::Gzip(_) | Content::Lzop(_) => {
+                Err(ParquetWriteError::NotParquet.into())
+            }
         }
     }
 
-    /// Output bytes held (compressed, for gzip; the encoder's own state is not counted).
+    /// Output bytes held (compressed, for gzip and lzo; the encoder's own state, and the lzo
+    /// block not compressed yet, are not counted).
     pub(super) fn buffered(&self) -> usize {
         self.output().bytes.len()
     }
@@ -308,6 +320,8 @@ impl Content {
     pub(super) fn unwritten_estimate(&self) -> usize {
         match self {
             Content::Parquet(file) => file.unwritten_estimate(),
+            // At most one block, written out within LZOP_BLOCK_BYTES.
+            Content::Lzop(encoder) => encoder.pending(),
             Content::Plain(_) | Content::Gzip(_) => 0,
         }
     }
@@ -316,6 +330,7 @@ impl Content {
         match self {
             Content::Plain(output) => output,
             Content::Gzip(encoder) => encoder.get_ref(),
+            Content::Lzop(encoder) => encoder.get_ref(),
             Content::Parquet(file) => file.output(),
         }
     }
@@ -326,6 +341,7 @@ impl Content {
         let output = match self {
             Content::Plain(output) => output,
             Content::Gzip(encoder) => encoder.get_mut(),
+            Content::Lzop(encoder) => encoder.get_mut(),
             Content::Parquet(file) => file.output_mut(),
         };
         let next = Vec::with_capacity(output.bytes.len().min(output.cap));
@@ -343,6 +359,7 @@ impl Content {
         let mut output = match self {
             Content::Plain(output) => output,
             Content::Gzip(encoder) => encoder.finish()?,
+            Content::Lzop(encoder) => encoder.finish()?,
             Content::Parquet(file) => file.finish()?,
         };
         let mut rest = std::mem::take(&mut output.bytes);

@@ -24,6 +24,7 @@
 //! bound (the fixed gzip and HDFS allowances are not counted there).
 
 mod format;
+mod lzop;
 mod naming;
 mod parquet;
 mod parquet_columns;

@@ -54,6 +54,9 @@ pub enum ParquetWriteError {
     /// A row was given to a file of a row format (a bug: those take encoded bytes).
     #[error("rows are written as Parquet only by a Parquet sink")]
     NotParquet,
+    /// `compress_codec = lzo` reached the Parquet writer (a bug: configuration refuses it).
+    #[error("the Parquet writer cannot write LZO pages")]
+    LzoCodec,
     /// A column type Parquet (or this writer) cannot hold.
     #[error("column '{column}' cannot be written as Parquet: {reason}")]
     Unsupported {
@@ -111,6 +114,8 @@ impl ParquetLayout {
             // The framed `LZ4` codec is deprecated in the format; `LZ4_RAW` is what current
             // readers (pyarrow, DuckDB, Spark 3.4+, Trino) expect.
             CompressCodec::Lz4 => Compression::LZ4_RAW,
+            // Configuration refuses it; kept as an error, not a silent fallback.
+            CompressCodec::Lzo => return Err(ParquetWriteError::LzoCodec),
         };
         let properties = WriterProperties::builder()
             .set_compression(compression)

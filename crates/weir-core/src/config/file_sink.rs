@@ -24,8 +24,8 @@ use super::section::{Context, join, parse_section};
 /// `rolling.file_size` and `rolling.interval`, closes them to pending at every checkpoint and
 /// renames them into `path` once the checkpoint completes. Final names carry the job, the
 /// subtask and the checkpoint (`file_name_expression`), so no two attempts collide. A
-/// subtask's memory reservation covers `write.buffer_bytes` per open file plus the gzip
-/// encoder and the HDFS client's write pipeline (see `max_open_files`).
+/// subtask's memory reservation covers `write.buffer_bytes` per open file plus the gzip or
+/// lzo encoder and the HDFS client's write pipeline (see `max_open_files`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FileSinkConfig {
@@ -83,9 +83,11 @@ pub struct FileSinkConfig {
     /// `ERROR_WHEN_DATA_EXISTS` (fail the job if there is any).
     #[serde(default)]
     pub data_save_mode: DataSaveMode,
-    /// Compression of each file: `none` or `gzip` (one gzip stream per file, named `.gz`);
-    /// with `parquet` also `snappy`, `zstd` and `lz4` (pages compressed inside the file).
-    /// `lzo` and `brotli` are refused.
+    /// Compression of each file: `none`, `gzip` (one gzip stream per file, named `.gz`) or,
+    /// for text, csv and json, `lzo` (an lzop file of 256 KiB LZO1X blocks, named `.lzo.txt`
+    /// as SeaTunnel names it, read by `lzop -d` and by Hadoop's and SeaTunnel's lzop
+    /// readers); with `parquet` also `snappy`, `zstd` and `lz4` (pages compressed inside the
+    /// file). `brotli` is refused.
     #[serde(default = "default_compress_codec")]
     pub compress_codec: CompressCodec,
     /// Write each row under a directory named by its `partition_by` values.
@@ -266,6 +268,15 @@ pub const DEFAULT_PARQUET_ROW_GROUP_BYTES: u64 = 8 << 20;
 /// `write.buffer_bytes` before it is written out.
 pub const GZIP_ENCODER_BYTES: u64 = 512 * 1024;
 
+/// Memory of one open lzo file besides its output buffer: the block of input not compressed
+/// yet (lzop's and SeaTunnel's 256 KiB block).
+pub const LZO_BLOCK_BYTES: u64 = 256 * 1024;
+
+/// Memory of compressing one lzo block, taken by one file at a time and freed after: the LZO
+/// compressor's dictionary (about 450 KiB, zeroed for every block) and the compressed block
+/// (at most 273 KiB).
+pub const LZO_COMPRESSOR_BYTES: u64 = 768 * 1024;
+
 /// What the HDFS client (hdfs-native) holds per open file: up to 100 packets queued for the
 /// DataNode pipeline, 100 awaiting acknowledgement and the one being filled, 64 KiB each
 /// (the NameNode's default `dfs.client-write-packet-size`). They are slices of the sink's
@@ -359,6 +370,8 @@ impl FileSinkConfig {
         match (self.file_format_type, self.compress_codec) {
             (FileFormat::Parquet, codec) => format!("{}.{format}", codec.infix()),
             (_, CompressCodec::Gzip) => format!(".{format}.gz"),
+            // SeaTunnel's name for lzo files: the codec before the format, `x.lzo.txt`.
+            (_, CompressCodec::Lzo) => format!(".lzo.{format}"),
             _ => format!(".{format}"),
         }
     }
@@ -463,13 +476,20 @@ impl FileSinkConfig {
     /// also [`Self::in_flight_bytes`].
     pub fn buffer_bytes(&self, kind: FileSystemKind) -> u64 {
         let mut per_file = self.writer_bytes_per_file();
-        if self.compress_codec == CompressCodec::Gzip
-            && self.file_format_type != FileFormat::Parquet
-        {
-            per_file = per_file.saturating_add(GZIP_ENCODER_BYTES);
+        let mut once = 0;
+        if self.file_format_type != FileFormat::Parquet {
+            match self.compress_codec {
+                CompressCodec::Gzip => per_file = per_file.saturating_add(GZIP_ENCODER_BYTES),
+                CompressCodec::Lzo => {
+                    per_file = per_file.saturating_add(LZO_BLOCK_BYTES);
+                    once = LZO_COMPRESSOR_BYTES;
+                }
+                _ => {}
+            }
         }
         self.open_files_bound()
             .saturating_mul(per_file)
+            .saturating_add(once)
             .saturating_add(self.in_flight_bytes(kind))
     }
 }

@@ -1,4 +1,5 @@
-//! `file_format_type = "parquet"` and its options; `orc` and the codecs Weir cannot write.
+//! `file_format_type = "parquet"` and its options; `orc` and the codecs Weir cannot write;
+//! the codecs of the row formats.
 
 use super::tests::{FAKE, parse};
 use super::*;
@@ -43,12 +44,40 @@ fn parquet_takes_seatunnel_codecs_and_names_files_as_seatunnel() {
     assert_eq!(text.file_extension(), ".txt.gz");
 }
 
+/// `lzo` for the row formats: SeaTunnel's `x.lzo.txt` names, and the reservation counts one
+/// pending block per open file and one block being compressed.
+#[test]
+fn lzo_text_is_named_as_seatunnel_names_it_and_reserves_its_blocks() {
+    for (format, extension) in [
+        ("text", ".lzo.txt"),
+        ("csv", ".lzo.csv"),
+        ("json", ".lzo.json"),
+    ] {
+        let config = hdfs_file(&format!(
+            "    file_format_type = {format}\n    compress_codec = LZO"
+        ))
+        .unwrap();
+        assert_eq!(config.compress_codec, CompressCodec::Lzo);
+        assert_eq!(config.file_extension(), extension);
+    }
+    let mut config = FileSinkConfig::new("/data/x");
+    let plain = config.buffer_bytes(FileSystemKind::Local);
+    config.compress_codec = CompressCodec::Lzo;
+    assert_eq!(
+        config.buffer_bytes(FileSystemKind::Local),
+        plain + LZO_BLOCK_BYTES + LZO_COMPRESSOR_BYTES
+    );
+}
+
 #[test]
 fn orc_and_unwritable_codecs_are_refused_with_the_reason() {
     let orc = refused("    file_format_type = \"orc\"");
     assert!(orc.contains("orc-rust") && orc.contains("decimal"), "{orc}");
     let lzo = refused("    file_format_type = parquet\n    compress_codec = lzo");
-    assert!(lzo.contains("lzo is not supported"), "{lzo}");
+    assert!(
+        lzo.contains("cannot be lzo with file_format_type = parquet"),
+        "{lzo}"
+    );
     let brotli = refused("    file_format_type = parquet\n    compress_codec = brotli");
     assert!(brotli.contains("brotli is not supported"), "{brotli}");
     let snappy_text = refused("    file_format_type = text\n    compress_codec = snappy");

@@ -58,8 +58,8 @@ pub use self::fake_source::{
 pub use self::file_sink::{
     ByteSize, Charset, CompressCodec, DEFAULT_HDFS_IN_FLIGHT_BYTES,
     DEFAULT_PARQUET_ROW_GROUP_BYTES, DataSaveMode, FILE_NAME_VARIABLES, FileFormat, FileSinkConfig,
-    FileSystemKind, GZIP_ENCODER_BYTES, HDFS_ONLY_OPTIONS, HDFS_WRITE_PIPELINE_BYTES, ORC_REFUSAL,
-    SchemaSaveMode, Template, format_utc_time,
+    FileSystemKind, GZIP_ENCODER_BYTES, HDFS_ONLY_OPTIONS, HDFS_WRITE_PIPELINE_BYTES,
+    LZO_BLOCK_BYTES, LZO_COMPRESSOR_BYTES, ORC_REFUSAL, SchemaSaveMode, Template, format_utc_time,
 };
 pub use self::flat_map::{KafkaProperties, PartitionOffsets};
 pub use self::kafka_source::{

@@ -3,8 +3,8 @@
 
 use super::super::section::{Section, Violation};
 use super::{
-    FILE_NAME_VARIABLES, FileFormat, FileSinkConfig, FileSystemKind, HDFS_ONLY_OPTIONS, Template,
-    format_utc_time,
+    CompressCodec, FILE_NAME_VARIABLES, FileFormat, FileSinkConfig, FileSystemKind,
+    HDFS_ONLY_OPTIONS, Template, format_utc_time,
 };
 
 impl FileSinkConfig {
@@ -220,7 +220,7 @@ impl FileSinkConfig {
                     "compress_codec",
                     format!(
                         "{} is only used with file_format_type = parquet (text, csv and \
-                         json take none or gzip)",
+                         json take none, gzip or lzo)",
                         self.compress_codec.infix().trim_start_matches('.')
                     ),
                 ));
@@ -247,6 +247,13 @@ impl FileSinkConfig {
                 }
             }
             return Ok(());
+        }
+        if self.compress_codec == CompressCodec::Lzo {
+            return Err(Violation::new(
+                "compress_codec",
+                "cannot be lzo with file_format_type = parquet: Weir's Parquet library cannot \
+                 write LZO pages; use snappy, lz4 or zstd (lzo is taken by text, csv and json)",
+            ));
         }
         if self
             .parquet_row_group_bytes

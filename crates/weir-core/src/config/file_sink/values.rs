@@ -75,6 +75,8 @@ pub enum CompressCodec {
     Zstd,
     /// Parquet only: LZ4-compressed pages (the `LZ4_RAW` codec of the Parquet format).
     Lz4,
+    /// Text, csv and json only: an lzop file of LZO1X blocks, as SeaTunnel writes it.
+    Lzo,
 }
 
 impl CompressCodec {
@@ -94,6 +96,7 @@ impl CompressCodec {
             CompressCodec::Snappy => ".snappy",
             CompressCodec::Zstd => ".zstd",
             CompressCodec::Lz4 => ".lz4",
+            CompressCodec::Lzo => ".lzo",
         }
     }
 }
@@ -102,10 +105,6 @@ impl<'de> Deserialize<'de> for CompressCodec {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
         let refusal = match text.trim().to_ascii_lowercase().as_str() {
-            "lzo" => Some(
-                "cannot be lzo: lzo is not supported, as no maintained Rust LZO codec exists (the Parquet \
-                 library Weir uses cannot write it); use snappy, lz4 or zstd",
-            ),
             "brotli" => Some(
                 "cannot be brotli: brotli is not supported (not built into Weir's Parquet writer); use zstd, \
                  which compresses comparably and faster",
@@ -124,6 +123,7 @@ impl<'de> Deserialize<'de> for CompressCodec {
                 ("snappy", CompressCodec::Snappy),
                 ("zstd", CompressCodec::Zstd),
                 ("lz4", CompressCodec::Lz4),
+                ("lzo", CompressCodec::Lzo),
             ],
         )
     }
