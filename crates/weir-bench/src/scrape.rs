@@ -27,6 +27,50 @@ fn scrape(address: SocketAddr) -> anyhow::Result<usize> {
     Ok(response.body.len())
 }
 
+/// Where the worker's subtasks spent their time, summed over them (seconds): the drain
+/// loops idle (their queues empty), the drain loops waiting for the sink, and the readers
+/// waiting for room in their queues (`weir_task_idle_seconds`, `weir_task_sink_wait_seconds`,
+/// `weir_task_queue_full_seconds`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Waits {
+    pub idle: f64,
+    pub sink_wait: f64,
+    pub queue_full: f64,
+    /// Subtasks seen.
+    pub subtasks: u32,
+}
+
+/// Reads [`Waits`] from the worker's `/metrics` (only subtasks still running have series).
+pub fn waits(address: SocketAddr) -> anyhow::Result<Waits> {
+    let response = weir_e2e::http::get(&format!("http://{address}/metrics"))
+        .map_err(anyhow::Error::msg)
+        .context("scraping the worker")?;
+    if response.status != 200 {
+        bail!("the worker's /metrics answered {}", response.status);
+    }
+    let text = String::from_utf8_lossy(&response.body);
+    let mut waits = Waits::default();
+    for line in text.lines() {
+        let Some((series, value)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let Ok(value) = value.parse::<f64>() else {
+            continue;
+        };
+        let name = series.split('{').next().unwrap_or_default();
+        match name {
+            "weir_task_idle_seconds_total" => {
+                waits.idle += value;
+                waits.subtasks += 1;
+            }
+            "weir_task_sink_wait_seconds_total" => waits.sink_wait += value,
+            "weir_task_queue_full_seconds_total" => waits.queue_full += value,
+            _ => {}
+        }
+    }
+    Ok(waits)
+}
+
 /// GETs `/metrics` every second until stopped.
 pub struct Scraper {
     stop: Arc<AtomicBool>,

@@ -40,6 +40,8 @@ pub struct QueueStats {
     max_bytes: AtomicU64,
     total_rows: AtomicU64,
     total_bytes: AtomicU64,
+    /// Nanoseconds senders waited for room (summed over senders).
+    full_wait_nanos: AtomicU64,
 }
 
 /// A copy of [`QueueStats`] at one moment.
@@ -61,6 +63,9 @@ pub struct QueueStatsSnapshot {
     pub total_rows: u64,
     /// Bytes ever admitted.
     pub total_bytes: u64,
+    /// Time senders waited for room, summed over senders: how long whatever drains the
+    /// queue held its producers back.
+    pub full_wait: std::time::Duration,
 }
 
 impl QueueStats {
@@ -96,6 +101,10 @@ impl QueueStats {
     pub fn total_bytes(&self) -> u64 {
         self.total_bytes.load(Ordering::Relaxed)
     }
+    /// Time senders waited for room, summed over senders.
+    pub fn full_wait(&self) -> std::time::Duration {
+        std::time::Duration::from_nanos(self.full_wait_nanos.load(Ordering::Relaxed))
+    }
 
     /// All fields at (nearly) one instant.
     pub fn snapshot(&self) -> QueueStatsSnapshot {
@@ -108,7 +117,13 @@ impl QueueStats {
             max_bytes: self.max_bytes(),
             total_rows: self.total_rows(),
             total_bytes: self.total_bytes(),
+            full_wait: self.full_wait(),
         }
+    }
+
+    fn record_full_wait(&self, since: std::time::Instant) {
+        let waited = u64::try_from(since.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.full_wait_nanos.fetch_add(waited, Ordering::Relaxed);
     }
 
     fn record_admit(&self, rows_now: usize, bytes_now: u64, size_bytes: u64) {
@@ -295,6 +310,8 @@ impl<T> QueueSender<T> {
     /// Fails only when the receiver has been dropped. Cancellation-safe: if this future is
     /// dropped before it completes, nothing was enqueued.
     pub async fn send(&self, item: T, size_bytes: u64) -> Result<(), SendError<T>> {
+        // Set when the first attempt finds no room: the clock is read only on that path.
+        let mut waiting_since: Option<std::time::Instant> = None;
         loop {
             // Register interest before looking at the state, so a wake-up that happens
             // between the check and the await is not lost.
@@ -324,9 +341,13 @@ impl<T> QueueSender<T> {
                         .record_admit(state.items.len(), state.bytes, size_bytes);
                     drop(state);
                     self.shared.item_ready.notify_one();
+                    if let Some(since) = waiting_since {
+                        self.shared.stats.record_full_wait(since);
+                    }
                     return Ok(());
                 }
             }
+            waiting_since.get_or_insert_with(std::time::Instant::now);
             let budget_freed = async {
                 match budget_freed.as_pin_mut() {
                     Some(notified) => notified.await,

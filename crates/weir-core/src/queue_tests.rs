@@ -102,6 +102,7 @@ fn stats_track_level_peaks_and_totals() {
             max_bytes: 1000,
             total_rows: 4,
             total_bytes: 650,
+            full_wait: std::time::Duration::ZERO,
         }
     );
 }
@@ -287,4 +288,37 @@ async fn a_sender_blocked_on_the_budget_is_woken_by_another_queue() {
     assert!(sent);
     assert_eq!(rx_b.try_recv(), Ok(0));
     assert_eq!(rx_b.try_recv(), Ok(2));
+}
+
+/// Only a send that found no room counts its wait, from the first refusal to its admission.
+#[tokio::test]
+async fn a_send_that_waits_for_room_counts_its_wait() {
+    let began = std::time::Instant::now();
+    let (tx, mut rx) = bounded_queue::<u8>(1, 100);
+    tx.send(1, 1).await.unwrap();
+    assert_eq!(
+        tx.stats().full_wait(),
+        std::time::Duration::ZERO,
+        "no wait yet"
+    );
+    let blocked = tokio::spawn({
+        let tx = tx.clone();
+        async move { tx.send(2, 1).await.is_ok() }
+    });
+    // On this single-threaded runtime, yielding runs the spawned send: it finds the queue
+    // full and waits.
+    tokio::task::yield_now().await;
+    assert!(!blocked.is_finished(), "the second send found room");
+    assert_eq!(rx.recv().await, Some(1));
+    assert!(blocked.await.unwrap());
+    let waited = tx.stats().full_wait();
+    assert!(
+        waited > std::time::Duration::ZERO,
+        "the blocked send counted nothing"
+    );
+    assert!(
+        waited <= began.elapsed(),
+        "{waited:?} > the test's own time"
+    );
+    assert_eq!(rx.stats().snapshot().full_wait, waited);
 }

@@ -150,6 +150,12 @@ pub fn run(ctx: &Ctx, spec: Spec<'_>, store: &Store, path: &str) -> anyhow::Resu
     } else {
         Some(crate::scrape::cost_of_a_scrape(&cluster.worker)?)
     };
+    // Where the subtasks' time went, read while the streaming job still holds its series.
+    let waits = if batch {
+        None
+    } else {
+        Some(crate::scrape::waits(cluster.worker.http_address())?)
+    };
     if !batch {
         cluster.master.stop_job(&job_id)?;
     }
@@ -173,6 +179,24 @@ pub fn run(ctx: &Ctx, spec: Spec<'_>, store: &Store, path: &str) -> anyhow::Resu
     let cpu_per_gib = cpu / (bytes as f64 / GIB as f64);
     let cores_busy = cpu / seconds;
     let steady = steady_rows_per_second(&progress_samples, records);
+    // Shares of the subtasks' time (drain loops) and of the readers' time (one per partition).
+    let readers = f64::from(ctx.common.partitions.max(1));
+    let drain_seconds = seconds * f64::from(parallelism.max(1));
+    let idle_share = waits.map(|waits| waits.idle / drain_seconds);
+    let sink_wait_share = waits.map(|waits| waits.sink_wait / drain_seconds);
+    let queue_full_share = waits.map(|waits| waits.queue_full / (seconds * readers));
+    if let Some(waits) = waits {
+        progress(
+            NAME,
+            format!(
+                "{label}: drain loops idle {:.0} %, waiting for the sink {:.0} %, busy the rest; readers waiting for queue room {:.0} % ({} subtasks)",
+                idle_share.unwrap_or_default() * 100.0,
+                sink_wait_share.unwrap_or_default() * 100.0,
+                queue_full_share.unwrap_or_default() * 100.0,
+                waits.subtasks,
+            ),
+        );
+    }
     progress(
         NAME,
         format!(
@@ -211,6 +235,9 @@ pub fn run(ctx: &Ctx, spec: Spec<'_>, store: &Store, path: &str) -> anyhow::Resu
         "exposition_bytes": exposition_bytes,
         "scrape_cpu_ms": scrape_cost.as_ref().map(|cost| round(cost.cpu_seconds * 1000.0, 3)),
         "scrape_cpu_percent": scrape_share.map(|share| round(share * 100.0, 3)),
+        "drain_idle_percent": idle_share.map(|share| round(share * 100.0, 1)),
+        "drain_sink_wait_percent": sink_wait_share.map(|share| round(share * 100.0, 1)),
+        "readers_queue_full_percent": queue_full_share.map(|share| round(share * 100.0, 1)),
     }))
 }
 

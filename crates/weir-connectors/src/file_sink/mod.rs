@@ -131,6 +131,7 @@ pub fn open(
         buffer: as_usize(config.write_buffer_bytes.0),
         max_open_files: as_usize(config.open_files_bound()),
         in_flight: config.in_flight_limit(kind),
+        pipeline: config.pipeline_bytes_per_file(),
         codec: config.compress_codec,
         // A Parquet file's output receives whole row groups (written out right after).
         output_cap: as_usize(match parquet {

@@ -35,6 +35,9 @@ pub(super) struct Limits {
     /// `write.max_in_flight_bytes` on HDFS: bytes written to the open files and not yet
     /// acknowledged, summed over them; `None` on the local file system.
     pub in_flight: Option<u64>,
+    /// The most the file system client holds for one file (`pipeline_bytes_per_file`):
+    /// a file counts at most this in flight, however much was written since it was settled.
+    pub pipeline: u64,
     pub codec: CompressCodec,
     /// The allocation bound of an output buffer: `write.buffer_bytes`, or for Parquet at
     /// least a row group (which arrives in the output whole).
@@ -43,6 +46,15 @@ pub(super) struct Limits {
     pub parquet: Option<Arc<ParquetLayout>>,
     /// The header line every file starts with (`enable_header_write`), delimiter included.
     pub header: Option<Vec<u8>>,
+}
+
+/// How much `len` more bytes for a file with `unsettled` bytes add to the in-flight count,
+/// where a file counts at most `pipeline` (what its client holds at most).
+fn in_flight_growth(unsettled: u64, len: u64, pipeline: u64) -> u64 {
+    unsettled
+        .saturating_add(len)
+        .min(pipeline)
+        .saturating_sub(unsettled.min(pipeline))
 }
 
 /// What one row adds to its file: its encoding, or (Parquet) the row itself.
@@ -72,8 +84,8 @@ pub struct FileSink {
     pub(super) pending: Vec<Pending>,
     /// The encoding of the row being written (reused).
     pub(super) scratch: Vec<u8>,
-    /// Bytes written to the open files since each was last settled, summed (see
-    /// [`Limits::in_flight`]).
+    /// Bytes the open files' clients may hold, summed: per file, what was written since it
+    /// was last settled, at most [`Limits::pipeline`] (see [`Limits::in_flight`]).
     pub(super) in_flight: u64,
     /// Output bytes the open files hold, against `write.buffer_bytes` × the open-files bound.
     pub(super) stats: Arc<SinkBufferStats>,
@@ -201,23 +213,37 @@ impl FileSink {
         }
         let len = bytes.len() as u64;
         if let Some(limit) = self.limits.in_flight {
-            self.make_room(len, limit).await?;
+            self.make_room(partition, len, limit).await?;
         }
+        let pipeline = self.limits.pipeline;
         let Some(file) = self.open.get_mut(partition) else {
             return Ok(());
         };
         file.written += len;
+        self.in_flight += in_flight_growth(file.unsettled, len, pipeline);
         file.unsettled += len;
-        self.in_flight += len;
         self.stats.set_in_flight(self.in_flight);
         file.writer.write(Bytes::from(bytes)).await
     }
 
-    /// Settles the open files with the most bytes in flight until `len` more fit within
-    /// `limit`, or none is left to settle (then `len` alone may pass `limit`: it is at most
-    /// one output buffer, which the reservation counts).
-    async fn make_room(&mut self, len: u64, limit: u64) -> Result<(), ConnectorError> {
-        while self.in_flight.saturating_add(len) > limit {
+    /// Settles the open files with the most bytes in flight until `len` more bytes for
+    /// `partition`'s file fit within `limit`, or none is left to settle (then `len` alone may
+    /// pass `limit`: it is at most one output buffer, which the reservation counts). A file
+    /// counts at most [`Limits::pipeline`], so one file written at full speed never waits
+    /// here: its client's own pipeline bound holds it.
+    async fn make_room(
+        &mut self,
+        partition: &str,
+        len: u64,
+        limit: u64,
+    ) -> Result<(), ConnectorError> {
+        let pipeline = self.limits.pipeline;
+        loop {
+            let unsettled = self.open.get(partition).map_or(0, |file| file.unsettled);
+            let growth = in_flight_growth(unsettled, len, pipeline);
+            if self.in_flight.saturating_add(growth) <= limit {
+                break;
+            }
             let Some(file) = self
                 .open
                 .values_mut()
@@ -227,7 +253,7 @@ impl FileSink {
                 break;
             };
             file.writer.settle().await?;
-            self.in_flight = self.in_flight.saturating_sub(file.unsettled);
+            self.in_flight = self.in_flight.saturating_sub(file.unsettled.min(pipeline));
             file.unsettled = 0;
             self.stats.set_in_flight(self.in_flight);
         }
@@ -287,7 +313,9 @@ impl FileSink {
             return Ok(());
         };
         // Closing waits for every acknowledgement: nothing of it stays in flight.
-        self.in_flight = self.in_flight.saturating_sub(file.unsettled);
+        self.in_flight = self
+            .in_flight
+            .saturating_sub(file.unsettled.min(self.limits.pipeline));
         self.stats.set_in_flight(self.in_flight);
         self.stats.set_open_files(self.open.len());
         let pending = close_to_pending(

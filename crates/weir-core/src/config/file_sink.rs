@@ -160,10 +160,12 @@ pub struct FileSinkConfig {
     pub max_open_files: u32,
     /// HdfsFile only: bytes the HDFS client may hold for all the files one subtask has open
     /// together, awaiting the DataNodes' acknowledgement (default `64MiB`). Each open file's
-    /// write pipeline may hold up to 12.6 MiB of packets; when the bytes written to the open
-    /// files since they were last acknowledged would pass this bound, the file with the most
-    /// is synced (`hsync`: the writer waits for its acknowledgements) before more is written,
-    /// so a partitioned sink keeps all its files open within the bound. The reservation counts
+    /// write pipeline may hold up to 12.6 MiB of packets, plus the write buffer they come
+    /// from; each file counts what was written to it since it was last acknowledged, at most
+    /// that much. When the sum would pass this bound, the file with the most is synced
+    /// (`hsync`: the writer waits for its acknowledgements) before more is written, so a
+    /// partitioned sink keeps all its files open within the bound, and a sink writing one or
+    /// a few files never waits for it. The reservation counts
     /// the smaller of this and what the open files' pipelines could hold; the task metrics
     /// `sink_in_flight_bytes` and `sink_in_flight_bytes_max` show it.
     #[serde(
@@ -467,8 +469,16 @@ impl FileSinkConfig {
         let output = self.output_bytes_per_file();
         let pipelines = self
             .open_files_bound()
-            .saturating_mul(HDFS_WRITE_PIPELINE_BYTES.saturating_add(output));
+            .saturating_mul(self.pipeline_bytes_per_file());
         pipelines.min(limit.max(output))
+    }
+
+    /// The most the HDFS client holds for one open file: its pipeline's packets and the
+    /// output buffer they are slices of. Bytes written to a file beyond this have been
+    /// acknowledged (the client takes no more until they are), so the sink counts at most
+    /// this per file against `write.max_in_flight_bytes`.
+    pub fn pipeline_bytes_per_file(&self) -> u64 {
+        HDFS_WRITE_PIPELINE_BYTES.saturating_add(self.output_bytes_per_file())
     }
 
     /// Bytes one subtask's writer may hold: per open file ([`Self::open_files_bound`]) its

@@ -211,6 +211,24 @@ fn encode_tasks(e: &mut DescriptorEncoder, tasks: &Tasks) -> fmt::Result {
         "Time the read limit (read_limit.*) held the subtask's reading back",
         per_task(tasks, |t| t.read_limit_wait.as_secs_f64()),
     )?;
+    counter(
+        e,
+        "weir_task_idle_seconds",
+        "Time the subtask's drain loop waited with its queues empty (the source held it back)",
+        per_task(tasks, |t| t.idle.as_secs_f64()),
+    )?;
+    counter(
+        e,
+        "weir_task_sink_wait_seconds",
+        "Time the subtask's drain loop waited for the sink's writes and flushes (the file system held it back)",
+        per_task(tasks, |t| t.sink_wait.as_secs_f64()),
+    )?;
+    counter(
+        e,
+        "weir_task_queue_full_seconds",
+        "Time the subtask's readers waited for room in their queues, summed over splits (the drain loop held them back)",
+        per_task(tasks, |t| t.queue_full_wait.as_secs_f64()),
+    )?;
     gauge(
         e,
         "weir_task_sink_buffer_bytes",

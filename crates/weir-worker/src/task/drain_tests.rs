@@ -157,3 +157,90 @@ async fn a_cold_split_is_drained_between_the_rows_of_a_hot_one() {
         TaskOutcome::Cancelled
     );
 }
+
+/// Sends nothing until released, then one row, then ends.
+struct HeldReader(tokio::sync::oneshot::Receiver<()>);
+
+impl SourceReader for HeldReader {
+    fn run(
+        self: Box<Self>,
+        out: QueueSender<SourceRecord>,
+        _ctx: SourceContext,
+    ) -> BoxFuture<'static, Result<(), ConnectorError>> {
+        Box::pin(async move {
+            let _ = self.0.await;
+            let (record, size) = record("held", 0);
+            out.send(record, size)
+                .await
+                .map_err(|_| ConnectorError::QueueClosed)
+        })
+    }
+}
+
+/// Where the time goes: an empty queue shows as idle time while it lasts (not only once a
+/// row comes), a sink write that does not complete at once as sink wait, and a reader whose
+/// queue is full as queue-full time.
+#[tokio::test]
+async fn idle_sink_wait_and_full_queues_are_timed() {
+    let (release, held) = tokio::sync::oneshot::channel();
+    let readers: Vec<(String, Box<dyn SourceReader>)> =
+        vec![("held".into(), Box::new(HeldReader(held)))];
+    let mut task = super::tests::start_pipeline(
+        readers,
+        Box::new(OrderSink::default()),
+        QUEUE_ROWS,
+        "OrderSink",
+    );
+    let first = task.metrics().idle;
+    let growing = async {
+        while task.metrics().idle <= first {
+            tokio::task::yield_now().await;
+        }
+    };
+    timeout(LIMIT, growing)
+        .await
+        .expect("idle time grows while the queue stays empty");
+    assert_eq!(
+        task.metrics().sink_wait,
+        Duration::ZERO,
+        "nothing written yet"
+    );
+    release.send(()).unwrap();
+    let written = async {
+        while task.metrics().rows_written < 1 {
+            tokio::task::yield_now().await;
+        }
+    };
+    timeout(LIMIT, written)
+        .await
+        .expect("the held row is written");
+    // OrderSink's write yields once: it did not complete at once.
+    assert!(task.metrics().sink_wait > Duration::ZERO);
+    // Its only reader ended: the input is bounded and the task finishes.
+    assert_eq!(
+        timeout(LIMIT, task.wait()).await.unwrap(),
+        TaskOutcome::Finished
+    );
+
+    // The hot reader's queue is full whenever the sink looks: its sends wait for room.
+    let mut task = start_hot_and_cold(OrderSink::default());
+    let full = async {
+        while task.metrics().queue_full_wait.is_zero() {
+            tokio::task::yield_now().await;
+        }
+    };
+    timeout(LIMIT, full)
+        .await
+        .expect("the hot reader waits for room");
+    let metrics = task.metrics();
+    assert!(
+        !metrics.splits[0].queue_full_wait.is_zero(),
+        "{:?}",
+        metrics.splits[0]
+    );
+    task.cancel();
+    assert_eq!(
+        timeout(LIMIT, task.wait()).await.unwrap(),
+        TaskOutcome::Cancelled
+    );
+}

@@ -27,6 +27,50 @@ pub(crate) struct TaskMetrics {
     sink: Arc<SinkBufferStats>,
     /// The byte budget the split queues share, once the pipeline has made it.
     budget: std::sync::OnceLock<Arc<ByteBudget>>,
+    /// Time the drain loop waited for rows, commands or timers (nothing to do).
+    pub(crate) idle: WaitClock,
+    /// Time the drain loop waited for the sink writer's writes and flushes to complete (its
+    /// file system holding it back).
+    pub(crate) sink_wait: WaitClock,
+}
+
+/// Time spent waiting, including a wait still going on: a subtask stuck on its sink shows
+/// the wait growing, not only once it ends. Begun and ended once per wait (per batch of rows
+/// for the drain loop, per pending write for the sink), never per row that does not wait.
+#[derive(Debug, Default)]
+pub(crate) struct WaitClock(Mutex<WaitState>);
+
+#[derive(Debug, Default)]
+struct WaitState {
+    /// Waits that ended.
+    total: std::time::Duration,
+    /// The start of the wait going on, if any.
+    since: Option<std::time::Instant>,
+}
+
+impl WaitClock {
+    /// A wait begins (a second call while waiting keeps the first start).
+    pub(crate) fn begin(&self) {
+        let mut state = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        state.since.get_or_insert_with(std::time::Instant::now);
+    }
+
+    /// The wait going on ends.
+    pub(crate) fn end(&self) {
+        let mut state = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(since) = state.since.take() {
+            state.total += since.elapsed();
+        }
+    }
+
+    /// All time waited so far, the wait going on included.
+    pub(crate) fn total(&self) -> std::time::Duration {
+        let state = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        state.total
+            + state
+                .since
+                .map_or_else(Default::default, |since| since.elapsed())
+    }
 }
 
 /// Rows and bytes written as of each checkpoint barrier not yet committed, and what the
@@ -85,6 +129,9 @@ pub struct SplitMetricsSnapshot {
     /// The split's fetching is paused: its reader waits for room or for the read limit, and
     /// the client library holds no prefetch for it (Kafka).
     pub fetch_paused: bool,
+    /// Time the split's reader waited for room in its queue: the drain loop (transforms,
+    /// encoding, the sink) held it back.
+    pub queue_full_wait: std::time::Duration,
 }
 
 /// A copy of a subtask's counters at one moment.
@@ -149,6 +196,15 @@ pub struct TaskMetricsSnapshot {
     /// Splits whose fetching is paused now (Kafka: waiting for a fetch slot, or their reader
     /// waits for room or for the read limit).
     pub paused_splits: u64,
+    /// Time the drain loop, which moves rows from the queues through the transforms into the
+    /// sink, waited with nothing to do (its queues empty): the source side held it back.
+    pub idle: std::time::Duration,
+    /// Time the drain loop waited for the sink writer's writes and flushes (e.g. for HDFS
+    /// acknowledgements): the file system held it back.
+    pub sink_wait: std::time::Duration,
+    /// Time the readers waited for room in their queues, summed over splits: the drain loop
+    /// held them back.
+    pub queue_full_wait: std::time::Duration,
 }
 
 impl TaskMetrics {
@@ -167,6 +223,8 @@ impl TaskMetrics {
             status,
             sink,
             budget: std::sync::OnceLock::new(),
+            idle: WaitClock::default(),
+            sink_wait: WaitClock::default(),
         }
     }
 
@@ -255,6 +313,8 @@ impl TaskMetrics {
             sink_open_files_max: self.sink.max_open_files(),
             sink_in_flight_bytes: self.sink.in_flight(),
             sink_in_flight_max_bytes: self.sink.max_in_flight(),
+            idle: self.idle.total(),
+            sink_wait: self.sink_wait.total(),
             ..TaskMetricsSnapshot::default()
         };
         for split in &splits {
@@ -266,6 +326,7 @@ impl TaskMetrics {
             snapshot.queue_max_bytes += split.queue_max_bytes;
             snapshot.records_skipped += split.records_skipped;
             snapshot.paused_splits += u64::from(split.fetch_paused);
+            snapshot.queue_full_wait += split.queue_full_wait;
         }
         if let Some(budget) = self.budget.get() {
             snapshot.budget_bytes = budget.used();
@@ -294,6 +355,7 @@ impl SplitEntry {
             high_watermark: self.state.high_watermark(),
             records_skipped: self.state.records_skipped(),
             fetch_paused: self.state.fetch_paused(),
+            queue_full_wait: queue.full_wait,
         }
     }
 }

@@ -21,7 +21,7 @@ use weir_core::transform::TransformChain;
 
 use super::TaskOutcome;
 use super::checkpoint::{self, Acknowledged, Barrier, Commit, CommitError};
-use super::metrics::TaskMetrics;
+use super::metrics::{TaskMetrics, WaitClock};
 
 /// Requests from [`super::TaskHandle`] to the running task.
 #[derive(Debug)]
@@ -424,31 +424,42 @@ async fn drain(
             // other: a subtask that committed them itself and then died before saying so
             // would be restarted from the previous checkpoint and write them twice.
             input_ended = true;
-            sink.flush()
+            timed(sink.flush(), &metrics.sink_wait)
                 .await
                 .map_err(|error| Ended::SinkFailed(error.to_string()))?;
             metrics.set_input_ended();
             tracing::info!("input ended; waiting for the final checkpoint");
         }
         let taking_rows = input.stop_checkpoint.is_none() && !input.splits.records.is_empty();
-        tokio::select! {
+        metrics.idle.begin();
+        let woken = tokio::select! {
             biased;
-            () = cancel.cancelled() => return Err(Ended::Cancelled),
-            () = sleep_until_or_never(flush_at) => {
-                flush_at = None;
-                sink.flush().await.map_err(|error| Ended::SinkFailed(error.to_string()))?;
-            }
+            () = cancel.cancelled() => Woken::Cancelled,
+            () = sleep_until_or_never(flush_at) => Woken::FlushDue,
             // A failing reader ends the task at once, not when its queue has drained.
-            Some(joined) = input.splits.readers.join_next() => reader_result(joined)?,
-            joined = driver_ended(driver) => reader_result(joined)?,
-            Some(command) = input.commands.recv() => {
+            Some(joined) = input.splits.readers.join_next() => Woken::ReaderEnded(joined),
+            joined = driver_ended(driver) => Woken::ReaderEnded(joined),
+            Some(command) = input.commands.recv() => Woken::Command(command),
+            next = input.splits.records.next(), if taking_rows => Woken::Row(next),
+        };
+        metrics.idle.end();
+        match woken {
+            Woken::Cancelled => return Err(Ended::Cancelled),
+            Woken::FlushDue => {
+                flush_at = None;
+                timed(sink.flush(), &metrics.sink_wait)
+                    .await
+                    .map_err(|error| Ended::SinkFailed(error.to_string()))?;
+            }
+            Woken::ReaderEnded(joined) => reader_result(joined)?,
+            Woken::Command(command) => {
                 if let Some(drained) = input.handle(command, sink).await? {
                     return Ok(drained);
                 }
             }
-            next = input.splits.records.next(), if taking_rows => {
-                // `None` only once the set is empty, which the loop's first check handles.
-                let Some(first) = next else { continue };
+            // `None` only once the set is empty, which the loop's first check handles.
+            Woken::Row(None) => {}
+            Woken::Row(Some(first)) => {
                 let splits = &mut *input.splits;
                 let output = Output {
                     sink: &mut *sink,
@@ -467,6 +478,42 @@ async fn drain(
             }
         }
     }
+}
+
+/// What woke the drain loop.
+enum Woken {
+    Cancelled,
+    /// A written row has waited [`FLUSH_DELAY`] in the sink's buffer.
+    FlushDue,
+    /// A split reader or the source's driver ended.
+    ReaderEnded(Joined),
+    Command(Command),
+    /// The next row of any split (`None` once no split is left).
+    Row(Option<(usize, SourceRecord)>),
+}
+
+/// Runs `future`, counting on `clock` the time from its first `Pending` to its completion
+/// (or its drop): how long it held its caller back beyond its own work (nothing when it
+/// completes at once).
+async fn timed<F: std::future::Future>(future: F, clock: &WaitClock) -> F::Output {
+    /// Ends the wait however the future ends, dropped included.
+    struct Waiting<'a>(&'a WaitClock);
+    impl Drop for Waiting<'_> {
+        fn drop(&mut self) {
+            self.0.end();
+        }
+    }
+    let mut future = std::pin::pin!(future);
+    let mut waiting: Option<Waiting<'_>> = None;
+    std::future::poll_fn(|cx| {
+        let poll = future.as_mut().poll(cx);
+        if poll.is_pending() && waiting.is_none() {
+            clock.begin();
+            waiting = Some(Waiting(clock));
+        }
+        poll
+    })
+    .await
 }
 
 /// Rows the drain loop hands the sink in one go, as long as the queues have them ready.
@@ -513,7 +560,8 @@ async fn write_batch(
         taken += 1;
         if let Some(row) = transform.apply(row) {
             let size = row.size_bytes();
-            if let Err(error) = sink.write(row).await {
+            let write = timed(sink.write(row), &metrics.sink_wait);
+            if let Err(error) = write.await {
                 metrics.add_written(rows, bytes);
                 return Err(error);
             }

@@ -26,6 +26,9 @@ fn snapshot(rows_written: u64) -> TaskMetricsSnapshot {
     TaskMetricsSnapshot {
         rows_written,
         read_limit_wait: Duration::from_millis(1500),
+        idle: Duration::from_millis(250),
+        sink_wait: Duration::from_millis(125),
+        queue_full_wait: Duration::from_millis(2000),
         splits: vec![SplitMetricsSnapshot {
             split: "orders-3".into(),
             rows_read: 40,
@@ -61,6 +64,13 @@ fn tasks_and_splits_are_labelled_by_job_subtask_and_split() {
         ),
         "{text}"
     );
+    for line in [
+        "weir_task_idle_seconds_total{job_id=\"j-1\",subtask=\"0\"} 0.25\n",
+        "weir_task_sink_wait_seconds_total{job_id=\"j-1\",subtask=\"0\"} 0.125\n",
+        "weir_task_queue_full_seconds_total{job_id=\"j-1\",subtask=\"0\"} 2.0\n",
+    ] {
+        assert!(text.contains(line), "{line} missing from {text}");
+    }
     let split = "{job_id=\"j-1\",subtask=\"0\",split=\"orders-3\"}";
     assert!(
         text.contains(&format!("weir_split_records_read_total{split} 40\n")),
