@@ -194,13 +194,13 @@ fn throughput(text: &mut String, report: &Value) {
         );
         let _ = writeln!(
             text,
-            "| parallelism | Weir MiB/s | raw HDFS write MiB/s | ceiling MiB/s (which) | Weir ÷ ceiling | worker CPU s per GiB | cores busy | rows/s | steady rows/s | files | worker peak RSS (MiB) | drain idle / sink wait % | readers queue full % |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+            "| parallelism | Weir MiB/s | raw HDFS write MiB/s | ceiling MiB/s (which) | Weir ÷ ceiling | worker CPU s per GiB | cores busy | rows/s | steady rows/s | files | worker peak RSS (MiB) | drain loops: idle / sink wait % | readers: source wait / queue full % |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|"
         );
         for run in group["runs"].as_array().into_iter().flatten() {
             let weir = &run["weir"];
             let _ = writeln!(
                 text,
-                "| {} | {} | {} | {} ({}) | **{}** | {} | {} | {} | {} | {} | {} | {} / {} | {} |",
+                "| {} | {} | {} | {} ({}) | **{}** | {} | {} | {} | {} | {} | {} | {} / {} | {} / {} |",
                 num(&run["parallelism"]),
                 num(&weir["mib_per_second"]),
                 num(&run["raw_write"]["mib_per_second"]),
@@ -215,6 +215,7 @@ fn throughput(text: &mut String, report: &Value) {
                 num(&weir["peak_rss_mib"]),
                 num(&weir["drain_idle_percent"]),
                 num(&weir["drain_sink_wait_percent"]),
+                num(&weir["readers_source_wait_percent"]),
                 num(&weir["readers_queue_full_percent"]),
             );
         }

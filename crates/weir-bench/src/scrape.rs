@@ -36,8 +36,26 @@ pub struct Waits {
     pub idle: f64,
     pub sink_wait: f64,
     pub queue_full: f64,
+    /// The readers waiting for their source (`weir_task_source_wait_seconds`).
+    pub source_wait: f64,
+    /// Rows the subtasks' sinks accepted (`weir_task_records_written_total`).
+    pub rows_written: f64,
     /// Subtasks seen.
     pub subtasks: u32,
+}
+
+impl Waits {
+    /// What happened between `earlier` and `self`.
+    pub fn since(&self, earlier: &Waits) -> Waits {
+        Waits {
+            idle: self.idle - earlier.idle,
+            sink_wait: self.sink_wait - earlier.sink_wait,
+            queue_full: self.queue_full - earlier.queue_full,
+            source_wait: self.source_wait - earlier.source_wait,
+            rows_written: self.rows_written - earlier.rows_written,
+            subtasks: self.subtasks,
+        }
+    }
 }
 
 /// Reads [`Waits`] from the worker's `/metrics` (only subtasks still running have series).
@@ -65,6 +83,8 @@ pub fn waits(address: SocketAddr) -> anyhow::Result<Waits> {
             }
             "weir_task_sink_wait_seconds_total" => waits.sink_wait += value,
             "weir_task_queue_full_seconds_total" => waits.queue_full += value,
+            "weir_task_source_wait_seconds_total" => waits.source_wait += value,
+            "weir_task_records_written_total" => waits.rows_written += value,
             _ => {}
         }
     }

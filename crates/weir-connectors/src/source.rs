@@ -28,6 +28,9 @@ pub struct SplitState {
     /// Kafka: the partition's fetching is paused (its reader waits for room or for the read
     /// limit; librdkafka holds no prefetch for it).
     fetch_paused: AtomicBool,
+    /// Time the split's reader waited for its source (Kafka: the next message from
+    /// librdkafka, or a fetch slot).
+    source_wait: weir_core::wait::WaitClock,
 }
 
 impl SplitState {
@@ -42,6 +45,7 @@ impl SplitState {
             prefetch_bytes: AtomicI64::new(UNKNOWN),
             records_skipped: AtomicU64::new(0),
             fetch_paused: AtomicBool::new(false),
+            source_wait: weir_core::wait::WaitClock::default(),
         }
     }
 
@@ -120,6 +124,16 @@ impl SplitState {
     /// Records dropped because they could not be decoded (`format_error_handle_way = skip`).
     pub fn records_skipped(&self) -> u64 {
         self.records_skipped.load(Ordering::Relaxed)
+    }
+
+    /// Where the reader's waits for its source are timed (see [`weir_core::wait::timed`]).
+    pub fn source_wait_clock(&self) -> &weir_core::wait::WaitClock {
+        &self.source_wait
+    }
+
+    /// Time the reader waited for its source so far, the wait going on included.
+    pub fn source_wait(&self) -> std::time::Duration {
+        self.source_wait.total()
     }
 
     /// Counts one skipped record.

@@ -27,3 +27,4 @@ pub mod secrets;
 pub mod split;
 pub mod transform;
 pub mod value_text;
+pub mod wait;

@@ -13,6 +13,7 @@ use crate::Ctx;
 use crate::cluster::{Jobs as _, Stdout};
 use crate::files::{self, Store};
 use crate::jobs::{Job, Sink, Source};
+use crate::scrape::Waits;
 use crate::util::{self, GIB, mib, progress, round, u64_of};
 
 const NAME: &str = "throughput";
@@ -86,8 +87,23 @@ pub fn run(ctx: &Ctx, spec: Spec<'_>, store: &Store, path: &str) -> anyhow::Resu
     let mut peak_rss = 0u64;
     let mut progress_samples: Vec<(f64, u64)> = Vec::new();
     let mut last_job;
+    // Where the subtasks' time goes, from the worker's own counters (a streaming job that is
+    // scraped anyway): `(seconds, waits)` at the first sample with rows written, and at the
+    // first with every row written, so the window holds the pipeline's work and nothing else.
+    let timing_waits = scrape && !batch;
+    let mut waits_window: (Option<Sample>, Option<Sample>) = (None, None);
     loop {
         std::thread::sleep(Duration::from_millis(250));
+        if timing_waits && waits_window.1.is_none() {
+            let now = started.elapsed().as_secs_f64();
+            let waits = crate::scrape::waits(cluster.worker.http_address())?;
+            if waits.rows_written > 0.0 && waits_window.0.is_none() {
+                waits_window.0 = Some((now, waits));
+            }
+            if waits.rows_written >= records as f64 {
+                waits_window.1 = Some((now, waits));
+            }
+        }
         peak_rss = peak_rss.max(cluster.worker.rss_bytes().unwrap_or_default());
         let job = cluster.master.job_json(&job_id)?;
         let state = util::text_of(&job, "state");
@@ -150,12 +166,6 @@ pub fn run(ctx: &Ctx, spec: Spec<'_>, store: &Store, path: &str) -> anyhow::Resu
     } else {
         Some(crate::scrape::cost_of_a_scrape(&cluster.worker)?)
     };
-    // Where the subtasks' time went, read while the streaming job still holds its series.
-    let waits = if batch {
-        None
-    } else {
-        Some(crate::scrape::waits(cluster.worker.http_address())?)
-    };
     if !batch {
         cluster.master.stop_job(&job_id)?;
     }
@@ -179,24 +189,38 @@ pub fn run(ctx: &Ctx, spec: Spec<'_>, store: &Store, path: &str) -> anyhow::Resu
     let cpu_per_gib = cpu / (bytes as f64 / GIB as f64);
     let cores_busy = cpu / seconds;
     let steady = steady_rows_per_second(&progress_samples, records);
-    // Shares of the subtasks' time (drain loops) and of the readers' time (one per partition).
-    let readers = f64::from(ctx.common.partitions.max(1));
-    let drain_seconds = seconds * f64::from(parallelism.max(1));
-    let idle_share = waits.map(|waits| waits.idle / drain_seconds);
-    let sink_wait_share = waits.map(|waits| waits.sink_wait / drain_seconds);
-    let queue_full_share = waits.map(|waits| waits.queue_full / (seconds * readers));
-    if let Some(waits) = waits {
+    // Shares of the drain loops' time (one per subtask) and of the readers' time (one per
+    // partition) over the window from the first row written to the last.
+    let shares = match waits_window {
+        (Some((from, first)), Some((to, last))) if to > from => {
+            let window = to - from;
+            let waits = last.since(&first);
+            let drains = window * f64::from(waits.subtasks.max(1));
+            let readers = window * f64::from(ctx.common.partitions.max(1));
+            Some(WaitShares {
+                idle: waits.idle / drains,
+                sink_wait: waits.sink_wait / drains,
+                queue_full: waits.queue_full / readers,
+                source_wait: waits.source_wait / readers,
+                window,
+            })
+        }
+        _ => None,
+    };
+    if let Some(shares) = &shares {
         progress(
             NAME,
             format!(
-                "{label}: drain loops idle {:.0} %, waiting for the sink {:.0} %, busy the rest; readers waiting for queue room {:.0} % ({} subtasks)",
-                idle_share.unwrap_or_default() * 100.0,
-                sink_wait_share.unwrap_or_default() * 100.0,
-                queue_full_share.unwrap_or_default() * 100.0,
-                waits.subtasks,
+                "{label}: over {:.1} s, drain loops idle {:.0} %, waiting for the sink {:.0} %, busy the rest; readers waiting for their source {:.0} %, for queue room {:.0} %, busy the rest",
+                shares.window,
+                shares.idle * 100.0,
+                shares.sink_wait * 100.0,
+                shares.source_wait * 100.0,
+                shares.queue_full * 100.0,
             ),
         );
     }
+    let share = |pick: fn(&WaitShares) -> f64| shares.as_ref().map(|s| round(pick(s) * 100.0, 1));
     progress(
         NAME,
         format!(
@@ -235,10 +259,28 @@ pub fn run(ctx: &Ctx, spec: Spec<'_>, store: &Store, path: &str) -> anyhow::Resu
         "exposition_bytes": exposition_bytes,
         "scrape_cpu_ms": scrape_cost.as_ref().map(|cost| round(cost.cpu_seconds * 1000.0, 3)),
         "scrape_cpu_percent": scrape_share.map(|share| round(share * 100.0, 3)),
-        "drain_idle_percent": idle_share.map(|share| round(share * 100.0, 1)),
-        "drain_sink_wait_percent": sink_wait_share.map(|share| round(share * 100.0, 1)),
-        "readers_queue_full_percent": queue_full_share.map(|share| round(share * 100.0, 1)),
+        "drain_idle_percent": share(|s| s.idle),
+        "drain_sink_wait_percent": share(|s| s.sink_wait),
+        "readers_source_wait_percent": share(|s| s.source_wait),
+        "readers_queue_full_percent": share(|s| s.queue_full),
     }))
+}
+
+/// The worker's wait counters at a moment (seconds since the submit).
+type Sample = (f64, Waits);
+
+/// Where the time went over a pipeline's window of work, as shares.
+struct WaitShares {
+    /// Of the drain loops' time: waiting with empty queues.
+    idle: f64,
+    /// Of the drain loops' time: waiting for the sink.
+    sink_wait: f64,
+    /// Of the readers' time: waiting for room in their queues.
+    queue_full: f64,
+    /// Of the readers' time: waiting for their source.
+    source_wait: f64,
+    /// Seconds of the window.
+    window: f64,
 }
 
 /// Rows written per second between [`STEADY`]'s fractions of `records`, from `(seconds,

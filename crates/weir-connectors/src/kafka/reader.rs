@@ -14,6 +14,7 @@ use rdkafka::message::Message as _;
 use tokio::time::MissedTickBehavior;
 use weir_core::config::FormatErrorHandleWay;
 use weir_core::queue::QueueSender;
+use weir_core::wait::timed;
 
 use super::client::{ConsumerRef, KafkaContext};
 use super::decode::{Decoded, Decoder};
@@ -199,10 +200,11 @@ impl PartitionReader {
             }
             match &mut slot {
                 None => {
+                    let acquire = timed(self.slots.acquire(), self.split.state.source_wait_clock());
                     let acquired = tokio::select! {
                         biased;
                         () = ctx.cancel.cancelled() => return Ok(()),
-                        acquired = self.slots.acquire() => acquired,
+                        acquired = acquire => acquired,
                     };
                     let Some(acquired) = acquired else {
                         return Err(ConnectorError::Interrupted {
@@ -243,7 +245,7 @@ impl PartitionReader {
             let next = tokio::select! {
                 biased;
                 () = ctx.cancel.cancelled() => return Ok(()),
-                next = messages.next() => next,
+                next = timed(messages.next(), self.split.state.source_wait_clock()) => next,
                 _ = handover_check.tick() => {
                     if let Some(held) = slot.as_mut().filter(|held| held.idle_over(&self.slots)) {
                         held.handing_over = true;

@@ -229,6 +229,12 @@ fn encode_tasks(e: &mut DescriptorEncoder, tasks: &Tasks) -> fmt::Result {
         "Time the subtask's readers waited for room in their queues, summed over splits (the drain loop held them back)",
         per_task(tasks, |t| t.queue_full_wait.as_secs_f64()),
     )?;
+    counter(
+        e,
+        "weir_task_source_wait_seconds",
+        "Time the subtask's split readers waited for their source, summed over splits (Kafka: the next message from librdkafka, or a fetch slot)",
+        per_task(tasks, |t| t.source_wait.as_secs_f64()),
+    )?;
     gauge(
         e,
         "weir_task_sink_buffer_bytes",

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use weir_connectors::{ReadLimiter, SinkBufferStats, SourceStatus, SplitState};
 use weir_core::budget::ByteBudget;
 use weir_core::queue::QueueStats;
+use weir_core::wait::WaitClock;
 
 /// Counters of one subtask. Reads and queue levels come from its queues' own statistics, so
 /// "read" means "admitted into a bounded queue".
@@ -32,45 +33,6 @@ pub(crate) struct TaskMetrics {
     /// Time the drain loop waited for the sink writer's writes and flushes to complete (its
     /// file system holding it back).
     pub(crate) sink_wait: WaitClock,
-}
-
-/// Time spent waiting, including a wait still going on: a subtask stuck on its sink shows
-/// the wait growing, not only once it ends. Begun and ended once per wait (per batch of rows
-/// for the drain loop, per pending write for the sink), never per row that does not wait.
-#[derive(Debug, Default)]
-pub(crate) struct WaitClock(Mutex<WaitState>);
-
-#[derive(Debug, Default)]
-struct WaitState {
-    /// Waits that ended.
-    total: std::time::Duration,
-    /// The start of the wait going on, if any.
-    since: Option<std::time::Instant>,
-}
-
-impl WaitClock {
-    /// A wait begins (a second call while waiting keeps the first start).
-    pub(crate) fn begin(&self) {
-        let mut state = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        state.since.get_or_insert_with(std::time::Instant::now);
-    }
-
-    /// The wait going on ends.
-    pub(crate) fn end(&self) {
-        let mut state = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(since) = state.since.take() {
-            state.total += since.elapsed();
-        }
-    }
-
-    /// All time waited so far, the wait going on included.
-    pub(crate) fn total(&self) -> std::time::Duration {
-        let state = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        state.total
-            + state
-                .since
-                .map_or_else(Default::default, |since| since.elapsed())
-    }
 }
 
 /// Rows and bytes written as of each checkpoint barrier not yet committed, and what the
@@ -132,6 +94,9 @@ pub struct SplitMetricsSnapshot {
     /// Time the split's reader waited for room in its queue: the drain loop (transforms,
     /// encoding, the sink) held it back.
     pub queue_full_wait: std::time::Duration,
+    /// Time the split's reader waited for its source (Kafka: the next message from
+    /// librdkafka, or a fetch slot).
+    pub source_wait: std::time::Duration,
 }
 
 /// A copy of a subtask's counters at one moment.
@@ -205,6 +170,9 @@ pub struct TaskMetricsSnapshot {
     /// Time the readers waited for room in their queues, summed over splits: the drain loop
     /// held them back.
     pub queue_full_wait: std::time::Duration,
+    /// Time the readers waited for their source, summed over splits (Kafka: the next
+    /// message from librdkafka, or a fetch slot).
+    pub source_wait: std::time::Duration,
 }
 
 impl TaskMetrics {
@@ -327,6 +295,7 @@ impl TaskMetrics {
             snapshot.records_skipped += split.records_skipped;
             snapshot.paused_splits += u64::from(split.fetch_paused);
             snapshot.queue_full_wait += split.queue_full_wait;
+            snapshot.source_wait += split.source_wait;
         }
         if let Some(budget) = self.budget.get() {
             snapshot.budget_bytes = budget.used();
@@ -356,6 +325,7 @@ impl SplitEntry {
             records_skipped: self.state.records_skipped(),
             fetch_paused: self.state.fetch_paused(),
             queue_full_wait: queue.full_wait,
+            source_wait: self.state.source_wait(),
         }
     }
 }

@@ -18,10 +18,11 @@ use weir_core::config::QueueBounds;
 use weir_core::queue::{bounded_queue, budgeted_queue};
 use weir_core::split::SplitId;
 use weir_core::transform::TransformChain;
+use weir_core::wait::timed;
 
 use super::TaskOutcome;
 use super::checkpoint::{self, Acknowledged, Barrier, Commit, CommitError};
-use super::metrics::{TaskMetrics, WaitClock};
+use super::metrics::TaskMetrics;
 
 /// Requests from [`super::TaskHandle`] to the running task.
 #[derive(Debug)]
@@ -490,30 +491,6 @@ enum Woken {
     Command(Command),
     /// The next row of any split (`None` once no split is left).
     Row(Option<(usize, SourceRecord)>),
-}
-
-/// Runs `future`, counting on `clock` the time from its first `Pending` to its completion
-/// (or its drop): how long it held its caller back beyond its own work (nothing when it
-/// completes at once).
-async fn timed<F: std::future::Future>(future: F, clock: &WaitClock) -> F::Output {
-    /// Ends the wait however the future ends, dropped included.
-    struct Waiting<'a>(&'a WaitClock);
-    impl Drop for Waiting<'_> {
-        fn drop(&mut self) {
-            self.0.end();
-        }
-    }
-    let mut future = std::pin::pin!(future);
-    let mut waiting: Option<Waiting<'_>> = None;
-    std::future::poll_fn(|cx| {
-        let poll = future.as_mut().poll(cx);
-        if poll.is_pending() && waiting.is_none() {
-            clock.begin();
-            waiting = Some(Waiting(clock));
-        }
-        poll
-    })
-    .await
 }
 
 /// Rows the drain loop hands the sink in one go, as long as the queues have them ready.

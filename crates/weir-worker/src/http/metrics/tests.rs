@@ -29,6 +29,7 @@ fn snapshot(rows_written: u64) -> TaskMetricsSnapshot {
         idle: Duration::from_millis(250),
         sink_wait: Duration::from_millis(125),
         queue_full_wait: Duration::from_millis(2000),
+        source_wait: Duration::from_millis(500),
         splits: vec![SplitMetricsSnapshot {
             split: "orders-3".into(),
             rows_read: 40,
@@ -68,6 +69,7 @@ fn tasks_and_splits_are_labelled_by_job_subtask_and_split() {
         "weir_task_idle_seconds_total{job_id=\"j-1\",subtask=\"0\"} 0.25\n",
         "weir_task_sink_wait_seconds_total{job_id=\"j-1\",subtask=\"0\"} 0.125\n",
         "weir_task_queue_full_seconds_total{job_id=\"j-1\",subtask=\"0\"} 2.0\n",
+        "weir_task_source_wait_seconds_total{job_id=\"j-1\",subtask=\"0\"} 0.5\n",
     ] {
         assert!(text.contains(line), "{line} missing from {text}");
     }
