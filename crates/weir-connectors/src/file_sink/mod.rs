@@ -157,6 +157,7 @@ pub fn open(
         open: HashMap::new(),
         tick: 0,
         pending: Vec::new(),
+        closing: None,
         scratch: Vec::new(),
         in_flight: 0,
         stats: Arc::new(

@@ -82,6 +82,9 @@ pub struct FileSink {
     pub(super) tick: u64,
     /// Closed files of this attempt not committed yet, in sequence order.
     pub(super) pending: Vec<Pending>,
+    /// The rolled file being closed in the background, if any: at most one, so that the
+    /// HDFS pipelines held are the open files' and one more (counted in the reservation).
+    pub(super) closing: Option<Closing>,
     /// The encoding of the row being written (reused).
     pub(super) scratch: Vec<u8>,
     /// Bytes the open files' clients may hold, summed: per file, what was written since it
@@ -105,6 +108,23 @@ pub(super) struct OpenFile {
     unsettled: u64,
     opened: Instant,
     last_used: u64,
+}
+
+/// A rolled file closing in the background: its last bytes written, its blocks acknowledged
+/// and completed, and its rename to the pending name, while the next file takes rows. A
+/// checkpoint waits for it before it lists the pending files, so it is in the checkpoint
+/// like a file closed in line.
+pub(super) struct Closing {
+    task: tokio::task::JoinHandle<Result<Pending, ConnectorError>>,
+    /// The in-progress name and the pending name: an abort deletes whichever exists.
+    paths: [String; 2],
+}
+
+impl Drop for Closing {
+    fn drop(&mut self) {
+        // A sink dropped mid-close leaves the file as an abort would (recovery removes it).
+        self.task.abort();
+    }
 }
 
 /// A closed file waiting for a checkpoint to commit it.
@@ -307,25 +327,61 @@ impl FileSink {
         Ok(())
     }
 
-    /// Closes the open file of `partition` to a pending file.
+    /// Closes the open file of `partition` to a pending file, in the background: rows go on
+    /// to the next file while the file system acknowledges and completes this one (on HDFS
+    /// the close waits for every packet's acknowledgement, and that wait held the subtask's
+    /// rows back). A close still running from the previous roll is waited for first.
     async fn roll(&mut self, partition: &str) -> Result<(), ConnectorError> {
+        self.finish_closing().await?;
         let Some(file) = self.open.remove(partition) else {
             return Ok(());
         };
-        // Closing waits for every acknowledgement: nothing of it stays in flight.
+        // The reservation counts the closing file's pipeline apart from the open files'.
         self.in_flight = self
             .in_flight
             .saturating_sub(file.unsettled.min(self.limits.pipeline));
         self.stats.set_in_flight(self.in_flight);
         self.stats.set_open_files(self.open.len());
-        let pending = close_to_pending(
-            self.fs.clone(),
-            &self.naming,
-            self.attempt,
-            partition.to_string(),
-            file,
-        )
-        .await?;
+        let OpenFile {
+            seq,
+            path,
+            writer,
+            content,
+            ..
+        } = file;
+        // The end of the content (gzip trailer, Parquet footer) is made here; only the I/O
+        // goes to the background.
+        let rest = content
+            .finish()
+            .map_err(|cause| content_error(&*self.fs, &path, cause))?;
+        let pending_path = self.naming.pending(self.attempt, seq);
+        let paths = [path.clone(), pending_path.clone()];
+        let fs = self.fs.clone();
+        let partition = partition.to_string();
+        let task = tokio::spawn(async move {
+            write_and_close(&*fs, writer, rest, &path, &pending_path).await?;
+            Ok(Pending {
+                seq,
+                partition,
+                path: pending_path,
+                final_path: None,
+            })
+        });
+        self.closing = Some(Closing { task, paths });
+        Ok(())
+    }
+
+    /// Waits for the rolled file closing in the background, if any, and lists it pending.
+    async fn finish_closing(&mut self) -> Result<(), ConnectorError> {
+        let Some(closing) = self.closing.as_mut() else {
+            return Ok(());
+        };
+        let joined = (&mut closing.task).await;
+        self.closing = None;
+        let pending = joined.map_err(|error| ConnectorError::Interrupted {
+            what: "closing a rolled file",
+            reason: error.to_string(),
+        })??;
         self.pending.push(pending);
         Ok(())
     }
@@ -342,6 +398,7 @@ impl FileSink {
     }
 
     async fn prepare(&mut self, checkpoint: u64) -> Result<Vec<PendingFile>, ConnectorError> {
+        self.finish_closing().await?;
         let fs = self.fs.clone();
         let (naming, attempt) = (&self.naming, self.attempt);
         let closing: Vec<_> = self
@@ -443,6 +500,7 @@ impl FileSink {
         let leftovers = self.fs.list(&dir).await?;
         self.fs.delete(&dir, true).await?;
         self.pending.clear();
+        self.closing = None;
         tracing::info!(
             committed = count,
             removed = leftovers.len(),
@@ -479,7 +537,7 @@ impl FileSink {
     /// Removes the subtask's temporary directory, and the job's when it is the last, if
     /// nothing is left in them (non-recursive deletes fail on anything left).
     async fn remove_empty_dirs(&mut self) -> Result<(), ConnectorError> {
-        if !self.open.is_empty() || !self.pending.is_empty() {
+        if !self.open.is_empty() || !self.pending.is_empty() || self.closing.is_some() {
             return Ok(());
         }
         let dir = self.naming.subtask_dir().to_string();
@@ -501,6 +559,12 @@ impl FileSink {
             // file system that may be the reason for the abort. HDFS lets the NameNode delete
             // a file still being written (the client gives up its lease on drop).
             doomed.push(file.path);
+        }
+        if let Some(closing) = self.closing.take() {
+            // Stopped wherever it was: the file is at one of its two names (a missing path
+            // is not an error to delete).
+            closing.task.abort();
+            doomed.extend(closing.paths.iter().cloned());
         }
         // Unless the job was cancelled, files a checkpoint has listed stay: that checkpoint
         // may have completed, and the recovery that follows commits them (or deletes them if
@@ -541,7 +605,7 @@ async fn close_to_pending(
     let OpenFile {
         seq,
         path,
-        mut writer,
+        writer,
         content,
         ..
     } = file;
@@ -549,18 +613,30 @@ async fn close_to_pending(
     let rest = content
         .finish()
         .map_err(|cause| content_error(&*fs, &path, cause))?;
-    if !rest.is_empty() {
-        writer.write(Bytes::from(rest)).await?;
-    }
-    writer.close().await?;
     let pending = naming.pending(attempt, seq);
-    fs.rename(&path, &pending).await?;
+    write_and_close(&*fs, writer, rest, &path, &pending).await?;
     Ok(Pending {
         seq,
         partition,
         path: pending,
         final_path: None,
     })
+}
+
+/// Writes `rest` (the content's end) to `writer`, closes it durably and renames the file
+/// from `path` to `pending`.
+async fn write_and_close(
+    fs: &dyn FileSystem,
+    mut writer: Box<dyn FileWriter>,
+    rest: Vec<u8>,
+    path: &str,
+    pending: &str,
+) -> Result<(), ConnectorError> {
+    if !rest.is_empty() {
+        writer.write(Bytes::from(rest)).await?;
+    }
+    writer.close().await?;
+    fs.rename(path, pending).await
 }
 
 /// Renames one pending file to its final path; returns its pending path. Idempotent: a file

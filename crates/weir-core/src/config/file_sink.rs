@@ -483,7 +483,8 @@ impl FileSinkConfig {
 
     /// Bytes one subtask's writer may hold: per open file ([`Self::open_files_bound`]) its
     /// [`Self::writer_bytes_per_file`], plus [`GZIP_ENCODER_BYTES`] with gzip text; on HDFS
-    /// also [`Self::in_flight_bytes`].
+    /// also [`Self::in_flight_bytes`]; and [`Self::closing_bytes`] for the rolled file closing
+    /// in the background.
     pub fn buffer_bytes(&self, kind: FileSystemKind) -> u64 {
         let mut per_file = self.writer_bytes_per_file();
         let mut once = 0;
@@ -501,6 +502,17 @@ impl FileSinkConfig {
             .saturating_mul(per_file)
             .saturating_add(once)
             .saturating_add(self.in_flight_bytes(kind))
+            .saturating_add(self.closing_bytes(kind))
+    }
+
+    /// What the one rolled file that closes in the background while the next takes rows
+    /// holds: its last output buffer, and on HDFS the packets of its pipeline until the
+    /// DataNodes acknowledge them.
+    pub fn closing_bytes(&self, kind: FileSystemKind) -> u64 {
+        match kind {
+            FileSystemKind::Local => self.output_bytes_per_file(),
+            FileSystemKind::Hdfs => self.pipeline_bytes_per_file(),
+        }
     }
 }
 

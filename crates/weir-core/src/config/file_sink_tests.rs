@@ -101,17 +101,19 @@ fn file_sink_options_parse_sizes_lists_and_maps() {
 fn file_sink_buffer_bytes_count_every_open_file() {
     let mut config = FileSinkConfig::new("/data/x");
     let job = |sink: SinkConfig| sink.buffer_bytes();
-    assert_eq!(job(SinkConfig::LocalFile(config.clone())), 1 << 20);
+    // The open file's buffer, and the last buffer of a rolled file closing in the background.
+    assert_eq!(job(SinkConfig::LocalFile(config.clone())), 2 << 20);
+    // On HDFS each of the two also holds a pipeline.
     assert_eq!(
         job(SinkConfig::HdfsFile(config.clone())),
-        (2 << 20) + HDFS_WRITE_PIPELINE_BYTES
+        (1 << 20) + 2 * ((1 << 20) + HDFS_WRITE_PIPELINE_BYTES)
     );
     config.have_partition = true;
     config.partition_by = vec!["day".into()];
     config.compress_codec = CompressCodec::Gzip;
     assert_eq!(
         job(SinkConfig::LocalFile(config.clone())),
-        16 * ((1 << 20) + GZIP_ENCODER_BYTES)
+        16 * ((1 << 20) + GZIP_ENCODER_BYTES) + (1 << 20)
     );
 }
 
@@ -138,7 +140,7 @@ fn hdfs_in_flight_bytes_bound_what_the_open_files_hold_together() {
     );
     assert_eq!(
         SinkConfig::HdfsFile(config.clone()).buffer_bytes(),
-        16 * (1 << 20) + DEFAULT_HDFS_IN_FLIGHT_BYTES
+        16 * (1 << 20) + DEFAULT_HDFS_IN_FLIGHT_BYTES + per_file
     );
     config.write_max_in_flight_bytes = Some(ByteSize(1 << 30));
     assert_eq!(config.in_flight_bytes(FileSystemKind::Hdfs), 16 * per_file);
