@@ -560,10 +560,12 @@ impl FileSink {
             // a file still being written (the client gives up its lease on drop).
             doomed.push(file.path);
         }
-        if let Some(closing) = self.closing.take() {
-            // Stopped wherever it was: the file is at one of its two names (a missing path
-            // is not an error to delete).
+        if let Some(mut closing) = self.closing.take() {
+            // Stopped wherever it was, and waited for, so that no rename lands after the
+            // deletes: the file is at one of its two names (a missing path is not an error
+            // to delete).
             closing.task.abort();
+            let _ = (&mut closing.task).await;
             doomed.extend(closing.paths.iter().cloned());
         }
         // Unless the job was cancelled, files a checkpoint has listed stay: that checkpoint

@@ -25,7 +25,8 @@ use super::section::{Context, join, parse_section};
 /// renames them into `path` once the checkpoint completes. Final names carry the job, the
 /// subtask and the checkpoint (`file_name_expression`), so no two attempts collide. A
 /// subtask's memory reservation covers `write.buffer_bytes` per open file plus the gzip or
-/// lzo encoder and the HDFS client's write pipeline (see `max_open_files`).
+/// lzo encoder and the HDFS client's write pipeline (see `max_open_files`), and one rolled
+/// file closing in the background while the next takes rows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FileSinkConfig {
