@@ -513,35 +513,33 @@ fn committed_rows(out: &Path, output: Output) -> Result<usize, String> {
 /// `file`, an lzop file, decompressed by the `lzop` tool (Debian's package `lzop`), which
 /// checks the header's checksum and every block.
 fn lzop_text(file: &Path) -> Result<String, String> {
-    let output = std::process::Command::new("lzop")
-        .arg("-dc")
-        .arg(file)
-        .output()
-        .map_err(|error| format!("cannot run lzop (install Debian's package lzop): {error}"))?;
-    if !output.status.success() {
-        return Err(format!(
-            "lzop cannot read {}: {}",
-            file.display(),
-            String::from_utf8_lossy(&output.stderr)
-        ));
-    }
-    String::from_utf8(output.stdout).map_err(|error| format!("lzop gave no UTF-8: {error}"))
+    read_with("lzop", &["-dc"], file, "install Debian's package lzop")
 }
 
 /// `file`, written in GBK, as UTF-8 text: decoded by glibc's `iconv`, a reader independent of
 /// Weir's encoder, which fails on bytes that are not GBK.
 fn gbk_to_utf8(file: &Path) -> Result<String, String> {
-    let output = std::process::Command::new("iconv")
-        .args(["-f", "GBK", "-t", "UTF-8"])
+    read_with(
+        "iconv",
+        &["-f", "GBK", "-t", "UTF-8"],
+        file,
+        "glibc's, in libc-bin",
+    )
+}
+
+/// What `tool args file` prints, as UTF-8; an error names the tool, the file and the cause.
+fn read_with(tool: &str, args: &[&str], file: &Path, source: &str) -> Result<String, String> {
+    let output = std::process::Command::new(tool)
+        .args(args)
         .arg(file)
         .output()
-        .map_err(|error| format!("cannot run iconv (glibc's, in libc-bin): {error}"))?;
+        .map_err(|error| format!("cannot run {tool} ({source}): {error}"))?;
     if !output.status.success() {
         return Err(format!(
-            "iconv cannot read {} as GBK: {}",
+            "{tool} cannot read {}: {}",
             file.display(),
             String::from_utf8_lossy(&output.stderr)
         ));
     }
-    String::from_utf8(output.stdout).map_err(|error| format!("iconv gave no UTF-8: {error}"))
+    String::from_utf8(output.stdout).map_err(|error| format!("{tool} gave no UTF-8: {error}"))
 }

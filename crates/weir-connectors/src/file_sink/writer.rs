@@ -342,31 +342,13 @@ impl FileSink {
             .saturating_sub(file.unsettled.min(self.limits.pipeline));
         self.stats.set_in_flight(self.in_flight);
         self.stats.set_open_files(self.open.len());
-        let OpenFile {
-            seq,
-            path,
-            writer,
-            content,
-            ..
-        } = file;
         // The end of the content (gzip trailer, Parquet footer) is made here; only the I/O
         // goes to the background.
-        let rest = content
-            .finish()
-            .map_err(|cause| content_error(&*self.fs, &path, cause))?;
-        let pending_path = self.naming.pending(self.attempt, seq);
-        let paths = [path.clone(), pending_path.clone()];
+        let ending = Ending::of(&*self.fs, &self.naming, self.attempt, file)?;
+        let paths = [ending.path.clone(), ending.pending.clone()];
         let fs = self.fs.clone();
         let partition = partition.to_string();
-        let task = tokio::spawn(async move {
-            write_and_close(&*fs, writer, rest, &path, &pending_path).await?;
-            Ok(Pending {
-                seq,
-                partition,
-                path: pending_path,
-                final_path: None,
-            })
-        });
+        let task = tokio::spawn(async move { ending.close(&*fs, partition).await });
         self.closing = Some(Closing { task, paths });
         Ok(())
     }
@@ -604,41 +586,74 @@ async fn close_to_pending(
     partition: String,
     file: OpenFile,
 ) -> Result<Pending, ConnectorError> {
-    let OpenFile {
-        seq,
-        path,
-        writer,
-        content,
-        ..
-    } = file;
-    // Everything still buffered, with the end of the gzip stream or the Parquet footer.
-    let rest = content
-        .finish()
-        .map_err(|cause| content_error(&*fs, &path, cause))?;
-    let pending = naming.pending(attempt, seq);
-    write_and_close(&*fs, writer, rest, &path, &pending).await?;
-    Ok(Pending {
-        seq,
-        partition,
-        path: pending,
-        final_path: None,
-    })
+    Ending::of(&*fs, naming, attempt, file)?
+        .close(&*fs, partition)
+        .await
 }
 
-/// Writes `rest` (the content's end) to `writer`, closes it durably and renames the file
-/// from `path` to `pending`.
-async fn write_and_close(
-    fs: &dyn FileSystem,
-    mut writer: Box<dyn FileWriter>,
+/// A file whose content has ended (everything still buffered, with the end of the gzip
+/// stream or the Parquet footer), to be written, closed and renamed to its pending name.
+struct Ending {
+    seq: u64,
+    /// The in-progress name.
+    path: String,
+    /// The pending name.
+    pending: String,
+    writer: Box<dyn FileWriter>,
     rest: Vec<u8>,
-    path: &str,
-    pending: &str,
-) -> Result<(), ConnectorError> {
-    if !rest.is_empty() {
-        writer.write(Bytes::from(rest)).await?;
+}
+
+impl Ending {
+    fn of(
+        fs: &dyn FileSystem,
+        naming: &Naming,
+        attempt: u32,
+        file: OpenFile,
+    ) -> Result<Ending, ConnectorError> {
+        let OpenFile {
+            seq,
+            path,
+            writer,
+            content,
+            ..
+        } = file;
+        let rest = content
+            .finish()
+            .map_err(|cause| content_error(fs, &path, cause))?;
+        Ok(Ending {
+            seq,
+            pending: naming.pending(attempt, seq),
+            path,
+            writer,
+            rest,
+        })
     }
-    writer.close().await?;
-    fs.rename(path, pending).await
+
+    /// Writes the rest, closes the file durably and renames it to its pending name.
+    async fn close(
+        self,
+        fs: &dyn FileSystem,
+        partition: String,
+    ) -> Result<Pending, ConnectorError> {
+        let Ending {
+            seq,
+            path,
+            pending,
+            mut writer,
+            rest,
+        } = self;
+        if !rest.is_empty() {
+            writer.write(Bytes::from(rest)).await?;
+        }
+        writer.close().await?;
+        fs.rename(&path, &pending).await?;
+        Ok(Pending {
+            seq,
+            partition,
+            path: pending,
+            final_path: None,
+        })
+    }
 }
 
 /// Renames one pending file to its final path; returns its pending path. Idempotent: a file
