@@ -23,6 +23,7 @@
 //! `sink_buffer_bytes`, against [`FileSinkConfig::writer_bytes_per_file`] × the open-files
 //! bound (the fixed gzip and HDFS allowances are not counted there).
 
+mod closing;
 mod format;
 mod lzop;
 mod naming;
