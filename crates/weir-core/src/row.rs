@@ -167,24 +167,30 @@ impl Row {
     /// Values beyond the schema are keyed `_<position>`.
     pub fn to_json(&self, schema: &Schema) -> String {
         let mut out = String::with_capacity(16 * self.values.len() + 2);
+        self.push_json(schema, &mut out);
+        out
+    }
+
+    /// Appends [`Self::to_json`]'s rendering to `out` (a buffer reused between rows saves
+    /// the allocation and the growth of a new string per row).
+    pub fn push_json(&self, schema: &Schema, out: &mut String) {
         out.push('{');
         for (position, value) in self.values.iter().enumerate() {
             if position > 0 {
                 out.push(',');
             }
             match schema.fields.get(position) {
-                Some(field) => push_json_string(&mut out, &field.name),
-                None => push_json_string(&mut out, &format!("_{position}")),
+                Some(field) => push_json_string(out, &field.name),
+                None => push_json_string(out, &format!("_{position}")),
             }
             out.push(':');
             push_json_value(
-                &mut out,
+                out,
                 value,
                 schema.fields.get(position).map(|field| &field.data_type),
             );
         }
         out.push('}');
-        out
     }
 
     /// Renders the values joined by `delimiter` as SeaTunnel's text format does (see

@@ -44,6 +44,9 @@ pub(super) struct RowEncoder {
     charset: Charset,
     /// A row in UTF-8 on its way to `charset` (reused between rows; unused for UTF-8 files).
     utf8: Vec<u8>,
+    /// A row's text (json, text) or one field's (csv) while it is rendered (reused between
+    /// rows: no allocation, and no growth from empty, per row).
+    text: String,
 }
 
 impl RowEncoder {
@@ -71,6 +74,7 @@ impl RowEncoder {
             schema,
             charset: Charset::UTF_8,
             utf8: Vec::new(),
+            text: String::new(),
         }
     }
 
@@ -156,15 +160,19 @@ impl RowEncoder {
         }
     }
 
-    fn encode_utf8(&self, row: Row, out: &mut Vec<u8>) {
+    fn encode_utf8(&mut self, row: Row, out: &mut Vec<u8>) {
         let row = self.project(row);
+        let mut text = std::mem::take(&mut self.text);
+        text.clear();
         match self.format {
             // Never reached: the writer hands Parquet rows to the file's `Content::Parquet`.
             FileFormat::Parquet => {}
             // The Console sink's rendering, so every sink shows a row the same way.
-            FileFormat::Json => out.extend_from_slice(row.to_json(&self.schema).as_bytes()),
+            FileFormat::Json => {
+                row.push_json(&self.schema, &mut text);
+                out.extend_from_slice(text.as_bytes());
+            }
             FileFormat::Text => {
-                let mut text = String::new();
                 for (position, value) in row.values.iter().enumerate() {
                     if position > 0 {
                         text.push_str(&self.field_delimiter);
@@ -174,18 +182,21 @@ impl RowEncoder {
                 out.extend_from_slice(text.as_bytes());
             }
             FileFormat::Csv => {
-                let mut field = String::new();
                 for (position, value) in row.values.iter().enumerate() {
                     if position > 0 {
                         out.extend_from_slice(self.field_delimiter.as_bytes());
                     }
-                    field.clear();
-                    push_text(&mut field, value);
-                    self.push_csv_field(out, &field, value);
+                    text.clear();
+                    push_text(&mut text, value);
+                    self.push_csv_field(out, &text, value);
                 }
             }
         }
         out.extend_from_slice(self.row_delimiter.as_bytes());
+        // An unusually large row would otherwise keep its allocation for the whole run.
+        if text.capacity() <= SCRATCH_KEEP_BYTES {
+            self.text = text;
+        }
     }
 
     /// RFC 4180: a field holding the delimiter, a quote or a line break is quoted, quotes
