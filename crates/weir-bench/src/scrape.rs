@@ -17,14 +17,19 @@ const BURST: u32 = 1000;
 /// How long the worker's CPU rate without scrapes is measured before the burst.
 const BASELINE: Duration = Duration::from_secs(3);
 
-fn scrape(address: SocketAddr) -> anyhow::Result<usize> {
+/// The worker's `/metrics` exposition.
+fn exposition(address: SocketAddr) -> anyhow::Result<Vec<u8>> {
     let response = weir_e2e::http::get(&format!("http://{address}/metrics"))
         .map_err(anyhow::Error::msg)
         .context("scraping the worker")?;
     if response.status != 200 {
         bail!("the worker's /metrics answered {}", response.status);
     }
-    Ok(response.body.len())
+    Ok(response.body)
+}
+
+fn scrape(address: SocketAddr) -> anyhow::Result<usize> {
+    Ok(exposition(address)?.len())
 }
 
 /// Where the worker's subtasks spent their time, summed over them (seconds): the drain
@@ -60,13 +65,8 @@ impl Waits {
 
 /// Reads [`Waits`] from the worker's `/metrics` (only subtasks still running have series).
 pub fn waits(address: SocketAddr) -> anyhow::Result<Waits> {
-    let response = weir_e2e::http::get(&format!("http://{address}/metrics"))
-        .map_err(anyhow::Error::msg)
-        .context("scraping the worker")?;
-    if response.status != 200 {
-        bail!("the worker's /metrics answered {}", response.status);
-    }
-    let text = String::from_utf8_lossy(&response.body);
+    let body = exposition(address)?;
+    let text = String::from_utf8_lossy(&body);
     let mut waits = Waits::default();
     for line in text.lines() {
         let Some((series, value)) = line.rsplit_once(' ') else {
