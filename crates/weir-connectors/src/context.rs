@@ -84,8 +84,11 @@ pub struct SourceRecord {
 /// into one bounded queue.
 pub trait SourceReader: Send {
     /// Runs until the split is exhausted (`Ok`), the task is cancelled (`Ok`), or reading
-    /// fails (`Err`). Must take the read limit and then await `out.send` for every row —
-    /// that order makes the limit and a full queue slow the reading itself.
+    /// fails (`Err`). Must take the read limit and then await `out.send` (or
+    /// `out.send_batch`) for every row — that order makes the limit and a full queue slow
+    /// the reading itself. Rows may go in batches of at most
+    /// [`weir_core::queue::HAND_OVER_ROWS`] and [`weir_core::queue::HAND_OVER_BYTES`] beyond
+    /// the first row, and only while no read limit is set, so that a limit paces rows.
     fn run(
         self: Box<Self>,
         out: QueueSender<SourceRecord>,

@@ -14,6 +14,14 @@
 //! Waking is event-driven ([`tokio::sync::Notify`]), never polled. Both `send` and `recv` are
 //! cancellation-safe: dropping a pending `send` enqueues nothing (the item is dropped with the
 //! future), dropping a pending `recv` takes nothing out.
+//!
+//! Items also move in batches: [`QueueSender::send_batch`] admits as many items of a batch as
+//! fit under one lock and one wake-up (waiting for room for the rest), and
+//! [`QueueReceiver::recv_batch`] takes up to a number of items and bytes under one lock, with
+//! one wake-up for the senders. The bounds are the same, item by item: a batch is never
+//! admitted past them (the oversize rule included), so batching changes how often the lock is
+//! taken and tasks are woken, not what the queue holds. Measured in docs/benchmarks.md
+//! ("rows through the queues in batches").
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -25,6 +33,17 @@ use tokio::sync::Notify;
 
 use crate::budget::{ByteBudget, SplitSlot};
 use crate::row::Row;
+
+/// The most items a reader hands to its queue, or the drain loop takes from one, in one
+/// batch ([`QueueSender::send_batch`], [`QueueReceiver::recv_batch`]).
+pub const HAND_OVER_ROWS: usize = 256;
+
+/// The most bytes of such a batch beyond its first item: what a reader may hold decoded
+/// before it enqueues, and the drain loop taken before the sink has it. Small against the
+/// queue bounds, counted in the subtask's fixed overhead
+/// ([`crate::reservation::SUBTASK_OVERHEAD_BYTES`]); large enough that a batch of 1 KiB rows
+/// pays one lock and one wake-up for 64 rows.
+pub const HAND_OVER_BYTES: u64 = 64 * 1024;
 
 /// Live occupancy of one queue, readable by metrics code at any time from any thread.
 ///
@@ -126,14 +145,17 @@ impl QueueStats {
         self.full_wait_nanos.fetch_add(waited, Ordering::Relaxed);
     }
 
-    fn record_admit(&self, rows_now: usize, bytes_now: u64, size_bytes: u64) {
+    /// `added_rows` items of `added_bytes` in all were admitted; the queue now holds
+    /// `rows_now` and `bytes_now` (its peak within a batch is its level after it: items only
+    /// come in).
+    fn record_admit(&self, rows_now: usize, bytes_now: u64, added_rows: u64, added_bytes: u64) {
         let rows_now = rows_now as u64;
         self.rows.store(rows_now, Ordering::Relaxed);
         self.bytes.store(bytes_now, Ordering::Relaxed);
         self.peak_rows.fetch_max(rows_now, Ordering::Relaxed);
         self.peak_bytes.fetch_max(bytes_now, Ordering::Relaxed);
-        self.total_rows.fetch_add(1, Ordering::Relaxed);
-        self.total_bytes.fetch_add(size_bytes, Ordering::Relaxed);
+        self.total_rows.fetch_add(added_rows, Ordering::Relaxed);
+        self.total_bytes.fetch_add(added_bytes, Ordering::Relaxed);
     }
 
     fn record_level(&self, rows_now: usize, bytes_now: u64) {
@@ -199,28 +221,58 @@ impl<T> Shared<T> {
 
     /// Only the single receiver calls this (through `&mut QueueReceiver`).
     fn take(&self) -> Result<T, TryRecvError> {
+        let mut taken = None;
+        self.take_batch(|item| taken = Some(item), 1, u64::MAX)?;
+        taken.ok_or(TryRecvError::Empty)
+    }
+
+    /// Hands up to `max_items` items to `put`, and past the first only while their bytes
+    /// stay within `max_bytes`; how many. One lock, one release to the budget and one wake-up
+    /// of the senders for all of them. Only the single receiver calls this.
+    fn take_batch(
+        &self,
+        mut put: impl FnMut(T),
+        max_items: usize,
+        max_bytes: u64,
+    ) -> Result<usize, TryRecvError> {
         let mut state = self.lock();
-        match state.items.pop_front() {
-            Some((item, size_bytes)) => {
-                state.bytes = state.bytes.saturating_sub(size_bytes);
-                self.stats.record_level(state.items.len(), state.bytes);
-                let wake_budget_waiters = self.budget.as_ref().is_some_and(|(budget, slot)| {
-                    let mut ledger = budget.lock();
-                    let wake = ledger.release(*slot, size_bytes);
-                    budget.record(&ledger);
-                    wake
-                });
-                drop(state);
-                if wake_budget_waiters && let Some((budget, _)) = &self.budget {
-                    budget.freed().notify_waiters();
-                }
-                // Several senders may be waiting and the freed room may fit any of them.
-                self.space_freed.notify_waiters();
-                Ok(item)
+        let (mut taken, mut taken_bytes) = (0usize, 0u64);
+        while taken < max_items.max(1) {
+            let fits = state.items.front().is_some_and(|(_, size)| {
+                taken == 0 || taken_bytes.saturating_add(*size) <= max_bytes
+            });
+            if !fits {
+                break;
             }
-            None if state.senders == 0 => Err(TryRecvError::Disconnected),
-            None => Err(TryRecvError::Empty),
+            let Some((item, size_bytes)) = state.items.pop_front() else {
+                break;
+            };
+            put(item);
+            taken += 1;
+            taken_bytes = taken_bytes.saturating_add(size_bytes);
         }
+        if taken == 0 {
+            return Err(if state.senders == 0 {
+                TryRecvError::Disconnected
+            } else {
+                TryRecvError::Empty
+            });
+        }
+        state.bytes = state.bytes.saturating_sub(taken_bytes);
+        self.stats.record_level(state.items.len(), state.bytes);
+        let wake_budget_waiters = self.budget.as_ref().is_some_and(|(budget, slot)| {
+            let mut ledger = budget.lock();
+            let wake = ledger.release(*slot, taken_bytes);
+            budget.record(&ledger);
+            wake
+        });
+        drop(state);
+        if wake_budget_waiters && let Some((budget, _)) = &self.budget {
+            budget.freed().notify_waiters();
+        }
+        // Several senders may be waiting and the freed room may fit any of them.
+        self.space_freed.notify_waiters();
+        Ok(taken)
     }
 
     /// Whether the item fits; if so, and the queue draws from a budget, the budget has taken
@@ -310,9 +362,36 @@ impl<T> QueueSender<T> {
     /// Fails only when the receiver has been dropped. Cancellation-safe: if this future is
     /// dropped before it completes, nothing was enqueued.
     pub async fn send(&self, item: T, size_bytes: u64) -> Result<(), SendError<T>> {
-        // Set when the first attempt finds no room: the clock is read only on that path.
+        let mut pending = Some((item, size_bytes));
+        match self.send_from(&mut pending).await {
+            Ok(()) => Ok(()),
+            // `send_from` fails only with items left, so the item is still here.
+            Err(ReceiverGone) => pending.map_or(Ok(()), |(item, _)| Err(SendError(item))),
+        }
+    }
+
+    /// Enqueues the items of `batch` (each with its size in bytes) in order, as many at a
+    /// time as fit, waiting for room for the rest; on return `batch` is empty. Fails only when
+    /// the receiver has been dropped, handing back the items not enqueued.
+    ///
+    /// Cancellation-safe in the same sense as [`send`](Self::send): if this future is
+    /// dropped, the items still in `batch` were not enqueued (those before them were).
+    pub async fn send_batch(
+        &self,
+        batch: &mut VecDeque<(T, u64)>,
+    ) -> Result<(), SendError<VecDeque<(T, u64)>>> {
+        self.send_from(batch)
+            .await
+            .map_err(|ReceiverGone| SendError(std::mem::take(batch)))
+    }
+
+    /// Enqueues what `pending` holds, in order, as much at a time as fits; fails, with items
+    /// left in `pending`, only when the receiver is gone.
+    async fn send_from(&self, pending: &mut impl Pending<T>) -> Result<(), ReceiverGone> {
+        let batch = pending;
+        // Set when an attempt finds no room: the clock is read only on that path.
         let mut waiting_since: Option<std::time::Instant> = None;
-        loop {
+        while !batch.is_empty() {
             // Register interest before looking at the state, so a wake-up that happens
             // between the check and the await is not lost.
             let mut space_freed = pin!(self.shared.space_freed.notified());
@@ -328,24 +407,36 @@ impl<T> QueueSender<T> {
             if let Some(notified) = budget_freed.as_mut().as_pin_mut() {
                 notified.enable();
             }
-            {
+            let admitted = {
                 let mut state = self.shared.lock();
                 if !state.receiver_alive {
-                    return Err(SendError(item));
+                    return Err(ReceiverGone);
                 }
-                if self.shared.admits(&state, size_bytes) {
+                let (mut rows, mut bytes) = (0u64, 0u64);
+                while let Some(size_bytes) = batch.front_size() {
+                    if !self.shared.admits(&state, size_bytes) {
+                        break;
+                    }
+                    let Some(entry) = batch.pop_front() else {
+                        break;
+                    };
                     state.bytes = state.bytes.saturating_add(size_bytes);
-                    state.items.push_back((item, size_bytes));
+                    state.items.push_back(entry);
+                    rows += 1;
+                    bytes += size_bytes;
+                }
+                if rows > 0 {
                     self.shared
                         .stats
-                        .record_admit(state.items.len(), state.bytes, size_bytes);
-                    drop(state);
-                    self.shared.item_ready.notify_one();
-                    if let Some(since) = waiting_since {
-                        self.shared.stats.record_full_wait(since);
-                    }
-                    return Ok(());
+                        .record_admit(state.items.len(), state.bytes, rows, bytes);
                 }
+                rows > 0
+            };
+            if admitted {
+                self.shared.item_ready.notify_one();
+            }
+            if batch.is_empty() {
+                break;
             }
             waiting_since.get_or_insert_with(std::time::Instant::now);
             let budget_freed = async {
@@ -360,6 +451,10 @@ impl<T> QueueSender<T> {
                 () = budget_freed => {}
             }
         }
+        if let Some(since) = waiting_since {
+            self.shared.stats.record_full_wait(since);
+        }
+        Ok(())
     }
 
     /// The queue's live statistics.
@@ -421,6 +516,30 @@ impl<T> QueueReceiver<T> {
         self.shared.take()
     }
 
+    /// Moves the items queued now into `out`, waiting for at least one: up to `max_items`,
+    /// and past the first only while their bytes stay within `max_bytes`. Returns how many;
+    /// 0 once all senders are gone and the queue is drained. Cancellation-safe.
+    pub async fn recv_batch(
+        &mut self,
+        out: &mut Vec<T>,
+        max_items: usize,
+        max_bytes: u64,
+    ) -> usize {
+        loop {
+            let mut item_ready = pin!(self.shared.item_ready.notified());
+            item_ready.as_mut().enable();
+            match self
+                .shared
+                .take_batch(|item| out.push(item), max_items, max_bytes)
+            {
+                Ok(taken) => return taken,
+                Err(TryRecvError::Disconnected) => return 0,
+                Err(TryRecvError::Empty) => {}
+            }
+            item_ready.await;
+        }
+    }
+
     /// The queue's live statistics.
     pub fn stats(&self) -> &Arc<QueueStats> {
         &self.shared.stats
@@ -447,6 +566,41 @@ impl<T> Drop for QueueReceiver<T> {
         // Rows are dropped outside the lock: their destructors may be arbitrarily slow.
         drop(dropped_items);
         self.shared.space_freed.notify_waiters();
+    }
+}
+
+/// The receiver was dropped: nothing more can be enqueued.
+struct ReceiverGone;
+
+/// Items waiting to be enqueued, first to last: one (`send`) or a batch (`send_batch`).
+trait Pending<T> {
+    fn is_empty(&self) -> bool;
+    /// The size in bytes of the next item.
+    fn front_size(&self) -> Option<u64>;
+    fn pop_front(&mut self) -> Option<(T, u64)>;
+}
+
+impl<T> Pending<T> for Option<(T, u64)> {
+    fn is_empty(&self) -> bool {
+        self.is_none()
+    }
+    fn front_size(&self) -> Option<u64> {
+        self.as_ref().map(|(_, size)| *size)
+    }
+    fn pop_front(&mut self) -> Option<(T, u64)> {
+        self.take()
+    }
+}
+
+impl<T> Pending<T> for VecDeque<(T, u64)> {
+    fn is_empty(&self) -> bool {
+        VecDeque::is_empty(self)
+    }
+    fn front_size(&self) -> Option<u64> {
+        self.front().map(|(_, size)| *size)
+    }
+    fn pop_front(&mut self) -> Option<(T, u64)> {
+        VecDeque::pop_front(self)
     }
 }
 

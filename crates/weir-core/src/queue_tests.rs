@@ -322,3 +322,155 @@ async fn a_send_that_waits_for_room_counts_its_wait() {
     );
     assert_eq!(rx.stats().snapshot().full_wait, waited);
 }
+
+fn batch_of<T>(items: impl IntoIterator<Item = (T, u64)>) -> VecDeque<(T, u64)> {
+    items.into_iter().collect()
+}
+
+#[test]
+fn a_batch_is_admitted_as_far_as_it_fits_and_the_rest_waits_in_order() {
+    let (tx, mut rx) = bounded_queue::<u32>(3, 100);
+    let mut batch = batch_of([(1, 10), (2, 10), (3, 10), (4, 10), (5, 10)]);
+    {
+        let mut sending = pin!(tx.send_batch(&mut batch));
+        assert!(poll_once(sending.as_mut()).is_pending());
+        assert_eq!(tx.stats().rows(), 3, "the row bound holds within a batch");
+        assert_eq!(tx.stats().peak_rows(), 3);
+
+        let mut taken = Vec::new();
+        let took = poll_once(pin!(rx.recv_batch(&mut taken, 2, u64::MAX)));
+        assert_eq!(took, Poll::Ready(2));
+        assert_eq!(taken, [1, 2]);
+        assert!(matches!(poll_once(sending.as_mut()), Poll::Ready(Ok(()))));
+    }
+    assert!(batch.is_empty());
+    let mut rest = Vec::new();
+    assert_eq!(
+        poll_once(pin!(rx.recv_batch(&mut rest, 10, u64::MAX))),
+        Poll::Ready(3)
+    );
+    assert_eq!(rest, [3, 4, 5]);
+    assert_eq!(tx.stats().total_rows(), 5);
+    assert_eq!(tx.stats().total_bytes(), 50);
+    assert_eq!((tx.stats().rows(), tx.stats().bytes()), (0, 0));
+}
+
+#[test]
+fn a_batch_keeps_the_byte_bound_and_the_oversize_rule() {
+    let (tx, mut rx) = bounded_queue::<&str>(100, 100);
+    let mut batch = batch_of([("a", 60), ("b", 50), ("big", 500)]);
+    let mut sending = pin!(tx.send_batch(&mut batch));
+    assert!(poll_once(sending.as_mut()).is_pending());
+    assert_eq!(tx.stats().bytes(), 60);
+    assert_eq!(rx.try_recv(), Ok("a"));
+    // "b" fits now; "big" waits for an empty queue.
+    assert!(poll_once(sending.as_mut()).is_pending());
+    assert_eq!(tx.stats().bytes(), 50);
+    assert_eq!(rx.try_recv(), Ok("b"));
+    assert!(matches!(poll_once(sending.as_mut()), Poll::Ready(Ok(()))));
+    assert_eq!(
+        tx.stats().peak_bytes(),
+        500,
+        "the oversize item is the only overshoot"
+    );
+}
+
+#[test]
+fn recv_batch_takes_past_the_first_item_only_within_its_byte_limit() {
+    let (tx, mut rx) = bounded_queue::<u32>(100, 10_000);
+    for (item, size) in [(1, 700), (2, 200), (3, 200), (4, 10)] {
+        assert!(send_now(&tx, item, size));
+    }
+    let mut taken = Vec::new();
+    // The first item is taken whatever its size; the second fits in 1 000, the third not.
+    assert_eq!(
+        poll_once(pin!(rx.recv_batch(&mut taken, 10, 1_000))),
+        Poll::Ready(2)
+    );
+    assert_eq!(taken, [1, 2]);
+    assert_eq!(tx.stats().bytes(), 210);
+    taken.clear();
+    assert_eq!(
+        poll_once(pin!(rx.recv_batch(&mut taken, 10, 1))),
+        Poll::Ready(1)
+    );
+    assert_eq!(taken, [3]);
+}
+
+#[tokio::test]
+async fn recv_batch_waits_for_an_item_and_returns_zero_once_closed() {
+    let (tx, mut rx) = bounded_queue::<u32>(10, 100);
+    let mut taken = Vec::new();
+    assert!(poll_once(pin!(rx.recv_batch(&mut taken, 10, 100))).is_pending());
+    let producer = tokio::spawn(async move {
+        let mut batch = batch_of([(7, 1), (8, 1)]);
+        tx.send_batch(&mut batch).await.is_ok()
+    });
+    let mut got = Vec::new();
+    while got.len() < 2 {
+        assert!(rx.recv_batch(&mut got, 10, 100).await > 0);
+    }
+    assert_eq!(got, [7, 8]);
+    assert!(producer.await.unwrap());
+    assert_eq!(rx.recv_batch(&mut got, 10, 100).await, 0);
+}
+
+#[test]
+fn a_cancelled_batch_keeps_what_was_not_admitted() {
+    let (tx, mut rx) = bounded_queue::<u32>(2, 100);
+    let mut batch = batch_of([(1, 1), (2, 1), (3, 1), (4, 1)]);
+    {
+        let mut sending = pin!(tx.send_batch(&mut batch));
+        assert!(poll_once(sending.as_mut()).is_pending());
+    }
+    let left: Vec<u32> = batch.iter().map(|(item, _)| *item).collect();
+    assert_eq!(
+        left,
+        [3, 4],
+        "dropped before the rest fit: 3 and 4 were not enqueued"
+    );
+    assert_eq!(rx.try_recv(), Ok(1));
+    assert_eq!(rx.try_recv(), Ok(2));
+    assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+}
+
+#[test]
+fn a_batch_sent_to_a_dropped_receiver_is_handed_back() {
+    let (tx, rx) = bounded_queue::<u32>(10, 100);
+    drop(rx);
+    let mut batch = batch_of([(1, 1), (2, 1)]);
+    let Poll::Ready(Err(SendError(back))) = poll_once(pin!(tx.send_batch(&mut batch))) else {
+        panic!("a send to a dropped receiver must fail at once");
+    };
+    assert_eq!(back.len(), 2);
+    assert!(batch.is_empty());
+}
+
+#[test]
+fn batches_of_queues_sharing_a_budget_stay_within_it() {
+    let budget = Arc::new(ByteBudget::new(100));
+    let (tx_a, mut rx_a) = budgeted_queue::<u32>(100, 1_000, &budget);
+    let (tx_b, _rx_b) = budgeted_queue::<u32>(100, 1_000, &budget);
+    let mut a = batch_of((0..10).map(|item| (item, 20)));
+    let mut b = batch_of((0..10).map(|item| (item, 20)));
+    let mut sending_a = pin!(tx_a.send_batch(&mut a));
+    let mut sending_b = pin!(tx_b.send_batch(&mut b));
+    assert!(poll_once(sending_a.as_mut()).is_pending());
+    assert!(poll_once(sending_b.as_mut()).is_pending());
+    let held = tx_a.stats().bytes() + tx_b.stats().bytes();
+    assert!(held <= 100, "two batches hold {held} B of a 100 B budget");
+    assert!(
+        tx_b.stats().bytes() > 0,
+        "the second queue got its fair share"
+    );
+    let mut taken = Vec::new();
+    assert!(
+        matches!(poll_once(pin!(rx_a.recv_batch(&mut taken, 100, u64::MAX))), Poll::Ready(n) if n > 0)
+    );
+    assert!(poll_once(sending_a.as_mut()).is_pending());
+    let held = tx_a.stats().bytes() + tx_b.stats().bytes();
+    assert!(
+        held <= 100,
+        "after a take, two batches hold {held} B of a 100 B budget"
+    );
+}

@@ -25,8 +25,9 @@ use std::fmt;
 use crate::config::JobConfig;
 
 /// Fixed allowance per subtask for what is not a data buffer: task structures, the tokio
-/// tasks and their stacks of futures, generator/decoder state, the row being processed on
-/// each side of the queue, and allocator slack.
+/// tasks and their stacks of futures, generator/decoder state, the rows in hand on each side
+/// of the queues (at most one batch of [`crate::queue::HAND_OVER_BYTES`] beyond one row on
+/// each side), and allocator slack.
 pub const SUBTASK_OVERHEAD_BYTES: u64 = 4 * 1024 * 1024;
 
 /// The parts of one subtask's reservation, for explaining admission decisions.

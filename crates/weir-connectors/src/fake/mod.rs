@@ -2,8 +2,10 @@
 
 mod generator;
 
+use std::collections::VecDeque;
+
 use weir_core::config::FakeSourceConfig;
-use weir_core::queue::QueueSender;
+use weir_core::queue::{HAND_OVER_BYTES, HAND_OVER_ROWS, QueueSender};
 
 use self::generator::{RowGenerator, Sizes};
 use crate::context::{BoxFuture, SourceContext, SourceReader, SourceRecord, SubtaskInfo};
@@ -53,28 +55,49 @@ impl FakeSourceReader {
         };
         let pace = ReadLimiter::new(self.config.rows_per_second.map(|r| r as f64), None);
         let mut produced: u64 = 0;
+        let mut batch = VecDeque::new();
         while limit.is_none_or(|limit| produced < limit) {
             if !ctx.wait_while_paused().await {
                 tracing::debug!(rows = produced, "FakeSource cancelled");
                 return Ok(());
             }
-            let row = match literal.as_mut() {
-                Some(rows) => match rows.next() {
-                    Some(row) => row,
-                    None => break,
-                },
-                None => generator.next_row(),
+            // Rows go to the queue in batches while nothing paces them; under a rate each row
+            // takes its tokens alone, so that the rate paces rows, not batches.
+            let batch_rows = if pace.is_unlimited() && ctx.read_limit.is_unlimited() {
+                HAND_OVER_ROWS
+            } else {
+                1
             };
-            let size = row.size_bytes();
-            let record = SourceRecord {
-                row,
-                position: i64::try_from(produced).unwrap_or(i64::MAX),
-                more_at_position: false,
-            };
+            let mut bytes = 0u64;
+            while batch.len() < batch_rows
+                && bytes < HAND_OVER_BYTES
+                && limit.is_none_or(|limit| produced < limit)
+            {
+                let row = match literal.as_mut() {
+                    Some(rows) => match rows.next() {
+                        Some(row) => row,
+                        None => break,
+                    },
+                    None => generator.next_row(),
+                };
+                let size = row.size_bytes();
+                let record = SourceRecord {
+                    row,
+                    position: i64::try_from(produced).unwrap_or(i64::MAX),
+                    more_at_position: false,
+                };
+                batch.push_back((record, size));
+                bytes += size;
+                produced += 1;
+            }
+            if batch.is_empty() {
+                break;
+            }
+            let rows = batch.len() as u64;
             let admitted = async {
-                pace.acquire(1, 0).await;
-                ctx.read_limit.acquire(1, size).await;
-                out.send(record, size).await
+                pace.acquire(rows, 0).await;
+                ctx.read_limit.acquire(rows, bytes).await;
+                out.send_batch(&mut batch).await
             };
             tokio::select! {
                 biased;
@@ -84,9 +107,8 @@ impl FakeSourceReader {
                 }
                 sent = admitted => sent.map_err(|_| ConnectorError::QueueClosed)?,
             }
-            produced += 1;
-            // A queue with room never makes `send` yield; without this, an endless generator
-            // would monopolise its runtime thread.
+            // A queue with room never makes `send_batch` yield; without this, an endless
+            // generator would monopolise its runtime thread.
             tokio::task::consume_budget().await;
         }
         tracing::debug!(rows = produced, "FakeSource finished");

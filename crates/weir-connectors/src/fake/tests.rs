@@ -155,10 +155,24 @@ async fn pause_stops_production_until_resumed() {
     assert!(h.rx.recv().await.is_some());
 
     h.pause.send_replace(true);
-    // Let the source observe the pause (it may finish the row in flight), then drain.
+    let at_pause = h.rx.stats().total_rows();
+    // Let the source observe the pause: it may finish the batch in flight (at most
+    // HAND_OVER_ROWS rows, generated before the pause), which draining lets in.
     settle().await;
-    while h.rx.try_recv().is_ok() {}
+    loop {
+        while h.rx.try_recv().is_ok() {}
+        let before = h.rx.stats().total_rows();
+        settle().await;
+        if h.rx.stats().total_rows() == before {
+            break;
+        }
+    }
     let frozen = h.rx.stats().total_rows();
+    assert!(
+        frozen - at_pause <= weir_core::queue::HAND_OVER_ROWS as u64 + 10,
+        "{} rows after the pause: more than the batch in flight and the queue",
+        frozen - at_pause
+    );
     settle().await;
     assert_eq!(h.rx.stats().total_rows(), frozen, "no rows while paused");
     assert_eq!(h.rx.stats().rows(), 0);

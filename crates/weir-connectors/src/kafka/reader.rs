@@ -1,6 +1,7 @@
 //! One partition's reader: its librdkafka partition queue → decode → read limit → its split
 //! queue.
 
+use std::collections::VecDeque;
 use std::pin::pin;
 use std::sync::Arc;
 use std::time::Instant;
@@ -13,7 +14,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::Message as _;
 use tokio::time::MissedTickBehavior;
 use weir_core::config::FormatErrorHandleWay;
-use weir_core::queue::QueueSender;
+use weir_core::queue::{HAND_OVER_BYTES, HAND_OVER_ROWS, QueueSender};
 use weir_core::wait::timed;
 
 use super::client::{ConsumerRef, KafkaContext};
@@ -75,6 +76,30 @@ enum Step {
     Read(i64),
     /// The reader is done: the end of its range, or cancelled.
     End,
+}
+
+/// What a partition queue's stream yields.
+type Message<'m> = rdkafka::error::KafkaResult<rdkafka::message::BorrowedMessage<'m>>;
+
+/// Records decoded and waiting to be admitted together: one read-limit acquire and one
+/// queue hand-over for all of them.
+#[derive(Default)]
+struct Batch {
+    records: VecDeque<(SourceRecord, u64)>,
+    bytes: u64,
+}
+
+impl Batch {
+    fn push(&mut self, record: SourceRecord, size: u64) {
+        self.bytes = self.bytes.saturating_add(size);
+        self.records.push_back((record, size));
+    }
+
+    /// Whether it may take another message: within [`HAND_OVER_ROWS`] and
+    /// [`HAND_OVER_BYTES`].
+    fn has_room(&self) -> bool {
+        self.records.len() < HAND_OVER_ROWS && self.bytes < HAND_OVER_BYTES
+    }
 }
 
 /// A fetch slot held by a reader, with what decides when it hands the slot over.
@@ -231,7 +256,8 @@ impl PartitionReader {
                 // Paused: read on only what librdkafka already holds, then free the slot.
                 match messages.next().now_or_never() {
                     Some(next) => {
-                        if self.on_message(next, range, &out, &ctx).await? == Step::End {
+                        let (step, _) = self.take(next, &mut messages, range, &out, &ctx).await?;
+                        if step == Step::End {
                             return Ok(());
                         }
                         continue;
@@ -257,9 +283,9 @@ impl PartitionReader {
             if let Some(held) = &mut slot {
                 held.last_record = Instant::now();
             }
-            match self.on_message(next, range, &out, &ctx).await? {
-                Step::End => return Ok(()),
-                Step::Read(offset) => {
+            match self.take(next, &mut messages, range, &out, &ctx).await? {
+                (Step::End, _) => return Ok(()),
+                (_, Some(offset)) => {
                     // Caught up with the last known end of the partition while another reader
                     // waits: hand the slot over now rather than after an idle wait.
                     let caught_up = self
@@ -275,22 +301,66 @@ impl PartitionReader {
                         self.fetching.pause();
                     }
                 }
-                Step::Next => {}
+                (_, None) => {}
             }
         }
     }
 
-    /// Decodes one message from the partition queue and admits its record; whether the reader
-    /// reached the end of its range.
-    async fn on_message(
+    /// Decodes `first` and the messages librdkafka already holds behind it (while the read
+    /// limit is off, up to a batch), then admits their records together; what the last
+    /// message did, and the offset of the last record read, if any.
+    async fn take<'m, S>(
         &self,
-        next: Option<rdkafka::error::KafkaResult<rdkafka::message::BorrowedMessage<'_>>>,
+        first: Option<Message<'m>>,
+        messages: &mut S,
         range: Range,
         out: &QueueSender<SourceRecord>,
         ctx: &SourceContext,
+    ) -> Result<(Step, Option<i64>), ConnectorError>
+    where
+        S: futures::Stream<Item = Message<'m>> + Unpin,
+    {
+        let mut batch = Batch::default();
+        let mut decoded = self.decode_into(first, range, &mut batch);
+        let mut last_read = None;
+        // Under a read limit each record takes its tokens alone, so that the limit paces
+        // records, not batches.
+        let gather = ctx.read_limit.is_unlimited();
+        loop {
+            match decoded {
+                Ok(Step::Read(offset)) => last_read = Some(offset),
+                Ok(Step::Next) => {}
+                Ok(Step::End) | Err(_) => break,
+            }
+            if !gather || !batch.has_room() {
+                break;
+            }
+            let Some(next) = messages.next().now_or_never() else {
+                break;
+            };
+            decoded = self.decode_into(next, range, &mut batch);
+        }
+        // The records before a failure are admitted first: they were read, and a job that
+        // fails on a poison record has everything before it in its queue.
+        if !self.send(batch, out, ctx).await? {
+            return Ok((Step::End, last_read));
+        }
+        let step = decoded?;
+        // A partition queue that always has records never makes this task yield.
+        tokio::task::consume_budget().await;
+        Ok((step, last_read))
+    }
+
+    /// Decodes one message from the partition queue into `batch`; whether the reader reached
+    /// the end of its range.
+    fn decode_into(
+        &self,
+        next: Option<Message<'_>>,
+        range: Range,
+        batch: &mut Batch,
     ) -> Result<Step, ConnectorError> {
         // The message (and its share of librdkafka's fetch buffer) is released at the end of
-        // this block, before any wait below.
+        // this block, before any wait.
         let (offset, decoded) = match next {
             Some(Ok(message)) => (message.offset(), self.decoder.decode(message.payload())),
             Some(Err(error)) => {
@@ -316,20 +386,22 @@ impl PartitionReader {
                     position: offset,
                     more_at_position: false,
                 };
-                // The limit is taken before the queue: a slow limit slows this partition's
-                // reading, not just its emission.
-                let admitted = async {
-                    ctx.read_limit.acquire(1, size).await;
-                    out.send(record, size).await
-                };
-                match self.admit(admitted, ctx).await {
-                    Some(sent) => sent.map_err(|_| ConnectorError::QueueClosed)?,
-                    None => return Ok(Step::End),
-                }
+                batch.push(record, size);
             }
+            // The rows of one record go into the same batch, so the read limit is taken for
+            // all of them before the first is queued: once the sink has the first it gets the
+            // others without waiting for the limit (it takes a record's rows together, never
+            // with a barrier between them). Each row counts in the queue's bounds.
             Ok(Decoded::Many(rows)) => {
-                if !self.send_rows(rows, offset, out, ctx).await? {
-                    return Ok(Step::End);
+                let last = rows.len().saturating_sub(1);
+                for (at, row) in rows.into_iter().enumerate() {
+                    let size = row.size_bytes();
+                    let record = SourceRecord {
+                        row,
+                        position: offset,
+                        more_at_position: at < last,
+                    };
+                    batch.push(record, size);
                 }
             }
             Err(reason) => self.on_format_error(offset, reason)?,
@@ -337,47 +409,29 @@ impl PartitionReader {
         if range.end.is_some_and(|end| offset + 1 >= end) {
             return Ok(Step::End);
         }
-        // A partition queue that always has records never makes this task yield.
-        tokio::task::consume_budget().await;
         Ok(Step::Read(offset))
     }
 
-    /// Admits the rows of one record (none: nothing to do); `false` if the task was
-    /// cancelled first. The read limit is taken for all of them before the first is queued,
-    /// so that once the sink has the first it gets the others without waiting for the limit
-    /// (it takes a record's rows together, never with a barrier between them). Each row
-    /// counts in the queue's bounds.
-    async fn send_rows(
+    /// Admits the records of `batch` (none: nothing to do): the read limit for all of them,
+    /// then room in the split queue; `false` if the task was cancelled first. The limit is
+    /// taken before the queue: a slow limit slows this partition's reading, not just its
+    /// emission.
+    async fn send(
         &self,
-        rows: Vec<weir_core::row::Row>,
-        offset: i64,
+        mut batch: Batch,
         out: &QueueSender<SourceRecord>,
         ctx: &SourceContext,
     ) -> Result<bool, ConnectorError> {
-        let Some(last) = rows.len().checked_sub(1) else {
+        if batch.records.is_empty() {
             return Ok(true);
-        };
-        let bytes: u64 = rows.iter().map(weir_core::row::Row::size_bytes).sum();
+        }
+        let (rows, bytes) = (batch.records.len() as u64, batch.bytes);
         let admitted = async {
-            ctx.read_limit.acquire(rows.len() as u64, bytes).await;
-            for (at, row) in rows.into_iter().enumerate() {
-                let size = row.size_bytes();
-                let record = SourceRecord {
-                    row,
-                    position: offset,
-                    more_at_position: at < last,
-                };
-                out.send(record, size).await?;
-            }
-            Ok(())
+            ctx.read_limit.acquire(rows, bytes).await;
+            out.send_batch(&mut batch.records).await
         };
         match self.admit(admitted, ctx).await {
-            Some(sent) => {
-                sent.map(|()| true)
-                    .map_err(|_: weir_core::queue::SendError<SourceRecord>| {
-                        ConnectorError::QueueClosed
-                    })
-            }
+            Some(sent) => sent.map(|()| true).map_err(|_| ConnectorError::QueueClosed),
             None => Ok(false),
         }
     }

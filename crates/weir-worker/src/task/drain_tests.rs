@@ -18,9 +18,11 @@ const LIMIT: Duration = Duration::from_secs(10);
 const QUEUE_ROWS: usize = 16;
 /// Rows of the cold split.
 const COLD_ROWS: i64 = 8;
-/// Most hot rows the sink may take before each cold row. Round-robin gives one; the slack
-/// covers the cold reader being scheduled after the hot one has filled its queue.
-const MAX_HOT_BETWEEN: usize = 3;
+/// Most hot rows the sink may take before each cold row. Round-robin between batches gives
+/// one batch: what the hot queue held when it was taken, at most [`QUEUE_ROWS`]; the slack of
+/// a second batch covers the cold reader being scheduled after the hot one has refilled its
+/// queue.
+const MAX_HOT_BETWEEN: usize = 2 * QUEUE_ROWS;
 
 fn record(split: &str, index: i64) -> (SourceRecord, u64) {
     let row = Row::new(vec![Value::String(split.into()), Value::Bigint(index)]);

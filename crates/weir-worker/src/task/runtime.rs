@@ -15,7 +15,7 @@ use weir_connectors::{
 };
 use weir_core::budget::ByteBudget;
 use weir_core::config::QueueBounds;
-use weir_core::queue::{bounded_queue, budgeted_queue};
+use weir_core::queue::{HAND_OVER_BYTES, HAND_OVER_ROWS, bounded_queue, budgeted_queue};
 use weir_core::split::SplitId;
 use weir_core::transform::TransformChain;
 use weir_core::wait::timed;
@@ -70,7 +70,8 @@ pub(super) struct Pipeline {
 }
 
 type Joined = Result<Result<(), ConnectorError>, JoinError>;
-type Records = SelectAll<BoxStream<'static, (usize, SourceRecord)>>;
+/// Batches of records taken from the split queues, each tagged with its split's number.
+type Records = SelectAll<BoxStream<'static, (usize, Vec<SourceRecord>)>>;
 
 /// The running splits: their readers, the merged stream of their queues, their states.
 struct Splits {
@@ -101,9 +102,15 @@ impl Splits {
         self.states.push(state);
         self.records.push(
             stream::unfold(receiver, |mut receiver| async move {
-                receiver.recv().await.map(|record| (record, receiver))
+                // What the queue holds now, in one take: one lock and one wake-up of the
+                // reader for up to a batch of rows.
+                let mut batch = Vec::new();
+                let taken = receiver
+                    .recv_batch(&mut batch, HAND_OVER_ROWS, HAND_OVER_BYTES)
+                    .await;
+                (taken > 0).then_some((batch, receiver))
             })
-            .map(move |record| (index, record))
+            .map(move |batch| (index, batch))
             .boxed(),
         );
         self.readers
@@ -489,8 +496,8 @@ enum Woken {
     /// A split reader or the source's driver ended.
     ReaderEnded(Joined),
     Command(Command),
-    /// The next row of any split (`None` once no split is left).
-    Row(Option<(usize, SourceRecord)>),
+    /// The next rows of any split (`None` once no split is left).
+    Row(Option<(usize, Vec<SourceRecord>)>),
 }
 
 /// Rows the drain loop hands the sink in one go, as long as the queues have them ready.
@@ -503,15 +510,16 @@ struct Output<'a> {
     metrics: &'a TaskMetrics,
 }
 
-/// Hands `first` and then the rows already waiting in the queues (up to [`DRAIN_BATCH_ROWS`],
-/// without waiting for more) through the transforms to the sink, recording each split's
-/// position after each row (also after a row a transform drops: it was consumed). Commands
-/// (barriers, commits) and timers are looked at between batches, not per row: a barrier still
-/// falls between two rows, and the positions it records are exactly the rows the sink took.
-/// Counts the rows and bytes (after the transforms) the sink accepted in `metrics`, once per
-/// batch (also when the sink fails part way).
+/// Hands the rows of `first` and then the batches already waiting in the queues (up to
+/// [`DRAIN_BATCH_ROWS`] rows, without waiting for more) through the transforms to the sink,
+/// recording each split's position after each row (also after a row a transform drops: it
+/// was consumed). A batch taken from a queue is written whole. Commands (barriers, commits)
+/// and timers are looked at between calls, not per row: a barrier still falls between two
+/// rows, and the positions it records are exactly the rows the sink took. Counts the rows and
+/// bytes (after the transforms) the sink accepted in `metrics`, once per call (also when the
+/// sink fails part way).
 async fn write_batch(
-    first: (usize, SourceRecord),
+    first: (usize, Vec<SourceRecord>),
     records: &mut Records,
     states: &[Arc<SplitState>],
     output: Output<'_>,
@@ -523,43 +531,45 @@ async fn write_batch(
     } = output;
     let (mut taken, mut rows, mut bytes) = (0, 0, 0);
     // Splits whose last row taken has more rows of its record to come (see
-    // `SourceRecord::more_at_position`): the batch goes on until they have come, so that no
+    // `SourceRecord::more_at_position`): the call goes on until they have come, so that no
     // barrier falls inside a record. Their reader has them admitted already: it only waits
     // for room in its queue, which taking rows makes.
     let mut open: Vec<usize> = Vec::new();
     let mut next = Some(first);
-    while let Some((index, record)) = next.take() {
-        let SourceRecord {
-            row,
-            position,
-            more_at_position,
-        } = record;
-        taken += 1;
-        if let Some(row) = transform.apply(row) {
-            let size = row.size_bytes();
-            let write = timed(sink.write(row), &metrics.sink_wait);
-            if let Err(error) = write.await {
-                metrics.add_written(rows, bytes);
-                return Err(error);
+    while let Some((index, batch)) = next.take() {
+        for record in batch {
+            let SourceRecord {
+                row,
+                position,
+                more_at_position,
+            } = record;
+            taken += 1;
+            if let Some(row) = transform.apply(row) {
+                let size = row.size_bytes();
+                let write = timed(sink.write(row), &metrics.sink_wait);
+                if let Err(error) = write.await {
+                    metrics.add_written(rows, bytes);
+                    return Err(error);
+                }
+                rows += 1;
+                bytes += size;
             }
-            rows += 1;
-            bytes += size;
-        }
-        if more_at_position {
-            if !open.contains(&index) {
-                open.push(index);
-            }
-        } else {
-            open.retain(|split| *split != index);
-            if let Some(state) = states.get(index) {
-                state.set_position(position.saturating_add(1));
+            if more_at_position {
+                if !open.contains(&index) {
+                    open.push(index);
+                }
+            } else {
+                open.retain(|split| *split != index);
+                if let Some(state) = states.get(index) {
+                    state.set_position(position.saturating_add(1));
+                }
             }
         }
         if taken >= DRAIN_BATCH_ROWS && open.is_empty() {
             break;
         }
         next = if open.is_empty() {
-            // Only rows already queued: the loop's `select!` waits for the next one (and
+            // Only rows already queued: the loop's `select!` waits for the next ones (and
             // polls `records` with the task's real waker again).
             records.next().now_or_never().flatten()
         } else {
