@@ -149,7 +149,10 @@ pub struct FileSinkConfig {
     pub rolling_interval_ms: u64,
     /// Bytes of encoded (and compressed) rows each open file holds in memory before they are
     /// written out, e.g. `1MiB`. Their level over all open files is the task metric
-    /// `sink_buffer_bytes`.
+    /// `sink_buffer_bytes`. The default, 96 KiB, stays under the allocator's large-block
+    /// threshold (128 KiB): each buffer handed to the file system comes back to the heap and
+    /// is reused, where a 1 MiB buffer was a fresh mapping whose every page faulted on first
+    /// write (8 % of the worker's CPU at full speed; docs/benchmarks.md).
     #[serde(rename = "write.buffer_bytes", default = "default_write_buffer_bytes")]
     pub write_buffer_bytes: ByteSize,
     /// Partition directories a subtask writes to at once: a row for another one closes the
@@ -255,7 +258,7 @@ fn default_rolling_interval() -> u64 {
     0
 }
 fn default_write_buffer_bytes() -> ByteSize {
-    ByteSize(1 << 20)
+    ByteSize(96 << 10)
 }
 fn default_max_open_files() -> u32 {
     16

@@ -118,7 +118,7 @@ fn parquet_reservation_counts_the_row_group_twice() {
     let mut config = FileSinkConfig::new("/data/x");
     config.file_format_type = FileFormat::Parquet;
     config.compress_codec = CompressCodec::Snappy;
-    let (row_group, buffer) = (DEFAULT_PARQUET_ROW_GROUP_BYTES, 1 << 20);
+    let (row_group, buffer) = (DEFAULT_PARQUET_ROW_GROUP_BYTES, 96 << 10);
     assert_eq!(config.writer_bytes_per_file(), 2 * row_group + 2 * buffer);
     let hdfs = config.buffer_bytes(FileSystemKind::Hdfs);
     // The open file's pipeline and the closing rolled file's, each with a row group.

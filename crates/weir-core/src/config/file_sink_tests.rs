@@ -40,7 +40,7 @@ fn file_sink_defaults_follow_seatunnel() {
     assert_eq!(config.batch_size, 1_000_000);
     assert_eq!(config.rolling_file_size, ByteSize(128 << 20));
     assert_eq!(config.rolling_interval_ms, 0);
-    assert_eq!(config.write_buffer_bytes, ByteSize(1 << 20));
+    assert_eq!(config.write_buffer_bytes, ByteSize(96 << 10));
     assert_eq!(config.max_open_files, 16);
     assert_eq!(config.sink_columns, None);
     let mut expected = FileSinkConfig::new("/data/orders");
@@ -101,19 +101,20 @@ fn file_sink_options_parse_sizes_lists_and_maps() {
 fn file_sink_buffer_bytes_count_every_open_file() {
     let mut config = FileSinkConfig::new("/data/x");
     let job = |sink: SinkConfig| sink.buffer_bytes();
+    let buffer = 96 << 10;
     // The open file's buffer, and the last buffer of a rolled file closing in the background.
-    assert_eq!(job(SinkConfig::LocalFile(config.clone())), 2 << 20);
+    assert_eq!(job(SinkConfig::LocalFile(config.clone())), 2 * buffer);
     // On HDFS each of the two also holds a pipeline.
     assert_eq!(
         job(SinkConfig::HdfsFile(config.clone())),
-        (1 << 20) + 2 * ((1 << 20) + HDFS_WRITE_PIPELINE_BYTES)
+        buffer + 2 * (buffer + HDFS_WRITE_PIPELINE_BYTES)
     );
     config.have_partition = true;
     config.partition_by = vec!["day".into()];
     config.compress_codec = CompressCodec::Gzip;
     assert_eq!(
         job(SinkConfig::LocalFile(config.clone())),
-        16 * ((1 << 20) + GZIP_ENCODER_BYTES) + (1 << 20)
+        16 * (buffer + GZIP_ENCODER_BYTES) + buffer
     );
 }
 
@@ -127,7 +128,7 @@ fn hdfs_in_flight_bytes_bound_what_the_open_files_hold_together() {
         Some(DEFAULT_HDFS_IN_FLIGHT_BYTES)
     );
     // One file: its pipeline and the output buffer it holds, under the default bound.
-    let per_file = HDFS_WRITE_PIPELINE_BYTES + (1 << 20);
+    let per_file = HDFS_WRITE_PIPELINE_BYTES + (96 << 10);
     assert_eq!(config.in_flight_bytes(FileSystemKind::Hdfs), per_file);
     assert_eq!(config.in_flight_bytes(FileSystemKind::Local), 0);
     config.have_partition = true;
@@ -140,13 +141,13 @@ fn hdfs_in_flight_bytes_bound_what_the_open_files_hold_together() {
     );
     assert_eq!(
         SinkConfig::HdfsFile(config.clone()).buffer_bytes(),
-        16 * (1 << 20) + DEFAULT_HDFS_IN_FLIGHT_BYTES + per_file
+        16 * (96 << 10) + DEFAULT_HDFS_IN_FLIGHT_BYTES + per_file
     );
     config.write_max_in_flight_bytes = Some(ByteSize(1 << 30));
     assert_eq!(config.in_flight_bytes(FileSystemKind::Hdfs), 16 * per_file);
     // A bound below one output buffer still lets one buffer through.
     config.write_max_in_flight_bytes = Some(ByteSize(1));
-    assert_eq!(config.in_flight_bytes(FileSystemKind::Hdfs), 1 << 20);
+    assert_eq!(config.in_flight_bytes(FileSystemKind::Hdfs), 96 << 10);
 
     let parsed = file_sink(
         "HdfsFile",
