@@ -528,6 +528,10 @@ impl<T> QueueReceiver<T> {
         loop {
             let mut item_ready = pin!(self.shared.item_ready.notified());
             item_ready.as_mut().enable();
+            // Sized once from the queue's level (a hint, read before the lock), not grown by
+            // doubling while the items move.
+            let queued = usize::try_from(self.shared.stats.rows()).unwrap_or(usize::MAX);
+            out.reserve(queued.min(max_items));
             match self
                 .shared
                 .take_batch(|item| out.push(item), max_items, max_bytes)
