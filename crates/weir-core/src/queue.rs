@@ -38,7 +38,9 @@ use crate::row::Row;
 /// batch ([`QueueSender::send_batch`], [`QueueReceiver::recv_batch`]).
 pub const HAND_OVER_ROWS: usize = 256;
 
-/// The most bytes of such a batch beyond its first item: what a reader may hold decoded
+/// The bytes of such a batch: the drain loop takes no item past its first that would go
+/// beyond them, and a reader takes no further record once its batch holds them (so a
+/// reader's batch passes them by at most one record's rows). What a reader may hold decoded
 /// before it enqueues, and the drain loop taken before the sink has it. Small against the
 /// queue bounds, counted in the subtask's fixed overhead
 /// ([`crate::reservation::SUBTASK_OVERHEAD_BYTES`]); large enough that a batch of 1 KiB rows
@@ -385,10 +387,9 @@ impl<T> QueueSender<T> {
             .map_err(|ReceiverGone| SendError(std::mem::take(batch)))
     }
 
-    /// Enqueues what `pending` holds, in order, as much at a time as fits; fails, with items
-    /// left in `pending`, only when the receiver is gone.
-    async fn send_from(&self, pending: &mut impl Pending<T>) -> Result<(), ReceiverGone> {
-        let batch = pending;
+    /// Enqueues what `batch` holds, in order, as much at a time as fits; fails, with items
+    /// left in `batch`, only when the receiver is gone.
+    async fn send_from(&self, batch: &mut impl Pending<T>) -> Result<(), ReceiverGone> {
         // Set when an attempt finds no room: the clock is read only on that path.
         let mut waiting_since: Option<std::time::Instant> = None;
         while !batch.is_empty() {
