@@ -31,6 +31,7 @@ env {{
 }}
 source {{
   FakeSource {{
+    unbounded = true
     schema = {{ fields {{ id = "bigint" }} }}
     rows_per_second = 200
   }}

@@ -58,6 +58,7 @@ fn the_console_shows_workers_memory_and_running_jobs_in_chromium() {
 }}
 source {{
   FakeSource {{
+    unbounded = true
     rows_per_second = 300
     schema = {{ fields {{ id = "bigint", name = "string", score = "double" }} }}
   }}

@@ -25,7 +25,7 @@ impl Job {
         let base = format!("/weir-e2e/file-sink/{unique}");
         let text = format!(
             r#"
-            source {{ FakeSource {{ schema = {{ fields {{ id = bigint, name = string, score = double }} }} }} }}
+            source {{ FakeSource {{ unbounded = true, schema = {{ fields {{ id = bigint, name = string, score = double }} }} }} }}
             sink {{
               HdfsFile {{
                 fs.defaultFS = "{url}"

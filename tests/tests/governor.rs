@@ -41,6 +41,7 @@ fn victim_job() -> String {
 env {{ parallelism = 1, job.mode = "STREAMING" }}
 source {{
   FakeSource {{
+    unbounded = true
     rows_per_second = {VICTIM_ROWS_PER_SECOND}
     schema = {{ fields {{ id = "bigint", name = "string" }} }}
   }}
@@ -58,6 +59,7 @@ fn hog_job() -> String {
 env {{ parallelism = 1, job.mode = "STREAMING" }}
 source {{
   FakeSource {{
+    unbounded = true
     string.length = {string_length}
     queue.max_bytes = {HOG_QUEUE_BYTES}
     schema = {{ fields {{ name = "string" }} }}

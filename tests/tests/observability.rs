@@ -342,6 +342,7 @@ fn local_job(master: &Master, name: &str) -> String {
 }}
 source {{
   FakeSource {{
+    unbounded = true
     rows_per_second = 400
     schema = {{ fields {{ id = "bigint", name = "string" }} }}
   }}

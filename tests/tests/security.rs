@@ -336,6 +336,7 @@ fn a_forged_commit_checkpoint_is_refused_and_renames_nothing() {
 }}
 source {{
   FakeSource {{
+    unbounded = true
     rows_per_second = 100
     string.length = 8
     schema = {{ fields {{ id = "bigint", name = "string" }} }}

@@ -15,11 +15,15 @@ pub struct FakeSourceConfig {
     /// Columns to generate, in order: `schema = { fields { id = "bigint", name = "string" } }`.
     /// Types: string, boolean, int, bigint, float, double, bytes.
     pub schema: Schema,
-    /// Rows each subtask generates before it finishes. Absent: SeaTunnel's default, 5, in a
-    /// job file that says `job.mode = "BATCH"` (a batch job must end); otherwise unbounded
-    /// (Weir's FakeSource is mostly used as an endless load generator).
+    /// Rows each subtask generates before it finishes. Absent: SeaTunnel's default, 5 (set
+    /// `unbounded = true` for rows without end).
     #[serde(rename = "row.num", skip_serializing_if = "Option::is_none")]
     pub row_num: Option<u64>,
+    /// Weir only: generate rows until the job is cancelled, a load generator (SeaTunnel's
+    /// FakeSource always stops after `row.num` rows, so a SeaTunnel job file never sets it).
+    /// Refused together with `row.num` or `rows`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unbounded: bool,
     /// Rows per second each subtask generates at most. Absent: as fast as the queue accepts.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rows_per_second: Option<u64>,
@@ -93,11 +97,12 @@ impl FakeSourceConfig {
         })
     }
 
-    /// A config with every default and the given schema.
+    /// A config with every default and the given schema, generating rows without end.
     pub fn new(schema: Schema) -> Self {
         FakeSourceConfig {
             schema,
             row_num: None,
+            unbounded: true,
             rows_per_second: None,
             string_length: default_string_length(),
             bytes_length: default_collection_size(),
@@ -117,6 +122,12 @@ impl Section for FakeSourceConfig {
 
     fn validate(&self) -> Result<(), Violation> {
         check_queue_bounds(self.queue_size, self.queue_max_bytes)?;
+        if self.unbounded && self.row_num.is_some() {
+            return Err(Violation::new(
+                "unbounded",
+                "cannot be set together with row.num: leave out one of them",
+            ));
+        }
         if self.rows_per_second == Some(0) {
             return Err(Violation::new(
                 "rows_per_second",

@@ -65,7 +65,9 @@ pub struct FileSinkConfig {
     pub enable_header_write: bool,
     /// text, csv and json only: the character set of the files (absent: UTF-8), a label of the WHATWG
     /// Encoding Standard (`UTF-8`, `GBK`, `gb18030`, `Big5`, `Shift_JIS`, `EUC-KR`,
-    /// `windows-1252`, …; UTF-16 is refused). A character the set cannot represent is
+    /// `windows-1252`, …; UTF-16 is refused), except that Java's names of ISO-8859-1
+    /// (`latin1`, …) and US-ASCII keep Java's meaning, which the standard reads as
+    /// windows-1252. A character the set cannot represent is
     /// written as `?`, as SeaTunnel's Java writer does. Parquet files are UTF-8 by their
     /// format and refuse another.
     #[serde(default, skip_serializing_if = "Charset::is_utf8")]

@@ -161,12 +161,6 @@ fn job_config(document: &Document, origin: &str) -> Result<JobConfig, ConfigErro
 
     let mut warnings = Vec::new();
     let env_block = document.get("env").and_then(HoconValue::as_object);
-    let says_batch = env_block.is_some_and(|env| {
-        env.get("job.mode")
-            .or_else(|| env.get("job")?.as_object()?.get("mode"))
-            .and_then(HoconValue::as_str)
-            .is_some_and(|mode| mode.trim().eq_ignore_ascii_case("batch"))
-    });
     let env_sets_parallelism = env_block.is_some_and(|env| env.contains_key("parallelism"));
     let mut env = match document.get("env") {
         Some(block) => {
@@ -190,12 +184,19 @@ fn job_config(document: &Document, origin: &str) -> Result<JobConfig, ConfigErro
             let block = strip_fake_source_splits(block, &source_path, &ctx, &mut warnings)?;
             let (block, rows) = take_rows(&block);
             let mut config: FakeSourceConfig = parse_section(&block, &source_path, &ctx)?;
-            // A job file that says it is a batch job means SeaTunnel's default row.num: a batch
-            // job must end (Weir's own default, unbounded, is for load generation).
-            if says_batch && config.row_num.is_none() && rows.is_none() {
+            // A row.num left out is SeaTunnel's default, so that its job files generate what
+            // they generate there; rows without end are Weir's own `unbounded`.
+            if !config.unbounded && config.row_num.is_none() && rows.is_none() {
                 config.row_num = Some(SEATUNNEL_DEFAULT_ROW_NUM);
             }
             if let Some(rows) = rows {
+                if config.unbounded {
+                    return Err(ctx.invalid(
+                        format!("{source_path}.unbounded"),
+                        "cannot be set together with rows: literal rows are emitted once"
+                            .to_string(),
+                    ));
+                }
                 config.rows = Some(typed_rows(&rows, &config.schema, &source_path, &ctx)?);
             }
             SourceConfig::FakeSource(config)

@@ -108,9 +108,11 @@ pub(super) fn markdown_rows() -> String {
     out.push_str(&format!(
         "| file sink `encoding` | supported for text, csv and json: the character sets of \
          the WHATWG Encoding Standard by its labels (UTF-8, GBK, gb18030, Big5, Shift_JIS, \
-         EUC-KR, windows-125x, ISO-8859-x, …; `latin1` and `ISO-8859-1` are windows-1252 \
-         there); a character the set lacks is written `?`, as Java writes it; UTF-16 and \
-         unknown names refused; refused with parquet |\n\
+         EUC-KR, windows-125x, ISO-8859-x, …), except that Java's names of ISO-8859-1 \
+         (`latin1`, …) and US-ASCII keep Java's meaning, as SeaTunnel writes through Java \
+         (the Encoding Standard reads both as windows-1252); a character the set lacks is \
+         written `?`, as Java writes it; UTF-16 and unknown names refused; refused with \
+         parquet |\n\
          | HdfsFile `hadoop_conf` | supported: SeaTunnel's name for `hdfs.config`, checked \
          the same way (both set: refused) |\n\
          | HdfsFile `hdfs_site_path` | supported: the weir client reads the file (`weir \
@@ -293,6 +295,25 @@ fn encoding_hadoop_conf_and_hdfs_site_path_of_file_sinks() {
         .unwrap()
         .encode_into("测试 ok \u{1F600}", &mut out);
     assert_eq!(out, b"\xb2\xe2\xca\xd4 ok ?");
+    // Java's ISO-8859-1 and US-ASCII, not the Encoding Standard's windows-1252 for their labels:
+    // in ISO-8859-1, U+0080 is byte 0x80 and the euro sign is not there; windows-1252 has it
+    // at 0x80. Java's aliases name them too.
+    let encode = |label: &str| {
+        let mut out = Vec::new();
+        Charset::for_label(label)
+            .unwrap()
+            .encode_into("é\u{80}€ÿ", &mut out);
+        out
+    };
+    assert_eq!(encode("ISO-8859-1"), b"\xe9\x80?\xff");
+    assert_eq!(encode(" latin1"), b"\xe9\x80?\xff");
+    assert_eq!(encode("ISO8859_1"), b"\xe9\x80?\xff");
+    assert_eq!(encode("US-ASCII"), b"????");
+    assert_eq!(encode("windows-1252"), b"\xe9?\x80\xff");
+    assert_eq!(
+        format!("{:?}", Charset::for_label("l1").unwrap()),
+        "ISO-8859-1"
+    );
     let hdfs = |options: &str| {
         parse(&format!(
             "{FAKE}\nsink {{\n  HdfsFile {{\n    fs.defaultFS = \"hdfs://ns1\"\n    path = \"/a\"\n{options}\n  }}\n}}"

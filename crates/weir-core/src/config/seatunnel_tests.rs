@@ -561,7 +561,7 @@ fn table_placeholders_of_sink_options_name_the_sources_table() {
 }
 
 #[test]
-fn a_batch_job_file_without_row_num_generates_seatunnels_five_rows() {
+fn a_fake_source_without_row_num_generates_seatunnels_five_rows() {
     let fake = |env: &str| {
         let job = parse(&format!(
             "env {{ {env} }}\nsource {{ FakeSource {{ schema = {{ fields {{ id = bigint }} }} }} }}\nsink {{ Console {{}} }}"
@@ -574,9 +574,28 @@ fn a_batch_job_file_without_row_num_generates_seatunnels_five_rows() {
     };
     assert_eq!(fake("job.mode = \"BATCH\""), Some(5));
     assert_eq!(fake("\"job.mode\" = batch"), Some(5));
-    assert_eq!(fake("job.mode = \"STREAMING\""), None);
-    // Weir's own default: without job.mode, an endless load generator.
-    assert_eq!(fake(""), None);
+    assert_eq!(fake("job.mode = \"STREAMING\""), Some(5));
+    assert_eq!(fake(""), Some(5));
+}
+
+#[test]
+fn unbounded_is_weirs_endless_fake_source_and_excludes_a_row_count() {
+    let fake = |options: &str| {
+        parse(&format!(
+            "source {{\n  FakeSource {{\n    {options}\n    schema = {{ fields {{ id = bigint }} }}\n  }}\n}}\nsink {{ Console {{}} }}"
+        ))
+    };
+    let job = fake("unbounded = true").unwrap();
+    let SourceConfig::FakeSource(source) = job.source else {
+        panic!("FakeSource expected");
+    };
+    assert_eq!((source.row_num, source.unbounded), (None, true));
+    let both = fake("unbounded = true, row.num = 10").unwrap_err();
+    assert_eq!(both.path(), Some("source.FakeSource.unbounded"));
+    assert!(both.to_string().contains("row.num"), "{both}");
+    let with_rows = fake("unbounded = true, rows = [ { fields = [1] } ]").unwrap_err();
+    assert_eq!(with_rows.path(), Some("source.FakeSource.unbounded"));
+    assert!(with_rows.to_string().contains("rows"), "{with_rows}");
 }
 
 #[test]
@@ -848,11 +867,10 @@ fn seatunnel_markdown() -> String {
          and the job variables SeaTunnel's own e2e test passes), and counts every committed \
          row; it runs SeaTunnel's Kafka documentation example (`doc-kafka-1.conf`) unchanged \
          against the stack's Kafka on `localhost:9092` and checks every record is written \
-         once, and the Console files whose FakeSource has a `row.num` and counts the rows \
-         they print. `doc-console-1.conf` gives no `row.num` in a STREAMING job: SeaTunnel \
-         generates its default 5 rows per subtask, Weir's FakeSource generates rows without \
-         end there (its load generator); in a job file that says `job.mode = \"BATCH\"` it \
-         generates SeaTunnel's 5.\n",
+         once, and the Console files with a FakeSource and counts the rows they print. A \
+         FakeSource without `row.num` generates SeaTunnel's default, 5 rows per subtask, in \
+         BATCH and STREAMING jobs alike (`doc-console-1.conf`); rows without end are Weir's \
+         own option `unbounded = true`, which no SeaTunnel file sets.\n",
     );
     out
 }

@@ -93,7 +93,11 @@ fn defaults_apply_when_env_and_options_are_absent() {
     let SourceConfig::FakeSource(fake) = &job.source else {
         panic!("FakeSource expected")
     };
-    assert_eq!(fake.row_num, None, "absent row.num means unbounded");
+    assert_eq!(
+        fake.row_num,
+        Some(5),
+        "absent row.num is SeaTunnel's default"
+    );
     assert_eq!(fake.queue_size, 1000);
     assert_eq!(fake.queue_max_bytes, 8 * 1024 * 1024);
     let SinkConfig::Console(console) = &job.sink else {

@@ -158,7 +158,7 @@ fn job_text(parallelism: u32) -> String {
   job.mode = "STREAMING"
   checkpoint.interval = 1
 }}
-source {{ FakeSource {{ rows_per_second = 1, schema = {{ fields {{ id = "bigint" }} }} }} }}
+source {{ FakeSource {{ unbounded = true, rows_per_second = 1, schema = {{ fields {{ id = "bigint" }} }} }} }}
 sink {{ Console {{ log.print.data = false }} }}
 "#
     )

@@ -19,8 +19,14 @@ use super::*;
 const LIMIT: Duration = Duration::from_secs(10);
 
 fn job(source_options: &str, sink_options: &str) -> JobConfig {
+    // Without a row count the tests mean rows without end.
+    let unbounded = if source_options.contains("row.num") {
+        ""
+    } else {
+        "unbounded = true\n"
+    };
     let text = format!(
-        "source {{ FakeSource {{ {source_options}\n schema = {{ fields {{ id = bigint, name = string }} }} }} }}\n\
+        "source {{ FakeSource {{ {unbounded}{source_options}\n schema = {{ fields {{ id = bigint, name = string }} }} }} }}\n\
          sink {{ Console {{ {sink_options} }} }}"
     );
     parse_job(&text, "test.conf", &ParsePolicy::SelfContained).unwrap()

@@ -197,32 +197,105 @@ impl<'de> Deserialize<'de> for DataSaveMode {
 
 /// The character set text, csv and json files are written in (`encoding`): a WHATWG
 /// encoding (the character sets of the Encoding Standard, which names the labels each
-/// takes: `UTF-8`, `GBK`, `gb18030`, `Big5`, `Shift_JIS`, `EUC-KR`, `windows-1252`, …).
+/// takes: `UTF-8`, `GBK`, `gb18030`, `Big5`, `Shift_JIS`, `EUC-KR`, `windows-1252`, …), or
+/// Java's own ISO-8859-1 and US-ASCII.
 /// A character the set cannot represent is written as `?`, as Java writes it for SeaTunnel.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub struct Charset(pub &'static encoding_rs::Encoding);
+pub enum Charset {
+    /// A character set of the WHATWG Encoding Standard, written by `encoding_rs`.
+    Whatwg(&'static encoding_rs::Encoding),
+    /// ISO-8859-1 as Java writes it: U+0000–U+00FF are their own byte. The Encoding Standard
+    /// reads this label as windows-1252, which differs in 0x80–0x9F, so a SeaTunnel job that
+    /// names it would write different bytes.
+    Latin1,
+    /// US-ASCII as Java writes it: U+0000–U+007F. The Encoding Standard reads this label as
+    /// windows-1252 too.
+    Ascii,
+}
+
+/// Java's names (aliases included) of ISO-8859-1, compared ignoring case.
+const LATIN1_LABELS: &[&str] = &[
+    "iso-8859-1",
+    "iso8859-1",
+    "iso8859_1",
+    "iso_8859_1",
+    "iso_8859-1",
+    "iso_8859-1:1987",
+    "iso88591",
+    "8859_1",
+    "latin1",
+    "l1",
+    "iso-ir-100",
+    "csisolatin1",
+    "ibm819",
+    "ibm-819",
+    "cp819",
+    "819",
+];
+
+/// Java's names (aliases included) of US-ASCII, compared ignoring case.
+const ASCII_LABELS: &[&str] = &[
+    "us-ascii",
+    "ascii",
+    "us",
+    "ascii7",
+    "646",
+    "iso646-us",
+    "iso_646.irv:1991",
+    "cp367",
+    "ibm367",
+    "csascii",
+    "default",
+    "ansi_x3.4-1968",
+    "ansi_x3.4-1986",
+    "iso-ir-6",
+];
 
 impl Charset {
     /// UTF-8, SeaTunnel's and Weir's default.
-    pub const UTF_8: Charset = Charset(encoding_rs::UTF_8);
+    pub const UTF_8: Charset = Charset::Whatwg(encoding_rs::UTF_8);
 
-    /// The character set a WHATWG label names (`"gbk"`, `"utf-8"`, …), if it is one.
+    /// The character set a label names (`"gbk"`, `"utf-8"`, `"ISO-8859-1"`, …), if it is one.
+    /// Java's ISO-8859-1 and US-ASCII labels keep Java's meaning (SeaTunnel writes through
+    /// Java); every other label is read as the Encoding Standard reads it.
     pub fn for_label(label: &str) -> Option<Charset> {
-        encoding_rs::Encoding::for_label(label.trim().as_bytes()).map(Charset)
+        let label = label.trim();
+        let is = |labels: &[&str]| labels.iter().any(|l| l.eq_ignore_ascii_case(label));
+        if is(LATIN1_LABELS) {
+            return Some(Charset::Latin1);
+        }
+        if is(ASCII_LABELS) {
+            return Some(Charset::Ascii);
+        }
+        encoding_rs::Encoding::for_label(label.as_bytes()).map(Charset::Whatwg)
+    }
+
+    /// The character set's canonical name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Charset::Whatwg(encoding) => encoding.name(),
+            Charset::Latin1 => "ISO-8859-1",
+            Charset::Ascii => "US-ASCII",
+        }
     }
 
     /// Whether rows are written as they are held (UTF-8), without transcoding.
     pub fn is_utf8(&self) -> bool {
-        self.0 == encoding_rs::UTF_8
+        *self == Charset::UTF_8
     }
 
     /// `text` (UTF-8) in this character set; unrepresentable characters become `?`.
     pub fn encode_into(self, text: &str, out: &mut Vec<u8>) {
-        if self.is_utf8() {
-            out.extend_from_slice(text.as_bytes());
-            return;
-        }
-        let mut encoder = self.0.new_encoder();
+        let encoding = match self {
+            Charset::Whatwg(encoding) if encoding == encoding_rs::UTF_8 => {
+                out.extend_from_slice(text.as_bytes());
+                return;
+            }
+            Charset::Whatwg(encoding) => encoding,
+            Charset::Latin1 => return encode_single_byte(text, 0xFF, out),
+            Charset::Ascii => return encode_single_byte(text, 0x7F, out),
+        };
+        let mut encoder = encoding.new_encoder();
         let mut rest = text;
         let mut chunk = [0u8; 1024];
         loop {
@@ -239,9 +312,19 @@ impl Charset {
     }
 }
 
+/// A character set whose code points up to `last` are their own byte (ISO-8859-1, US-ASCII).
+fn encode_single_byte(text: &str, last: u32, out: &mut Vec<u8>) {
+    out.reserve(text.len());
+    // Each char is checked against `last` (at most 0xFF), so the cast keeps its value.
+    out.extend(text.chars().map(|c| match u32::from(c) {
+        code if code <= last => code as u8,
+        _ => b'?',
+    }));
+}
+
 impl std::fmt::Debug for Charset {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.0.name())
+        f.write_str(self.name())
     }
 }
 
@@ -253,29 +336,31 @@ impl Default for Charset {
 
 impl Serialize for Charset {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.0.name())
+        serializer.serialize_str(self.name())
     }
 }
 
 impl<'de> Deserialize<'de> for Charset {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let label = String::deserialize(deserializer)?;
-        let Some(Charset(encoding)) = Charset::for_label(&label) else {
+        let Some(charset) = Charset::for_label(&label) else {
             return Err(de::Error::custom(format!(
                 "'{label}' is not a character set Weir knows (the labels of the WHATWG \
                  Encoding Standard: UTF-8, GBK, gb18030, Big5, Shift_JIS, EUC-KR, \
-                 windows-1252, ISO-8859-2, …)"
+                 windows-1252, ISO-8859-2, …, and Java's ISO-8859-1 and US-ASCII)"
             )));
         };
         // UTF-16 and the "replacement" encoding can be read but not written.
-        if encoding.output_encoding() != encoding {
+        if let Charset::Whatwg(encoding) = charset
+            && encoding.output_encoding() != encoding
+        {
             return Err(de::Error::custom(format!(
                 "cannot be '{label}': Weir cannot write {} (UTF-16 is not supported); use \
                  UTF-8",
                 encoding.name()
             )));
         }
-        Ok(Charset(encoding))
+        Ok(charset)
     }
 }
 
