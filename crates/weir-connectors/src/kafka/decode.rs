@@ -148,25 +148,26 @@ impl Decoder {
     }
 
     fn decode_text(&self, text: &str) -> Result<Row, String> {
-        let parts: Vec<&str> = text.split(self.delimiter.as_str()).collect();
-        if parts.len() > self.fields.len() {
+        // One pass over the parts, no list of them per record: a part beyond the schema's
+        // fields is an error, a field beyond the parts is null (a missing text field).
+        let mut parts = text.split(self.delimiter.as_str());
+        let mut values = Vec::with_capacity(self.fields.len());
+        for (name, data_type) in &self.fields {
+            values.push(match parts.next() {
+                None => Value::Null,
+                Some(part) => from_text(part, data_type)
+                    .map_err(|()| format!("field '{name}' must be {data_type}, found {part:?}"))?,
+            });
+        }
+        if parts.next().is_some() {
             return Err(format!(
                 "found {} fields separated by {:?}, the schema has {}",
-                parts.len(),
+                text.split(self.delimiter.as_str()).count(),
                 self.delimiter,
                 self.fields.len()
             ));
         }
-        self.fields
-            .iter()
-            .enumerate()
-            .map(|(index, (name, data_type))| match parts.get(index) {
-                None => Ok(Value::Null),
-                Some(part) => from_text(part, data_type)
-                    .map_err(|()| format!("field '{name}' must be {data_type}, found {part:?}")),
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(Row::new)
+        Ok(Row::new(values))
     }
 }
 
@@ -378,6 +379,12 @@ mod tests {
             ]
         );
         assert!(text.decode(Some(b"1,x,true,1,2,b,extra")).is_err());
+        // Fields that all fit, one too many: the count is the error.
+        let extra = text.decode(Some(b"1,x,true,,2,,extra")).unwrap_err();
+        assert!(
+            extra.contains("found 7 fields separated by \",\", the schema has 6"),
+            "{extra}"
+        );
         assert!(
             text.decode(Some(b"x"))
                 .unwrap_err()
