@@ -201,8 +201,8 @@ fn forged_commits_are_refused_and_the_job_runs_on() {
             2 * forged.len()
         )
     });
-    master.check(log.contains("weir::security"), || {
-        "the refusals are not logged on the weir::security target".to_string()
+    master.check(log.contains("weir_security"), || {
+        "the refusals are not logged on the weir_security target".to_string()
     });
 
     // The job runs on, in the same attempt, and commits its own files.

@@ -15,6 +15,7 @@
 //! extensions. Methods that take a worker id check it against the caller with
 //! [`check_claimed_worker`].
 
+use crate::refusals::{self, LogDecision, Surface};
 use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -319,19 +320,21 @@ where
                 Box::pin(ready.call(request))
             }
             Err(refusal) => {
-                let peer = match &peer {
-                    PeerCertificate::None => "no certificate".to_string(),
-                    PeerCertificate::Verified(identity) => identity.to_string(),
-                    PeerCertificate::Unidentified(problem) => {
-                        format!("a certificate that {problem}")
-                    }
-                };
-                let reason = match &refusal {
-                    Refusal::Unauthenticated(message) | Refusal::PermissionDenied(message) => {
-                        message.clone()
-                    }
-                };
-                warn!(target: crate::SECURITY_TARGET, method = %path, remote = ?remote, %peer, %reason, "refused a call");
+                if let LogDecision::Log { left_out } = refusals::refused(Surface::Grpc) {
+                    let peer = match &peer {
+                        PeerCertificate::None => "no certificate".to_string(),
+                        PeerCertificate::Verified(identity) => identity.to_string(),
+                        PeerCertificate::Unidentified(problem) => {
+                            format!("a certificate that {problem}")
+                        }
+                    };
+                    let reason = match &refusal {
+                        Refusal::Unauthenticated(message) | Refusal::PermissionDenied(message) => {
+                            message.as_str()
+                        }
+                    };
+                    warn!(target: crate::SECURITY_TARGET, method = %path, remote = ?remote, %peer, %reason, refused_before_not_logged = left_out, "refused a call");
+                }
                 let response = refusal.into_status().into_http();
                 Box::pin(async move { Ok(response) })
             }

@@ -7,6 +7,7 @@
 //! - [`guard`]: the tower layer in front of every gRPC server that decides who may call what.
 //! - [`certs`]: `weir cert`: a cluster CA and certificates it signs.
 //! - [`exposure`]: whether a server may listen where it was told to.
+//! - [`refusals`]: refused requests counted, and logged without flooding the log.
 //!
 //! `docs/security.md` describes the threat model these pieces answer.
 
@@ -14,6 +15,7 @@ pub mod certs;
 pub mod exposure;
 pub mod guard;
 pub mod peer;
+pub mod refusals;
 pub mod settings;
 pub mod tls;
 pub mod tokens;
@@ -27,9 +29,7 @@ pub use settings::{AuthConfig, TlsConfig};
 pub use tls::{ClientCerts, LoadedTls, MASTER_NAME};
 pub use tokens::{Role, TokenTable};
 
-/// The tracing target of security events (refused calls, spoofing attempts), so operators can
-/// route or alert on them: `RUST_LOG=weir_security=warn`.
-pub const SECURITY_TARGET: &str = "weir_security";
+pub use weir_core::SECURITY_TARGET;
 
 /// Largest PEM or tokens file read: far above any real certificate chain or token list, small
 /// enough that a wrong path (a device, a huge file) cannot exhaust memory.

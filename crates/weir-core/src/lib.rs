@@ -28,3 +28,8 @@ pub mod split;
 pub mod transform;
 pub mod value_text;
 pub mod wait;
+
+/// The tracing target of security events (refused calls and requests, spoofing attempts, file
+/// operations outside a job's directories, forged commits), so operators can route or alert on
+/// them: `RUST_LOG=info,weir_security=warn`. Every crate logs them under this one name.
+pub const SECURITY_TARGET: &str = "weir_security";

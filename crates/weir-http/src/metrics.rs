@@ -76,6 +76,32 @@ pub fn counter<V: EncodeCounterValue + fmt::Debug + Send + Sync + 'static>(
     Ok(())
 }
 
+/// Registers `weir_security_refusals_total`: the requests this process refused, by surface
+/// (`grpc`, `http`), counted whether the throttled log showed them or not
+/// (`weir_auth::refusals`). Master and worker both export it.
+pub fn register_security(registry: &mut Registry) {
+    registry.register_collector(Box::new(RefusalCollector));
+}
+
+#[derive(Debug)]
+struct RefusalCollector;
+
+impl prometheus_client::collector::Collector for RefusalCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
+        counter(
+            &mut encoder,
+            "weir_security_refusals",
+            "Requests refused for their credentials or permissions, by surface (grpc, http); the log shows the first 10 of every 10 s per surface",
+            weir_auth::refusals::Surface::ALL.map(|surface| {
+                (
+                    vec![("surface", surface.label().to_string())],
+                    weir_auth::refusals::refusals_total(surface),
+                )
+            }),
+        )
+    }
+}
+
 /// Bucket bounds (seconds) for durations from a millisecond to a minute: checkpoint phases,
 /// job store writes.
 pub fn duration_buckets() -> impl Iterator<Item = f64> {

@@ -20,8 +20,10 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 use weir_auth::TokenTable;
+use weir_auth::refusals::{self, LogDecision, Surface};
 
 /// How the HTTP server tells its callers apart.
 #[derive(Clone, Default)]
@@ -106,7 +108,9 @@ pub(crate) async fn require_token(
             None => "the token is not valid for this server",
         },
     };
-    warn!(target: weir_auth::SECURITY_TARGET, path = %request.uri().path(), refused = refusal, "refused an HTTP request");
+    if let LogDecision::Log { left_out } = refusals::refused(Surface::Http) {
+        warn!(target: weir_auth::SECURITY_TARGET, path = %request.uri().path(), refused = refusal, refused_before_not_logged = left_out, "refused an HTTP request");
+    }
     let mut response = (StatusCode::UNAUTHORIZED, format!("{refusal}\n")).into_response();
     response.headers_mut().insert(
         header::WWW_AUTHENTICATE,
@@ -120,18 +124,21 @@ pub(crate) async fn require_token(
 const MAX_HANDSHAKES: usize = 64;
 
 /// A listener that hands axum connections whose TLS handshake is done. Handshakes run in their
-/// own tasks, so a client that connects and says nothing delays no other client.
+/// own tasks, so a client that connects and says nothing delays no other client. The accepting
+/// task and the handshakes are spawned on the server's tracker and end when `stop` is
+/// cancelled, so stopping the server waits for them.
 pub(crate) struct TlsListener {
     handshaken: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
     address: SocketAddr,
 }
 
 impl TlsListener {
-    /// Accepts on `listener` until `stop` is cancelled.
+    /// Accepts on `listener` until `stop` is cancelled, its tasks spawned on `tasks`.
     pub(crate) fn start(
         listener: TcpListener,
         config: Arc<rustls::ServerConfig>,
         stop: CancellationToken,
+        tasks: TaskTracker,
     ) -> Self {
         let address = listener
             .local_addr()
@@ -139,7 +146,8 @@ impl TlsListener {
         let (sender, handshaken) = mpsc::channel(MAX_HANDSHAKES);
         let acceptor = TlsAcceptor::from(config);
         let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
-        tokio::spawn(async move {
+        let spawner = tasks.clone();
+        tasks.spawn(async move {
             loop {
                 let (tcp, peer) = tokio::select! {
                     () = stop.cancelled() => return,
@@ -160,7 +168,7 @@ impl TlsListener {
                 let acceptor = acceptor.clone();
                 let sender = sender.clone();
                 let stop = stop.clone();
-                tokio::spawn(async move {
+                spawner.spawn(async move {
                     let handshake = tokio::time::timeout(
                         weir_auth::tls::HANDSHAKE_TIMEOUT,
                         acceptor.accept(tcp),
@@ -181,7 +189,10 @@ impl TlsListener {
                     };
                     drop(permit);
                     // A closed receiver means the server stopped: the connection just closes.
-                    let _ = sender.send((stream, peer)).await;
+                    tokio::select! {
+                        () = stop.cancelled() => {}
+                        _ = sender.send((stream, peer)) => {}
+                    }
                 });
             }
         });

@@ -6,6 +6,7 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use std::sync::Arc;
@@ -32,6 +33,8 @@ pub struct HttpServer {
     address: SocketAddr,
     stop: CancellationToken,
     task: JoinHandle<()>,
+    /// The HTTPS accept loop and its handshakes (empty for plain HTTP).
+    tls_tasks: TaskTracker,
 }
 
 impl HttpServer {
@@ -66,6 +69,8 @@ impl HttpServer {
         let stopped = stop.clone();
         let scheme = if tls.is_some() { "https" } else { "http" };
         info!(%address, scheme, "HTTP listening (/metrics, /healthz, /readyz)");
+        let tls_tasks = TaskTracker::new();
+        let tls_spawner = tls_tasks.clone();
         let task = tokio::spawn(async move {
             let shutdown = {
                 let stopped = stopped.clone();
@@ -78,9 +83,12 @@ impl HttpServer {
                         .await
                 }
                 Some(config) => {
-                    axum::serve(TlsListener::start(listener, config, stopped), app)
-                        .with_graceful_shutdown(shutdown)
-                        .await
+                    axum::serve(
+                        TlsListener::start(listener, config, stopped, tls_spawner),
+                        app,
+                    )
+                    .with_graceful_shutdown(shutdown)
+                    .await
                 }
             };
             if let Err(error) = served {
@@ -91,6 +99,7 @@ impl HttpServer {
             address,
             stop,
             task,
+            tls_tasks,
         }
     }
 
@@ -99,13 +108,27 @@ impl HttpServer {
         self.address
     }
 
-    /// Stops accepting, lets requests in flight finish (at most `grace`), and ends.
+    /// Stops accepting, lets requests in flight finish (at most `grace`), and ends, with the
+    /// HTTPS accept loop and its handshakes.
     pub async fn stop(self, grace: std::time::Duration) {
         self.stop.cancel();
+        self.tls_tasks.close();
         let mut task = self.task;
-        if tokio::time::timeout(grace, &mut task).await.is_err() {
-            // A client holding a connection open must not hold the process.
+        let tls_tasks = self.tls_tasks;
+        let ended = async {
+            let _ = (&mut task).await;
+            tls_tasks.wait().await;
+        };
+        if tokio::time::timeout(grace, ended).await.is_err() {
+            // A client holding a connection open must not hold the process. The TLS tasks
+            // watch the cancelled token, so they end at their next await without help.
             task.abort();
         }
+    }
+
+    /// The tracker of the HTTPS accept loop and handshakes, to count them in tests.
+    #[cfg(test)]
+    pub(crate) fn tls_tasks(&self) -> TaskTracker {
+        self.tls_tasks.clone()
     }
 }

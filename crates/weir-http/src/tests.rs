@@ -275,5 +275,31 @@ async fn https_serves_with_the_process_certificate_and_plain_http_gets_no_answer
     let mut answer = Vec::new();
     let _ = plain.read_to_end(&mut answer).await;
     assert!(!String::from_utf8_lossy(&answer).contains("200 OK"));
+
+    // A client that connects and says nothing holds a handshake task; stopping the server
+    // ends it with the accept loop, well before the handshake would time out.
+    let silent = tokio::net::TcpStream::connect(address).await.unwrap();
+    let tasks = server.tls_tasks();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while tasks.len() != 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not just the accept loop and the silent client's handshake: {} tasks",
+            tasks.len()
+        );
+        tokio::task::yield_now().await;
+    }
+    let stopping = tokio::time::Instant::now();
     server.stop(std::time::Duration::from_secs(5)).await;
+    assert!(
+        tasks.is_empty(),
+        "{} TLS tasks left after stop",
+        tasks.len()
+    );
+    assert!(
+        stopping.elapsed() < weir_auth::tls::HANDSHAKE_TIMEOUT,
+        "stop waited {:?} for the silent handshake",
+        stopping.elapsed()
+    );
+    drop(silent);
 }

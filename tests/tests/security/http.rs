@@ -94,6 +94,15 @@ fn the_console_api_and_metrics_take_the_same_tokens_over_https() {
         status == 200 && body.contains("weir_master_workers"),
         || format!("/metrics with the admin token answered {status}: {body:.300}"),
     );
+    // The four refusals above are counted, though the log shows only the first ten per 10 s.
+    let refusals = "weir_security_refusals_total{surface=\"http\"} 4\n";
+    master.check(body.contains(refusals), || {
+        let counted: Vec<&str> = body
+            .lines()
+            .filter(|line| line.starts_with("weir_security_refusals_total"))
+            .collect();
+        format!("/metrics should count 4 HTTP refusals: {counted:?}")
+    });
     // Plain HTTP on the HTTPS port gets no answer.
     let plain = http_get(&format!(
         "http://{}/healthz",

@@ -485,7 +485,7 @@ impl FileSink {
         });
         checked.map_err(|reason| {
             tracing::warn!(
-                target: "weir::security",
+                target: weir_core::SECURITY_TARGET,
                 pending = %file.pending_path,
                 final_path = %file.final_path,
                 restored_job = %job_id,

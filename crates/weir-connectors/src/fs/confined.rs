@@ -162,7 +162,7 @@ impl Confined {
     fn refusal(&self, action: &'static str, path: &str, reason: &str) -> ConnectorError {
         let roots = self.roots.join(", ");
         tracing::warn!(
-            target: "weir::security",
+            target: weir_core::SECURITY_TARGET,
             owner = %self.owner,
             action,
             path,

@@ -23,6 +23,7 @@ pub async fn start(
 ) -> Result<Option<HttpServer>, HttpError> {
     let mut registry = Registry::default();
     metrics::register(&mut registry, Arc::clone(&master));
+    weir_http::metrics::register_security(&mut registry);
     let endpoints = Endpoints {
         registry: Arc::new(registry),
         // Reaching this point means the job store opened and the jobs were restored; the gRPC

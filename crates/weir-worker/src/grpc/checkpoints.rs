@@ -66,7 +66,7 @@ pub async fn commit(
     if let Err(TaskError::CommitRefused(reason)) = &result {
         let caller = caller.map_or_else(|| "unknown".to_string(), |address| address.to_string());
         tracing::warn!(
-            target: "weir::security",
+            target: weir_core::SECURITY_TARGET,
             task = %request.task_id,
             checkpoint_id = request.checkpoint_id,
             %caller,

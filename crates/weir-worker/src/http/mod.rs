@@ -45,6 +45,7 @@ pub async fn start(
     let registration = view.registration.clone();
     let mut registry = Registry::default();
     metrics::register(&mut registry, view);
+    weir_http::metrics::register_security(&mut registry);
     let endpoints = Endpoints {
         registry: Arc::new(registry),
         ready: Arc::new(move || {
