@@ -150,7 +150,7 @@ impl Decoder {
     fn decode_text(&self, text: &str) -> Result<Row, String> {
         // One pass over the parts, no list of them per record: a part beyond the schema's
         // fields is an error, a field beyond the parts is null (a missing text field).
-        let mut parts = text.split(self.delimiter.as_str());
+        let mut parts = TextFields::of(text, &self.delimiter);
         let mut values = Vec::with_capacity(self.fields.len());
         for (name, data_type) in &self.fields {
             values.push(match parts.next() {
@@ -162,12 +162,41 @@ impl Decoder {
         if parts.next().is_some() {
             return Err(format!(
                 "found {} fields separated by {:?}, the schema has {}",
-                text.split(self.delimiter.as_str()).count(),
+                TextFields::of(text, &self.delimiter).count(),
                 self.delimiter,
                 self.fields.len()
             ));
         }
         Ok(Row::new(values))
+    }
+}
+
+/// The fields of a text record, split at each delimiter. A delimiter of one character (the usual
+/// case: `,`, `#`, `\u0001`) is found by a byte search (`str::split(char)`), several times
+/// faster than the substring search a `&str` pattern runs on 1 KiB records.
+enum TextFields<'t> {
+    Char(std::str::Split<'t, char>),
+    Str(std::str::Split<'t, &'t str>),
+}
+
+impl<'t> TextFields<'t> {
+    fn of(text: &'t str, delimiter: &'t str) -> Self {
+        let mut chars = delimiter.chars();
+        match (chars.next(), chars.next()) {
+            (Some(one), None) => TextFields::Char(text.split(one)),
+            _ => TextFields::Str(text.split(delimiter)),
+        }
+    }
+}
+
+impl<'t> Iterator for TextFields<'t> {
+    type Item = &'t str;
+
+    fn next(&mut self) -> Option<&'t str> {
+        match self {
+            TextFields::Char(split) => split.next(),
+            TextFields::Str(split) => split.next(),
+        }
     }
 }
 
@@ -360,6 +389,35 @@ mod tests {
                 vec![Value::String(String::new()), Value::Null],
                 "{payload:?}"
             );
+        }
+    }
+
+    #[test]
+    fn text_delimiters_of_one_and_of_several_characters_split_alike() {
+        let fields = Schema::new([
+            ("a", DataType::String),
+            ("b", DataType::String),
+            ("c", DataType::String),
+        ]);
+        for delimiter in ["#", "\u{1}", "é", "||", "<->"] {
+            let mut config = KafkaSourceConfig::new("k:9092", "t");
+            config.format = MessageFormat::Text;
+            config.schema = Some(fields.clone());
+            config.field_delimiter = delimiter.to_string();
+            let decoder = Decoder::new(&config);
+            let text = ["x", "", "y|z"].join(delimiter);
+            assert_eq!(
+                decoder.decode(Some(text.as_bytes())).unwrap().one().values,
+                vec![
+                    Value::String("x".into()),
+                    Value::String(String::new()),
+                    Value::String("y|z".into()),
+                ],
+                "{delimiter:?}"
+            );
+            let extra = format!("{text}{delimiter}w");
+            let error = decoder.decode(Some(extra.as_bytes())).unwrap_err();
+            assert!(error.contains("found 4 fields"), "{delimiter:?}: {error}");
         }
     }
 
