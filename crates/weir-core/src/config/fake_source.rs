@@ -18,11 +18,13 @@ pub struct FakeSourceConfig {
     /// Rows each subtask generates before it finishes. Absent: SeaTunnel's default, 5 (set
     /// `unbounded = true` for rows without end).
     #[serde(rename = "row.num", skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = DEFAULT_ROW_NUM))]
     pub row_num: Option<u64>,
     /// Weir only: generate rows until the job is cancelled, a load generator (SeaTunnel's
     /// FakeSource always stops after `row.num` rows, so a SeaTunnel job file never sets it).
     /// Refused together with `row.num` or `rows`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[schemars(extend("default" = false))]
     pub unbounded: bool,
     /// Rows per second each subtask generates at most. Absent: as fast as the queue accepts.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -60,6 +62,9 @@ pub struct FakeSourceConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plugin_output: Option<String>,
 }
+
+/// SeaTunnel's FakeSource `row.num` when a job file leaves it out.
+pub const DEFAULT_ROW_NUM: u64 = 5;
 
 /// Upper bound for `string.length`: one generated value may not exceed 16 MiB.
 pub const MAX_STRING_LENGTH: u32 = 16 * 1024 * 1024;

@@ -22,9 +22,6 @@ use super::section::{Context, parse_section};
 use super::transform_parse::{build_chain, canonical_name, parse_transforms};
 use super::{EnvConfig, FakeSourceConfig, FileSystemKind, JobConfig, SinkConfig, SourceConfig};
 
-/// SeaTunnel's FakeSource `row.num` when a job file leaves it out.
-const SEATUNNEL_DEFAULT_ROW_NUM: u64 = 5;
-
 const SECTIONS: [&str; 4] = ["env", "source", "transform", "sink"];
 
 /// Parses a SeaTunnel-style job text. `origin` names the text in errors (usually its path);
@@ -187,7 +184,7 @@ fn job_config(document: &Document, origin: &str) -> Result<JobConfig, ConfigErro
             // A row.num left out is SeaTunnel's default, so that its job files generate what
             // they generate there; rows without end are Weir's own `unbounded`.
             if !config.unbounded && config.row_num.is_none() && rows.is_none() {
-                config.row_num = Some(SEATUNNEL_DEFAULT_ROW_NUM);
+                config.row_num = Some(super::fake_source::DEFAULT_ROW_NUM);
             }
             if let Some(rows) = rows {
                 if config.unbounded {

@@ -188,7 +188,8 @@ mod tests {
         assert!(row("job.mode").contains("one of `BATCH`, `STREAMING` | `BATCH` |"));
         assert!(row("schedule.strategy").contains("one of `wait`, `reject` | `wait` |"));
         assert!(row("schema").contains("| object | **required** |"));
-        assert!(row("row.num").contains("| integer | — |"));
+        assert!(row("row.num").contains("| integer | `5` |"));
+        assert!(row("rows_per_second").contains("| integer | — |"));
         assert!(row("queue.max_bytes").contains("`8388608`"));
         assert!(row("log.print.data").contains("| boolean | `true` |"));
         // Declaration order, not alphabetical.
