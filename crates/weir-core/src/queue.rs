@@ -221,6 +221,26 @@ impl<T> Shared<T> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Runs `take` until it finds items, waiting for one between tries; `None` once every
+    /// sender is gone and the queue is drained. The wake-up is armed before each try, so an
+    /// item sent between a try and the wait still wakes it. Cancellation-safe: `take` moves
+    /// items only when it returns them. Only the single receiver calls this.
+    async fn take_when_ready<R>(
+        &self,
+        mut take: impl FnMut(&Self) -> Result<R, TryRecvError>,
+    ) -> Option<R> {
+        loop {
+            let mut item_ready = pin!(self.item_ready.notified());
+            item_ready.as_mut().enable();
+            match take(self) {
+                Ok(taken) => return Some(taken),
+                Err(TryRecvError::Disconnected) => return None,
+                Err(TryRecvError::Empty) => {}
+            }
+            item_ready.await;
+        }
+    }
+
     /// Only the single receiver calls this (through `&mut QueueReceiver`).
     fn take(&self) -> Result<T, TryRecvError> {
         let mut taken = None;
@@ -500,16 +520,7 @@ impl<T> QueueReceiver<T> {
     /// Takes the next item, waiting for one; `None` once all senders are gone and the queue
     /// is drained. Cancellation-safe.
     pub async fn recv(&mut self) -> Option<T> {
-        loop {
-            let mut item_ready = pin!(self.shared.item_ready.notified());
-            item_ready.as_mut().enable();
-            match self.shared.take() {
-                Ok(item) => return Some(item),
-                Err(TryRecvError::Disconnected) => return None,
-                Err(TryRecvError::Empty) => {}
-            }
-            item_ready.await;
-        }
+        self.shared.take_when_ready(Shared::take).await
     }
 
     /// Takes the next item if one is queued, without waiting.
@@ -526,23 +537,16 @@ impl<T> QueueReceiver<T> {
         max_items: usize,
         max_bytes: u64,
     ) -> usize {
-        loop {
-            let mut item_ready = pin!(self.shared.item_ready.notified());
-            item_ready.as_mut().enable();
-            // Sized once from the queue's level (a hint, read before the lock), not grown by
-            // doubling while the items move.
-            let queued = usize::try_from(self.shared.stats.rows()).unwrap_or(usize::MAX);
-            out.reserve(queued.min(max_items));
-            match self
-                .shared
-                .take_batch(|item| out.push(item), max_items, max_bytes)
-            {
-                Ok(taken) => return taken,
-                Err(TryRecvError::Disconnected) => return 0,
-                Err(TryRecvError::Empty) => {}
-            }
-            item_ready.await;
-        }
+        self.shared
+            .take_when_ready(|shared| {
+                // Sized once from the queue's level (a hint, read before the lock), not grown
+                // by doubling while the items move.
+                let queued = usize::try_from(shared.stats.rows()).unwrap_or(usize::MAX);
+                out.reserve(queued.min(max_items));
+                shared.take_batch(|item| out.push(item), max_items, max_bytes)
+            })
+            .await
+            .unwrap_or(0)
     }
 
     /// The queue's live statistics.
