@@ -49,7 +49,7 @@ pub enum LogDecision {
 }
 
 /// The throttle of one surface: a pure decision on the time it is given.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct LogWindow {
     started: Option<Instant>,
     logged: u32,
@@ -57,6 +57,15 @@ pub struct LogWindow {
 }
 
 impl LogWindow {
+    /// A window that has logged nothing yet.
+    pub const fn new() -> Self {
+        LogWindow {
+            started: None,
+            logged: 0,
+            left_out: 0,
+        }
+    }
+
     /// Decides for a refusal at `now`.
     pub fn decide(&mut self, now: Instant) -> LogDecision {
         let expired = self
@@ -87,11 +96,7 @@ impl Record {
     const fn new() -> Self {
         Record {
             total: AtomicU64::new(0),
-            window: Mutex::new(LogWindow {
-                started: None,
-                logged: 0,
-                left_out: 0,
-            }),
+            window: Mutex::new(LogWindow::new()),
         }
     }
 }
@@ -119,6 +124,12 @@ pub fn refused(surface: Surface) -> LogDecision {
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     window.decide(Instant::now())
+}
+
+impl Default for LogWindow {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// Refusals on `surface` since the process started.

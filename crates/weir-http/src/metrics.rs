@@ -88,10 +88,16 @@ struct RefusalCollector;
 
 impl prometheus_client::collector::Collector for RefusalCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
+        use weir_auth::refusals::{LOG_BURST, LOG_WINDOW};
+        let help = format!(
+            "Requests refused for their credentials or permissions, by surface (grpc, http); \
+             the log shows the first {LOG_BURST} of every {} s per surface",
+            LOG_WINDOW.as_secs()
+        );
         counter(
             &mut encoder,
             "weir_security_refusals",
-            "Requests refused for their credentials or permissions, by surface (grpc, http); the log shows the first 10 of every 10 s per surface",
+            &help,
             weir_auth::refusals::Surface::ALL.map(|surface| {
                 (
                     vec![("surface", surface.label().to_string())],

@@ -184,6 +184,18 @@ pub enum ScheduleStrategy {
     Reject,
 }
 
+/// The name `variants` gives `value`, as job files write it (`"?"` only for a value the list
+/// leaves out, which the lists of this module's callers never do).
+pub(super) fn variant_name<T: Copy + PartialEq>(
+    variants: &[(&'static str, T)],
+    value: T,
+) -> &'static str {
+    variants
+        .iter()
+        .find(|(_, variant)| *variant == value)
+        .map_or("?", |(name, _)| name)
+}
+
 /// Reads one of `variants`' names, ignoring ASCII case (SeaTunnel users write both).
 pub(super) fn deserialize_variant<'de, D: Deserializer<'de>, T: Copy>(
     deserializer: D,

@@ -4,7 +4,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::config::env::deserialize_variant;
+use crate::config::env::{deserialize_variant, variant_name};
 
 /// Where a Kafka source starts reading each partition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, JsonSchema)]
@@ -33,10 +33,7 @@ impl StartMode {
 
     /// The name as written in job files.
     pub fn name(self) -> &'static str {
-        Self::VARIANTS
-            .iter()
-            .find(|(_, mode)| *mode == self)
-            .map_or("?", |(name, _)| name)
+        variant_name(&Self::VARIANTS, self)
     }
 }
 
@@ -76,10 +73,7 @@ impl MessageFormat {
 
     /// The name as written in job files.
     pub fn name(self) -> &'static str {
-        Self::VARIANTS
-            .iter()
-            .find(|(_, format)| *format == self)
-            .map_or("?", |(name, _)| name)
+        variant_name(&Self::VARIANTS, self)
     }
 }
 
