@@ -24,6 +24,7 @@
 //! bound (the fixed gzip and HDFS allowances are not counted there).
 
 mod closing;
+mod commit;
 mod format;
 mod lzop;
 mod naming;
