@@ -10,9 +10,12 @@
 //!
 //! A reader hands its slot over when another reader waits for one and its partition delivered
 //! nothing for [`IDLE_HANDOVER`] (caught up), or after holding it for [`TURN`] (so that
-//! backlogs are read in turns). To hand over, it pauses its partition, reads what librdkafka
-//! already holds for it (librdkafka keeps a paused partition's prefetch, measured), and only
-//! then frees the slot: no partition without a slot holds prefetched records. A reader whose
+//! backlogs are read in turns). To hand over, it pauses its partition, polls its partition
+//! queue empty, and only then frees the slot: no partition without a slot holds prefetched
+//! records. A pause makes what librdkafka prefetched for the partition outdated (it moves the
+//! partition's fetch version on, and fetching resumes later from the last record delivered),
+//! so polling delivers none of it: librdkafka drops it, and polling is what frees it at once
+//! rather than at the partition's next turn. A reader whose
 //! record waits for the read limit or for queue room keeps its slot (the stall stops every
 //! reader alike). Uncontended slots are kept: a subtask with no more partitions than slots
 //! never pauses for want of one.

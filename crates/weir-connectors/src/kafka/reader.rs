@@ -107,8 +107,9 @@ struct HeldSlot {
     _slot: FetchSlot,
     since: Instant,
     last_record: Instant,
-    /// Paused to hand the slot over: the reader reads what librdkafka already holds for the
-    /// partition, then frees the slot, so no prefetch stays behind without a slot.
+    /// Paused to hand the slot over: the reader polls its partition queue empty (librdkafka
+    /// drops, when polled, what it prefetched before the pause), then frees the slot, so no
+    /// prefetch stays behind without a slot.
     handing_over: bool,
 }
 
@@ -241,7 +242,7 @@ impl PartitionReader {
                     self.fetching.resume();
                 }
                 Some(held) if !held.handing_over && held.turn_over(&self.slots) => {
-                    // Paused first; the slot is freed once what was prefetched is read.
+                    // Paused first; the slot is freed once the partition queue is polled empty.
                     held.handing_over = true;
                     self.fetching.pause();
                 }
@@ -253,7 +254,9 @@ impl PartitionReader {
                 Some(_) => {}
             }
             if slot.as_ref().is_some_and(|held| held.handing_over) {
-                // Paused: read on only what librdkafka already holds, then free the slot.
+                // Paused: poll on only while librdkafka holds something for the partition (the
+                // prefetch the pause made outdated, dropped as it is polled), then free the
+                // slot.
                 match messages.next().now_or_never() {
                     Some(next) => {
                         let (step, _) = self.take(next, &mut messages, range, &out, &ctx).await?;
@@ -442,7 +445,7 @@ impl PartitionReader {
     /// a partition that cannot move fetches no more. Its fetch slot is kept: a stall that
     /// stops this reader (a full budget, a stalled sink, the read limit) stops the others too,
     /// and a slot handed over now would leave this partition's prefetch behind — librdkafka
-    /// keeps what it prefetched for a paused partition until it is read.
+    /// drops what it prefetched for a paused partition only when its queue is next polled.
     async fn admit<T>(
         &self,
         admitted: impl std::future::Future<Output = T>,

@@ -125,7 +125,7 @@ impl PrefetchSettings {
     /// ([`reservation_bytes`](Self::reservation_bytes): its cap, one whole record batch beyond
     /// it and the record its reader holds), and never less than `budget`. Partitions without a
     /// slot hold nothing: they are paused from their assignment on, and hand their slot over
-    /// only once they have read what was prefetched.
+    /// only once their partition queue is polled empty.
     ///
     /// Measured (`weir-bench partitions`, 1 GiB backlogs of 1 KiB records produced in bulk):
     /// 15.8 MiB prefetched by 4 slots at 4 and at 128 partitions, 4.1 MiB at 1 000 partitions;

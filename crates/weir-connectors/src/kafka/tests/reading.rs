@@ -77,8 +77,9 @@ async fn a_stalled_queue_never_exceeds_its_byte_bound() {
     // The stalled reader pauses its partition and fetches nothing more while it waits.
     let state = running.states[0].clone();
     until("partition paused", || state.fetch_paused()).await;
-    // librdkafka keeps what it prefetched for a paused partition (its statistics show it):
-    // the cap bounds it, and nothing more is fetched while the reader waits.
+    // librdkafka holds what it prefetched for a paused partition until its queue is polled
+    // (its statistics show it): the cap bounds it, and nothing more is fetched while the
+    // reader waits.
     let prefetched = state.prefetch_bytes().unwrap_or_default();
     assert!(
         prefetched <= config.prefetch().active_bytes(),
