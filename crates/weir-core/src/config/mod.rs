@@ -256,6 +256,8 @@ mod kafka_tests;
 #[cfg(test)]
 mod seatunnel_options_tests;
 #[cfg(test)]
+mod seatunnel_reading_tests;
+#[cfg(test)]
 mod seatunnel_tests;
 #[cfg(test)]
 mod test_host;
