@@ -15,10 +15,9 @@
 //! records. A pause makes what librdkafka prefetched for the partition outdated (it moves the
 //! partition's fetch version on, and fetching resumes later from the last record delivered),
 //! so polling delivers none of it: librdkafka drops it, and polling is what frees it at once
-//! rather than at the partition's next turn. A reader whose
-//! record waits for the read limit or for queue room keeps its slot (the stall stops every
-//! reader alike). Uncontended slots are kept: a subtask with no more partitions than slots
-//! never pauses for want of one.
+//! rather than at the partition's next turn. A reader whose record waits for the read limit
+//! or for queue room keeps its slot (the stall stops every reader alike). Uncontended slots
+//! are kept: a subtask with no more partitions than slots never pauses for want of one.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
