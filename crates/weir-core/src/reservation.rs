@@ -7,7 +7,8 @@
 //! ```text
 //! reservation = source buffers   (FakeSource: its queue.max_bytes;
 //!                                 Kafka: KAFKA_CLIENT_OVERHEAD_BYTES + ¾ buffer.max_bytes
-//!                                        + fetch slots × a stalled partition's prefetch)
+//!                                        + fetch slots × max(a stalled partition's prefetch,
+//!                                          FULL_SPEED_SLOT_BYTES))
 //!             + sink buffer      (the sink writer's bounded write buffer)
 //!             + transforms       (what the transform chain may allocate for the row it
 //!                                 transforms, see TransformChain::reserved_bytes; 0 without)
@@ -17,8 +18,9 @@
 //! A Kafka subtask's partitions share one byte budget, `buffer.max_bytes` (queues and
 //! librdkafka prefetch together, see [`crate::budget`] and
 //! [`crate::config::PrefetchSettings::for_budget`]), and only a fixed number of them fetch at
-//! once (the fetch slots, [`crate::config::fetch_slots`]), each reserving a stalled
-//! partition's worst case: the reservation does not grow with the partition count.
+//! once (the fetch slots, [`crate::config::fetch_slots`]), each reserving the larger of what a
+//! partition read at full speed holds and a stalled partition's worst case: the reservation
+//! does not grow with the partition count.
 
 use std::fmt;
 
@@ -121,8 +123,8 @@ pub fn format_bytes(bytes: u64) -> String {
 mod tests {
     use super::*;
     use crate::config::{
-        ASSUMED_MAX_RECORD_BYTES, CONSOLE_WRITE_BUFFER_BYTES, KAFKA_CLIENT_OVERHEAD_BYTES,
-        ParsePolicy, SourceConfig, parse_job,
+        ASSUMED_MAX_RECORD_BYTES, CONSOLE_WRITE_BUFFER_BYTES, FULL_SPEED_SLOT_BYTES,
+        KAFKA_CLIENT_OVERHEAD_BYTES, ParsePolicy, SourceConfig, parse_job,
     };
 
     const JOB: &str = r#"
@@ -174,16 +176,18 @@ mod tests {
             panic!("kafka expected")
         };
         let base = KAFKA_CLIENT_OVERHEAD_BYTES + 64 * 1024 + SUBTASK_OVERHEAD_BYTES;
-        // 4 MiB of prefetch: two fetch slots, each reserving a stalled partition's worst case.
+        // 4 MiB of prefetch: one fetch slot, reserving what a partition read at full speed
+        // holds (more than a stalled partition's worst case).
         let slot = kafka.prefetch().reservation_bytes();
         assert!(
             slot > ASSUMED_MAX_RECORD_BYTES * 2,
             "a batch and a held record"
         );
+        assert!(slot < FULL_SPEED_SLOT_BYTES);
         for partitions in [0, 1, 4, 128, 1000, 100_000] {
             assert_eq!(
                 subtask_reservation(&job, partitions),
-                base + 12 * 1024 * 1024 + 2 * slot,
+                base + 12 * 1024 * 1024 + FULL_SPEED_SLOT_BYTES,
                 "{partitions} partitions"
             );
         }

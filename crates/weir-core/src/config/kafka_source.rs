@@ -118,14 +118,16 @@ pub struct KafkaSourceConfig {
     /// Bytes one subtask may hold for all the partitions it reads together, whatever their
     /// number: three quarters for the partitions' queues (in-memory row size), shared, each
     /// partition guaranteed an even part of half of it; one quarter for librdkafka's
-    /// prefetch, shared by the subtask's fetch slots: this quarter ÷ 2 MiB partitions (at
-    /// least one; 4 at the default) are fetched at once, the others stay paused until a slot
+    /// prefetch, shared by the subtask's fetch slots: this quarter ÷ 4 MiB partitions (at
+    /// least one; 2 at the default) are fetched at once, the others stay paused until a slot
     /// is handed over (when its partition is caught up, idle for 100 ms or after a 500 ms
     /// turn), and each partition's cap is a slot's part of the quarter, at most
     /// `prefetch.max_bytes`. `queue.size`, `queue.max_bytes` and `prefetch.max_bytes` still
     /// bound each partition within it. The reservation counts the queues' part once and, per
-    /// fetch slot (not per partition), a stalled partition's prefetch worst case. With far more partitions than
-    /// slots, partitions are read in turns: raise this for more slots. At least 1 MiB.
+    /// fetch slot (not per partition), what librdkafka holds for a partition read at full
+    /// speed (10 MiB, measured; more than the cap, since librdkafka keeps whole fetch
+    /// responses and record batches). With far more partitions than slots, partitions are
+    /// read in turns: raise this for more slots. At least 1 MiB.
     #[serde(rename = "buffer.max_bytes", default = "default_buffer_max_bytes")]
     pub buffer_max_bytes: u64,
     /// Rows each partition's queue holds before that partition's reader waits.

@@ -72,8 +72,8 @@ pub use self::placeholders::table::NAMES as TABLE_PLACEHOLDERS;
 pub use self::policy::{ClientHost, ParsePolicy};
 pub use self::prefetch::{
     ASSUMED_MAX_RECORD_BYTES, FETCH_MESSAGE_MAX_BYTES_CAP, FETCH_QUEUE_BACKOFF_MS,
-    FETCH_SLOT_BYTES, KAFKA_CLIENT_OVERHEAD_BYTES, PREFETCH_BYTES_PER_MESSAGE,
-    PREFETCH_FLOOR_BYTES, PrefetchSettings, fetch_slots,
+    FETCH_SLOT_BYTES, FULL_SPEED_SLOT_BYTES, KAFKA_CLIENT_OVERHEAD_BYTES,
+    PREFETCH_BYTES_PER_MESSAGE, PREFETCH_FLOOR_BYTES, PrefetchSettings, fetch_slots,
 };
 pub use self::reference::{reference_markdown, settings_markdown};
 pub use self::transform::{

@@ -57,8 +57,7 @@ pub const PREFETCH_FLOOR_BYTES: u64 = 8 * 1024;
 
 /// Prefetch budget one fetching partition is given: the number of partitions of a subtask that
 /// librdkafka may fetch at once (its *fetch slots*) is the prefetch part of `buffer.max_bytes`
-/// divided by this, at least one. Enough for the default 1 MiB cap plus one 256 KiB fetch and
-/// their per-message overhead ([`PrefetchSettings::active_bytes`] = 1.9 MiB).
+/// divided by this, at least one: two slots at the default budget (8 MiB).
 ///
 /// Why slots: a fetch returns at least one whole record batch of each partition it includes,
 /// whatever `fetch.message.max.bytes` says (librdkafka doubles a partition's fetch size until a
@@ -67,7 +66,28 @@ pub const PREFETCH_FLOOR_BYTES: u64 = 8 * 1024;
 /// their payload; with every partition fetching, memory grows by one batch per partition —
 /// measured +41 MiB for 256 partitions of a 25 MiB backlog behind a stalled sink, whatever the
 /// cap. With a fixed number of partitions fetching at once, it is bounded by the slots.
-pub const FETCH_SLOT_BYTES: u64 = 2 * 1024 * 1024;
+///
+/// Why 4 MiB (two slots, not four): at full speed a fetching partition costs librdkafka far
+/// more than its cap ([`FULL_SPEED_SLOT_BYTES`]), so each slot is expensive; and two slots read
+/// 128 partitions as fast as four did (`weir-bench throughput --partitions 128`, docs/
+/// benchmarks.md "Two fetch slots"), with 70 MiB less peak RSS at parallelism 4. One slot was
+/// 30-80 % slower: every hand-over then stops the subtask's reading for a first fetch.
+pub const FETCH_SLOT_BYTES: u64 = 4 * 1024 * 1024;
+
+/// What librdkafka holds for one partition read at full speed, whatever its cap: ten of the
+/// largest record batches ([`ASSUMED_MAX_RECORD_BYTES`]) the reservation allows for.
+///
+/// More than a stalled partition holds ([`PrefetchSettings::reservation_bytes`]) for two
+/// reasons, both librdkafka's. A fetch response is one buffer shared by every partition the
+/// fetch included, and its messages point into it: the buffer is freed only when the last of
+/// them is, so a partition's queued records keep whole responses alive. And a partition's fetch
+/// size grows (doubling) until whole record batches fit, so its partition queue passes the cap
+/// by several batches (up to 4.9 MiB queued against a 1 MiB cap, from librdkafka's own
+/// statistics). Measured with `weir-bench throughput --partitions 128` (1 KiB records in
+/// batches up to 1 MB): 6.5-10 MiB per fetching partition, from peak RSS against the number of
+/// partitions fetching at once and from heaptrack (fetch-response buffers alive at the peak);
+/// the same with caps of 256 KiB and 1 MiB and with 64 KiB fetches.
+pub const FULL_SPEED_SLOT_BYTES: u64 = 10 * ASSUMED_MAX_RECORD_BYTES;
 
 /// How many partitions of a subtask librdkafka may fetch at once, for a prefetch `budget`.
 pub fn fetch_slots(budget: u64) -> usize {
@@ -121,18 +141,21 @@ impl PrefetchSettings {
     }
 
     /// What the librdkafka prefetch of a subtask may hold, whatever its partition count: each
-    /// of its [`fetch_slots`] the worst case of one stalled partition
+    /// of its [`fetch_slots`] the larger of a partition read at full speed
+    /// ([`FULL_SPEED_SLOT_BYTES`]) and a stalled partition's worst case
     /// ([`reservation_bytes`](Self::reservation_bytes): its cap, one whole record batch beyond
     /// it and the record its reader holds), and never less than `budget`. Partitions without a
     /// slot hold nothing: they are paused from their assignment on, and hand their slot over
     /// only once their partition queue is polled empty.
     ///
-    /// Measured (`weir-bench partitions`, 1 GiB backlogs of 1 KiB records produced in bulk):
-    /// 15.8 MiB prefetched by 4 slots at 4 and at 128 partitions, 4.1 MiB at 1 000 partitions;
-    /// reserved 18.5 MiB.
+    /// Measured (`weir-bench partitions`, 1 GiB backlogs of 1 KiB records produced in bulk,
+    /// four slots then): 15.8 MiB prefetched at 4 and at 128 partitions behind a stalled sink,
+    /// 4.1 MiB at 1 000 partitions. At full speed, see [`FULL_SPEED_SLOT_BYTES`].
     pub fn subtask_reservation_bytes(budget: u64, max_bytes: u64) -> u64 {
         let slots = fetch_slots(budget) as u64;
-        let per_slot = Self::for_budget(budget, max_bytes).reservation_bytes();
+        let per_slot = Self::for_budget(budget, max_bytes)
+            .reservation_bytes()
+            .max(FULL_SPEED_SLOT_BYTES);
         budget.max(per_slot.saturating_mul(slots))
     }
 
@@ -246,17 +269,18 @@ mod tests {
     #[test]
     fn the_budget_is_divided_among_fetch_slots() {
         let max = 1024 * 1024;
-        // The default budget (8 MiB of prefetch): four slots at prefetch.max_bytes.
+        // The default budget (8 MiB of prefetch): two slots at prefetch.max_bytes.
         let budget = 8 * 1024 * 1024;
-        assert_eq!(fetch_slots(budget), 4);
+        assert_eq!(fetch_slots(budget), 2);
         let settings = PrefetchSettings::for_budget(budget, max);
         assert_eq!(settings, PrefetchSettings::for_max_bytes(max));
-        assert!(settings.active_bytes() * 4 <= budget);
-        // Each slot's stalled worst case: 1 MiB cap + a 1 MiB batch + 2 MiB of held record
-        // + per-message overhead = 4.625 MiB.
+        assert!(settings.active_bytes() * 2 <= budget);
+        // A stalled slot's worst case (1 MiB cap + a 1 MiB batch + 2 MiB of held record +
+        // per-message overhead = 4.625 MiB) is below what a slot holds at full speed.
+        assert!(settings.reservation_bytes() < FULL_SPEED_SLOT_BYTES);
         assert_eq!(
             PrefetchSettings::subtask_reservation_bytes(budget, max),
-            4 * (4 * 1024 * 1024 + 640 * 1024)
+            2 * FULL_SPEED_SLOT_BYTES
         );
         // A small budget: one slot with a smaller cap, still within the budget.
         let small = 512 * 1024;
@@ -266,7 +290,7 @@ mod tests {
         assert!(settings.active_bytes() <= small, "{settings:?}");
         assert_eq!(
             PrefetchSettings::subtask_reservation_bytes(small, max),
-            settings.reservation_bytes()
+            FULL_SPEED_SLOT_BYTES
         );
         // Tiny budgets stop at the floor; a small prefetch.max_bytes is never raised to it.
         let tiny = PrefetchSettings::for_budget(4096, max);
