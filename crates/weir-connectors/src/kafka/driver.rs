@@ -138,6 +138,9 @@ async fn assign_splits(shared: &Arc<KafkaShared>) -> Result<(), ConnectorError> 
             }
         };
         shared.status.clear_error();
+        // Lag is known from the start, not one watermark interval later; and a reader knows
+        // before it first queues for a fetch slot whether its partition has records.
+        refresh_watermarks_of(shared, &batch).await?;
         for (split, range) in batch.iter().zip(ranges) {
             // resolve_and_assign paused it; its reader resumes it once it holds a fetch slot.
             split.state.set_fetch_paused(true);
@@ -152,8 +155,6 @@ async fn assign_splits(shared: &Arc<KafkaShared>) -> Result<(), ConnectorError> 
             start_mode = shared.config.start_mode.name(),
             "partitions assigned"
         );
-        // Lag is known from the start, not one watermark interval later.
-        refresh_watermarks(shared).await?;
     }
 }
 
@@ -180,7 +181,13 @@ fn assigned(shared: &KafkaShared) -> Vec<Arc<KafkaSplit>> {
 }
 
 async fn refresh_watermarks(shared: &Arc<KafkaShared>) -> Result<(), ConnectorError> {
-    let splits = assigned(shared);
+    refresh_watermarks_of(shared, &assigned(shared)).await
+}
+
+async fn refresh_watermarks_of(
+    shared: &Arc<KafkaShared>,
+    splits: &[Arc<KafkaSplit>],
+) -> Result<(), ConnectorError> {
     if splits.is_empty() {
         return Ok(());
     }
@@ -200,6 +207,7 @@ async fn refresh_watermarks(shared: &Arc<KafkaShared>) -> Result<(), ConnectorEr
                     split.state.set_high_watermark(end);
                 }
             }
+            shared.watermarks_refreshed.notify_waiters();
             shared.status.clear_error();
             Ok(())
         }

@@ -21,7 +21,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -66,8 +66,8 @@ impl FetchSlots {
     /// Waits for a free slot (first come, first served); `None` only if the slots were closed,
     /// which they never are while a reader runs.
     pub(crate) async fn acquire(&self) -> Option<FetchSlot> {
-        if let Ok(permit) = Arc::clone(&self.permits).try_acquire_owned() {
-            return Some(FetchSlot { _permit: permit });
+        if let Some(free) = self.try_acquire() {
+            return Some(free);
         }
         self.waiting.fetch_add(1, Ordering::Relaxed);
         let _waiting = Waiting(&self.waiting);
@@ -75,9 +75,53 @@ impl FetchSlots {
         Some(FetchSlot { _permit: permit })
     }
 
+    /// A free slot, if there is one now (none while readers wait: freed slots go to them).
+    pub(crate) fn try_acquire(&self) -> Option<FetchSlot> {
+        let permit = Arc::clone(&self.permits).try_acquire_owned().ok()?;
+        Some(FetchSlot { _permit: permit })
+    }
+
     /// Whether a reader waits for a slot.
     pub(crate) fn contended(&self) -> bool {
         self.waiting.load(Ordering::Relaxed) > 0
+    }
+}
+
+/// A fetch slot held by a reader, with what decides when it hands the slot over.
+pub(crate) struct HeldSlot {
+    _slot: FetchSlot,
+    since: Instant,
+    /// When the reader last took a record.
+    pub(crate) last_record: Instant,
+    /// Paused to hand the slot over: the reader polls its partition queue empty (librdkafka
+    /// drops, when polled, what it prefetched before the pause), then frees the slot, so no
+    /// prefetch stays behind without a slot.
+    pub(crate) handing_over: bool,
+}
+
+impl HeldSlot {
+    pub(crate) fn new(slot: FetchSlot) -> Self {
+        let now = Instant::now();
+        HeldSlot {
+            _slot: slot,
+            since: now,
+            last_record: now,
+            handing_over: false,
+        }
+    }
+
+    /// Its turn is over: another reader waits and this one has held the slot for [`TURN`].
+    pub(crate) fn turn_over(&self, slots: &FetchSlots) -> bool {
+        slots.contended() && self.since.elapsed() >= TURN
+    }
+
+    /// Idle: another reader waits and no record came for [`IDLE_HANDOVER`] while the partition
+    /// is not known to have records (`has_records`: below its high watermark), or the turn is
+    /// over.
+    pub(crate) fn idle_over(&self, slots: &FetchSlots, has_records: bool) -> bool {
+        slots.contended()
+            && ((!has_records && self.last_record.elapsed() >= IDLE_HANDOVER)
+                || self.since.elapsed() >= TURN)
     }
 }
 

@@ -89,6 +89,9 @@ pub(crate) struct KafkaShared {
     pub(crate) commit_interval: std::time::Duration,
     /// The partitions librdkafka may fetch at once.
     pub(crate) fetch_slots: Arc<FetchSlots>,
+    /// Notified after each refresh of the splits' high watermarks: caught-up readers wait for
+    /// it before they queue for a fetch slot again (`kafka/reader.rs`).
+    pub(crate) watermarks_refreshed: Arc<Notify>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -150,6 +153,7 @@ pub(crate) fn open(
         pending_added: Notify::new(),
         commit_interval: env.checkpoint_interval(),
         fetch_slots: Arc::new(FetchSlots::new(config.fetch_slots())),
+        watermarks_refreshed: Arc::new(Notify::new()),
     });
     let mut opener = KafkaOpener {
         shared: Arc::clone(&shared),

@@ -12,6 +12,7 @@ use rdkafka::consumer::Consumer as _;
 use rdkafka::consumer::stream_consumer::StreamPartitionQueue;
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message as _;
+use tokio::sync::Notify;
 use tokio::time::MissedTickBehavior;
 use weir_core::config::FormatErrorHandleWay;
 use weir_core::queue::{HAND_OVER_BYTES, HAND_OVER_ROWS, QueueSender};
@@ -19,7 +20,7 @@ use weir_core::wait::timed;
 
 use super::client::{ConsumerRef, KafkaContext};
 use super::decode::{Decoded, Decoder};
-use super::fetch_slots::{FetchSlot, FetchSlots, IDLE_HANDOVER, TURN};
+use super::fetch_slots::{FetchSlot, FetchSlots, HeldSlot, IDLE_HANDOVER};
 use super::offsets::{Range, is_gone};
 use super::{KafkaShared, KafkaSplit};
 use crate::context::{BoxFuture, SourceContext, SourceReader, SourceRecord};
@@ -39,6 +40,11 @@ struct Input {
 /// speed behind a busy sink (each pause drops the partition's prefetch, which must then be
 /// fetched again), short enough that a stalled partition releases its prefetch at once.
 pub(crate) const PAUSE_AFTER: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// The longest a caught-up reader waits for its partition's high watermark to move before it
+/// queues for a fetch slot anyway: a watermark the driver could not refresh (its queries
+/// failing) must not keep a partition unread.
+const CAUGHT_UP_WAIT_MAX: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Pauses and resumes librdkafka's fetching of one partition.
 struct Fetching {
@@ -102,46 +108,13 @@ impl Batch {
     }
 }
 
-/// A fetch slot held by a reader, with what decides when it hands the slot over.
-struct HeldSlot {
-    _slot: FetchSlot,
-    since: Instant,
-    last_record: Instant,
-    /// Paused to hand the slot over: the reader polls its partition queue empty (librdkafka
-    /// drops, when polled, what it prefetched before the pause), then frees the slot, so no
-    /// prefetch stays behind without a slot.
-    handing_over: bool,
-}
-
-impl HeldSlot {
-    fn new(slot: FetchSlot) -> Self {
-        let now = Instant::now();
-        HeldSlot {
-            _slot: slot,
-            since: now,
-            last_record: now,
-            handing_over: false,
-        }
-    }
-
-    /// Its turn is over: another reader waits and this one has held the slot for [`TURN`].
-    fn turn_over(&self, slots: &FetchSlots) -> bool {
-        slots.contended() && self.since.elapsed() >= TURN
-    }
-
-    /// Idle: another reader waits and no record came for [`IDLE_HANDOVER`] (or the turn is
-    /// over).
-    fn idle_over(&self, slots: &FetchSlots) -> bool {
-        slots.contended()
-            && (self.last_record.elapsed() >= IDLE_HANDOVER || self.since.elapsed() >= TURN)
-    }
-}
-
 /// Reads one assigned partition into its split queue.
 pub(crate) struct PartitionReader {
     split: Arc<KafkaSplit>,
     fetching: Fetching,
     slots: Arc<FetchSlots>,
+    /// Notified when the driver has refreshed the high watermarks.
+    watermarks_refreshed: Arc<Notify>,
     input: Input,
     decoder: Arc<Decoder>,
     on_format_error: FormatErrorHandleWay,
@@ -166,6 +139,7 @@ impl PartitionReader {
             },
             split,
             slots: Arc::clone(&shared.fetch_slots),
+            watermarks_refreshed: Arc::clone(&shared.watermarks_refreshed),
             input: Input {
                 queue,
                 _consumer: consumer,
@@ -212,6 +186,8 @@ impl PartitionReader {
         }
         let mut messages = self.input.queue.stream();
         let mut slot: Option<HeldSlot> = None;
+        // The next offset to read: what the high watermark is compared with.
+        let mut next_offset = range.start;
         // Checks whether a held slot should be handed over while no record arrives.
         let mut handover_check = tokio::time::interval(IDLE_HANDOVER);
         handover_check.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -226,17 +202,8 @@ impl PartitionReader {
             }
             match &mut slot {
                 None => {
-                    let acquire = timed(self.slots.acquire(), self.split.state.source_wait_clock());
-                    let acquired = tokio::select! {
-                        biased;
-                        () = ctx.cancel.cancelled() => return Ok(()),
-                        acquired = acquire => acquired,
-                    };
-                    let Some(acquired) = acquired else {
-                        return Err(ConnectorError::Interrupted {
-                            what: "waiting for a fetch slot",
-                            reason: "the subtask's fetch slots were closed".to_string(),
-                        });
+                    let Some(acquired) = self.take_slot(next_offset, &ctx).await? else {
+                        return Ok(());
                     };
                     slot = Some(HeldSlot::new(acquired));
                     self.fetching.resume();
@@ -259,9 +226,13 @@ impl PartitionReader {
                 // slot.
                 match messages.next().now_or_never() {
                     Some(next) => {
-                        let (step, _) = self.take(next, &mut messages, range, &out, &ctx).await?;
+                        let (step, read) =
+                            self.take(next, &mut messages, range, &out, &ctx).await?;
                         if step == Step::End {
                             return Ok(());
+                        }
+                        if let Some(offset) = read {
+                            next_offset = offset + 1;
                         }
                         continue;
                     }
@@ -276,7 +247,17 @@ impl PartitionReader {
                 () = ctx.cancel.cancelled() => return Ok(()),
                 next = timed(messages.next(), self.split.state.source_wait_clock()) => next,
                 _ = handover_check.tick() => {
-                    if let Some(held) = slot.as_mut().filter(|held| held.idle_over(&self.slots)) {
+                    // A partition known to have records is waiting for its first fetch, not
+                    // idle: it keeps its slot for its turn.
+                    let has_records = self
+                        .split
+                        .state
+                        .high_watermark()
+                        .is_some_and(|end| next_offset < end);
+                    if let Some(held) = slot
+                        .as_mut()
+                        .filter(|held| held.idle_over(&self.slots, has_records))
+                    {
                         held.handing_over = true;
                         self.fetching.pause();
                     }
@@ -289,6 +270,7 @@ impl PartitionReader {
             match self.take(next, &mut messages, range, &out, &ctx).await? {
                 (Step::End, _) => return Ok(()),
                 (_, Some(offset)) => {
+                    next_offset = offset + 1;
                     // Caught up with the last known end of the partition while another reader
                     // waits: hand the slot over now rather than after an idle wait.
                     let caught_up = self
@@ -305,6 +287,87 @@ impl PartitionReader {
                     }
                 }
                 (_, None) => {}
+            }
+        }
+    }
+
+    /// A fetch slot for the partition at `next_offset`: a free one at once (it keeps no other
+    /// reader waiting); otherwise, once the partition has records to read, the first one
+    /// freed. `None` if cancelled first.
+    ///
+    /// A caught-up partition queues for a slot only once it has records: otherwise, with many
+    /// partitions, the caught-up ones would take the slots in turn, each for an idle hand-over,
+    /// ahead of the partitions with a backlog.
+    async fn take_slot(
+        &self,
+        next_offset: i64,
+        ctx: &SourceContext,
+    ) -> Result<Option<FetchSlot>, ConnectorError> {
+        loop {
+            if let Some(free) = self.slots.try_acquire() {
+                return Ok(Some(free));
+            }
+            if self.caught_up(next_offset) && !self.wait_for_records(next_offset, ctx).await {
+                return Ok(None);
+            }
+            let acquire = timed(self.slots.acquire(), self.split.state.source_wait_clock());
+            let acquired = tokio::select! {
+                biased;
+                () = ctx.cancel.cancelled() => return Ok(None),
+                acquired = acquire => acquired,
+            };
+            let Some(acquired) = acquired else {
+                return Err(ConnectorError::Interrupted {
+                    what: "waiting for a fetch slot",
+                    reason: "the subtask's fetch slots were closed".to_string(),
+                });
+            };
+            if !self.caught_up(next_offset) {
+                return Ok(Some(acquired));
+            }
+            // Caught up while it waited (a refresh showed it had read everything): the slot
+            // goes on unused.
+            drop(acquired);
+        }
+    }
+
+    /// Whether the partition is known to have no record at `next_offset` or beyond: its high
+    /// watermark, as last refreshed, is not above it.
+    fn caught_up(&self, next_offset: i64) -> bool {
+        self.split
+            .state
+            .high_watermark()
+            .is_some_and(|end| end <= next_offset)
+    }
+
+    /// Waits until a refreshed high watermark shows records at `next_offset` or beyond, or for
+    /// [`CAUGHT_UP_WAIT_MAX`]; `false` if cancelled first.
+    async fn wait_for_records(&self, next_offset: i64, ctx: &SourceContext) -> bool {
+        let gave_up = tokio::time::sleep(CAUGHT_UP_WAIT_MAX);
+        let mut gave_up = pin!(gave_up);
+        loop {
+            // Registered before the check, so a refresh between the two is not missed.
+            let refreshed = self.watermarks_refreshed.notified();
+            let mut refreshed = pin!(refreshed);
+            refreshed.as_mut().enable();
+            if !self.caught_up(next_offset) {
+                return true;
+            }
+            let waited = timed(
+                async {
+                    tokio::select! {
+                        biased;
+                        () = ctx.cancel.cancelled() => None,
+                        () = refreshed => Some(true),
+                        () = gave_up.as_mut() => Some(false),
+                    }
+                },
+                self.split.state.source_wait_clock(),
+            );
+            match waited.await {
+                None => return false,
+                Some(true) => {}
+                Some(false) => return true,
             }
         }
     }

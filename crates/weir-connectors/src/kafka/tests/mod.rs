@@ -1,6 +1,7 @@
 //! Kafka source tests against librdkafka's MockCluster (in-process brokers: fetch, offsets,
 //! groups; no admin API, no timestamp lookups, 5 MiB of log per partition).
 
+mod caught_up;
 mod empty_values;
 mod faults;
 mod reading;
