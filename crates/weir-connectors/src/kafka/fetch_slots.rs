@@ -9,8 +9,10 @@
 //! unless its reader holds a slot.
 //!
 //! A reader hands its slot over when another reader waits for one and its partition delivered
-//! nothing for [`IDLE_HANDOVER`] (caught up), or after holding it for [`TURN`] (so that
-//! backlogs are read in turns). To hand over, it pauses its partition, polls its partition
+//! nothing for [`IDLE_HANDOVER`] while not known to have records (caught up), or after holding
+//! it for [`TURN`] (so that backlogs are read in turns). A caught-up reader takes a free slot,
+//! but queues for a taken one only once its high watermark shows records (`kafka/reader.rs`,
+//! `take_slot`): caught-up partitions do not take turns ahead of those with a backlog. To hand over, it pauses its partition, polls its partition
 //! queue empty, and only then frees the slot: no partition without a slot holds prefetched
 //! records. A pause makes what librdkafka prefetched for the partition outdated (it moves the
 //! partition's fetch version on, and fetching resumes later from the last record delivered),
