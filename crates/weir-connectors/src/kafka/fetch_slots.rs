@@ -12,8 +12,8 @@
 //! nothing for [`IDLE_HANDOVER`] while not known to have records (caught up), or after holding
 //! it for [`TURN`] (so that backlogs are read in turns). A caught-up reader takes a free slot,
 //! but queues for a taken one only once its high watermark shows records (`kafka/reader.rs`,
-//! `take_slot`): caught-up partitions do not take turns ahead of those with a backlog. To hand over, it pauses its partition, polls its partition
-//! queue empty, and only then frees the slot: no partition without a slot holds prefetched
+//! `take_slot`): caught-up partitions do not take turns ahead of those with a backlog. To hand
+//! over, it pauses its partition, polls its partition queue empty, and only then frees the slot: no partition without a slot holds prefetched
 //! records. A pause makes what librdkafka prefetched for the partition outdated (it moves the
 //! partition's fetch version on, and fetching resumes later from the last record delivered),
 //! so polling delivers none of it: librdkafka drops it, and polling is what frees it at once

@@ -249,11 +249,7 @@ impl PartitionReader {
                 _ = handover_check.tick() => {
                     // A partition known to have records is waiting for its first fetch, not
                     // idle: it keeps its slot for its turn.
-                    let has_records = self
-                        .split
-                        .state
-                        .high_watermark()
-                        .is_some_and(|end| next_offset < end);
+                    let has_records = self.has_records(next_offset);
                     if let Some(held) = slot
                         .as_mut()
                         .filter(|held| held.idle_over(&self.slots, has_records))
@@ -273,13 +269,8 @@ impl PartitionReader {
                     next_offset = offset + 1;
                     // Caught up with the last known end of the partition while another reader
                     // waits: hand the slot over now rather than after an idle wait.
-                    let caught_up = self
-                        .split
-                        .state
-                        .high_watermark()
-                        .is_some_and(|end| offset + 1 >= end);
                     if let Some(held) = slot.as_mut().filter(|held| !held.handing_over)
-                        && caught_up
+                        && self.caught_up(next_offset)
                         && self.slots.contended()
                     {
                         held.handing_over = true;
@@ -338,6 +329,16 @@ impl PartitionReader {
             .state
             .high_watermark()
             .is_some_and(|end| end <= next_offset)
+    }
+
+    /// Whether the partition is known to have a record at `next_offset`: its high watermark,
+    /// as last refreshed, is above it. (Neither this nor [`caught_up`](Self::caught_up) holds
+    /// while the watermark is unknown.)
+    fn has_records(&self, next_offset: i64) -> bool {
+        self.split
+            .state
+            .high_watermark()
+            .is_some_and(|end| next_offset < end)
     }
 
     /// Waits until a refreshed high watermark shows records at `next_offset` or beyond, or for

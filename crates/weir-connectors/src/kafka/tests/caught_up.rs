@@ -1,8 +1,6 @@
 //! Caught-up partitions and the fetch slots: a partition with nothing to read does not take a
 //! slot from one with a backlog, and is read again once its high watermark moves.
 
-use weir_core::schema::{DataType, Schema};
-
 use super::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -13,10 +11,7 @@ async fn caught_up_partitions_wait_for_records_before_taking_a_slot() {
     let backlog: Vec<Vec<u8>> = (0..BACKLOG).map(|id| json(id, 0)).collect();
     produce(&cluster.bootstrap, "mostly_empty", 0, &backlog);
     let mut config = cluster.source("mostly_empty");
-    config.schema = Some(Schema::new([
-        ("id", DataType::Bigint),
-        ("p", DataType::Int),
-    ]));
+    config.schema = Some(id_schema());
     // 512 KiB of prefetch: one fetch slot for the four partitions.
     config.buffer_max_bytes = 2 * 1024 * 1024;
     assert_eq!(config.fetch_slots(), 1);

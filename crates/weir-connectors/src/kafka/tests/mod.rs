@@ -102,6 +102,12 @@ pub(super) fn json(id: i64, partition: i32) -> Vec<u8> {
     format!(r#"{{"id":{id},"p":{partition}}}"#).into_bytes()
 }
 
+/// The schema of [`json`] records.
+pub(super) fn id_schema() -> weir_core::schema::Schema {
+    use weir_core::schema::{DataType, Schema};
+    Schema::new([("id", DataType::Bigint), ("p", DataType::Int)])
+}
+
 pub(super) fn split(topic: &str, partition: i32) -> SplitId {
     SplitId::new(topic, partition)
 }

@@ -4,13 +4,8 @@ use std::time::{Duration, Instant};
 
 use weir_core::config::{JobMode, PartitionOffsets, StartMode};
 use weir_core::row::Value;
-use weir_core::schema::{DataType, Schema};
 
 use super::*;
-
-fn id_schema() -> Schema {
-    Schema::new([("id", DataType::Bigint), ("p", DataType::Int)])
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_every_record_of_each_partition_in_order() {
