@@ -154,14 +154,26 @@ impl Cluster {
                 .collect();
             match place(&needs, &mut capacities, self.settings.high_watermark) {
                 Ok(workers) => {
+                    let before = deployments.len();
                     for (index, worker_id) in unplaced.into_iter().zip(workers) {
                         if let Some(deployment) = self.assign(&job_id, index, &worker_id) {
                             deployments.push(deployment);
                         }
                     }
-                    let reason = format!("placed {} subtask(s)", deployments.len());
-                    self.transition(&job_id, JobEvent::Placed, reason);
                     crate::http::metrics::admission_placed();
+                    // A subtask still waiting out its retry delay keeps the job wanting
+                    // placement: once Scheduled, the job would no longer be looked at here and
+                    // that subtask would never be placed.
+                    let waiting = self.jobs.get(&job_id).is_some_and(|job| {
+                        job.subtasks
+                            .iter()
+                            .any(|subtask| subtask.state.wants_placement())
+                    });
+                    if !waiting {
+                        let placed = deployments.len() - before;
+                        let reason = format!("placed {placed} subtask(s)");
+                        self.transition(&job_id, JobEvent::Placed, reason);
+                    }
                 }
                 Err(no_fit) => {
                     let state = job.record.state;

@@ -192,6 +192,41 @@ fn a_failed_subtask_is_retried_then_fails_the_job() {
 }
 
 #[test]
+fn a_subtask_still_waiting_out_its_retry_delay_is_placed_after_it() {
+    let mut cluster = cluster();
+    register(&mut cluster, "w-1", 1024);
+    let job = submit(&mut cluster, 2, 100, false);
+    let start = Instant::now();
+    let first = cluster.schedule(start);
+    run_all(&mut cluster, &first);
+    for deployment in &first {
+        cluster.task_status(
+            "w-1",
+            &deployment.request.task_id,
+            pb::TaskState::Failed,
+            "boom",
+        );
+    }
+    assert_eq!(job_state(&cluster, &job).0, JobState::Recovering);
+    // Subtask 1 failed later than subtask 0: its retry delay ends later.
+    let later = start + Duration::from_secs(60);
+    cluster.jobs.get_mut(&job).unwrap().subtasks[1].not_before = Some(later);
+
+    let second = cluster.schedule(start + Duration::from_secs(30));
+    assert_eq!(second.len(), 1, "only subtask 0's delay is over");
+    assert_eq!(
+        job_state(&cluster, &job).0,
+        JobState::Recovering,
+        "subtask 1 still waits to be placed"
+    );
+    let third = cluster.schedule(later);
+    assert_eq!(third.len(), 1, "subtask 1 is placed once its delay is over");
+    let (state, reason) = job_state(&cluster, &job);
+    assert_eq!(state, JobState::Scheduled);
+    assert_eq!(reason, "placed 1 subtask(s)");
+}
+
+#[test]
 fn reports_of_an_older_attempt_are_ignored() {
     let mut cluster = cluster();
     let session = register(&mut cluster, "w-1", 1024);
